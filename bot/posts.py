@@ -26,7 +26,9 @@ class PostStatus(enum.StrEnum):
     CANCELLED = "cancelled"  # the event was cancelled or moved away, or an organiser cancelled
 
 
-FINAL_STATUSES = frozenset({PostStatus.SENT, PostStatus.SKIPPED, PostStatus.FAILED, PostStatus.CANCELLED})
+FINAL_STATUSES = frozenset(
+    {PostStatus.SENT, PostStatus.SKIPPED, PostStatus.FAILED, PostStatus.CANCELLED}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,235 @@
+"""What members ask: /episode, /recap, /schedule, with autocomplete.
+
+Thin: parse the options, ask the in-memory content index, render with bot/render.py, reply.
+No blocking I/O in a handler: lookups come from the index; a local image is read off the
+event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from pathlib import Path
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render
+from bot.app import AmaBot
+from bot.content.models import Episode, Recap
+from bot.discord_sender import payload_kwargs
+
+log = logging.getLogger("amabot.cogs.members")
+
+MAX_CHOICES = 25
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
+
+everywhere = app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+
+
+class Members(commands.Cog):
+    def __init__(self, bot: AmaBot):
+        self.bot = bot
+
+    @property
+    def index(self):
+        return self.bot.index
+
+    # -- /episode --------------------------------------------------------------------------
+
+    @app_commands.command(name="episode")
+    @app_commands.describe(
+        query="Episode code (s2e5, S2:E5), title words, a guest or a tag. Empty: the next one.",
+        private="Only you see the answer.",
+    )
+    @everywhere
+    async def episode(
+        self, interaction: discord.Interaction, query: str | None = None, private: bool = False
+    ) -> None:
+        """Show an episode: livestream and AMA times in your time zone, guests, links."""
+        now = self.bot.clock()
+        if query and query.strip():
+            episode = self._resolve_episode(query, now)
+            if episode is None:
+                await self._not_found(interaction, "episode", query)
+                return
+        else:
+            episode = self.index.next_upcoming(now) or self.index.latest_episode(now)
+            if episode is None:
+                await _send(interaction, render.not_found_reply("episode", "", []), ephemeral=True)
+                return
+        recap = self.index.recap_for_episode(episode.id)
+        if recap is not None and not recap.is_published(now):
+            recap = None
+        recap_url = render.recap_url_for(recap, self.bot.settings) if recap else None
+        image_file, image_url = await self._image(episode)
+        payload = render.episode_reply(
+            episode,
+            now=now,
+            recap=recap,
+            recap_url=recap_url,
+            image_url=image_url,
+            settings=self.bot.settings,
+        )
+        await _send(interaction, payload, ephemeral=private, file=image_file)
+
+    @episode.autocomplete("query")
+    async def episode_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        episodes = self.index.search_episodes(current[:200], self.bot.clock(), limit=MAX_CHOICES)
+        return [
+            app_commands.Choice(name=render.autocomplete_name(e), value=e.id[:100])
+            for e in episodes[:MAX_CHOICES]
+        ]
+
+    def _resolve_episode(self, query: str, now) -> Episode | None:
+        query = query.strip()[:200]
+        found = self.index.episode(query) or self.index.find_episode(query)
+        if found is not None:
+            return found
+        matches = self.index.search_episodes(query, now, limit=1)
+        return matches[0] if matches else None
+
+    async def _image(self, episode: Episode) -> tuple[discord.File | None, str | None]:
+        """A URL is used as is; a file in the content folder is attached."""
+        image = episode.image
+        if not image:
+            return None, None
+        if image.startswith(("https://", "http://")):
+            return None, image
+        path = self._local_image(episode, image)
+        if path is None:
+            return None, None
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except OSError:
+            log.warning("could not read image %s of %s", path, episode.id)
+            return None, None
+        name = "episode" + path.suffix.lower()
+        file = discord.File(io.BytesIO(data), filename=name)
+        return file, f"attachment://{name}"
+
+    def _local_image(self, episode: Episode, image: str) -> Path | None:
+        root = self.bot.settings.content.path.resolve()
+        candidate = (root / Path(episode.path).parent / image).resolve()
+        if not candidate.is_relative_to(root) or candidate.suffix.lower() not in IMAGE_SUFFIXES:
+            return None
+        try:
+            if not candidate.is_file() or candidate.stat().st_size > MAX_IMAGE_BYTES:
+                return None
+        except OSError:
+            return None
+        return candidate
+
+    # -- /recap ----------------------------------------------------------------------------
+
+    @app_commands.command(name="recap")
+    @app_commands.describe(
+        query="Episode code, words of the title or a tag. Empty: the latest recap.",
+        private="Only you see the answer.",
+    )
+    @everywhere
+    async def recap(
+        self, interaction: discord.Interaction, query: str | None = None, private: bool = False
+    ) -> None:
+        """Show a written recap of an episode: summary, key takeaway, authors, link."""
+        now = self.bot.clock()
+        if query and query.strip():
+            recap = self._resolve_recap(query, now)
+            if recap is None:
+                await self._not_found(interaction, "recap", query)
+                return
+        else:
+            recap = self.index.latest_recap(now)
+            if recap is None:
+                await _send(interaction, render.not_found_reply("recap", "", []), ephemeral=True)
+                return
+        payload = render.recap_reply(
+            recap,
+            episode=self.index.episode_for_recap(recap),
+            authors=self.index.authors,
+            recap_url=render.recap_url_for(recap, self.bot.settings),
+            settings=self.bot.settings,
+        )
+        await _send(interaction, payload, ephemeral=private)
+
+    @recap.autocomplete("query")
+    async def recap_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        recaps = self.index.search_recaps(current[:200], self.bot.clock(), limit=MAX_CHOICES)
+        return [
+            app_commands.Choice(
+                name=render.recap_autocomplete_name(r, self.index.episode_for_recap(r)),
+                value=r.id[:100],
+            )
+            for r in recaps[:MAX_CHOICES]
+        ]
+
+    def _resolve_recap(self, query: str, now) -> Recap | None:
+        query = query.strip()[:200]
+        recap = self.index.recap(query)
+        if recap is not None and recap.is_published(now):
+            return recap
+        episode = self.index.find_episode(query)
+        if episode is not None:
+            recap = self.index.recap_for_episode(episode.id)
+            if recap is not None and recap.is_published(now):
+                return recap
+        matches = self.index.search_recaps(query, now, limit=1)
+        return matches[0] if matches else None
+
+    # -- /schedule -------------------------------------------------------------------------
+
+    @app_commands.command(name="schedule")
+    @app_commands.describe(
+        season="Only this season.",
+        count="How many livestreams and AMAs to list (1-10, default 5).",
+        private="Only you see the answer.",
+    )
+    @everywhere
+    async def schedule(
+        self,
+        interaction: discord.Interaction,
+        season: app_commands.Range[int, 1, 999] | None = None,
+        count: app_commands.Range[int, 1, 10] = 5,
+        private: bool = False,
+    ) -> None:
+        """List the next livestreams and AMAs, in your time zone."""
+        now = self.bot.clock()
+        items = self.index.upcoming_events(now, season=season, limit=count)
+        payload = render.schedule_reply(items, now=now, settings=self.bot.settings)
+        await _send(interaction, payload, ephemeral=private)
+
+    # -- shared ----------------------------------------------------------------------------
+
+    async def _not_found(self, interaction: discord.Interaction, kind: str, query: str) -> None:
+        suggestions = self.index.did_you_mean(query[:200], self.bot.clock(), kind=kind, limit=3)
+        names = [
+            render.autocomplete_name(s)
+            if isinstance(s, Episode)
+            else render.recap_autocomplete_name(s, None)
+            for s in suggestions
+        ]
+        await _send(interaction, render.not_found_reply(kind, query[:100], names), ephemeral=True)
+
+
+async def _send(
+    interaction: discord.Interaction,
+    payload: dict,
+    *,
+    ephemeral: bool,
+    file: discord.File | None = None,
+) -> None:
+    kwargs = payload_kwargs(payload)
+    if file is not None:
+        kwargs["file"] = file
+    await interaction.response.send_message(ephemeral=ephemeral, **kwargs)
+
+
+async def setup(bot: AmaBot) -> None:
+    await bot.add_cog(Members(bot))

@@ -1,0 +1,77 @@
+"""The bot's own posts: recap announcements, reminders, organiser announcements.
+
+A thin owner: it builds the Discord-free PostingService with the Discord sender, starts it
+once when the cog loads (never in on_ready) and stops it when the bot closes. Also runs the
+GitHub webhook receiver when `[webhook] listen` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from discord.ext import commands
+
+from bot.app import AmaBot
+from bot.config import webhook_secret
+from bot.discord_sender import DiscordSender
+from bot.gitsync import GitContent
+from bot.posting import PostingService
+from bot.webhook import WebhookServer, make_webhook_app
+
+log = logging.getLogger("amabot.cogs.posting")
+
+
+class Posting(commands.Cog):
+    def __init__(self, bot: AmaBot):
+        self.bot = bot
+        self.service: PostingService | None = None
+        self.webhook: WebhookServer | None = None
+
+    async def cog_load(self) -> None:
+        settings = self.bot.settings
+        git = GitContent(
+            settings.content.path,
+            remote=settings.content.remote,
+            branch=settings.content.branch,
+            timeout=settings.content.git_timeout,
+        )
+        if not await git.is_checkout():
+            log.info(
+                "%s is not a git checkout; rescanning it by content hash", settings.content.path
+            )
+            git = None
+        self.service = PostingService(
+            settings=settings,
+            store=self.bot.db,
+            index=self.bot.index,
+            sender=DiscordSender(self.bot),
+            clock=self.bot.clock,
+            git=git,
+            sweep_interval=self.bot.sweep_interval,
+        )
+        self.bot.posting = self.service
+        await self.service.start()
+        if settings.webhook.listen:
+            secret = webhook_secret(settings, self.bot.environ)
+            app = make_webhook_app(
+                secret=secret,
+                branch=lambda: git.current_branch() if git else "main",
+                on_push=lambda _payload: self.service.sync.request_pull("webhook"),
+                health=self.service.health,
+            )
+            self.webhook = WebhookServer(app, settings.webhook.listen)
+            await self.webhook.start()
+            log.info("GitHub webhook receiver listening on %s", self.webhook.url)
+
+    async def cog_unload(self) -> None:
+        try:
+            if self.webhook is not None:
+                await self.webhook.stop()
+            if self.service is not None:
+                await self.service.stop()
+        except Exception:  # discord.py swallows unload errors; make sure they are seen
+            log.exception("error while stopping the posting service")
+
+
+async def setup(bot: AmaBot) -> None:
+    await bot.add_cog(Posting(bot))

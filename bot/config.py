@@ -6,9 +6,18 @@ parses and validates a file into them. Defaults here are the defaults of the exa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import time, timedelta
-from pathlib import Path
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, time, timedelta
+from difflib import get_close_matches
+from pathlib import Path, PurePosixPath
+from string import Formatter
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
 class ConfigError(Exception):
@@ -20,12 +29,14 @@ class ConfigError(Exception):
         self.key = key
         self.file = file
         where = ", ".join(p for p in (f"file {file}" if file else None, key and f"key {key}") if p)
-        super().__init__(f"config error: {where}: {message}" if where else f"config error: {message}")
+        super().__init__(
+            f"config error: {where}: {message}" if where else f"config error: {message}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class DiscordSettings:
-    token_env: str = "DISCORD_TOKEN"
+    token_env: str = "DISCORD_TOKEN"  # noqa: S105 - the variable's name, not a secret
     api_base: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg"
     guild_id: int = 0
@@ -82,7 +93,11 @@ class AnnouncementSettings:
 class ReminderSettings:
     channel_id: int = 0
     role_id: int = 0
-    offsets: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1), timedelta(minutes=10))
+    offsets: tuple[timedelta, ...] = (
+        timedelta(hours=24),
+        timedelta(hours=1),
+        timedelta(minutes=10),
+    )
     # Explicit grace per offset; offsets not listed use default_grace(offset).
     grace: tuple[tuple[timedelta, timedelta], ...] = ()
     livestream_channel_id: int = 0  # 0 = channel_id
@@ -118,7 +133,7 @@ class OrganiserSettings:
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
     listen: str = ""  # "host:port"; empty = off
-    secret_env: str = "GITHUB_WEBHOOK_SECRET"
+    secret_env: str = "GITHUB_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +153,526 @@ class Settings:
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
     site: SiteSettings = field(default_factory=SiteSettings)
     source: str | None = None  # the file these came from, for messages
+
+
+# --------------------------------------------------------------------------------------------
+# Loading: TOML file + environment -> Settings
+# --------------------------------------------------------------------------------------------
+
+CONFIG_ENV = "AMABOT_CONFIG"
+RECAP_URL_PLACEHOLDERS = ("yyyy", "mm", "dd", "slug", "id")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MAX_SNOWFLAKE = 2**63 - 1  # SQLite integers and Discord ids are signed 64-bit
+
+_DURATION = re.compile(
+    r"(?:(\d{1,9})\s*d)?\s*(?:(\d{1,9})\s*h)?\s*(?:(\d{1,9})\s*m)?\s*(?:(\d{1,9})\s*s)?",
+    re.IGNORECASE,
+)
+_CLOCK_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]]+)):(?P<port>\d{1,5})")
+
+_SECTIONS: dict[str, type] = {
+    "discord": DiscordSettings,
+    "content": ContentSettings,
+    "storage": StorageSettings,
+    "series": SeriesSettings,
+    "announcements": AnnouncementSettings,
+    "reminders": ReminderSettings,
+    "organisers": OrganiserSettings,
+    "webhook": WebhookSettings,
+    "site": SiteSettings,
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"30m"``, ``"1h"``, ``"1h30m"``, ``"24h"``, ``"0m"``, ``"90s"``, ``"2d"`` -> timedelta.
+
+    Raises ValueError with a message a person can act on.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f'expected a duration such as "30m", got {text!r}')
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ValueError(f'{text!r} is not a duration; write e.g. "30m", "1h", "1h30m" or "90s"')
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    try:
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration") from None
+
+
+def format_duration(delta: timedelta) -> str:
+    """The canonical spelling, inverse of `parse_duration`: 1h30m, 24h, 10m, 90s -> 1m30s, 0m.
+
+    Use it wherever a duration becomes part of a key (``reminder:s2-e05:ama:1h``), so "60m"
+    and "1h" in the config name the same reminder.
+    """
+    total = int(delta.total_seconds())
+    if total < 0:
+        raise ValueError("negative duration")
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    text += f"{seconds}s" if seconds else ""
+    return text or "0m"
+
+
+def parse_clock_time(text: str) -> time:
+    """``"10:30"`` or ``"10:30:15"`` -> time (no zone: it is wall-clock in some IANA zone)."""
+    match = _CLOCK_TIME.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f'{text!r} is not a time of day; write e.g. "10:30"')
+    hour, minute, second = (int(g) if g else 0 for g in match.groups())
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(f"{text!r} is not a time of day (hours 0-23, minutes 0-59)")
+    return time(hour, minute, second)
+
+
+def parse_weekday(text: str) -> int:
+    """``"friday"``, ``"Fri"`` -> 4 (Monday = 0)."""
+    word = text.strip().lower() if isinstance(text, str) else ""
+    if len(word) >= 3:
+        matches = [i for i, name in enumerate(WEEKDAYS) if name.startswith(word)]
+        if len(matches) == 1:
+            return matches[0]
+    raise ValueError(f"{text!r} is not a weekday; write one of {', '.join(WEEKDAYS)}")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:8080"``, ``"[::1]:8080"``, ``"localhost:0"`` -> (host, port)."""
+    match = _LISTEN.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f'{text!r} is not "host:port", e.g. "127.0.0.1:8080"')
+    port = int(match["port"])
+    if port > 65535:
+        raise ValueError(f"port {port} is out of range (0-65535)")
+    return match["v6"] or match["host"], port
+
+
+def validate_zone(name: str) -> str:
+    """The IANA zone name, if zoneinfo knows it; else ValueError with a suggestion."""
+    if isinstance(name, str) and name.strip():
+        try:
+            ZoneInfo(name)
+            return name
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    hint = ""
+    if isinstance(name, str) and name:
+        zones = {z.lower(): z for z in available_timezones()}
+        close = get_close_matches(name.lower(), list(zones), n=1, cutoff=0.8)
+        if close:
+            hint = f'; did you mean "{zones[close[0]]}"?'
+    raise ValueError(f'{name!r} is not an IANA time zone (e.g. "America/Los_Angeles"){hint}')
+
+
+def validate_recaps_url(template: str) -> str:
+    if not template:
+        return template
+    scheme = urlsplit(template).scheme
+    if scheme not in ("http", "https"):
+        raise ValueError(f"{template!r} is not an http(s) URL")
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in Formatter().parse(template)]
+    except ValueError as exc:
+        raise ValueError(
+            f"{template!r} has unbalanced braces ({exc}); write {{{{ for a literal {{"
+        ) from None
+    allowed = ", ".join(f"{{{p}}}" for p in RECAP_URL_PLACEHOLDERS)
+    for name, spec, conv in fields:
+        if name is None:
+            continue
+        if name not in RECAP_URL_PLACEHOLDERS or spec or conv:
+            raise ValueError(f"unknown placeholder {{{name}}}; the placeholders are {allowed}")
+    return template
+
+
+def find_config(explicit: str | None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The config file to load: the explicit path (must exist), else $AMABOT_CONFIG (must
+    exist), else ./config.toml if there is one, else None (built-in defaults)."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError("config file not found", file=explicit)
+        return path
+    named = environ.get(CONFIG_ENV, "")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"config file named by ${CONFIG_ENV} not found", file=named)
+        return path
+    local = Path.cwd() / "config.toml"
+    return local if local.is_file() else None
+
+
+def load_settings(path: Path | None, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse and validate a config file; None gives the built-in defaults.
+
+    Secrets are not read here (see `discord_token`, `webhook_secret`): Settings never holds
+    one, so printing or logging it is safe. `environ` is used only to expand ``~`` in paths.
+    """
+    if path is None:
+        return Settings()
+    path = Path(path)
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("config file not found", file=file) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the config file: {exc.strerror or exc}", file=file
+        ) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text (bad byte at offset {exc.start}); save the file as UTF-8", file=file
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=file) from None
+    environ = os.environ if environ is None else environ
+    base = Path(os.path.abspath(path.parent))
+    return _Loader(file, base, environ).settings(data)
+
+
+def discord_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    """The bot token, from the environment variable named by discord.token_env."""
+    environ = os.environ if environ is None else environ
+    name = settings.discord.token_env
+    token = environ.get(name, "").strip()
+    if not token:
+        raise ConfigError(
+            f"the environment variable {name} (named by discord.token_env) is not set or empty; "
+            "put the bot token there",
+            key="discord.token_env",
+            file=settings.source,
+        )
+    return token
+
+
+def webhook_secret(settings: Settings, environ: Mapping[str, str] | None = None) -> bytes:
+    """The GitHub webhook secret; required (ConfigError) when webhook.listen is set, else
+    b"" when absent."""
+    environ = os.environ if environ is None else environ
+    name = settings.webhook.secret_env
+    secret = environ.get(name, "")
+    if not secret and settings.webhook.listen:
+        raise ConfigError(
+            f"webhook.listen is set but the environment variable {name} (named by "
+            "webhook.secret_env) is not set or empty; put the GitHub webhook secret there",
+            key="webhook.secret_env",
+            file=settings.source,
+        )
+    return secret.encode()
+
+
+class _Loader:
+    """Reads one parsed TOML document into Settings, failing on the first bad value."""
+
+    def __init__(self, file: str, base: Path, environ: Mapping[str, str]):
+        self.file = file
+        self.base = base
+        self.environ = environ
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, key=key, file=self.file)
+
+    def settings(self, data: dict[str, Any]) -> Settings:
+        for name in data:
+            if name not in _SECTIONS:
+                raise self.error(name, "unknown section" + _did_you_mean(name, _SECTIONS))
+        tables: dict[str, dict[str, Any]] = {}
+        for name, cls in _SECTIONS.items():
+            table = data.get(name, {})
+            if not isinstance(table, dict):
+                raise self.error(name, f"expected a table [{name}], got a {_toml_type(table)}")
+            known = [f.name for f in fields(cls)]
+            for key in table:
+                if key not in known:
+                    raise self.error(f"{name}.{key}", "unknown key" + _suggest_key(name, key))
+            tables[name] = table
+        reminders = self.reminders(tables["reminders"])
+        return Settings(
+            discord=self.discord(tables["discord"]),
+            content=self.content(tables["content"]),
+            storage=StorageSettings(
+                database=self.path(tables["storage"], "storage.database", StorageSettings.database)
+            ),
+            series=self.series(tables["series"]),
+            announcements=self.announcements(tables["announcements"]),
+            reminders=reminders,
+            organisers=OrganiserSettings(role_ids=self.role_ids(tables["organisers"])),
+            webhook=self.webhook(tables["webhook"]),
+            site=SiteSettings(
+                recaps_url=self.parsed(
+                    tables["site"], "site.recaps_url", "", validate_recaps_url, allow_empty=True
+                )
+            ),
+            source=self.file,
+        )
+
+    # sections ---------------------------------------------------------------------------
+
+    def discord(self, t: dict[str, Any]) -> DiscordSettings:
+        d = DiscordSettings()
+        return DiscordSettings(
+            token_env=self.env_name(t, "discord.token_env", d.token_env),
+            api_base=self.url(t, "discord.api_base", d.api_base, ("http", "https")),
+            gateway_url=self.url(t, "discord.gateway_url", d.gateway_url, ("ws", "wss")),
+            guild_id=self.snowflake(t, "discord.guild_id", d.guild_id),
+        )
+
+    def content(self, t: dict[str, Any]) -> ContentSettings:
+        d = ContentSettings()
+        branch = self.string(t, "content.branch", "", allow_empty=True)
+        return ContentSettings(
+            path=self.path(t, "content.path", d.path),
+            episodes=self.subpath(t, "content.episodes", d.episodes),
+            recaps=self.subpath(t, "content.recaps", d.recaps),
+            authors=self.subpath(t, "content.authors", d.authors),
+            poll_interval=self.seconds(t, "content.poll_interval", d.poll_interval),
+            branch=branch or None,
+            remote=self.string(t, "content.remote", d.remote),
+            git_timeout=self.seconds(t, "content.git_timeout", d.git_timeout),
+        )
+
+    def series(self, t: dict[str, Any]) -> SeriesSettings:
+        d = SeriesSettings()
+        return SeriesSettings(
+            name=self.string(t, "series.name", d.name),
+            timezone=self.parsed(t, "series.timezone", d.timezone, validate_zone),
+            livestream_time=self.clock_time(t, "series.livestream_time", d.livestream_time),
+            livestream_duration=self.duration(
+                t, "series.livestream_duration", d.livestream_duration, positive=True
+            ),
+            ama_weekday=self.weekday(t, "series.ama_weekday", d.ama_weekday),
+            ama_time=self.clock_time(t, "series.ama_time", d.ama_time),
+            ama_duration=self.duration(t, "series.ama_duration", d.ama_duration, positive=True),
+        )
+
+    def announcements(self, t: dict[str, Any]) -> AnnouncementSettings:
+        d = AnnouncementSettings()
+        return AnnouncementSettings(
+            channel_id=self.snowflake(t, "announcements.channel_id", d.channel_id),
+            role_id=self.snowflake(t, "announcements.role_id", d.role_id),
+            backlog_days=self.count(t, "announcements.backlog_days", d.backlog_days),
+        )
+
+    def reminders(self, t: dict[str, Any]) -> ReminderSettings:
+        d = ReminderSettings()
+        offsets = d.offsets
+        if "offsets" in t:
+            items = self.array(t, "reminders.offsets")
+            found: list[timedelta] = []
+            for i, item in enumerate(items):
+                key = f"reminders.offsets[{i}]"
+                offset = self.as_duration(key, item)
+                if offset in found:
+                    raise self.error(key, f"{format_duration(offset)} is listed twice")
+                found.append(offset)
+            offsets = tuple(found)
+        grace: list[tuple[timedelta, timedelta]] = []
+        table = t.get("grace", {})
+        if not isinstance(table, dict):
+            raise self.error(
+                "reminders.grace",
+                f'expected a table such as {{ "1h" = "15m" }}, got a {_toml_type(table)}',
+            )
+        for name, value in table.items():
+            key = f"reminders.grace.{name}"
+            offset = self.as_duration(key, name)
+            if offset not in offsets:
+                listed = ", ".join(format_duration(o) for o in offsets) or "none"
+                raise self.error(key, f"{name} is not one of reminders.offsets (listed: {listed})")
+            grace.append((offset, self.as_duration(key, value)))
+        return ReminderSettings(
+            channel_id=self.snowflake(t, "reminders.channel_id", d.channel_id),
+            role_id=self.snowflake(t, "reminders.role_id", d.role_id),
+            offsets=offsets,
+            grace=tuple(grace),
+            livestream_channel_id=self.snowflake(t, "reminders.livestream_channel_id", 0),
+            ama_channel_id=self.snowflake(t, "reminders.ama_channel_id", 0),
+            livestream_role_id=self.snowflake(t, "reminders.livestream_role_id", 0),
+            ama_role_id=self.snowflake(t, "reminders.ama_role_id", 0),
+        )
+
+    def role_ids(self, t: dict[str, Any]) -> tuple[int, ...]:
+        if "role_ids" not in t:
+            return ()
+        ids: list[int] = []
+        for i, item in enumerate(self.array(t, "organisers.role_ids")):
+            key = f"organisers.role_ids[{i}]"
+            role = self.as_snowflake(key, item)
+            if role == 0:
+                raise self.error(key, "0 is not a role id")
+            if role not in ids:
+                ids.append(role)
+        return tuple(ids)
+
+    def webhook(self, t: dict[str, Any]) -> WebhookSettings:
+        d = WebhookSettings()
+        listen = self.string(t, "webhook.listen", d.listen, allow_empty=True).strip()
+        if listen:
+            try:
+                parse_listen(listen)
+            except ValueError as exc:
+                raise self.error("webhook.listen", str(exc)) from None
+        return WebhookSettings(
+            listen=listen, secret_env=self.env_name(t, "webhook.secret_env", d.secret_env)
+        )
+
+    # values -----------------------------------------------------------------------------
+
+    def string(self, t: dict[str, Any], key: str, default: str, *, allow_empty=False) -> str:
+        value = t.get(_leaf(key), default)
+        if not isinstance(value, str):
+            raise self.error(key, f"expected a string, got a {_toml_type(value)}")
+        if not allow_empty and not value.strip():
+            raise self.error(key, "must not be empty")
+        return value
+
+    def parsed(self, t, key: str, default, parse, *, allow_empty=False):
+        text = self.string(t, key, default, allow_empty=allow_empty)
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+
+    def env_name(self, t: dict[str, Any], key: str, default: str) -> str:
+        value = t.get(_leaf(key), default)
+        # Never echo this value: a common slip is pasting the secret itself here.
+        if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+            raise self.error(
+                key,
+                "must be the name of an environment variable (letters, digits and _), "
+                "not the secret itself; the value is not shown",
+            )
+        return value
+
+    def url(self, t: dict[str, Any], key: str, default: str, schemes: tuple[str, ...]) -> str:
+        value = self.string(t, key, default)
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.netloc:
+            raise self.error(key, f"{value!r} is not a {' or '.join(schemes)} URL")
+        return value.rstrip("/")
+
+    def snowflake(self, t: dict[str, Any], key: str, default: int) -> int:
+        return self.as_snowflake(key, t.get(_leaf(key), default))
+
+    def as_snowflake(self, key: str, value: Any) -> int:
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
+            number = int(value.strip())
+        if number is None or not 0 <= number <= MAX_SNOWFLAKE:
+            raise self.error(
+                key, f"expected a Discord id (a number like 1234567890123456789), got {value!r}"
+            )
+        return number
+
+    def count(self, t: dict[str, Any], key: str, default: int) -> int:
+        value = t.get(_leaf(key), default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.error(key, f"expected a whole number of 0 or more, got {value!r}")
+        return value
+
+    def seconds(self, t: dict[str, Any], key: str, default: float) -> float:
+        value = t.get(_leaf(key), default)
+        if isinstance(value, str):
+            value = self.as_duration(key, value).total_seconds()
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise self.error(
+                key, f'expected a number of seconds above 0 or a duration like "60s", got {value!r}'
+            )
+        return float(value)
+
+    def duration(self, t, key: str, default: timedelta, *, positive=False) -> timedelta:
+        if _leaf(key) not in t:
+            return default
+        value = self.as_duration(key, t[_leaf(key)])
+        if positive and not value:
+            raise self.error(key, "must be longer than 0")
+        return value
+
+    def as_duration(self, key: str, value: Any) -> timedelta:
+        if not isinstance(value, str):
+            raise self.error(key, f'expected a duration string like "30m", got {value!r}')
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+
+    def clock_time(self, t: dict[str, Any], key: str, default: time) -> time:
+        value = t.get(_leaf(key), default)
+        if isinstance(value, time) and value.tzinfo is None:
+            return value
+        try:
+            return parse_clock_time(value)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+
+    def weekday(self, t: dict[str, Any], key: str, default: int) -> int:
+        if _leaf(key) not in t:
+            return default
+        try:
+            return parse_weekday(t[_leaf(key)])
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+
+    def array(self, t: dict[str, Any], key: str) -> list[Any]:
+        value = t[_leaf(key)]
+        if not isinstance(value, list):
+            raise self.error(key, f"expected a list [...], got a {_toml_type(value)}")
+        return value
+
+    def path(self, t: dict[str, Any], key: str, default: Path) -> Path:
+        text = self.string(t, key, str(default))
+        path = Path(text)
+        if text.startswith("~") and self.environ.get("HOME"):
+            path = Path(self.environ["HOME"]) / text[1:].lstrip("/\\")
+        return Path(os.path.abspath(self.base / path))
+
+    def subpath(self, t: dict[str, Any], key: str, default: str) -> str:
+        text = self.string(t, key, default)
+        parts = PurePosixPath(text.replace("\\", "/"))
+        if parts.is_absolute() or ".." in parts.parts:
+            raise self.error(key, f"{text!r} must be a path inside content.path")
+        return text
+
+
+def _leaf(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "table"
+    return "date or time" if isinstance(value, date | time) else type(value).__name__
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _suggest_key(section: str, key: str) -> str:
+    known = [f.name for f in fields(_SECTIONS[section])]
+    close = get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {section}.{close[0]}?"
+    elsewhere = [s for s, cls in _SECTIONS.items() if key in {f.name for f in fields(cls)}]
+    if elsewhere:
+        return f"; it belongs in [{elsewhere[0]}] ({elsewhere[0]}.{key})"
+    return f"; known keys of [{section}]: {', '.join(known)}"

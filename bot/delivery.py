@@ -55,8 +55,8 @@ class Sender(Protocol):
     async def is_announcement_channel(self, channel_id: int) -> bool: ...
 
 
-# Rewrites a post's payload at send time when lateness calls for it (e.g. "live now").
-Rerender = Callable[[Post, Decision], dict[str, Any] | None]
+# The message to send for a decision: the planned payload, marked "(delayed)", or "live now".
+PayloadFor = Callable[[Decision, Post], dict[str, Any] | None]
 FailureHook = Callable[[Post, str], Awaitable[None]]
 
 
@@ -77,13 +77,13 @@ class Dispatcher:
         sender: Sender,
         *,
         clock: Clock,
-        rerender: Rerender | None = None,
+        payload_for: PayloadFor | None = None,
         on_failure: FailureHook | None = None,
     ):
         self._outbox = outbox
         self._sender = sender
         self._clock = clock
-        self._rerender = rerender
+        self._payload_for = payload_for or _planned_payload
         self._on_failure = on_failure
         self._edit_lock = asyncio.Lock()
         self.stats = DeliveryStats()
@@ -120,11 +120,7 @@ class Dispatcher:
             self.stats.skipped += 1
             log.info("skipped %s: %s", key, decision.reason)
             return True
-        payload = post.payload
-        if decision.action is Action.LIVE_NOW and self._rerender is not None:
-            payload = self._rerender(post, decision) or payload
-        elif decision.action is Action.SEND_DELAYED:
-            payload = mark_delayed(payload)
+        payload = self._payload_for(decision, post) or post.payload
         try:
             message_id = await self._sender.send(post.channel_id, payload, nonce=post.nonce)
         except PermanentSendError as exc:
@@ -198,6 +194,12 @@ class Dispatcher:
             await self._on_failure(post, reason)
         except Exception:
             log.exception("could not tell the organisers that %s failed", post.key)
+
+
+def _planned_payload(decision: Decision, post: Post) -> dict[str, Any]:
+    if decision.action is Action.SEND:
+        return post.payload
+    return mark_delayed(post.payload)
 
 
 def is_final(post: Post) -> bool:

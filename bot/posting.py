@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,15 +21,21 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import Settings
 from bot.content.index import ContentIndex
+from bot.content.models import Episode
 from bot.delivery import Dispatcher, Sender
 from bot.gitsync import ContentSync, GitContent, PullResult
-from bot.planning import backlog_cutoff, plan_recap_announcements, plan_reminders
+from bot.planning import (
+    Decision,
+    backlog_cutoff,
+    payload_for,
+    plan_recap_announcements,
+    plan_reminders,
+)
 from bot.posts import Post, PostStatus
 from bot.wakeups import Wakeups
 
 log = logging.getLogger("amabot.posting")
 
-STATE_INITIALISED = "outbox.initialised_at"
 STATE_COMMIT = "content.last_commit"
 STATE_RELOADED = "content.last_reload_at"
 
@@ -59,7 +66,11 @@ class PostingService:
         self.index = index
         self.clock = clock
         self.dispatcher = Dispatcher(
-            store.outbox, sender, clock=clock, rerender=None, on_failure=self._failure_noted
+            store.outbox,
+            sender,
+            clock=clock,
+            payload_for=self._payload_for,
+            on_failure=self._failure_noted,
         )
         self.wakeups = Wakeups(
             self.dispatcher.deliver, self.deliver_due, clock=clock, sweep_interval=sweep_interval
@@ -81,6 +92,8 @@ class PostingService:
         await self.reconcile()
         self.wakeups.start()
         self._sync_task = asyncio.create_task(self._run_sync(), name="amabot-content-sync")
+        # Merges that landed while the bot was down are picked up at once, not one poll later.
+        self.sync.request_pull("startup")
         await self.deliver_due()
 
     async def stop(self) -> None:
@@ -106,18 +119,21 @@ class PostingService:
     # -- content changes -------------------------------------------------------------------
 
     async def on_content_change(self, result: PullResult | None = None) -> None:
-        report = await asyncio.to_thread(self.index.reload)
-        self.last_reload_at = self.clock()
-        await self.store.state.set(STATE_RELOADED, self.last_reload_at.isoformat())
-        if result is not None and getattr(result, "after", None):
+        """After every pull (or rescan tick): reload what changed, then reconcile. Reconciling
+        even when nothing changed matters: time passes, so a recap dated today becomes due."""
+        if result is None or result.rescan or result.changed:
+            report = await asyncio.to_thread(self.index.reload)
+            self.last_reload_at = self.clock()
+            await self.store.state.set(STATE_RELOADED, self.last_reload_at.isoformat())
+            if report.added or report.changed or report.removed:
+                log.info(
+                    "content reloaded: %d added, %d changed, %d removed",
+                    len(report.added),
+                    len(report.changed),
+                    len(report.removed),
+                )
+        if result is not None and result.after:
             await self.store.state.set(STATE_COMMIT, result.after)
-        if report.added or report.changed or report.removed:
-            log.info(
-                "content reloaded: %d added, %d changed, %d removed",
-                len(report.added),
-                len(report.changed),
-                len(report.removed),
-            )
         await self.reconcile()
         await self.deliver_due()
 
@@ -133,7 +149,7 @@ class PostingService:
                 now=now,
             )
             backlog: list[str] = []
-            if await self.store.state.get(STATE_INITIALISED) is None:
+            if self.store.first_start:
                 cutoff = backlog_cutoff(self.settings, now)
                 fresh = []
                 for planned in recap_plan:
@@ -143,7 +159,7 @@ class PostingService:
                     else:
                         fresh.append(planned)
                 recap_plan = fresh
-                await self.store.state.set(STATE_INITIALISED, now.isoformat())
+                await self.store.mark_initialised(now)
                 if backlog:
                     log.info("first start: %d existing recaps recorded as backlog", len(backlog))
             recaps = await self.store.outbox.reconcile(
@@ -167,10 +183,15 @@ class PostingService:
 
     async def rebuild_wakeups(self) -> None:
         pending = await self.store.outbox.pending()
-        self.wakeups.rebuild((p.key, _wake_time(p)) for p in pending)
+        self.wakeups.rebuild((p.key, p.wake_at) for p in pending)
 
     async def deliver_due(self) -> int:
         return await self.dispatcher.deliver_due()
+
+    def _payload_for(self, decision: Decision, post: Post) -> dict[str, Any] | None:
+        return payload_for(
+            decision, post, episodes=_EpisodesView(self.index), settings=self.settings
+        )
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -193,6 +214,20 @@ class PostingService:
         }
 
 
-def _wake_time(post: Post) -> datetime:
-    retry_at = post.extra.get("next_attempt_at") if post.extra else None
-    return retry_at if isinstance(retry_at, datetime) and retry_at > post.due_at else post.due_at
+class _EpisodesView(Mapping[str, Episode]):
+    """The index's episodes as a read-only mapping, without copying 10,000 of them."""
+
+    def __init__(self, index: ContentIndex):
+        self._index = index
+
+    def __getitem__(self, key: str) -> Episode:
+        episode = self._index.episode(key)
+        if episode is None:
+            raise KeyError(key)
+        return episode
+
+    def __iter__(self):
+        return (e.id for e in self._index.episodes())
+
+    def __len__(self) -> int:
+        return len(self._index.episodes())

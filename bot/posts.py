@@ -76,6 +76,17 @@ class Post:
     updated_at: datetime | None = None
     sent_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set by a retry: not claimed before this even though due. None = as soon as due.
+    next_attempt_at: datetime | None = None
+    # Sent, but planning changed its payload since: delivery should edit the message.
+    edit_pending: bool = False
+
+    @property
+    def wake_at(self) -> datetime:
+        """When delivery should next look at this post: its due time, or a later retry."""
+        if self.next_attempt_at is not None and self.next_attempt_at > self.due_at:
+            return self.next_attempt_at
+        return self.due_at
 
     @property
     def nonce(self) -> str:

@@ -1,0 +1,151 @@
+"""`amabot plan`: the outbox as the bot would act on it now.
+
+It reads the outbox and plans the content exactly as the bot does at start-up, and shows
+both: the rows the bot holds and the rows its next reconcile would add. It writes no row,
+connects to nothing and never reads a secret, so it is safe to run beside a live bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import datetime, timedelta
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock, system_clock
+from bot.config import Settings
+from bot.content.index import ContentIndex
+from bot.planning import backlog_cutoff, plan_recap_announcements, plan_reminders
+from bot.posts import Post, PostStatus
+from bot.store import Store
+
+RECENT = 10
+
+
+async def collect_plan(
+    settings: Settings, *, days: int, clock: Clock = system_clock
+) -> dict[str, Any]:
+    now = clock()
+    index = ContentIndex(settings.content.path, settings)
+    await asyncio.to_thread(index.reload)
+    async with await Store.open(settings.storage.database, clock=clock) as store:
+        first_start = store.first_start
+        episodes = {e.id: e for e in index.episodes()}
+        recap_plan = plan_recap_announcements(
+            index.recaps(), episodes=episodes, authors=index.authors, settings=settings, now=now
+        )
+        reminder_plan = plan_reminders(episodes.values(), settings, now)
+        pending = await store.outbox.pending()
+        known = {p.key for p in await store.outbox.all()}
+        # Posts the bot would add on its next reconcile, shown as pending-to-be.
+        cutoff = backlog_cutoff(settings, now)
+        would_add = [
+            p
+            for p in (*recap_plan, *reminder_plan)
+            if p.key not in known and not (first_start and p.kind == "recap" and p.due_at < cutoff)
+        ]
+        horizon = now + timedelta(days=days)
+        recent = {
+            status.value: [
+                _post_dict(p, settings) for p in await store.outbox.recent([status], RECENT)
+            ]
+            for status in (
+                PostStatus.SENT,
+                PostStatus.SKIPPED,
+                PostStatus.FAILED,
+                PostStatus.CANCELLED,
+            )
+        }
+        counts = {str(k): v for k, v in (await store.outbox.counts()).items()}
+    problems = [p for p in index.problems if p.severity == "error"]
+    return {
+        "now": now.isoformat(),
+        "timezone": settings.series.timezone,
+        "pending": [_post_dict(p, settings) for p in pending if p.due_at <= horizon],
+        "to_plan": [
+            {
+                "key": p.key,
+                "kind": p.kind,
+                "due_utc": p.due_at.isoformat(),
+                "due_local": _local(p.due_at, settings),
+                "channel_id": p.channel_id,
+            }
+            for p in sorted(would_add, key=lambda p: p.due_at)
+            if p.due_at <= horizon
+        ],
+        "recent": recent,
+        "counts": counts,
+        "content_errors": len(problems),
+    }
+
+
+def _local(dt: datetime, settings: Settings) -> str:
+    return dt.astimezone(ZoneInfo(settings.series.timezone)).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def _post_dict(post: Post, settings: Settings) -> dict[str, Any]:
+    return {
+        "key": post.key,
+        "kind": post.kind,
+        "status": str(post.status),
+        "due_utc": post.due_at.isoformat(),
+        "due_local": _local(post.due_at, settings),
+        "channel_id": post.channel_id,
+        "attempts": post.attempts,
+        "reason": post.reason,
+        "last_error": post.last_error,
+        "message_id": post.message_id,
+    }
+
+
+def render_text(plan: dict[str, Any]) -> str:
+    lines = [f"amabot plan as of {plan['now']} (times in {plan['timezone']} and UTC)", ""]
+    lines.append(f"Pending ({len(plan['pending'])}):")
+    for p in plan["pending"]:
+        note = f"  [attempt {p['attempts']}: {p['last_error']}]" if p["last_error"] else ""
+        lines.append(
+            f"  {p['due_local']}  ({p['due_utc']})  {p['kind']:<8} {p['key']}  "
+            f"-> channel {p['channel_id']}{note}"
+        )
+    if not plan["pending"]:
+        lines.append("  nothing")
+    if plan["to_plan"]:
+        lines.append("")
+        lines.append(f"New on the bot's next start or content change ({len(plan['to_plan'])}):")
+        for p in plan["to_plan"]:
+            lines.append(
+                f"  {p['due_local']}  ({p['due_utc']})  {p['kind']:<8} {p['key']}  "
+                f"-> channel {p['channel_id']}"
+            )
+    for status in ("failed", "skipped", "cancelled", "sent"):
+        posts = plan["recent"].get(status, [])
+        if not posts:
+            continue
+        lines.append("")
+        lines.append(f"Last {status}:")
+        for p in posts:
+            why = p["reason"] or (f"message {p['message_id']}" if p["message_id"] else "")
+            lines.append(f"  {p['due_local']}  {p['kind']:<8} {p['key']}  {why}")
+    lines.append("")
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(plan["counts"].items())) or "empty"
+    lines.append(f"Outbox: {counts}. Content files with errors: {plan['content_errors']}.")
+    return "\n".join(lines)
+
+
+def run_plan(
+    settings: Settings,
+    *,
+    days: int = 14,
+    fmt: str = "text",
+    out: TextIO | None = None,
+    clock: Clock = system_clock,
+) -> int:
+    out = out or sys.stdout
+    plan = asyncio.run(collect_plan(settings, days=days, clock=clock))
+    if fmt == "json":
+        out.write(json.dumps(plan, indent=2) + "\n")
+    else:
+        out.write(render_text(plan) + "\n")
+    return 0

@@ -1,0 +1,256 @@
+"""One aiosqlite connection: pragmas, numbered migrations, transactions, time columns.
+
+All SQL of the project lives under bot/store/. Writes go through one asyncio lock: the
+connection is shared by every coroutine of the bot, and a statement issued by one coroutine
+while another holds a transaction open would silently join (and roll back with) it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MIGRATION_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+Params = Sequence[Any]
+
+
+class StoreError(Exception):
+    """The database cannot be used as it is (newer schema, not a database, failed migration)."""
+
+
+# --- time columns ----------------------------------------------------------------------------
+
+
+def to_db(when: datetime) -> int:
+    """Aware datetime -> integer microseconds since the epoch (exact, and ordered in SQL)."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"naive datetime {when.isoformat()} given to the store; use aware UTC")
+    return (when - EPOCH) // _MICROSECOND
+
+
+def to_db_opt(when: datetime | None) -> int | None:
+    return None if when is None else to_db(when)
+
+
+def from_db(value: int) -> datetime:
+    return EPOCH + value * _MICROSECOND
+
+
+def from_db_opt(value: int | None) -> datetime | None:
+    return None if value is None else from_db(value)
+
+
+# --- migrations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def statements(self) -> list[str]:
+        return split_statements(self.sql)
+
+
+@cache
+def bundled_migrations() -> tuple[Migration, ...]:
+    """The migrations shipped as package data in bot/store/migrations/NNNN_name.sql."""
+    folder = resources.files("bot.store").joinpath("migrations")
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        match = _MIGRATION_NAME.fullmatch(entry.name)
+        if match is None:
+            raise StoreError(f"migration file {entry.name} is not named NNNN_name.sql")
+        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise StoreError(f"migrations must be numbered 1, 2, 3 ... without gaps; found {versions}")
+    return tuple(found)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a migration script into single statements (sqlite3's executescript would commit
+    the surrounding transaction, and the migrations must apply in one)."""
+    statements: list[str] = []
+    buffer = ""
+    pieces = sql.split(";")
+    for i, piece in enumerate(pieces):
+        buffer += piece if i == len(pieces) - 1 else piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if _COMMENT.sub("", buffer).strip(" \t\r\n;"):
+                statements.append(buffer.strip())
+            buffer = ""
+    if _COMMENT.sub("", buffer).strip(" \t\r\n;"):
+        raise StoreError(f"incomplete SQL statement at the end of a migration: {buffer.strip()!r}")
+    return statements
+
+
+# --- the connection --------------------------------------------------------------------------
+
+
+class Transaction:
+    """Statements inside one BEGIN IMMEDIATE ... COMMIT (see `Database.transaction`)."""
+
+    def __init__(self, conn: aiosqlite.Connection):
+        self._conn = conn
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        cursor = await self._conn.execute(sql, params)
+        try:
+            return cursor.rowcount
+        finally:
+            await cursor.close()
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        rows = list(rows)
+        if rows:
+            await self._conn.executemany(sql, rows)
+
+
+class Database:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, *, schema_before: int, schema: int):
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self.path = path
+        self.schema_before = schema_before  # user_version found when opening; 0 = new database
+        self.schema = schema
+
+    @classmethod
+    async def open(cls, path: Path, *, migrations: Sequence[Migration] | None = None) -> Database:
+        migrations = bundled_migrations() if migrations is None else tuple(migrations)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open the database: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        try:
+            await _configure(conn, path)
+            before, after = await _migrate(conn, path, migrations)
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn, path, schema_before=before, schema=after)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._conn.close()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def write(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """One writing statement, atomic on its own; returns its RETURNING rows, if any."""
+        async with self._lock:
+            return list(await self._conn.execute_fetchall(sql, params))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """BEGIN IMMEDIATE: take the write lock at the start, so a transaction that reads
+        then writes never fails half-way on another connection's lock."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self._conn)
+            except BaseException:
+                if self._conn.in_transaction:
+                    await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    async def pragma(self, name: str) -> Any:
+        if not name.isidentifier():
+            raise ValueError(name)
+        return await self.scalar(f"PRAGMA {name}")
+
+
+async def _configure(conn: aiosqlite.Connection, path: Path) -> None:
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        row = await (await conn.execute("PRAGMA journal_mode = WAL")).fetchone()
+        mode = str(row[0]).lower() if row else "?"
+        if mode != "wal" and str(path) != ":memory:":
+            log.warning("%s: SQLite refused WAL mode (journal mode is %s)", path, mode)
+        await conn.execute("PRAGMA foreign_keys = ON")
+        # With WAL, NORMAL is durable across application crashes (only an OS crash can lose
+        # the last commits) and keeps each commit cheap.
+        await conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot use this file as the amabot database: {exc}") from exc
+
+
+async def _migrate(
+    conn: aiosqlite.Connection, path: Path, migrations: Sequence[Migration]
+) -> tuple[int, int]:
+    """Apply the missing migrations in one transaction; (version before, version after)."""
+    latest = migrations[-1].version if migrations else 0
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = await (await conn.execute("PRAGMA user_version")).fetchone()
+        current = int(row[0]) if row else 0
+        if current > latest:
+            raise StoreError(
+                f"{path}: schema version {current} is newer than this amabot supports "
+                f"({latest}); upgrade amabot or point storage.database elsewhere"
+            )
+        for migration in migrations:
+            if migration.version <= current:
+                continue
+            try:
+                for statement in migration.statements:
+                    await conn.execute(statement)
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"{path}: migration {migration.version:04d}_{migration.name} failed: {exc}"
+                ) from exc
+        if latest != current:
+            await conn.execute(f"PRAGMA user_version = {latest:d}")
+        await conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            await conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise StoreError(f"{path}: cannot prepare the database: {exc}") from exc
+        raise
+    if latest != current:
+        log.info("%s: database schema migrated from version %d to %d", path, current, latest)
+    return current, latest

@@ -1,0 +1,444 @@
+"""The outbox table (DESIGN "Posting"): every post the bot makes on its own is a row first.
+
+Each delivery transition is one conditional UPDATE (`... WHERE key = ? AND status = ...`), so
+of two deliverers racing for a row exactly one wins, even across processes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.posts import PlannedPost, Post, PostStatus, payload_hash
+from bot.store.db import Database, StoreError, from_db, from_db_opt, to_db, to_db_opt
+
+ANNOUNCE_SEQUENCE = "announce"
+
+
+class DuplicateKeyError(StoreError):
+    """A post with this key is already in the outbox."""
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    """What one reconcile changed, by key."""
+
+    scope: str
+    inserted: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)  # pending rows whose time or content changed
+    edit_needed: list[str] = field(default_factory=list)  # sent rows whose content changed
+    cancelled: list[str] = field(default_factory=list)
+    revived: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.inserted or self.moved or self.edit_needed or self.cancelled or self.revived
+        )
+
+    def summary(self) -> str:
+        return (
+            f"{self.scope} {len(self.inserted)} new, {len(self.moved)} moved, "
+            f"{len(self.edit_needed)} to edit, {len(self.cancelled)} cancelled, "
+            f"{len(self.revived)} revived, {self.unchanged} unchanged"
+        )
+
+
+_INSERT = """
+    INSERT INTO outbox (key, kind, status, due_at, deadline, event_start, channel_id, payload,
+                        content_hash, subject, reason, created_by, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+# A pending row takes the plan's values; a new due time also drops any retry back-off.
+_MOVE = """
+    UPDATE outbox
+       SET next_attempt_at = CASE WHEN due_at = ? THEN next_attempt_at END,
+           due_at = ?, deadline = ?, event_start = ?, channel_id = ?, payload = ?,
+           content_hash = ?, subject = ?, updated_at = ?
+     WHERE key = ? AND status = 'pending'
+"""
+
+# The message stays where it was posted: the new payload is hashed with that channel.
+_NEEDS_EDIT = """
+    UPDATE outbox SET payload = ?, content_hash = ?, edit_pending = 1, updated_at = ?
+     WHERE key = ? AND status = 'sent'
+"""
+
+_REVIVE = """
+    UPDATE outbox
+       SET status = 'pending', reason = NULL, next_attempt_at = NULL, last_error = NULL,
+           due_at = ?, deadline = ?, event_start = ?, channel_id = ?, payload = ?,
+           content_hash = ?, subject = ?, updated_at = ?
+     WHERE key = ? AND status = 'cancelled' AND cancelled_by IS NULL
+"""
+
+_CANCEL_UNPLANNED = """
+    UPDATE outbox SET status = 'cancelled', reason = ?, cancelled_by = NULL, updated_at = ?
+     WHERE key = ? AND status = 'pending'
+"""
+
+
+class Outbox:
+    def __init__(self, db: Database):
+        self._db = db
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get(self, key: str) -> Post | None:
+        row = await self._db.fetchone("SELECT * FROM outbox WHERE key = ?", (key,))
+        return None if row is None else _post(row)
+
+    async def all(self) -> list[Post]:
+        rows = await self._db.fetchall("SELECT * FROM outbox ORDER BY due_at, key")
+        return [_post(r) for r in rows]
+
+    async def pending(self, limit: int | None = None, offset: int = 0) -> list[Post]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM outbox WHERE status = 'pending' ORDER BY due_at, key LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),
+        )
+        return [_post(r) for r in rows]
+
+    async def due(self, now: datetime) -> list[Post]:
+        """Pending posts whose due time (and retry time, if any) has come, oldest first."""
+        at = to_db(now)
+        rows = await self._db.fetchall(
+            """SELECT * FROM outbox
+                WHERE status = 'pending' AND due_at <= ?
+                  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+                ORDER BY due_at, key""",
+            (at, at),
+        )
+        return [_post(r) for r in rows]
+
+    async def next_due_at(self) -> datetime | None:
+        """The earliest moment a pending post needs attention (due time or retry time)."""
+        value = await self._db.scalar(
+            "SELECT MIN(MAX(due_at, COALESCE(next_attempt_at, due_at))) FROM outbox"
+            " WHERE status = 'pending'"
+        )
+        return from_db_opt(value)
+
+    async def wake_times(self) -> list[tuple[str, datetime]]:
+        """(key, when to look at it) for every pending post: what the scheduler should hold."""
+        rows = await self._db.fetchall(
+            "SELECT key, MAX(due_at, COALESCE(next_attempt_at, due_at)) AS wake FROM outbox"
+            " WHERE status = 'pending' ORDER BY wake, key"
+        )
+        return [(r["key"], from_db(r["wake"])) for r in rows]
+
+    async def recent(self, statuses: Iterable[PostStatus], limit: int = 20) -> list[Post]:
+        """The latest changed posts in these statuses, newest first."""
+        wanted = [PostStatus(s).value for s in statuses]
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        rows = await self._db.fetchall(
+            f"SELECT * FROM outbox WHERE status IN ({marks})"  # noqa: S608 - only '?' marks
+            " ORDER BY updated_at DESC, key LIMIT ?",
+            (*wanted, limit),
+        )
+        return [_post(r) for r in rows]
+
+    async def counts(self) -> dict[PostStatus, int]:
+        rows = await self._db.fetchall("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        counts = dict.fromkeys(PostStatus, 0)
+        counts.update({PostStatus(r[0]): r[1] for r in rows})
+        return counts
+
+    async def keys_with_prefix(
+        self, prefix: str, statuses: Iterable[PostStatus] | None = None
+    ) -> list[str]:
+        rows = await self._db.fetchall(
+            "SELECT key, status FROM outbox WHERE substr(key, 1, ?) = ? ORDER BY due_at, key",
+            (len(prefix), prefix),
+        )
+        wanted = None if statuses is None else {PostStatus(s) for s in statuses}
+        return [r["key"] for r in rows if wanted is None or PostStatus(r["status"]) in wanted]
+
+    async def edits_pending(self) -> list[Post]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM outbox WHERE edit_pending = 1 AND status = 'sent' ORDER BY updated_at"
+        )
+        return [_post(r) for r in rows]
+
+    # --- planning writes -------------------------------------------------------------------
+
+    async def reconcile(
+        self,
+        planned: Iterable[PlannedPost],
+        *,
+        scope: str,
+        now: datetime,
+        reason_missing: str = "no longer planned",
+    ) -> ReconcileReport:
+        """Make the rows whose key starts with `scope` match the plan, in one transaction.
+
+        New key: pending. Pending and changed: updated in place. Sent and changed: new
+        payload stored and flagged for an edit. Pending but no longer planned: cancelled.
+        Cancelled by planning and planned again: pending again. Cancelled by an organiser,
+        skipped and failed rows are left alone.
+        """
+        if not scope:
+            raise ValueError("reconcile needs a non-empty key scope such as 'reminder:'")
+        plan: dict[str, PlannedPost] = {}
+        for post in planned:
+            if not post.key.startswith(scope):
+                raise ValueError(f"planned post {post.key!r} is outside the scope {scope!r}")
+            if post.key in plan:
+                raise ValueError(f"planned post {post.key!r} appears twice in the plan")
+            plan[post.key] = post
+        at = to_db(now)
+        report = ReconcileReport(scope)
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(
+                """SELECT key, status, due_at, deadline, event_start, channel_id, content_hash,
+                          subject, cancelled_by
+                     FROM outbox WHERE substr(key, 1, ?) = ?""",
+                (len(scope), scope),
+            )
+            existing = {r["key"]: r for r in rows}
+            inserts, moves, edits, revives, cancels = [], [], [], [], []
+            for key, post in plan.items():
+                row = existing.get(key)
+                status = None if row is None else PostStatus(row["status"])
+                if row is None:
+                    inserts.append(_insert_params(post, PostStatus.PENDING, None, at))
+                    report.inserted.append(key)
+                elif status is PostStatus.PENDING and _differs(row, post):
+                    moves.append((to_db(post.due_at), *_plan_values(post), at, key))
+                    report.moved.append(key)
+                elif status is PostStatus.SENT:
+                    new_hash = payload_hash(post.payload, row["channel_id"])
+                    if new_hash != row["content_hash"]:
+                        edits.append((_json(post.payload), new_hash, at, key))
+                        report.edit_needed.append(key)
+                    else:
+                        report.unchanged += 1
+                elif status is PostStatus.CANCELLED and row["cancelled_by"] is None:
+                    revives.append((*_plan_values(post), at, key))
+                    report.revived.append(key)
+                else:
+                    report.unchanged += 1
+            for key, row in existing.items():
+                if key not in plan and row["status"] == PostStatus.PENDING:
+                    cancels.append((reason_missing, at, key))
+                    report.cancelled.append(key)
+            await tx.executemany(_INSERT, inserts)
+            await tx.executemany(_MOVE, moves)
+            await tx.executemany(_NEEDS_EDIT, edits)
+            await tx.executemany(_REVIVE, revives)
+            await tx.executemany(_CANCEL_UNPLANNED, cancels)
+        return report
+
+    async def insert_skipped(
+        self, planned: PlannedPost | Iterable[PlannedPost], reason: str, now: datetime
+    ) -> list[str]:
+        """Record posts (one or many) as deliberately not sent (e.g. the backlog on the first
+        start). Keys already in the outbox are left as they are; returns the keys inserted."""
+        if isinstance(planned, PlannedPost):
+            planned = [planned]
+        at = to_db(now)
+        inserted: list[str] = []
+        async with self._db.transaction() as tx:
+            for post in planned:
+                changed = await tx.execute(
+                    _INSERT.replace("INSERT", "INSERT OR IGNORE", 1),
+                    _insert_params(post, PostStatus.SKIPPED, reason, at),
+                )
+                if changed:
+                    inserted.append(post.key)
+        return inserted
+
+    async def add(self, planned: PlannedPost, now: datetime) -> Post:
+        """Insert one pending post (an organiser's announcement); the key must be new."""
+        try:
+            await self._db.write(
+                _INSERT, _insert_params(planned, PostStatus.PENDING, None, to_db(now))
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateKeyError(f"a post with key {planned.key!r} already exists") from exc
+        post = await self.get(planned.key)
+        if post is None:  # only if someone deleted it in between: no code path does
+            raise StoreError(f"post {planned.key!r} vanished right after being added")
+        return post
+
+    async def next_announcement_id(self) -> int:
+        """1, 2, 3 ... for `announce:<id>` keys; never reused, also across restarts."""
+        rows = await self._db.write(
+            """INSERT INTO sequences (name, value) VALUES (?, 1)
+               ON CONFLICT (name) DO UPDATE SET value = value + 1
+               RETURNING value""",
+            (ANNOUNCE_SEQUENCE,),
+        )
+        return int(rows[0][0])
+
+    # --- delivery transitions --------------------------------------------------------------
+
+    async def claim(self, key: str, now: datetime) -> Post | None:
+        """pending -> sending if due; the caller that gets the Post back is the one to send it."""
+        at = to_db(now)
+        rows = await self._db.write(
+            """UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ?
+                WHERE key = ? AND status = 'pending' AND due_at <= ?
+                  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+            RETURNING *""",
+            (at, key, at, at),
+        )
+        return _post(rows[0]) if rows else None
+
+    async def mark_sent(self, key: str, message_id: int, now: datetime) -> bool:
+        """sending -> sent. Also from cancelled: an organiser may cancel while the send is in
+        flight, and once the message exists the row must say so, or it could be revived and
+        posted twice."""
+        return await self._update(
+            """UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?, updated_at = ?,
+                      last_error = NULL, next_attempt_at = NULL
+                WHERE key = ? AND status IN ('sending', 'cancelled')""",
+            (message_id, to_db(now), to_db(now), key),
+        )
+
+    async def mark_failed(self, key: str, reason: str, now: datetime) -> bool:
+        """pending/sending -> failed for good (Discord refused: 403, 404)."""
+        return await self._finish(key, PostStatus.FAILED, reason, now)
+
+    async def mark_skipped(self, key: str, reason: str, now: datetime) -> bool:
+        """pending/sending -> skipped on purpose (too late, skipped week)."""
+        return await self._finish(key, PostStatus.SKIPPED, reason, now)
+
+    async def retry_later(
+        self, key: str, error: str, next_attempt_at: datetime, now: datetime
+    ) -> bool:
+        """sending -> pending, not claimable before next_attempt_at."""
+        return await self._update(
+            """UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ?,
+                      updated_at = ?
+                WHERE key = ? AND status = 'sending'""",
+            (error, to_db(next_attempt_at), to_db(now), key),
+        )
+
+    async def cancel(self, key: str, reason: str, now: datetime, by: int | None = None) -> bool:
+        """pending/sending -> cancelled. `by` is the organiser; a post cancelled by an
+        organiser stays cancelled, one cancelled by planning (by=None) may be planned again."""
+        return await self._update(
+            """UPDATE outbox SET status = 'cancelled', reason = ?, cancelled_by = ?, updated_at = ?
+                WHERE key = ? AND status IN ('pending', 'sending')""",
+            (reason, by, to_db(now), key),
+        )
+
+    async def recover_sending(self, now: datetime) -> list[Post]:
+        """At start-up only: rows a crash left in `sending` go back to pending, to be resent
+        with the same nonce (Discord then returns the message it may already have)."""
+        rows = await self._db.write(
+            """UPDATE outbox SET status = 'pending', next_attempt_at = NULL, updated_at = ?
+                WHERE status = 'sending'
+            RETURNING *""",
+            (to_db(now),),
+        )
+        return sorted((_post(r) for r in rows), key=lambda p: (p.due_at, p.key))
+
+    async def mark_edited(
+        self,
+        key: str,
+        now: datetime,
+        *,
+        content_hash: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """The pending edit is done (or given up, with `error`). With `content_hash`, only if
+        the payload has not changed again since it was read: that newer edit stays pending."""
+        return await self._update(
+            """UPDATE outbox SET edit_pending = 0, last_error = ?, updated_at = ?
+                WHERE key = ? AND edit_pending = 1 AND (? IS NULL OR content_hash = ?)""",
+            (error, to_db(now), key, content_hash, content_hash),
+        )
+
+    async def _finish(self, key: str, status: PostStatus, reason: str, now: datetime) -> bool:
+        return await self._update(
+            """UPDATE outbox SET status = ?, reason = ?, next_attempt_at = NULL, updated_at = ?
+                WHERE key = ? AND status IN ('pending', 'sending')""",
+            (status.value, reason, to_db(now), key),
+        )
+
+    async def _update(self, sql: str, params: tuple) -> bool:
+        rows = await self._db.write(sql.strip() + " RETURNING key", params)
+        return bool(rows)
+
+
+def _json(payload: dict) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def _plan_values(post: PlannedPost) -> tuple:
+    """due_at, deadline, event_start, channel_id, payload, content_hash, subject."""
+    return (
+        to_db(post.due_at),
+        to_db_opt(post.deadline),
+        to_db_opt(post.event_start),
+        post.channel_id,
+        _json(post.payload),
+        post.content_hash,
+        post.subject,
+    )
+
+
+def _insert_params(post: PlannedPost, status: PostStatus, reason: str | None, at: int) -> tuple:
+    return (
+        post.key,
+        post.kind,
+        status.value,
+        to_db(post.due_at),
+        to_db_opt(post.deadline),
+        to_db_opt(post.event_start),
+        post.channel_id,
+        _json(post.payload),
+        post.content_hash,
+        post.subject,
+        reason,
+        post.created_by,
+        at,
+        at,
+    )
+
+
+def _differs(row: sqlite3.Row, post: PlannedPost) -> bool:
+    return (
+        row["due_at"] != to_db(post.due_at)
+        or row["deadline"] != to_db_opt(post.deadline)
+        or row["event_start"] != to_db_opt(post.event_start)
+        or row["channel_id"] != post.channel_id
+        or row["content_hash"] != post.content_hash
+        or row["subject"] != post.subject
+    )
+
+
+def _post(row: sqlite3.Row) -> Post:
+    return Post(
+        key=row["key"],
+        kind=row["kind"],
+        due_at=from_db(row["due_at"]),
+        channel_id=row["channel_id"],
+        payload=json.loads(row["payload"]),
+        status=PostStatus(row["status"]),
+        content_hash=row["content_hash"],
+        deadline=from_db_opt(row["deadline"]),
+        event_start=from_db_opt(row["event_start"]),
+        subject=row["subject"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        reason=row["reason"],
+        message_id=row["message_id"],
+        created_by=row["created_by"],
+        cancelled_by=row["cancelled_by"],
+        created_at=from_db(row["created_at"]),
+        updated_at=from_db(row["updated_at"]),
+        sent_at=from_db_opt(row["sent_at"]),
+        extra=json.loads(row["extra"]),
+        next_attempt_at=from_db_opt(row["next_attempt_at"]),
+        edit_pending=bool(row["edit_pending"]),
+    )

@@ -1,0 +1,76 @@
+"""The store: one SQLite file holding the outbox, the bot's state and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+
+from bot.clock import Clock, system_clock
+from bot.store.db import Database, StoreError
+from bot.store.outbox import Outbox
+from bot.store.state import Audit, State
+
+INITIALISED_KEY = "outbox.initialised_at"  # the same flag bot/posting.py sets
+
+
+class Store:
+    """Open with ``await Store.open(path, clock=...)`` or ``async with await Store.open(...)``."""
+
+    def __init__(self, db: Database, clock: Clock, *, first_start: bool):
+        self.db = db
+        self.clock = clock
+        self.outbox = Outbox(db)
+        self.state = State(db, clock)
+        self.audit = Audit(db)
+        self._first_start = first_start
+
+    @classmethod
+    async def open(cls, path: Path, *, clock: Clock = system_clock) -> Store:
+        path = Path(path)
+        if str(path) != ":memory:":
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{path}: cannot create its folder: {exc}") from exc
+        db = await Database.open(path)
+        first_start = await db.scalar("SELECT 1 FROM state WHERE key = ?", (INITIALISED_KEY,))
+        return cls(db, clock, first_start=first_start is None)
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.schema
+
+    @property
+    def created(self) -> bool:
+        """The database was empty when opened (its schema was created just now)."""
+        return self.db.schema_before == 0
+
+    @property
+    def first_start(self) -> bool:
+        """No start against this database has finished its first-start work yet (e.g. the
+        recap backlog). Stays true after a crash until `mark_initialised` is called."""
+        return self._first_start
+
+    async def mark_initialised(self, now: datetime | None = None) -> None:
+        await self.state.set(INITIALISED_KEY, (now or self.clock()).isoformat())
+        self._first_start = False
+        self._first_start = False
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

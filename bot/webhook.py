@@ -1,0 +1,324 @@
+"""GitHub push webhook receiver and /healthz, on aiohttp.
+
+The order of checks is the point: size first (without reading an oversized body), then the
+HMAC signature over the raw bytes, and only then is anything parsed or acted on. A push to the
+content branch only *requests* a pull (ContentSync coalesces them), so replays and duplicate
+deliveries are harmless and the response never waits for git.
+
+Discord-free: nothing here imports discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import inspect
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+
+from bot.config import ConfigError
+
+log = logging.getLogger("amabot.webhook")
+
+MAX_BODY = 1024 * 1024
+READ_TIMEOUT = 10.0
+_CHUNK = 64 * 1024
+_SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
+
+BranchSource = str | Callable[[], Awaitable[str | None] | str | None]
+PushHandler = Callable[[dict[str, Any]], Awaitable[None] | None]
+HealthSource = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def sign(body: bytes, secret: bytes) -> str:
+    """The `X-Hub-Signature-256` value GitHub would send for `body`."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def signature_valid(body: bytes, header: str | None, secret: bytes) -> bool:
+    if not header:
+        return False
+    match = _SIGNATURE.fullmatch(header.strip())
+    if match is None:
+        return False
+    expected = hmac.new(secret, body, hashlib.sha256).hexdigest().encode("ascii")
+    return hmac.compare_digest(expected, match.group(1).lower().encode("ascii"))
+
+
+def _loggable(value: str | None, limit: int = 64) -> str:
+    # Header values come from strangers: keep them short and on one line in the log.
+    if value is None:
+        return "-"
+    return repr(value[:limit])
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def _json(data: object, *, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(data, default=_json_default),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def _refuse(status: int, message: str) -> web.Response:
+    resp = _json({"error": message}, status=status)
+    resp.force_close()  # no keep-alive after a refusal
+    return resp
+
+
+async def _refuse_and_hang_up(request: web.Request, status: int, message: str) -> web.Response:
+    # aiohttp would otherwise linger, reading whatever the client still trickles in; a client
+    # that is too slow to send its body has no claim on that time.
+    resp = _refuse(status, message)
+    await resp.prepare(request)
+    await resp.write_eof()
+    if request.transport is not None:
+        request.transport.close()  # flushes the response, then closes
+    return resp
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+
+
+def _payload(body: bytes, content_type: str) -> dict[str, Any] | None:
+    """The JSON object GitHub sent, as JSON or as the form-encoded `payload` field."""
+    try:
+        if content_type == "application/x-www-form-urlencoded":
+            fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
+            text = fields.get("payload", [None])[0]
+            if text is None:
+                return None
+            data = json.loads(text)
+        else:
+            data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def make_webhook_app(
+    *,
+    secret: bytes,
+    branch: BranchSource,
+    on_push: PushHandler,
+    health: HealthSource,
+    extra_routes: Iterable[web.AbstractRouteDef] | None = None,
+    max_body: int = MAX_BODY,
+    read_timeout: float = READ_TIMEOUT,
+) -> web.Application:
+    """`POST /github` (signed GitHub webhooks) and `GET /healthz`.
+
+    `branch` is the content branch, or a callable returning it (looked up per delivery).
+    `on_push(payload)` is called for a push to that branch; if it returns an awaitable, that
+    runs in the background so the response does not wait for it.
+    """
+    if not secret:
+        raise ConfigError(
+            "the webhook needs a secret: set the environment variable it names",
+            key="webhook.secret_env",
+        )
+    secret = bytes(secret)
+    background: set[asyncio.Task[Any]] = set()
+
+    async def content_branch() -> str | None:
+        if isinstance(branch, str):
+            return branch
+        value = branch()
+        if inspect.isawaitable(value):
+            value = await value
+        return value
+
+    def run_in_background(awaitable: Awaitable[Any], delivery: str) -> None:
+        async def guarded() -> None:
+            try:
+                await awaitable
+            except Exception:
+                log.exception("push handler failed (delivery %s)", delivery)
+
+        task = asyncio.ensure_future(guarded())
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    async def github(request: web.Request) -> web.Response:
+        delivery = _loggable(request.headers.get("X-GitHub-Delivery"))
+        peer = request.remote or "-"
+
+        length = request.content_length
+        if length is not None and length > max_body:
+            log.warning("webhook from %s refused: body of %d bytes is too large", peer, length)
+            return await _refuse_and_hang_up(request, 413, "body too large")
+        try:
+            async with asyncio.timeout(read_timeout):
+                body = await _read_capped(request, max_body)
+        except _TooLarge:
+            log.warning("webhook from %s refused: body over %d bytes", peer, max_body)
+            return await _refuse_and_hang_up(request, 413, "body too large")
+        except TimeoutError:
+            log.warning("webhook from %s refused: body not received within %gs", peer, read_timeout)
+            return await _refuse_and_hang_up(request, 408, "body not received in time")
+
+        if not signature_valid(body, request.headers.get("X-Hub-Signature-256"), secret):
+            log.warning(
+                "webhook from %s refused: missing or wrong signature (delivery %s)", peer, delivery
+            )
+            return _refuse(401, "bad signature")
+
+        event = request.headers.get("X-GitHub-Event", "")
+        payload = _payload(body, request.content_type)
+        if payload is None:
+            log.warning(
+                "signed webhook %s (%s) had no JSON object body", delivery, _loggable(event)
+            )
+            return _json({"error": "body is not a JSON object"}, status=400)
+
+        if event == "ping":
+            log.info("webhook ping (delivery %s)", delivery)
+            return _json({"ok": True})
+        if event != "push":
+            return _json({"ignored": f"event {event[:64]!r} is not handled"}, status=202)
+
+        ref = payload.get("ref")
+        wanted = await content_branch()
+        if wanted is not None and ref != f"refs/heads/{wanted}":
+            shown = ref[:200] if isinstance(ref, str) else ref
+            return _json({"ignored": f"push to {shown!r}, not refs/heads/{wanted}"}, status=202)
+        if payload.get("deleted") is True:
+            return _json({"ignored": "branch deleted"}, status=202)
+
+        after = payload.get("after")
+        after = after[:40] if isinstance(after, str) else None
+        log.info("webhook push to %s at %s (delivery %s)", ref, after, delivery)
+        try:
+            outcome = on_push(payload)
+        except Exception:
+            log.exception("push handler failed (delivery %s)", delivery)
+            return _json({"error": "internal error"}, status=500)
+        if inspect.isawaitable(outcome):
+            run_in_background(outcome, delivery)
+        return _json({"accepted": True, "ref": ref, "after": after}, status=202)
+
+    async def healthz(request: web.Request) -> web.Response:
+        try:
+            data = await health()
+        except Exception:
+            log.exception("health report failed")
+            return _json({"ok": False, "error": "health report failed"}, status=500)
+        return _json(data)
+
+    async def cancel_background(app: web.Application) -> None:
+        for task in list(background):
+            task.cancel()
+        for task in list(background):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    app = web.Application(client_max_size=max_body)
+    app.router.add_post("/github", github)
+    app.router.add_get("/healthz", healthz)
+    if extra_routes:
+        app.router.add_routes(list(extra_routes))
+    app.on_cleanup.append(cancel_background)
+    return app
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """`host:port`, `[v6]:port` or `:port` (all interfaces) -> (host, port)."""
+    text = listen.strip()
+    match = re.fullmatch(r"\[(?P<v6>[^\]]+)\]:(?P<port>\d+)|(?P<host>[^:\[\]]*):(?P<p>\d+)", text)
+    if match is None:
+        raise ConfigError(f"expected host:port, got {listen!r}", key="webhook.listen")
+    host = match.group("v6") or match.group("host") or "0.0.0.0"  # noqa: S104  (":port" = all)
+    port = int(match.group("port") or match.group("p"))
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port {port} is out of range", key="webhook.listen")
+    return host, port
+
+
+class WebhookServer:
+    """Serves an app on `listen` ("host:port"; port 0 picks a free one).
+
+    `idle_timeout` closes connections that have not completed a request's headers (or sit
+    idle between requests) in that time, so header tricklers don't pile up; aiohttp's
+    default would hold them for an hour.
+    """
+
+    def __init__(
+        self,
+        app: web.Application,
+        listen: str,
+        *,
+        idle_timeout: float = 15.0,
+        shutdown_timeout: float = 2.0,
+    ):
+        self.app = app
+        self.host, self._requested_port = parse_listen(listen)
+        self._idle_timeout = idle_timeout
+        self._shutdown_timeout = shutdown_timeout
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("webhook server not started")
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            shutdown_timeout=self._shutdown_timeout,
+            keepalive_timeout=self._idle_timeout,
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._requested_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(
+                f"cannot listen on {self.host}:{self._requested_port}: {exc.strerror or exc}",
+                key="webhook.listen",
+            ) from exc
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+        log.info("webhook receiver listening on %s", self.url)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()

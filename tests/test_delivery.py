@@ -1,0 +1,234 @@
+"""The outbox dispatcher over a real SQLite file: once, never lost, every outcome recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.delivery import Dispatcher, PermanentSendError, TransientSendError
+from bot.posts import PlannedPost, PostStatus
+from bot.store import Store
+
+T0 = datetime(2025, 7, 14, 17, 0, tzinfo=UTC)
+
+
+class RecordingSender:
+    """Stands in for Discord: records sends, dedupes nonces like Discord does, can fail."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, dict[str, Any], str]] = []
+        self.by_nonce: dict[str, int] = {}
+        self.edits: list[tuple[int, int, dict[str, Any]]] = []
+        self.published: list[int] = []
+        self.failures: list[Exception] = []
+        self.news_channels: set[int] = set()
+        self.gate: asyncio.Event | None = None
+
+    async def send(self, channel_id: int, payload: dict[str, Any], *, nonce: str) -> int:
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failures:
+            raise self.failures.pop(0)
+        if nonce in self.by_nonce:
+            return self.by_nonce[nonce]
+        message_id = 1000 + len(self.sent)
+        self.sent.append((channel_id, payload, nonce))
+        self.by_nonce[nonce] = message_id
+        return message_id
+
+    async def edit(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
+        self.edits.append((channel_id, message_id, payload))
+
+    async def publish(self, channel_id: int, message_id: int) -> None:
+        self.published.append(message_id)
+
+    async def is_announcement_channel(self, channel_id: int) -> bool:
+        return channel_id in self.news_channels
+
+
+def planned(key: str, kind: str = "recap", due: datetime = T0, **kw: Any) -> PlannedPost:
+    return PlannedPost(
+        key=key,
+        kind=kind,  # type: ignore[arg-type]
+        due_at=due,
+        channel_id=kw.pop("channel_id", 10),
+        payload=kw.pop("payload", {"content": key, "allowed_mentions": {"parse": []}}),
+        **kw,
+    )
+
+
+@pytest.fixture
+async def world(tmp_path):
+    clock = ManualClock(T0)
+    store = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    sender = RecordingSender()
+    dispatcher = Dispatcher(store.outbox, sender, clock=clock)
+    yield clock, store, sender, dispatcher
+    await store.close()
+
+
+async def test_due_post_is_sent_once_and_recorded(world):
+    clock, store, sender, dispatcher = world
+    await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
+    assert await dispatcher.deliver_due() == 1
+    assert await dispatcher.deliver_due() == 0
+    assert await dispatcher.deliver("recap:a") is False
+    post = await store.outbox.get("recap:a")
+    assert post.status is PostStatus.SENT
+    assert post.message_id == 1000
+    assert [s[2] for s in sender.sent] == [post.nonce]
+
+
+async def test_concurrent_wakeups_send_once(world):
+    clock, store, sender, dispatcher = world
+    await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
+    sender.gate = asyncio.Event()
+    tasks = [asyncio.create_task(dispatcher.deliver("recap:a")) for _ in range(5)]
+    await asyncio.sleep(0)
+    sender.gate.set()
+    results = await asyncio.gather(*tasks)
+    assert results.count(True) == 1
+    assert len(sender.sent) == 1
+
+
+async def test_not_due_is_not_sent(world):
+    clock, store, sender, dispatcher = world
+    await store.outbox.reconcile(
+        [planned("recap:later", due=T0 + timedelta(hours=1))], scope="recap:", now=clock()
+    )
+    assert await dispatcher.deliver_due() == 0
+    clock.advance(timedelta(hours=1))
+    assert await dispatcher.deliver_due() == 1
+    assert len(sender.sent) == 1
+
+
+async def test_crash_between_send_and_record_resends_with_same_nonce(world, tmp_path):
+    clock, store, sender, _ = world
+    await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
+    claimed = await store.outbox.claim("recap:a", clock())
+    # The message reached Discord, then the process died before mark_sent.
+    await sender.send(claimed.channel_id, claimed.payload, nonce=claimed.nonce)
+    await store.close()
+
+    reopened = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    try:
+        dispatcher = Dispatcher(reopened.outbox, sender, clock=clock)
+        assert await dispatcher.recover() == ["recap:a"]
+        await dispatcher.deliver_due()
+        post = await reopened.outbox.get("recap:a")
+        assert post.status is PostStatus.SENT
+        assert post.message_id == 1000  # Discord answered with the message it already had
+        assert len(sender.sent) == 1
+    finally:
+        await reopened.close()
+
+
+async def test_permanent_failure_is_recorded_with_reason_and_others_still_go(world):
+    clock, store, sender, dispatcher = world
+    failures: list[tuple[str, str]] = []
+
+    async def on_failure(post, reason):
+        failures.append((post.key, reason))
+
+    dispatcher._on_failure = on_failure
+    await store.outbox.reconcile(
+        [planned("recap:a"), planned("recap:b", due=T0 + timedelta(seconds=1))],
+        scope="recap:",
+        now=clock(),
+    )
+    sender.failures.append(PermanentSendError("403 Missing Permissions (code 50013)"))
+    clock.advance(timedelta(seconds=1))
+    await dispatcher.deliver_due()
+    a = await store.outbox.get("recap:a")
+    b = await store.outbox.get("recap:b")
+    assert a.status is PostStatus.FAILED
+    assert "Missing Permissions" in a.reason
+    assert b.status is PostStatus.SENT
+    assert failures == [("recap:a", "403 Missing Permissions (code 50013)")]
+
+
+async def test_transient_failure_backs_off_then_sends(world):
+    clock, store, sender, dispatcher = world
+    await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
+    sender.failures.append(TransientSendError("503 Service Unavailable", retry_after=5))
+    await dispatcher.deliver_due()
+    post = await store.outbox.get("recap:a")
+    assert post.status is PostStatus.PENDING
+    assert post.last_error == "503 Service Unavailable"
+    assert post.wake_at >= T0 + timedelta(seconds=5)
+    assert await dispatcher.deliver_due() == 0  # still backing off
+    clock.advance(timedelta(seconds=5))
+    assert await dispatcher.deliver_due() == 1
+    assert (await store.outbox.get("recap:a")).status is PostStatus.SENT
+    assert len(sender.sent) == 1
+
+
+async def test_late_reminder_past_grace_is_skipped_with_reason(world):
+    clock, store, sender, dispatcher = world
+    start = T0 + timedelta(hours=1)
+    await store.outbox.reconcile(
+        [
+            planned(
+                "reminder:e:ama:1h",
+                kind="reminder",
+                due=T0,
+                deadline=T0 + timedelta(minutes=15),
+                event_start=start,
+            )
+        ],
+        scope="reminder:",
+        now=clock(),
+    )
+    clock.advance(timedelta(minutes=20))
+    await dispatcher.deliver_due()
+    post = await store.outbox.get("reminder:e:ama:1h")
+    assert post.status is PostStatus.SKIPPED
+    assert "grace" in post.reason
+    assert sender.sent == []
+
+
+async def test_late_reminder_within_grace_says_delayed(world):
+    clock, store, sender, dispatcher = world
+    await store.outbox.reconcile(
+        [
+            planned(
+                "reminder:e:ama:1h",
+                kind="reminder",
+                due=T0,
+                deadline=T0 + timedelta(minutes=15),
+                event_start=T0 + timedelta(hours=1),
+                payload={"content": "Friday AMA in 1 hour", "allowed_mentions": {"parse": []}},
+            )
+        ],
+        scope="reminder:",
+        now=clock(),
+    )
+    clock.advance(timedelta(minutes=10))
+    await dispatcher.deliver_due()
+    assert len(sender.sent) == 1
+    assert "(delayed)" in sender.sent[0][1]["content"]
+
+
+async def test_announcement_channel_is_published(world):
+    clock, store, sender, dispatcher = world
+    sender.news_channels.add(10)
+    await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
+    await dispatcher.deliver_due()
+    assert sender.published == [1000]
+
+
+async def test_changed_sent_post_is_edited_not_resent(world):
+    clock, store, sender, dispatcher = world
+    await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
+    await dispatcher.deliver_due()
+    changed = planned("recap:a", payload={"content": "new title", "allowed_mentions": {"parse": []}})
+    report = await store.outbox.reconcile([changed], scope="recap:", now=clock())
+    assert list(report.edit_needed) == ["recap:a"]
+    await dispatcher.deliver_due()
+    assert len(sender.sent) == 1
+    assert sender.edits == [(10, 1000, changed.payload)]
+    assert await store.outbox.edits_pending() == []

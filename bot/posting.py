@@ -122,7 +122,9 @@ class PostingService:
         """After every pull (or rescan tick): reload what changed, then reconcile. Reconciling
         even when nothing changed matters: time passes, so a recap dated today becomes due."""
         if result is None or result.rescan or result.changed:
-            report = await asyncio.to_thread(self.index.reload)
+            # A git pull names the files it changed; a rescan (no git) looks at every file.
+            paths = None if result is None or result.rescan else result.changed_paths
+            report = await asyncio.to_thread(self.index.reload, paths)
             self.last_reload_at = self.clock()
             await self.store.state.set(STATE_RELOADED, self.last_reload_at.isoformat())
             if report.added or report.changed or report.removed:

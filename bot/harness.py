@@ -104,7 +104,9 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        return (
+            "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        )
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
@@ -211,7 +213,9 @@ class Harness:
         self.bot = bot
         self._bot_task = asyncio.create_task(bot.start(self.sandbox.token), name="harness-bot")
         ready = asyncio.create_task(bot.wait_until_ready())
-        done, _ = await asyncio.wait({ready, self._bot_task}, timeout=timeout, return_when="FIRST_COMPLETED")
+        done, _ = await asyncio.wait(
+            {ready, self._bot_task}, timeout=timeout, return_when="FIRST_COMPLETED"
+        )
         if ready not in done:
             ready.cancel()
             if self._bot_task in done and self._bot_task.exception() is not None:
@@ -243,22 +247,30 @@ class Harness:
         return await asyncio.to_thread(self.repo.commit, files, message)
 
     async def send_webhook(
-        self, payload: Mapping[str, Any] | None = None, *, event: str = "push", secret: str | None = None,
-        signature: str | None = None, body: bytes | None = None,
+        self,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        event: str = "push",
+        secret: str | None = None,
+        signature: str | None = None,
+        body: bytes | None = None,
     ) -> int:
         """POST a GitHub-style delivery to the bot's webhook receiver; the HTTP status."""
         cog = self.bot.get_cog("Posting") if self.bot else None
         if cog is None or cog.webhook is None:
             raise RuntimeError("the webhook receiver is not running")
         if body is None:
-            body = json.dumps(payload or {"ref": "refs/heads/main", "after": self.repo.head()}).encode()
+            body = json.dumps(
+                payload or {"ref": "refs/heads/main", "after": self.repo.head()}
+            ).encode()
         headers = {"X-GitHub-Event": event, "Content-Type": "application/json"}
         if signature is None and secret is not False:
             signature = sign(body, (secret or WEBHOOK_SECRET).encode())
         if signature:
             headers["X-Hub-Signature-256"] = signature
-        async with aiohttp.ClientSession() as session, session.post(
-            f"{cog.webhook.url}/github", data=body, headers=headers
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{cog.webhook.url}/github", data=body, headers=headers) as response,
+        ):
             await response.read()
             return response.status

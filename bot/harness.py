@@ -37,13 +37,20 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "author@example.org",
     "GIT_TERMINAL_PROMPT": "0",
 }
+SAMPLE_CONTENT = Path(__file__).resolve().parent.parent / "content"
 WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - a throwaway secret for local runs only
 
 
 def git(*args: str, cwd: Path) -> str:
     env = {**os.environ, **GIT_ENV}
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    # A fixed executable with argument lists, never a shell.
+    done = subprocess.run(  # noqa: S603
+        ["git", *args],  # noqa: S607
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
@@ -104,9 +111,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return (
-            "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-        )
+        pairs = (f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + ", ".join(pairs) + " }"
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
@@ -154,9 +160,7 @@ class Harness:
         self.members_role = sb.add_role(self.guild, self.series, mentionable=True)
         self.organiser = sb.add_member(self.guild, "ava", roles=[self.organisers_role])
         self.member = sb.add_member(self.guild, "sam", roles=[self.members_role])
-        source = self.content_source
-        if source is None:
-            source = Path(__file__).resolve().parent.parent / "content"
+        source = self.content_source or SAMPLE_CONTENT
         self.repo = await asyncio.to_thread(ContentRepo.create, self.base / "repo", source)
         self.environ = {"DISCORD_TOKEN": sb.token, "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET}
         self.config_path = self.write_config()
@@ -201,8 +205,9 @@ class Harness:
 
     # -- the bot ---------------------------------------------------------------------------
 
-    async def start_bot(self, *, timeout: float = 15.0) -> AmaBot:
-        assert self.settings is not None, "start() first"
+    async def start_bot(self, *, ready_within: float = 15.0) -> AmaBot:
+        if self.settings is None:
+            raise RuntimeError("Harness.start() first")
         bot = AmaBot(
             self.settings,
             clock=self.clock,
@@ -214,13 +219,13 @@ class Harness:
         self._bot_task = asyncio.create_task(bot.start(self.sandbox.token), name="harness-bot")
         ready = asyncio.create_task(bot.wait_until_ready())
         done, _ = await asyncio.wait(
-            {ready, self._bot_task}, timeout=timeout, return_when="FIRST_COMPLETED"
+            {ready, self._bot_task}, timeout=ready_within, return_when="FIRST_COMPLETED"
         )
         if ready not in done:
             ready.cancel()
             if self._bot_task in done and self._bot_task.exception() is not None:
                 raise self._bot_task.exception()  # type: ignore[misc]
-            raise TimeoutError(f"the bot did not become ready within {timeout}s")
+            raise TimeoutError(f"the bot did not become ready within {ready_within}s")
         return bot
 
     async def stop_bot(self) -> None:
@@ -238,7 +243,8 @@ class Harness:
 
     @property
     def posting(self):
-        assert self.bot is not None
+        if self.bot is None:
+            raise RuntimeError("the bot is not running")
         return self.bot.posting
 
     # -- content changes -------------------------------------------------------------------

@@ -140,7 +140,10 @@ class Harness:
     sweep_interval: float = 30.0
 
     def __post_init__(self) -> None:
-        self.sandbox = Sandbox(validate=self.validate, validate_responses=self.validate)
+        # The stand-in keeps the bot's time: Discord refuses events that start in its past.
+        self.sandbox = Sandbox(
+            clock=self.clock, validate=self.validate, validate_responses=self.validate
+        )
         self.bot: AmaBot | None = None
         self._bot_task: asyncio.Task[None] | None = None
         self.settings: Settings | None = None

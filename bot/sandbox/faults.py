@@ -1,0 +1,84 @@
+"""Injected failures: N answers of 429/5xx for a route (or all), and response delays."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+SERVER_ERRORS = {
+    500: "500: Internal Server Error",
+    502: "502: Bad Gateway",
+    503: "503: Service Unavailable",
+    504: "504: Gateway Timeout",
+}
+
+
+def route_matches(pattern: str | None, method: str, path: str, template: str | None) -> bool:
+    """`pattern` is "METHOD /path" or "/path"; the path may be a spec template
+    ("/channels/{channel_id}/messages"), a concrete path, or a glob ("/channels/*/messages").
+    """
+    if pattern is None:
+        return True
+    want_method, _, want_path = pattern.strip().partition(" ")
+    if not want_path:
+        want_method, want_path = "", want_method
+    if want_method and want_method.upper() != method.upper():
+        return False
+    if template is not None and want_path == template:
+        return True
+    return fnmatch.fnmatchcase(path, want_path)
+
+
+@dataclass
+class Failure:
+    remaining: int
+    status: int
+    route: str | None
+    retry_after: float = 0.5
+    global_: bool = False
+
+    def response(self, bucket: str) -> web.Response:
+        if self.status == 429:
+            body = {
+                "message": "You are being rate limited.",
+                "retry_after": self.retry_after,
+                "global": self.global_,
+                "code": 0,
+            }
+            headers = {
+                "Content-Type": "application/json",
+                "Via": "1.1 google",
+                "Retry-After": str(math.ceil(self.retry_after)),
+                "X-RateLimit-Limit": "5",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": f"{time.time() + self.retry_after:.3f}",
+                "X-RateLimit-Reset-After": f"{self.retry_after:.3f}",
+                "X-RateLimit-Bucket": bucket,
+                "X-RateLimit-Scope": "global" if self.global_ else "user",
+            }
+            if self.global_:
+                headers["X-RateLimit-Global"] = "true"
+            return json_response(429, body, headers)
+        text = SERVER_ERRORS.get(self.status, f"{self.status}: Server Error")
+        # Discord's edge answers 5xx with a JSON error body.
+        return json_response(self.status, {"message": text, "code": 0})
+
+
+@dataclass
+class Delay:
+    seconds: float
+    route: str | None
+    remaining: int | None = None  # None: every matching request
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    # Exactly "application/json": discord.py treats "...; charset=utf-8" as text.
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    return web.Response(status=status, body=json.dumps(body).encode(), headers=h)

@@ -1,0 +1,735 @@
+"""REST v10 handlers: what the bot calls, answered the way Discord answers.
+
+Each handler takes (sandbox, request context) and returns (status, json-or-None) or raises
+ApiError. The middleware in server.py does recording, faults, auth and validation.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .state import (
+    ANNOUNCEMENT,
+    CREATE_EVENTS,
+    DM,
+    MANAGE_EVENTS,
+    MANAGE_MESSAGES,
+    MANAGE_ROLES,
+    MESSAGE_FLAG_CROSSPOSTED,
+    MESSAGE_FLAG_EPHEMERAL,
+    MESSAGE_FLAG_LOADING,
+    SEND_MESSAGES,
+    STAGE,
+    VIEW_CHANNEL,
+    VOICE,
+    ApiError,
+    Channel,
+    Guild,
+    ScheduledEvent,
+    StoredMessage,
+    form_error,
+    iso,
+    unknown,
+)
+
+if TYPE_CHECKING:
+    from .server import InteractionRecord, Sandbox
+
+MAX_CONTENT = 2000
+MAX_SCHEDULED_EVENTS = 100
+
+
+@dataclass
+class Ctx:
+    method: str
+    path: str
+    params: dict[str, str]  # path parameters by template name
+    query: dict[str, str]
+    body: Any
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+
+Result = tuple[int, Any]
+Handler = Callable[["Sandbox", Ctx], Awaitable[Result]]
+ROUTES: list[tuple[str, str, Handler, bool]] = []  # method, template, handler, needs auth
+
+
+def route(method: str, template: str, *, auth: bool = True):
+    def deco(fn: Handler) -> Handler:
+        ROUTES.append((method, template, fn, auth))
+        return fn
+
+    return deco
+
+
+def _no_auth_template(template: str) -> bool:
+    return template.startswith(("/webhooks/", "/interactions/"))
+
+
+# -- identity -------------------------------------------------------------------------
+@route("GET", "/users/@me")
+async def get_me(sb: Sandbox, ctx: Ctx) -> Result:
+    return 200, {
+        **sb.world.bot.payload(),
+        "mfa_enabled": False,
+        "locale": "en-US",
+        "verified": True,
+        "email": None,
+    }
+
+
+@route("GET", "/oauth2/applications/@me")
+async def get_app(sb: Sandbox, ctx: Ctx) -> Result:
+    w = sb.world
+    return 200, {
+        "id": str(w.application_id),
+        "name": w.bot.username,
+        "icon": None,
+        "description": "",
+        "type": None,
+        "bot": w.bot.payload(),
+        "bot_public": False,
+        "bot_require_code_grant": False,
+        "verify_key": "0" * 64,
+        "flags": 0,
+        "flags_new": "0",
+        "redirect_uris": [],
+        "interactions_endpoint_url": None,
+        "role_connections_verification_url": None,
+        "owner": w.owner.payload(),
+        "approximate_guild_count": len(w.guilds),
+        "approximate_user_install_count": 0,
+        "approximate_user_authorization_count": 0,
+        "explicit_content_filter": 0,
+        "team": None,
+        "eligible_oauth2_scopes": [],
+        "tags": [],
+        "rpc_origins": [],
+    }
+
+
+@route("GET", "/gateway", auth=False)
+async def get_gateway(sb: Sandbox, ctx: Ctx) -> Result:
+    return 200, {"url": sb.gateway_url}
+
+
+@route("GET", "/gateway/bot")
+async def get_gateway_bot(sb: Sandbox, ctx: Ctx) -> Result:
+    return 200, {
+        "url": sb.gateway_url,
+        "shards": 1,
+        "session_start_limit": {
+            "total": 1000,
+            "remaining": 999,
+            "reset_after": 0,
+            "max_concurrency": 1,
+        },
+    }
+
+
+# -- commands ---------------------------------------------------------------------------
+def _check_app(sb: Sandbox, ctx: Ctx) -> None:
+    if int(ctx.params["application_id"]) != sb.world.application_id:
+        raise unknown("Application", 10002)
+
+
+@route("PUT", "/applications/{application_id}/commands")
+async def put_global_commands(sb: Sandbox, ctx: Ctx) -> Result:
+    _check_app(sb, ctx)
+    return 200, sb.world.sync_commands(None, ctx.body or [])
+
+
+@route("GET", "/applications/{application_id}/commands")
+async def get_global_commands(sb: Sandbox, ctx: Ctx) -> Result:
+    _check_app(sb, ctx)
+    return 200, sb.world.global_commands
+
+
+@route("PUT", "/applications/{application_id}/guilds/{guild_id}/commands")
+async def put_guild_commands(sb: Sandbox, ctx: Ctx) -> Result:
+    _check_app(sb, ctx)
+    guild = _guild(sb, ctx)
+    return 200, sb.world.sync_commands(guild.id, ctx.body or [])
+
+
+@route("GET", "/applications/{application_id}/guilds/{guild_id}/commands")
+async def get_guild_commands(sb: Sandbox, ctx: Ctx) -> Result:
+    _check_app(sb, ctx)
+    guild = _guild(sb, ctx)
+    return 200, sb.world.guild_commands.get(guild.id, [])
+
+
+# -- guild --------------------------------------------------------------------------------
+def _guild(sb: Sandbox, ctx: Ctx) -> Guild:
+    g = sb.world.guilds.get(int(ctx.params["guild_id"]))
+    if g is None:
+        raise unknown("Guild", 10004)
+    return g
+
+
+@route("GET", "/guilds/{guild_id}/roles")
+async def get_roles(sb: Sandbox, ctx: Ctx) -> Result:
+    return 200, [r.payload() for r in _guild(sb, ctx).roles.values()]
+
+
+@route("GET", "/guilds/{guild_id}/channels")
+async def get_channels(sb: Sandbox, ctx: Ctx) -> Result:
+    return 200, [c.payload() for c in _guild(sb, ctx).channels.values()]
+
+
+@route("GET", "/guilds/{guild_id}/members/{user_id}")
+async def get_member(sb: Sandbox, ctx: Ctx) -> Result:
+    g = _guild(sb, ctx)
+    return 200, sb.world.member(g, ctx.params["user_id"]).payload()
+
+
+async def _member_role(sb: Sandbox, ctx: Ctx, add: bool) -> Result:
+    g = _guild(sb, ctx)
+    member = sb.world.member(g, ctx.params["user_id"])
+    rid = int(ctx.params["role_id"])
+    if rid not in g.roles:
+        raise unknown("Role", 10011)
+    bot = g.members[sb.world.bot.id]
+    if not g.base_permissions(bot) & MANAGE_ROLES or g.roles[rid].position >= g.top_role_position(
+        bot
+    ):
+        raise ApiError(403, 50013, "Missing Permissions")
+    if add and rid not in member.roles:
+        member.roles.append(rid)
+    elif not add and rid in member.roles:
+        member.roles.remove(rid)
+    await sb._dispatch("GUILD_MEMBER_UPDATE", {"guild_id": str(g.id), **member.payload()})
+    return 204, None
+
+
+@route("PUT", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}")
+async def add_member_role(sb: Sandbox, ctx: Ctx) -> Result:
+    return await _member_role(sb, ctx, True)
+
+
+@route("DELETE", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}")
+async def remove_member_role(sb: Sandbox, ctx: Ctx) -> Result:
+    return await _member_role(sb, ctx, False)
+
+
+# -- channels & messages ------------------------------------------------------------------
+def _channel(sb: Sandbox, ctx: Ctx) -> Channel:
+    return sb.world.channel(ctx.params["channel_id"])
+
+
+@route("GET", "/channels/{channel_id}")
+async def get_channel(sb: Sandbox, ctx: Ctx) -> Result:
+    return 200, _channel(sb, ctx).payload(sb.world.users)
+
+
+@route("POST", "/users/@me/channels")
+async def create_dm(sb: Sandbox, ctx: Ctx) -> Result:
+    recipient = (ctx.body or {}).get("recipient_id")
+    if recipient is None:
+        raise form_error("recipient_id", "BASE_TYPE_REQUIRED", "This field is required")
+    ch = sb.world.dm_channel(int(recipient))
+    return 200, ch.payload(sb.world.users)
+
+
+def _check_content(sb: Sandbox, ctx: Ctx, body: dict[str, Any]) -> None:
+    content = body.get("content")
+    if content is not None and len(content) > MAX_CONTENT:
+        sb._limit_violation(
+            ctx, "content", f"content is {len(content)} characters; Discord allows {MAX_CONTENT}"
+        )
+        raise form_error(
+            "content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
+        )
+
+
+def _check_not_empty(body: dict[str, Any], files: list[dict[str, Any]]) -> None:
+    if not (
+        body.get("content")
+        or body.get("embeds")
+        or files
+        or body.get("components")
+        or body.get("sticker_ids")
+        or body.get("poll")
+    ):
+        raise ApiError(400, 50006, "Cannot send an empty message")
+
+
+def _check_send(sb: Sandbox, channel: Channel) -> None:
+    if channel.type == DM:
+        user = sb.world.users[channel.recipients[0]]
+        if not user.dms_open:
+            raise ApiError(403, 50007, "Cannot send messages to this user")
+        return
+    if channel.type not in (0, ANNOUNCEMENT, VOICE, STAGE):
+        raise ApiError(400, 50008, "Cannot send messages in a non-text channel")
+    perms = sb.world.bot_permissions(channel)
+    if channel.id in sb.denied_channels or (perms & (VIEW_CHANNEL | SEND_MESSAGES)) != (
+        VIEW_CHANNEL | SEND_MESSAGES
+    ):
+        raise ApiError(403, 50013, "Missing Permissions")
+
+
+@route("POST", "/channels/{channel_id}/messages")
+async def create_message(sb: Sandbox, ctx: Ctx) -> Result:
+    channel = _channel(sb, ctx)
+    body = ctx.body or {}
+    _check_send(sb, channel)
+    _check_content(sb, ctx, body)
+    _check_not_empty(body, ctx.files)
+    nonce = body.get("nonce")
+    if nonce is not None and body.get("enforce_nonce"):
+        existing = sb.world.recent_nonce(channel.id, sb.world.bot.id, nonce)
+        if existing is not None:
+            sb.nonce_hits += 1
+            return 200, existing.data
+    sm = sb.world.build_message(channel, body, files=ctx.files)
+    await sb._store_and_announce(sm)
+    return 200, sm.data
+
+
+@route("GET", "/channels/{channel_id}/messages")
+async def list_messages(sb: Sandbox, ctx: Ctx) -> Result:
+    channel = _channel(sb, ctx)
+    msgs = list(reversed(sb.world.visible_messages(channel.id)))  # newest first, as Discord
+    limit = min(int(ctx.query.get("limit", 50)), 100)
+    if "before" in ctx.query:
+        msgs = [m for m in msgs if int(m["id"]) < int(ctx.query["before"])]
+    if "after" in ctx.query:
+        msgs = [m for m in msgs if int(m["id"]) > int(ctx.query["after"])]
+    return 200, msgs[:limit]
+
+
+@route("GET", "/channels/{channel_id}/messages/{message_id}")
+async def get_message(sb: Sandbox, ctx: Ctx) -> Result:
+    channel = _channel(sb, ctx)
+    sm = sb.world.find_message(channel.id, int(ctx.params["message_id"]))
+    if sm.ephemeral:
+        raise unknown("Message", 10008)
+    return 200, sm.data
+
+
+@route("PATCH", "/channels/{channel_id}/messages/{message_id}")
+async def edit_message(sb: Sandbox, ctx: Ctx) -> Result:
+    channel = _channel(sb, ctx)
+    sm = sb.world.find_message(channel.id, int(ctx.params["message_id"]))
+    if sm.author_id != sb.world.bot.id:
+        raise ApiError(403, 50005, "Cannot edit a message authored by another user")
+    _check_content(sb, ctx, ctx.body or {})
+    sb.world.edit_message(sm, ctx.body or {}, ctx.files)
+    await sb._announce_update(sm)
+    return 200, sm.data
+
+
+@route("DELETE", "/channels/{channel_id}/messages/{message_id}")
+async def delete_message(sb: Sandbox, ctx: Ctx) -> Result:
+    channel = _channel(sb, ctx)
+    sm = sb.world.find_message(channel.id, int(ctx.params["message_id"]))
+    if sm.author_id != sb.world.bot.id and not sb.world.bot_permissions(channel) & MANAGE_MESSAGES:
+        raise ApiError(403, 50013, "Missing Permissions")
+    await sb._delete_message(sm)
+    return 204, None
+
+
+@route("POST", "/channels/{channel_id}/messages/{message_id}/crosspost")
+async def crosspost(sb: Sandbox, ctx: Ctx) -> Result:
+    channel = _channel(sb, ctx)
+    sm = sb.world.find_message(channel.id, int(ctx.params["message_id"]))
+    if channel.type != ANNOUNCEMENT:
+        raise ApiError(400, 50024, "Cannot execute action on this channel type")
+    if sm.data["flags"] & MESSAGE_FLAG_CROSSPOSTED:
+        raise ApiError(400, 40033, "This message has already been crossposted.")
+    if sm.author_id != sb.world.bot.id and not sb.world.bot_permissions(channel) & MANAGE_MESSAGES:
+        raise ApiError(403, 50013, "Missing Permissions")
+    sm.data["flags"] |= MESSAGE_FLAG_CROSSPOSTED
+    await sb._announce_update(sm)
+    return 200, sm.data
+
+
+@route("POST", "/channels/{channel_id}/typing")
+async def typing(sb: Sandbox, ctx: Ctx) -> Result:
+    _channel(sb, ctx)
+    return 204, None
+
+
+# -- interactions -------------------------------------------------------------------------
+def _interaction(sb: Sandbox, ctx: Ctx, id_key: str) -> InteractionRecord:
+    token = ctx.params.get("interaction_token") or ctx.params.get("webhook_token", "")
+    rec = sb.interactions_by_token.get(token)
+    if id_key == "interaction_id":
+        if rec is None or str(rec.id) != ctx.params["interaction_id"]:
+            raise unknown("interaction", 10062)
+    elif rec is None or int(ctx.params["webhook_id"]) != sb.world.application_id:
+        raise unknown("Webhook", 10015)
+    return rec
+
+
+_CALLBACKS_FOR = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
+
+
+@route("POST", "/interactions/{interaction_id}/{interaction_token}/callback", auth=False)
+async def interaction_callback(sb: Sandbox, ctx: Ctx) -> Result:
+    rec = _interaction(sb, ctx, "interaction_id")
+    body = ctx.body or {}
+    ctype = body.get("type")
+    if rec.acknowledged:
+        raise ApiError(400, 40060, "Interaction has already been acknowledged.")
+    if ctype not in _CALLBACKS_FOR.get(rec.type, set()):
+        raise form_error(
+            "type",
+            "INTERACTION_CALLBACK_TYPE_INVALID",
+            f"Callback type {ctype} is not valid for interaction type {rec.type}",
+        )
+    data = body.get("data") or {}
+    if ctype in (4, 7):
+        _check_content(sb, ctx, data)
+    channel = sb.world.channels.get(rec.channel_id)
+    interaction_info: dict[str, Any] = {"id": str(rec.id), "type": rec.type}
+    resource: dict[str, Any] | None = None
+    if ctype == 4:
+        _check_not_empty(data, ctx.files)
+        sm = sb.world.build_message(
+            channel,
+            data,
+            files=ctx.files,
+            mtype=20 if rec.type == 2 else 0,
+            webhook_id=sb.world.application_id,
+            extra=rec.message_metadata(sb),
+        )
+        await sb._store_and_announce(sm)
+        rec.original_id = sm.id
+        resource = {"type": 4, "message": sm.data}
+        interaction_info.update(
+            response_message_id=str(sm.id),
+            response_message_loading=False,
+            response_message_ephemeral=sm.ephemeral,
+        )
+    elif ctype == 5:
+        flags = MESSAGE_FLAG_LOADING | (int(data.get("flags") or 0) & MESSAGE_FLAG_EPHEMERAL)
+        sm = sb.world.build_message(
+            channel,
+            {},
+            mtype=20 if rec.type == 2 else 0,
+            webhook_id=sb.world.application_id,
+            extra=rec.message_metadata(sb),
+            flags=flags,
+        )
+        sb.world.store_message(sm)  # the "thinking…" placeholder; not a MESSAGE_CREATE yet
+        rec.original_id = sm.id
+        rec.loading = True
+        interaction_info.update(
+            response_message_id=str(sm.id),
+            response_message_loading=True,
+            response_message_ephemeral=sm.ephemeral,
+        )
+    elif ctype in (6, 7):
+        target = sb.world.message_index.get(rec.message_id or 0)
+        if target is None:
+            raise unknown("Message", 10008)
+        rec.original_id = target.id
+        if ctype == 7:
+            sb.world.edit_message(target, data, ctx.files)
+            await sb._announce_update(target)
+            resource = {"type": 7, "message": target.data}
+        interaction_info.update(
+            response_message_id=str(target.id),
+            response_message_loading=False,
+            response_message_ephemeral=False,
+        )
+    elif ctype == 8:
+        rec.choices = list(data.get("choices") or [])
+    elif ctype == 9:
+        rec.modal = data
+    rec.acknowledged = True
+    rec.final = ctype not in (5, 6)
+    rec.callback = body
+    rec.callback_files = [{"filename": f["filename"], "size": len(f["data"])} for f in ctx.files]
+    sb._notify()
+    out: dict[str, Any] = {"interaction": interaction_info}
+    if resource is not None:
+        out["resource"] = resource
+    return 200, out
+
+
+def _webhook_target(sb: Sandbox, rec: InteractionRecord, message_id: str) -> StoredMessage:
+    if message_id == "@original":
+        if rec.original_id is None:
+            raise unknown("Message", 10008)
+        return sb.world.message_index[rec.original_id]
+    mid = int(message_id)
+    if mid != rec.original_id and mid not in rec.followup_ids:
+        raise unknown("Message", 10008)
+    sm = sb.world.message_index.get(mid)
+    if sm is None or sm.deleted:
+        raise unknown("Message", 10008)
+    return sm
+
+
+@route("POST", "/webhooks/{webhook_id}/{webhook_token}", auth=False)
+async def execute_webhook(sb: Sandbox, ctx: Ctx) -> Result:
+    rec = _interaction(sb, ctx, "webhook_id")
+    if not rec.acknowledged:
+        raise unknown("Webhook", 10015)
+    body = ctx.body or {}
+    _check_content(sb, ctx, body)
+    _check_not_empty(body, ctx.files)
+    original = sb.world.message_index.get(rec.original_id or 0)
+    if rec.loading and original is not None:
+        # Discord: after a deferred reply, the first follow-up replaces the "thinking" message.
+        sb.world.edit_message(original, body, ctx.files)
+        original.data["edited_timestamp"] = None
+        rec.loading = False
+        await sb._announce_create(original)
+        sm = original
+    else:
+        channel = sb.world.channels[rec.channel_id]
+        sm = sb.world.build_message(
+            channel,
+            body,
+            files=ctx.files,
+            webhook_id=sb.world.application_id,
+            extra=rec.message_metadata(sb),
+        )
+        await sb._store_and_announce(sm)
+    rec.followup_ids.append(sm.id)
+    rec.final = True
+    sb._notify()
+    if ctx.query.get("wait") in ("1", "true", "True"):
+        return 200, sm.data
+    return 204, None
+
+
+@route("GET", "/webhooks/{webhook_id}/{webhook_token}/messages/@original", auth=False)
+@route("GET", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}", auth=False)
+async def get_webhook_message(sb: Sandbox, ctx: Ctx) -> Result:
+    rec = _interaction(sb, ctx, "webhook_id")
+    return 200, _webhook_target(sb, rec, ctx.params.get("message_id", "@original")).data
+
+
+@route("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original", auth=False)
+@route("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}", auth=False)
+async def edit_webhook_message(sb: Sandbox, ctx: Ctx) -> Result:
+    rec = _interaction(sb, ctx, "webhook_id")
+    sm = _webhook_target(sb, rec, ctx.params.get("message_id", "@original"))
+    _check_content(sb, ctx, ctx.body or {})
+    was_loading = bool(sm.data["flags"] & MESSAGE_FLAG_LOADING)
+    if sm.id == rec.original_id:
+        rec.final = True
+    sb.world.edit_message(sm, ctx.body or {}, ctx.files)
+    if was_loading:
+        sm.data["edited_timestamp"] = None
+        rec.loading = False
+        await sb._announce_create(sm)
+    else:
+        await sb._announce_update(sm)
+    sb._notify()
+    return 200, sm.data
+
+
+@route("DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/@original", auth=False)
+@route("DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}", auth=False)
+async def delete_webhook_message(sb: Sandbox, ctx: Ctx) -> Result:
+    rec = _interaction(sb, ctx, "webhook_id")
+    sm = _webhook_target(sb, rec, ctx.params.get("message_id", "@original"))
+    await sb._delete_message(sm)
+    return 204, None
+
+
+# -- scheduled events -----------------------------------------------------------------------
+_TRANSITIONS = {1: {1, 2, 4}, 2: {2, 3}}
+
+
+def _parse_time(field_name: str, value: Any) -> datetime:
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise form_error(field_name, "DATE_TIME_TYPE_PARSE", "Could not parse date") from None
+    if dt.tzinfo is None:
+        raise form_error(field_name, "DATE_TIME_TYPE_PARSE", "Could not parse date")
+    return dt
+
+
+def _image_hash(value: Any) -> str | None:
+    if not value:
+        return None
+    raw = str(value).split(",", 1)[-1]
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except ValueError:
+        raise form_error("image", "IMAGE_INVALID", "Invalid image data") from None
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _check_event(sb: Sandbox, guild: Guild, ev: dict[str, Any], *, creating: bool) -> None:
+    etype = ev.get("entity_type")
+    start = _parse_time("scheduled_start_time", ev.get("scheduled_start_time"))
+    if creating and start <= sb.clock():
+        raise form_error(
+            "scheduled_start_time",
+            "GUILD_SCHEDULED_EVENT_SCHEDULE_PAST",
+            "Cannot schedule event in the past.",
+        )
+    end = ev.get("scheduled_end_time")
+    if end is not None and _parse_time("scheduled_end_time", end) <= start:
+        raise form_error(
+            "scheduled_end_time",
+            "GUILD_SCHEDULED_EVENT_END_BEFORE_START",
+            "Cannot schedule event to end before starting.",
+        )
+    if etype == 3:
+        if not (ev.get("entity_metadata") or {}).get("location"):
+            raise form_error(
+                "entity_metadata.location", "BASE_TYPE_REQUIRED", "This field is required"
+            )
+        if end is None:
+            raise form_error("scheduled_end_time", "BASE_TYPE_REQUIRED", "This field is required")
+        if ev.get("channel_id") is not None:
+            raise form_error(
+                "channel_id",
+                "GUILD_SCHEDULED_EVENT_CHANNEL_NOT_ALLOWED",
+                "External events cannot have a channel.",
+            )
+    elif etype in (1, 2):
+        ch = guild.channels.get(int(ev.get("channel_id") or 0))
+        want = STAGE if etype == 1 else VOICE
+        if ch is None or ch.type != want:
+            raise form_error(
+                "channel_id",
+                "CHANNEL_TYPE_INVALID",
+                "Channel type does not match the event's entity type.",
+            )
+    else:
+        raise form_error("entity_type", "BASE_TYPE_CHOICES", "Value must be one of (1, 2, 3).")
+
+
+def _event_perms(sb: Sandbox, guild: Guild, event: ScheduledEvent | None) -> None:
+    perms = sb.world.bot_guild_permissions(guild)
+    own = event is None or event.data.get("creator_id") == str(sb.world.bot.id)
+    if not (perms & MANAGE_EVENTS or (own and perms & CREATE_EVENTS)):
+        raise ApiError(403, 50013, "Missing Permissions")
+
+
+def _event_payload(sb: Sandbox, guild: Guild, ev: ScheduledEvent) -> dict[str, Any]:
+    d = ev.data
+    d["user_count"] = len(ev.interested)
+    return d
+
+
+@route("POST", "/guilds/{guild_id}/scheduled-events")
+async def create_event(sb: Sandbox, ctx: Ctx) -> Result:
+    guild = _guild(sb, ctx)
+    _event_perms(sb, guild, None)
+    body = ctx.body or {}
+    _check_event(sb, guild, body, creating=True)
+    live = [e for e in guild.scheduled_events.values() if e.data["status"] in (1, 2)]
+    if len(live) >= MAX_SCHEDULED_EVENTS:
+        raise ApiError(
+            400, 30038, "Maximum number of uncompleted guild scheduled events reached (100)"
+        )
+    ev = sb.new_scheduled_event(guild, body, creator=sb.world.bot)
+    await sb._dispatch("GUILD_SCHEDULED_EVENT_CREATE", ev.data)
+    return 200, _event_payload(sb, guild, ev)
+
+
+def _event(sb: Sandbox, ctx: Ctx, guild: Guild) -> ScheduledEvent:
+    ev = guild.scheduled_events.get(int(ctx.params["guild_scheduled_event_id"]))
+    if ev is None:
+        raise unknown("Guild Scheduled Event", 10070)
+    return ev
+
+
+@route("GET", "/guilds/{guild_id}/scheduled-events")
+async def list_events(sb: Sandbox, ctx: Ctx) -> Result:
+    guild = _guild(sb, ctx)
+    return 200, [_event_payload(sb, guild, e) for e in guild.scheduled_events.values()]
+
+
+@route("GET", "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}")
+async def get_event(sb: Sandbox, ctx: Ctx) -> Result:
+    guild = _guild(sb, ctx)
+    return 200, _event_payload(sb, guild, _event(sb, ctx, guild))
+
+
+@route("PATCH", "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}")
+async def edit_event(sb: Sandbox, ctx: Ctx) -> Result:
+    guild = _guild(sb, ctx)
+    ev = _event(sb, ctx, guild)
+    _event_perms(sb, guild, ev)
+    body = dict(ctx.body or {})
+    status = ev.data["status"]
+    if status in (3, 4):
+        raise form_error(
+            "status",
+            "GUILD_SCHEDULED_EVENT_INVALID_STATUS_TRANSITION",
+            "Cannot modify a completed or canceled event.",
+        )
+    if "status" in body and body["status"] not in _TRANSITIONS.get(status, set()):
+        raise form_error(
+            "status",
+            "GUILD_SCHEDULED_EVENT_INVALID_STATUS_TRANSITION",
+            f"Cannot change status from {status} to {body['status']}.",
+        )
+    merged = {**ev.data, **{k: v for k, v in body.items() if k != "image"}}
+    if body.get("entity_type") == 3 and "channel_id" not in body:
+        merged["channel_id"] = None
+    if "scheduled_start_time" in body or "entity_type" in body or "channel_id" in body:
+        _check_event(sb, guild, merged, creating="scheduled_start_time" in body)
+    for key in (
+        "name",
+        "description",
+        "scheduled_start_time",
+        "scheduled_end_time",
+        "privacy_level",
+        "status",
+        "entity_type",
+        "channel_id",
+    ):
+        if key in body:
+            ev.data[key] = merged[key]
+    if "entity_metadata" in body or "entity_type" in body:
+        ev.data["entity_metadata"] = (
+            merged.get("entity_metadata") or None
+            if ev.data["entity_type"] != 3
+            else {"location": merged["entity_metadata"]["location"]}
+        )
+        if ev.data["entity_type"] != 3:
+            ev.data["entity_metadata"] = None
+    if "image" in body:
+        ev.data["image"] = _image_hash(body["image"])
+    for key in ("scheduled_start_time", "scheduled_end_time"):
+        if key in body and ev.data[key] is not None:
+            ev.data[key] = iso(_parse_time(key, ev.data[key]))
+    if ev.data["entity_type"] in (1, 2) and ev.data.get("channel_id"):
+        ev.data["channel_id"] = str(ev.data["channel_id"])
+    await sb._dispatch("GUILD_SCHEDULED_EVENT_UPDATE", ev.data)
+    return 200, _event_payload(sb, guild, ev)
+
+
+@route("DELETE", "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}")
+async def delete_event(sb: Sandbox, ctx: Ctx) -> Result:
+    guild = _guild(sb, ctx)
+    ev = _event(sb, ctx, guild)
+    _event_perms(sb, guild, ev)
+    del guild.scheduled_events[ev.id]
+    await sb._dispatch("GUILD_SCHEDULED_EVENT_DELETE", ev.data)
+    return 204, None
+
+
+@route("GET", "/guilds/{guild_id}/scheduled-events/{guild_scheduled_event_id}/users")
+async def event_users(sb: Sandbox, ctx: Ctx) -> Result:
+    guild = _guild(sb, ctx)
+    ev = _event(sb, ctx, guild)
+    out = []
+    for uid in sorted(ev.interested):
+        item: dict[str, Any] = {
+            "guild_scheduled_event_id": str(ev.id),
+            "user": sb.world.users[uid].payload(),
+        }
+        if ctx.query.get("with_member") in ("1", "true", "True") and uid in guild.members:
+            item["member"] = guild.members[uid].payload(with_user=False)
+        out.append(item)
+    return 200, out[: int(ctx.query.get("limit", 100))]

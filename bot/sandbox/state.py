@@ -815,7 +815,10 @@ class World:
                 version=str(self.snowflake.next()),
                 type=cmd.get("type", 1),
                 description=cmd.get("description", ""),
-                default_member_permissions=cmd.get("default_member_permissions"),
+                # Discord answers with the permission bits as a string, whatever was sent.
+                default_member_permissions=None
+                if cmd.get("default_member_permissions") is None
+                else str(cmd["default_member_permissions"]),
                 contexts=cmd.get("contexts") if cmd.get("contexts") is not None else [0, 1, 2],
                 integration_types=cmd.get("integration_types") or [0],
                 dm_permission=cmd.get("dm_permission", True),

@@ -7,12 +7,26 @@ stopped and every request it sent is checked against Discord's OpenAPI spec.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 
 from bot.clock import ManualClock
 from bot.harness import Harness
+
+
+async def eventually(read, check, *, within: float = 10.0):
+    """Re-read a store value until `check` holds. The store has no change events to await;
+    this polls briefly and fails with the last value seen."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await read()
+        if check(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within}s; last value: {value!r}")
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

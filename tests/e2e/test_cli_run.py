@@ -1,0 +1,121 @@
+"""`amabot run` and `amabot demo` as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from bot.harness import WEBHOOK_SECRET
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _spawn(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISCORD_TOKEN", "AMABOT_CONFIG")}
+    env.update(extra)
+    return env
+
+
+async def test_run_answers_and_exits_cleanly_on_sigterm(harness):
+    sb = harness.sandbox
+    env = _env(DISCORD_TOKEN=sb.token, GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    proc = await _spawn("run", "--config", str(harness.config_path), env=env)
+    try:
+        await sb.wait_for_identify(timeout=20)
+        await sb.wait_for_request(
+            lambda r: r.method == "PUT" and r.path.endswith("/commands"), timeout=20
+        )
+        result = await sb.slash(
+            harness.member, harness.general, "episode", query="s2e5", timeout=20
+        )
+        assert result.embeds[0]["title"].startswith("S2:E5")
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    log = out.decode()
+    assert "SIGTERM received; shutting down" in log
+    assert "stopped" in log
+    assert "Traceback" not in log + err.decode()
+    assert sb.token not in log + err.decode(), "the token must never be logged"
+    database = Path(harness.settings.storage.database)
+    # Closed cleanly: the WAL was checkpointed away and the file is consistent.
+    assert (
+        not Path(str(database) + "-wal").exists()
+        or Path(str(database) + "-wal").stat().st_size == 0
+    )
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_run_without_a_token_says_so_and_exits_2(harness):
+    proc = await _spawn("run", "--config", str(harness.config_path), env=_env())
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+    text = out.decode() + err.decode()
+    assert proc.returncode == 2
+    assert "DISCORD_TOKEN" in text
+    assert "Traceback" not in text
+    assert len(text.strip().splitlines()) == 1, text
+
+
+async def test_run_with_a_rejected_token_says_so_and_exits_1(harness):
+    env = _env(DISCORD_TOKEN="not-the-token", GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    proc = await _spawn("run", "--config", str(harness.config_path), env=env)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+    text = out.decode() + err.decode()
+    assert proc.returncode == 1
+    assert "Discord rejected the token in $DISCORD_TOKEN" in text
+    assert "Traceback" not in text
+    assert "not-the-token" not in text
+
+
+async def test_run_with_discord_unreachable_says_so_and_exits_1(harness, tmp_path):
+    config = harness.config_path.read_text().replace(
+        harness.sandbox.api_base, "http://127.0.0.1:9/api/v10"
+    )
+    path = tmp_path / "unreachable.toml"
+    path.write_text(config)
+    env = _env(DISCORD_TOKEN="x", GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    proc = await _spawn("run", "--config", str(path), env=env)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    text = out.decode() + err.decode()
+    assert proc.returncode == 1
+    assert "could not connect to Discord" in text
+    assert "Traceback" not in text
+
+
+async def test_demo_plays_the_week_in_under_30_seconds():
+    started = time.monotonic()
+    proc = await _spawn("demo", env=_env())
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    elapsed = time.monotonic() - started
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()
+    assert elapsed < 30
+    assert "Monday livestream in 24 hours" in text
+    assert "Friday AMA in 1 hour" in text
+    assert "New recap" in text
+    for command in ("/schedule", "/episode", "/recap", "/announce"):
+        assert f"types: {command}" in text
+    assert "matched Discord's" in text

@@ -142,6 +142,28 @@ class SiteSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EventsSettings:
+    """Discord scheduled events made from the content (bot/events.py)."""
+
+    enabled: bool = False
+    ama_stage_channel_id: int = 0  # 0 = no stage: use ama_voice_channel_id, else external
+    ama_voice_channel_id: int = 0  # 0 = no voice channel: the AMA becomes an external event
+    create_ahead: int = 10  # create only the next N events; Discord allows 100 per guild
+    auto_start: bool = False  # start the AMA event at its start time, end it after its duration
+
+
+@dataclass(frozen=True, slots=True)
+class OptinSettings:
+    """Per-member reminder choices (bot/optin.py)."""
+
+    livestream_role_id: int = 0  # self-assigned role for livestream pings; 0 = not offered
+    ama_role_id: int = 0
+    recaps_role_id: int = 0
+    interested_dm: bool = False  # "Interested" on our Discord event = DM reminders for it
+    dm_rate_per_minute: int = 30  # DMs are paced to at most this many per minute
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     content: ContentSettings = field(default_factory=ContentSettings)
@@ -152,6 +174,8 @@ class Settings:
     organisers: OrganiserSettings = field(default_factory=OrganiserSettings)
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
     site: SiteSettings = field(default_factory=SiteSettings)
+    events: EventsSettings = field(default_factory=EventsSettings)
+    optin: OptinSettings = field(default_factory=OptinSettings)
     source: str | None = None  # the file these came from, for messages
 
 
@@ -182,6 +206,8 @@ _SECTIONS: dict[str, type] = {
     "organisers": OrganiserSettings,
     "webhook": WebhookSettings,
     "site": SiteSettings,
+    "events": EventsSettings,
+    "optin": OptinSettings,
 }
 
 
@@ -411,6 +437,8 @@ class _Loader:
                     tables["site"], "site.recaps_url", "", validate_recaps_url, allow_empty=True
                 )
             ),
+            events=self.events(tables["events"]),
+            optin=self.optin(tables["optin"]),
             source=self.file,
         )
 
@@ -524,7 +552,43 @@ class _Loader:
             listen=listen, secret_env=self.env_name(t, "webhook.secret_env", d.secret_env)
         )
 
+    def events(self, t: dict[str, Any]) -> EventsSettings:
+        d = EventsSettings()
+        create_ahead = self.count(t, "events.create_ahead", d.create_ahead)
+        if not 1 <= create_ahead <= 100:
+            raise self.error(
+                "events.create_ahead",
+                f"must be 1 to 100 (Discord allows 100 scheduled events per server), "
+                f"got {create_ahead}",
+            )
+        return EventsSettings(
+            enabled=self.boolean(t, "events.enabled", d.enabled),
+            ama_stage_channel_id=self.snowflake(t, "events.ama_stage_channel_id", 0),
+            ama_voice_channel_id=self.snowflake(t, "events.ama_voice_channel_id", 0),
+            create_ahead=create_ahead,
+            auto_start=self.boolean(t, "events.auto_start", d.auto_start),
+        )
+
+    def optin(self, t: dict[str, Any]) -> OptinSettings:
+        d = OptinSettings()
+        rate = self.count(t, "optin.dm_rate_per_minute", d.dm_rate_per_minute)
+        if rate < 1:
+            raise self.error("optin.dm_rate_per_minute", "must be at least 1")
+        return OptinSettings(
+            livestream_role_id=self.snowflake(t, "optin.livestream_role_id", 0),
+            ama_role_id=self.snowflake(t, "optin.ama_role_id", 0),
+            recaps_role_id=self.snowflake(t, "optin.recaps_role_id", 0),
+            interested_dm=self.boolean(t, "optin.interested_dm", d.interested_dm),
+            dm_rate_per_minute=rate,
+        )
+
     # values -----------------------------------------------------------------------------
+
+    def boolean(self, t: dict[str, Any], key: str, default: bool) -> bool:
+        value = t.get(_leaf(key), default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {value!r}")
+        return value
 
     def string(self, t: dict[str, Any], key: str, default: str, *, allow_empty=False) -> str:
         value = t.get(_leaf(key), default)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-PostKind = Literal["recap", "reminder", "announce"]
+# "dm": a reminder sent to one member (bot/optin.py); channel_id 0, the member id is in the key.
+PostKind = Literal["recap", "reminder", "announce", "dm"]
 
 
 class PostStatus(enum.StrEnum):

@@ -37,6 +37,7 @@ __all__ = [
     "live_now_message",
     "mark_delayed",
     "not_found_reply",
+    "nothing_yet_reply",
     "organiser_announcement",
     "recap_announcement",
     "recap_autocomplete_name",
@@ -689,7 +690,11 @@ def recap_announcement(
 
 
 def schedule_reply(
-    items: list[tuple[Episode, ShowEvent]], *, now: datetime, settings: Settings
+    items: list[tuple[Episode, ShowEvent]],
+    *,
+    now: datetime,
+    settings: Settings,
+    season: int | None = None,
 ) -> Payload:
     """`/schedule`: one line pair per coming livestream or AMA."""
     lines: list[str] = []
@@ -707,11 +712,12 @@ def schedule_reply(
         shown += 1
     if shown < len(entries):
         lines.append(f"…and {len(entries) - shown} more")
+    where = f" in season {season}" if season is not None else ""
     description = (
-        "\n\n".join(lines) if lines else "Nothing is scheduled right now. Check back soon!"
+        "\n\n".join(lines) if lines else f"Nothing is scheduled{where} right now. Check back soon!"
     )
     embed = {
-        "title": f"{settings.series.name}: coming up",
+        "title": f"{settings.series.name}: coming up" + (f" (season {season})" if where else ""),
         "description": description,
         "color": COLOR_DEFAULT,
         "footer": {"text": "Times are shown in your own time zone."},
@@ -728,6 +734,17 @@ def not_found_reply(kind: str, query: str, suggestions: list[str]) -> Payload:
     if picks:
         text += "\nDid you mean:\n" + "\n".join(f"• {p}" for p in picks)
     return fit_message({"content": text, "allowed_mentions": allowed_mentions(0)})
+
+
+def nothing_yet_reply(kind: str) -> Payload:
+    """No query and nothing to show: the content folder has no episode (or recap) yet."""
+    plural = "episodes" if kind == "episode" else f"published {kind}s"
+    return fit_message(
+        {
+            "content": f"There are no {plural} yet. Check back soon!",
+            "allowed_mentions": allowed_mentions(0),
+        }
+    )
 
 
 # -- reminders -------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import secrets
+from datetime import datetime
 from pathlib import Path
 
 import discord
@@ -19,11 +21,13 @@ from discord.ext import commands
 from bot import render
 from bot.app import AmaBot
 from bot.content.models import Episode, Recap
+from bot.content.text import STOP_WORDS, damerau_levenshtein, tokens
 from bot.discord_sender import payload_kwargs
 
 log = logging.getLogger("amabot.cogs.members")
 
 MAX_CHOICES = 25
+MAX_QUERY = 200  # nobody types more; longer input only costs search time
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 
@@ -59,7 +63,7 @@ class Members(commands.Cog):
         else:
             episode = self.index.next_upcoming(now) or self.index.latest_episode(now)
             if episode is None:
-                await _send(interaction, render.not_found_reply("episode", "", []), ephemeral=True)
+                await _send(interaction, render.nothing_yet_reply("episode"), ephemeral=True)
                 return
         recap = self.index.recap_for_episode(episode.id)
         if recap is not None and not recap.is_published(now):
@@ -80,19 +84,29 @@ class Members(commands.Cog):
     async def episode_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        episodes = self.index.search_episodes(current[:200], self.bot.clock(), limit=MAX_CHOICES)
-        return [
-            app_commands.Choice(name=render.autocomplete_name(e), value=e.id[:100])
-            for e in episodes[:MAX_CHOICES]
-        ]
+        try:
+            episodes = self.index.search_episodes(
+                current[:MAX_QUERY], self.bot.clock(), limit=MAX_CHOICES
+            )
+            return [
+                app_commands.Choice(name=render.autocomplete_name(e), value=_choice_value(e))
+                for e in episodes[:MAX_CHOICES]
+            ]
+        except Exception:
+            # discord.py only logs a failing autocomplete and leaves it unanswered; an empty
+            # list answers it, and the member can still type a code.
+            _log_failure(interaction, "episode autocomplete")
+            return []
 
-    def _resolve_episode(self, query: str, now) -> Episode | None:
-        query = query.strip()[:200]
+    def _resolve_episode(self, query: str, now: datetime) -> Episode | None:
+        query = query.strip()[:MAX_QUERY]
         found = self.index.episode(query) or self.index.find_episode(query)
         if found is not None:
             return found
         matches = self.index.search_episodes(query, now, limit=1)
-        return matches[0] if matches else None
+        if matches and covers(query, _episode_words(matches[0])):
+            return matches[0]
+        return None
 
     async def _image(self, episode: Episode) -> tuple[discord.File | None, str | None]:
         """A URL is used as is; a file in the content folder is attached."""
@@ -101,29 +115,28 @@ class Members(commands.Cog):
             return None, None
         if image.startswith(("https://", "http://")):
             return None, image
-        path = self._local_image(episode, image)
-        if path is None:
+        # Resolving, checking and reading the file all touch the disk: off the event loop.
+        found = await asyncio.to_thread(self._read_local_image, episode, image)
+        if found is None:
             return None, None
-        try:
-            data = await asyncio.to_thread(path.read_bytes)
-        except OSError:
-            log.warning("could not read image %s of %s", path, episode.id)
-            return None, None
+        path, data = found
         name = "episode" + path.suffix.lower()
         file = discord.File(io.BytesIO(data), filename=name)
         return file, f"attachment://{name}"
 
-    def _local_image(self, episode: Episode, image: str) -> Path | None:
-        root = self.bot.settings.content.path.resolve()
-        candidate = (root / Path(episode.path).parent / image).resolve()
-        if not candidate.is_relative_to(root) or candidate.suffix.lower() not in IMAGE_SUFFIXES:
-            return None
+    def _read_local_image(self, episode: Episode, image: str) -> tuple[Path, bytes] | None:
+        """The image file inside the content folder, or None (outside it, too big, unreadable)."""
         try:
+            root = self.bot.settings.content.path.resolve()
+            candidate = (root / Path(episode.path).parent / image).resolve()
+            if not candidate.is_relative_to(root) or candidate.suffix.lower() not in IMAGE_SUFFIXES:
+                return None
             if not candidate.is_file() or candidate.stat().st_size > MAX_IMAGE_BYTES:
                 return None
-        except OSError:
+            return candidate, candidate.read_bytes()
+        except (OSError, ValueError):
+            log.warning("could not read image %r of %s", image, episode.id)
             return None
-        return candidate
 
     # -- /recap ----------------------------------------------------------------------------
 
@@ -146,7 +159,7 @@ class Members(commands.Cog):
         else:
             recap = self.index.latest_recap(now)
             if recap is None:
-                await _send(interaction, render.not_found_reply("recap", "", []), ephemeral=True)
+                await _send(interaction, render.nothing_yet_reply("recap"), ephemeral=True)
                 return
         payload = render.recap_reply(
             recap,
@@ -161,17 +174,23 @@ class Members(commands.Cog):
     async def recap_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        recaps = self.index.search_recaps(current[:200], self.bot.clock(), limit=MAX_CHOICES)
-        return [
-            app_commands.Choice(
-                name=render.recap_autocomplete_name(r, self.index.episode_for_recap(r)),
-                value=r.id[:100],
+        try:
+            recaps = self.index.search_recaps(
+                current[:MAX_QUERY], self.bot.clock(), limit=MAX_CHOICES
             )
-            for r in recaps[:MAX_CHOICES]
-        ]
+            return [
+                app_commands.Choice(
+                    name=render.recap_autocomplete_name(r, self.index.episode_for_recap(r)),
+                    value=_choice_value(r),
+                )
+                for r in recaps[:MAX_CHOICES]
+            ]
+        except Exception:
+            _log_failure(interaction, "recap autocomplete")
+            return []
 
-    def _resolve_recap(self, query: str, now) -> Recap | None:
-        query = query.strip()[:200]
+    def _resolve_recap(self, query: str, now: datetime) -> Recap | None:
+        query = query.strip()[:MAX_QUERY]
         recap = self.index.recap(query)
         if recap is not None and recap.is_published(now):
             return recap
@@ -181,7 +200,13 @@ class Members(commands.Cog):
             if recap is not None and recap.is_published(now):
                 return recap
         matches = self.index.search_recaps(query, now, limit=1)
-        return matches[0] if matches else None
+        if matches and covers(query, self._recap_words(matches[0])):
+            return matches[0]
+        return None
+
+    def _recap_words(self, recap: Recap) -> list[str]:
+        names = [self.index.author_name(a) for a in recap.authors]
+        return [recap.id, recap.title, recap.summary, *recap.tags, *names, recap.episode_id or ""]
 
     # -- /schedule -------------------------------------------------------------------------
 
@@ -202,18 +227,20 @@ class Members(commands.Cog):
         """List the next livestreams and AMAs, in your time zone."""
         now = self.bot.clock()
         items = self.index.upcoming_events(now, season=season, limit=count)
-        payload = render.schedule_reply(items, now=now, settings=self.bot.settings)
+        payload = render.schedule_reply(items, now=now, settings=self.bot.settings, season=season)
         await _send(interaction, payload, ephemeral=private)
 
     # -- shared ----------------------------------------------------------------------------
 
     async def _not_found(self, interaction: discord.Interaction, kind: str, query: str) -> None:
-        suggestions = self.index.did_you_mean(query[:200], self.bot.clock(), kind=kind, limit=3)
+        suggestions = self.index.did_you_mean(
+            query[:MAX_QUERY], self.bot.clock(), kind=kind, limit=3
+        )
         names = [
             render.autocomplete_name(s)
             if isinstance(s, Episode)
-            else render.recap_autocomplete_name(s, None)
-            for s in suggestions
+            else render.recap_autocomplete_name(s, self.index.episode_for_recap(s))
+            for s in suggestions[:3]
         ]
         await _send(interaction, render.not_found_reply(kind, query[:100], names), ephemeral=True)
 
@@ -229,6 +256,58 @@ async def _send(
     if file is not None:
         kwargs["file"] = file
     await interaction.response.send_message(ephemeral=ephemeral, **kwargs)
+
+
+def _choice_value(item: Episode | Recap) -> str:
+    """What the choice sends back: the id, which resolves exactly; a code if the id is too long."""
+    if len(item.id) <= render.CHOICE_NAME_MAX:
+        return item.id
+    if isinstance(item, Episode) and item.season is not None and item.number is not None:
+        return item.code
+    return item.id[: render.CHOICE_NAME_MAX]
+
+
+def _episode_words(episode: Episode) -> list[str]:
+    return [
+        episode.id,
+        episode.code.replace(":", ""),
+        episode.title,
+        episode.summary,
+        *episode.guests,
+        *episode.hosts,
+        *episode.tags,
+    ]
+
+
+def covers(query: str, texts: list[str]) -> bool:
+    """Every meaningful word typed appears in `texts`: exactly, as the start of a word, or
+    with a small typo. A free-text query that only half matches is "not found" (with
+    suggestions), not a confident answer about another episode."""
+    typed = [w for w in dict.fromkeys(tokens(query)) if w not in STOP_WORDS] or tokens(query)
+    have = {w for text in texts if text for w in tokens(text)}
+    for word in typed:
+        if word in have:
+            continue
+        if len(word) >= 2 and any(h.startswith(word) for h in have):
+            continue
+        edits = 2 if len(word) >= 8 else 1
+        if len(word) >= 4 and any(damerau_levenshtein(word, h, edits) <= edits for h in have):
+            continue
+        return False
+    return True
+
+
+def _log_failure(interaction: discord.Interaction, what: str) -> str:
+    reference = secrets.token_hex(4)
+    log.exception(
+        "error %s in %s (guild %s, channel %s, user %s)",
+        reference,
+        what,
+        interaction.guild_id,
+        interaction.channel_id,
+        interaction.user.id if interaction.user else "?",
+    )
+    return reference
 
 
 async def setup(bot: AmaBot) -> None:

@@ -69,7 +69,9 @@ class Episode:
     timezone: str = "UTC"
     livestream: ShowEvent | None = None
     ama: ShowEvent | None = None
-    links: Mapping[str, str] = field(default=_EMPTY, hash=False)  # replay, forum, ...
+    links: Mapping[str, str] = field(
+        default_factory=lambda: _EMPTY, hash=False
+    )  # replay, forum, ...
     image: str | None = None  # URL, or a path relative to the episode file's folder
     line: int = 1  # line of the frontmatter start, for diagnostics
 

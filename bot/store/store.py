@@ -8,6 +8,8 @@ from types import TracebackType
 
 from bot.clock import Clock, system_clock
 from bot.store.db import Database, StoreError
+from bot.store.events import EventStore
+from bot.store.optin import OptinStore
 from bot.store.outbox import Outbox
 from bot.store.state import Audit, State
 
@@ -23,6 +25,8 @@ class Store:
         self.outbox = Outbox(db)
         self.state = State(db, clock)
         self.audit = Audit(db)
+        self.events = EventStore(db)
+        self.optin = OptinStore(db)
         self._first_start = first_start
 
     @classmethod

@@ -224,12 +224,14 @@ async def _run(settings: Settings, token: str, *, ready_timeout: float) -> int:
             )
             status = 1
         elif runner in done:
-            status = _runner_status(runner, settings)
+            status = _runner_status(
+                runner, settings, logged_in=bot.user is not None, connected=bot.ws is not None
+            )
         elif ready in done:
             log.info("connected to Discord as %s", bot.user)
             done, _ = await asyncio.wait({runner, stopper}, return_when="FIRST_COMPLETED")
             if runner in done:
-                status = _runner_status(runner, settings)
+                status = _runner_status(runner, settings, logged_in=True, connected=True)
     finally:
         await bot.close()
         for task in (runner, stopper, ready):
@@ -239,11 +241,20 @@ async def _run(settings: Settings, token: str, *, ready_timeout: float) -> int:
     return status
 
 
-def _runner_status(runner: asyncio.Task[None], settings: Settings) -> int:
+def _runner_status(
+    runner: asyncio.Task[None], settings: Settings, *, logged_in: bool, connected: bool
+) -> int:
     exc = runner.exception()
     if exc is None:
         return 0
-    if isinstance(exc, discord.LoginFailure):
+    if logged_in and not connected and _is_network(exc):
+        # discord.py can trip over its own missing websocket after a failed first connect;
+        # the cause underneath is what the operator needs.
+        cause = exc if isinstance(exc, OSError) else (exc.__context__ or exc)
+        log.error(
+            "could not reach the Discord gateway at %s: %s", settings.discord.gateway_url, cause
+        )
+    elif isinstance(exc, discord.LoginFailure):
         log.error("Discord rejected the token in $%s", settings.discord.token_env)
     elif isinstance(exc, discord.PrivilegedIntentsRequired):
         log.error("Discord refused the gateway intents: %s", exc)
@@ -254,8 +265,21 @@ def _runner_status(runner: asyncio.Task[None], settings: Settings) -> int:
     return 1
 
 
-def run_bot(settings: Settings, *, ready_timeout: float = 60.0) -> int:
+def _is_network(exc: BaseException) -> bool:
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OSError | discord.GatewayNotFound | discord.ConnectionClosed):
+            return True
+        seen = seen.__context__
+    return False
+
+
+def run_bot(settings: Settings, *, ready_timeout: float | None = None) -> int:
     """`amabot run`: connect, serve until SIGINT/SIGTERM, shut down cleanly."""
     configure_logging()
+    # Voice is never used; discord.py would warn about its missing libraries on every start.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
     token = discord_token(settings, os.environ)  # ConfigError -> exit 2 in the CLI
-    return asyncio.run(_run(settings, token, ready_timeout=ready_timeout))
+    timeout = settings.discord.connect_timeout if ready_timeout is None else ready_timeout
+    return asyncio.run(_run(settings, token, ready_timeout=timeout))

@@ -40,6 +40,7 @@ class DiscordSettings:
     api_base: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg"
     guild_id: int = 0
+    connect_timeout: float = 60.0  # seconds to reach READY at start-up before giving up
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,6 +452,7 @@ class _Loader:
             api_base=self.url(t, "discord.api_base", d.api_base, ("http", "https")),
             gateway_url=self.url(t, "discord.gateway_url", d.gateway_url, ("ws", "wss")),
             guild_id=self.snowflake(t, "discord.guild_id", d.guild_id),
+            connect_timeout=self.seconds(t, "discord.connect_timeout", d.connect_timeout),
         )
 
     def content(self, t: dict[str, Any]) -> ContentSettings:

@@ -11,6 +11,18 @@ class _UTCFormatter(logging.Formatter):
     converter = time.gmtime
 
 
+class _OneLineReconnects(logging.Filter):
+    """discord.py logs every reconnect attempt with a full traceback; one line says enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
+            exc = record.exc_info[1]
+            record.msg = f"{record.msg} ({type(exc).__name__}: {exc})"
+            record.exc_info = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
@@ -23,3 +35,4 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.getLogger("discord.http").setLevel(logging.WARNING)
     logging.getLogger("discord.gateway").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("discord.client").addFilter(_OneLineReconnects())

@@ -119,3 +119,19 @@ async def test_demo_plays_the_week_in_under_30_seconds():
     for command in ("/schedule", "/episode", "/recap", "/announce"):
         assert f"types: {command}" in text
     assert "matched Discord's" in text
+
+
+async def test_run_with_the_gateway_unreachable_gives_up_with_one_message(harness, tmp_path):
+    config = harness.config_path.read_text().replace(
+        harness.sandbox.gateway_url, "ws://127.0.0.1:9/gateway"
+    )
+    config = config.replace("[discord]\n", '[discord]\nconnect_timeout = "3s"\n', 1)
+    path = tmp_path / "no-gateway.toml"
+    path.write_text(config)
+    env = _env(DISCORD_TOKEN=harness.sandbox.token, GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    proc = await _spawn("run", "--config", str(path), env=env)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    text = out.decode() + err.decode()
+    assert proc.returncode == 1
+    assert "could not reach the Discord gateway at ws://127.0.0.1:9/gateway" in text
+    assert "Traceback" not in text

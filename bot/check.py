@@ -1,0 +1,103 @@
+"""`amabot check`: load the content exactly as the bot does and print what is wrong.
+
+Compiler-style lines (`path:line: error: message`) sorted by file and line, then a summary;
+exit 0 when there are no errors (warnings allowed), 1 when there are, 2 when PATH is
+unusable. With GITHUB_ACTIONS=true it also prints workflow annotations so problems show up
+on the pull request's diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from bot.config import Settings
+from bot.content.index import ContentIndex, problem_sort_key
+from bot.content.models import Problem
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(problem: Problem, shown_path: str) -> str:
+    """One GitHub Actions workflow command for a problem."""
+    props = [f"file={_escape_property(shown_path)}"]
+    if problem.line:
+        props.append(f"line={problem.line}")
+    if problem.code:
+        props.append(f"title={_escape_property(problem.code)}")
+    return f"::{problem.severity} {','.join(props)}::{_escape_data(problem.message)}"
+
+
+def run_check(
+    path: Path | None,
+    *,
+    settings: Settings,
+    fmt: str = "text",
+    out: TextIO = sys.stdout,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    target = Path(path) if path is not None else settings.content.path
+    if not target.exists() and not target.is_symlink():
+        print(f"amabot check: {target}: no such file or folder", file=sys.stderr)
+        return 2
+    if target.is_file():
+        index = ContentIndex(target.parent, settings, only=target)
+        shown_root = target.parent
+    else:
+        index = ContentIndex(target, settings)
+        shown_root = target
+    report = index.reload()
+    problems = sorted(report.problems, key=problem_sort_key)
+
+    def shown(p: Problem) -> str:
+        if p.path in (".", ""):
+            return str(shown_root)
+        return (shown_root / p.path).as_posix() if str(shown_root) not in ("", ".") else p.path
+
+    errors = sum(1 for p in problems if p.severity == "error")
+    warnings = len(problems) - errors
+    files = len(index.files)
+    if fmt == "json":
+        doc = {
+            "root": str(shown_root),
+            "files_checked": files,
+            "episodes": len(index.episodes()),
+            "recaps": len(index.recaps(include_drafts=True)),
+            "errors": errors,
+            "warnings": warnings,
+            "problems": [
+                {
+                    "path": shown(p),
+                    "line": p.line,
+                    "severity": p.severity,
+                    "message": p.message,
+                    "code": p.code,
+                }
+                for p in problems
+            ],
+        }
+        out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    else:
+        for p in problems:
+            where = f"{shown(p)}:{p.line}" if p.line else shown(p)
+            out.write(f"{where}: {p.severity}: {p.message}\n")
+        noun = "file" if files == 1 else "files"
+        out.write(
+            f"{files} {noun} checked: {errors} error{'s' if errors != 1 else ''}, "
+            f"{warnings} warning{'s' if warnings != 1 else ''}\n"
+        )
+    if environ.get("GITHUB_ACTIONS") == "true":
+        for p in problems:
+            out.write(annotation(p, shown(p)) + "\n")
+    out.flush()
+    return 1 if errors else 0

@@ -129,6 +129,7 @@ def default_grace(offset: timedelta) -> timedelta:
 @dataclass(frozen=True, slots=True)
 class OrganiserSettings:
     role_ids: tuple[int, ...] = ()
+    alerts_channel_id: int = 0  # where the bot says a post failed for good (403/404); 0 = off
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +432,12 @@ class _Loader:
             series=self.series(tables["series"]),
             announcements=self.announcements(tables["announcements"]),
             reminders=reminders,
-            organisers=OrganiserSettings(role_ids=self.role_ids(tables["organisers"])),
+            organisers=OrganiserSettings(
+                role_ids=self.role_ids(tables["organisers"]),
+                alerts_channel_id=self.snowflake(
+                    tables["organisers"], "organisers.alerts_channel_id", 0
+                ),
+            ),
             webhook=self.webhook(tables["webhook"]),
             site=SiteSettings(
                 recaps_url=self.parsed(

@@ -1,0 +1,121 @@
+"""Members' reminder choices, their "Interested" marks, and whose DMs are closed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.optin import SERIES, Interest, Mode, Preference
+from bot.store.db import Database, to_db
+
+
+class OptinStore:
+    def __init__(self, db: Database):
+        self._db = db
+
+    # -- preferences -----------------------------------------------------------------------
+
+    async def set_pref(
+        self, member_id: int, series: str, mode: Mode | str, lead: timedelta, now: datetime
+    ) -> Preference:
+        """Record a member's choice for one series. Choosing DMs again reopens a member whose
+        DMs were recorded as closed: they asked anew."""
+        mode = Mode(mode)
+        if series not in SERIES:
+            raise ValueError(f"unknown series {series!r}")
+        seconds = int(lead.total_seconds())
+        async with self._db.transaction() as tx:
+            await tx.execute(
+                """INSERT INTO optin_prefs (member_id, series, mode, lead_seconds, updated_at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (member_id, series) DO UPDATE SET mode = excluded.mode,
+                       lead_seconds = excluded.lead_seconds, updated_at = excluded.updated_at""",
+                (int(member_id), series, mode.value, seconds, to_db(now)),
+            )
+            if mode is Mode.DM:
+                await tx.execute(
+                    "DELETE FROM optin_dm_closed WHERE member_id = ?", (int(member_id),)
+                )
+        return Preference(int(member_id), series, mode, timedelta(seconds=seconds))  # type: ignore[arg-type]
+
+    async def opt_out(self, member_id: int, series: str, now: datetime) -> None:
+        """ "Stop these": the series off, and the member's Interested marks for it dropped."""
+        pref = await self.pref(member_id, series)
+        lead = pref.lead if pref is not None else timedelta(hours=1)
+        await self.set_pref(member_id, series, Mode.OFF, lead, now)
+        if series in ("livestream", "ama"):
+            await self._db.write(
+                "DELETE FROM optin_interested WHERE member_id = ? AND event_key LIKE ?",
+                (int(member_id), f"event:%:{series}"),
+            )
+
+    async def pref(self, member_id: int, series: str) -> Preference | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM optin_prefs WHERE member_id = ? AND series = ?",
+            (int(member_id), series),
+        )
+        return None if row is None else _pref(row)
+
+    async def prefs_of(self, member_id: int) -> list[Preference]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM optin_prefs WHERE member_id = ? ORDER BY series", (int(member_id),)
+        )
+        return [_pref(r) for r in rows]
+
+    async def prefs(self) -> list[Preference]:
+        rows = await self._db.fetchall("SELECT * FROM optin_prefs ORDER BY member_id, series")
+        return [_pref(r) for r in rows]
+
+    # -- "Interested" on our Discord events ------------------------------------------------
+
+    async def add_interest(self, member_id: int, event_key: str, now: datetime) -> bool:
+        rows = await self._db.write(
+            "INSERT INTO optin_interested (member_id, event_key, created_at) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING member_id",
+            (int(member_id), event_key, to_db(now)),
+        )
+        return bool(rows)
+
+    async def remove_interest(self, member_id: int, event_key: str) -> bool:
+        rows = await self._db.write(
+            "DELETE FROM optin_interested WHERE member_id = ? AND event_key = ?"
+            " RETURNING member_id",
+            (int(member_id), event_key),
+        )
+        return bool(rows)
+
+    async def interested(self) -> list[Interest]:
+        rows = await self._db.fetchall(
+            "SELECT member_id, event_key FROM optin_interested ORDER BY event_key, member_id"
+        )
+        return [Interest(r["member_id"], r["event_key"]) for r in rows]
+
+    # -- closed DMs --------------------------------------------------------------------------
+
+    async def mark_dm_closed(self, member_id: int, reason: str, now: datetime) -> None:
+        await self._db.write(
+            """INSERT INTO optin_dm_closed (member_id, reason, closed_at) VALUES (?, ?, ?)
+               ON CONFLICT (member_id) DO UPDATE SET reason = excluded.reason,
+                                                     closed_at = excluded.closed_at""",
+            (int(member_id), reason, to_db(now)),
+        )
+
+    async def dm_closed(self) -> frozenset[int]:
+        rows = await self._db.fetchall("SELECT member_id FROM optin_dm_closed")
+        return frozenset(r["member_id"] for r in rows)
+
+    async def is_dm_closed(self, member_id: int) -> bool:
+        return (
+            await self._db.scalar(
+                "SELECT 1 FROM optin_dm_closed WHERE member_id = ?", (int(member_id),)
+            )
+            is not None
+        )
+
+
+def _pref(row) -> Preference:
+    return Preference(
+        member_id=row["member_id"],
+        series=row["series"],
+        mode=Mode(row["mode"]),
+        lead=timedelta(seconds=row["lead_seconds"]),
+    )

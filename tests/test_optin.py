@@ -1,0 +1,268 @@
+"""Per-member reminders: DM planning, keys, closed DMs, Interested, pacing, the store."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.config import OptinSettings, Settings
+from bot.content.models import Episode, EpisodeStatus, ShowEvent
+from bot.optin import (
+    INTERESTED_LEAD,
+    OPTOUT_PREFIX,
+    Interest,
+    Mode,
+    Preference,
+    dm_key,
+    dm_recipient,
+    is_dm_closed_error,
+    notify_status_text,
+    optout_custom_id,
+    pace,
+    parse_dm_key,
+    parse_lead,
+    parse_series_custom_id,
+    plan_dm_reminders,
+)
+from bot.planning import late_decision
+from bot.posts import PlannedPost
+from bot.render import CUSTOM_ID_MAX
+from bot.store import Store
+
+LA = "America/Los_Angeles"
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+DAY = timedelta(days=1)
+NOW = datetime(2025, 7, 10, 12, 0, tzinfo=UTC)
+MONDAY = datetime(2025, 7, 14, 17, 30, tzinfo=UTC)
+FRIDAY = datetime(2025, 7, 18, 17, 30, tzinfo=UTC)
+
+
+def episode(id="s2-e05", status=EpisodeStatus.SCHEDULED, ls=MONDAY, ama=FRIDAY) -> Episode:
+    return Episode(
+        id=id,
+        path=f"episodes/{id}.md",
+        season=2,
+        number=5,
+        title="Fine Tuning & Distillation",
+        guests=("Dave Voutila",),
+        status=status,
+        timezone=LA,
+        livestream=ShowEvent("livestream", ls, 30 * M, "https://example.org/register", LA),
+        ama=ShowEvent("ama", ama, 30 * M, "https://discord.gg/abc", LA),
+    )
+
+
+def settings(**optin) -> Settings:
+    return Settings(optin=OptinSettings(**optin))
+
+
+def test_a_dm_at_each_chosen_lead_time_with_stable_keys():
+    prefs = [
+        Preference(1, "livestream", Mode.DM, DAY),
+        Preference(1, "ama", Mode.DM, 10 * M),
+        Preference(2, "ama", Mode.DM, H),
+        Preference(3, "ama", Mode.ROLE, H),
+        Preference(4, "livestream", Mode.OFF, H),
+        Preference(5, "recaps", Mode.DM, H),
+    ]
+    plan = plan_dm_reminders([episode()], prefs, [], settings(), NOW)
+    assert [(p.key, p.due_at) for p in plan] == [
+        ("dm:1:s2-e05:livestream:24h", MONDAY - DAY),
+        ("dm:2:s2-e05:ama:1h", FRIDAY - H),
+        ("dm:1:s2-e05:ama:10m", FRIDAY - 10 * M),
+    ]
+    again = plan_dm_reminders([episode()], list(reversed(prefs)), [], settings(), NOW)
+    assert again == plan
+    first = plan[0]
+    assert (first.kind, first.channel_id, first.subject) == ("dm", 0, "s2-e05")
+    assert first.event_start == MONDAY
+    assert first.deadline == MONDAY - DAY + 2 * H  # a quarter of a day, at most 2 hours
+    assert dm_recipient(first.key) == 1
+
+
+def test_the_dm_reads_like_a_reminder_pings_nobody_and_has_a_stop_button():
+    plan = plan_dm_reminders([episode()], [Preference(7, "ama", Mode.DM, H)], [], settings(), NOW)
+    payload = plan[0].payload
+    assert payload["content"].startswith(
+        "⏰ **Friday AMA in 1 hour:** Fine Tuning & Distillation with Dave Voutila"
+    )
+    assert payload["allowed_mentions"] == {
+        "parse": [],
+        "roles": [],
+        "users": [],
+        "replied_user": False,
+    }
+    buttons = [c for row in payload["components"] for c in row["components"]]
+    assert {"type": 2, "style": 2, "label": "Stop these", "custom_id": "amabot:optout:ama"} in (
+        buttons
+    )
+    assert any(b.get("url") == "https://discord.gg/abc" for b in buttons)
+
+
+def test_closed_dms_are_not_planned():
+    prefs = [Preference(1, "ama", Mode.DM, H), Preference(2, "ama", Mode.DM, H)]
+    plan = plan_dm_reminders([episode()], prefs, [], settings(), NOW, dm_closed={1})
+    assert [p.key for p in plan] == ["dm:2:s2-e05:ama:1h"]
+
+
+def test_cancelled_tbd_and_past_events_get_no_dm():
+    prefs = [Preference(1, "ama", Mode.DM, H), Preference(1, "livestream", Mode.DM, H)]
+    assert (
+        plan_dm_reminders([episode(status=EpisodeStatus.CANCELLED)], prefs, [], settings(), NOW)
+        == []
+    )
+    assert plan_dm_reminders([episode(ls=None, ama=None)], prefs, [], settings(), NOW) == []
+    after_monday = MONDAY + H
+    plan = plan_dm_reminders([episode()], prefs, [], settings(), after_monday)
+    assert [p.key for p in plan] == ["dm:1:s2-e05:ama:1h"]
+
+
+def test_a_lead_time_already_past_its_grace_is_not_planned():
+    prefs = [Preference(1, "ama", Mode.DM, DAY)]
+    assert plan_dm_reminders([episode()], prefs, [], settings(), FRIDAY - 30 * M) == []
+    within = plan_dm_reminders([episode()], prefs, [], settings(), FRIDAY - DAY + H)
+    assert len(within) == 1
+
+
+def test_interested_members_get_a_dm_only_when_configured():
+    interested = [Interest(9, "event:s2-e05:ama"), Interest(10, "event:s2-e05:livestream")]
+    assert plan_dm_reminders([episode()], [], interested, settings(), NOW) == []
+    plan = plan_dm_reminders([episode()], [], interested, settings(interested_dm=True), NOW)
+    assert [p.key for p in plan] == ["dm:10:s2-e05:livestream:1h", "dm:9:s2-e05:ama:1h"]
+    assert INTERESTED_LEAD == H
+    # Their own DM lead time wins, and one DM per member and event, not two.
+    prefs = [Preference(9, "ama", Mode.DM, 10 * M)]
+    plan = plan_dm_reminders([episode()], prefs, interested, settings(interested_dm=True), NOW)
+    assert [p.key for p in plan] == ["dm:10:s2-e05:livestream:1h", "dm:9:s2-e05:ama:10m"]
+    closed = plan_dm_reminders(
+        [episode()], [], interested, settings(interested_dm=True), NOW, dm_closed={9, 10}
+    )
+    assert closed == []
+
+
+def test_pace_spreads_dms_to_the_rate():
+    due = FRIDAY - H
+    posts = [
+        PlannedPost(
+            key=f"dm:{n}:x:ama:1h",
+            kind="dm",
+            due_at=due,
+            channel_id=0,
+            payload={"content": "hi"},
+            deadline=due + 15 * M,
+            event_start=FRIDAY,
+        )
+        for n in range(100)
+    ]
+    paced = pace(reversed(posts), 30)
+    assert [p.key for p in paced] == sorted(p.key for p in posts)
+    times = [p.due_at for p in paced]
+    for t in times:
+        assert sum(1 for u in times if t <= u < t + M) <= 30
+    assert times[0] == due and times[29] == due and times[30] == due + M
+    assert times[-1] == due + 3 * M
+    assert all(p.deadline >= p.due_at for p in paced)
+    assert pace(posts, 30) == paced  # deterministic
+    # Pacing never pushes a DM to or past its event's start: those are not planned.
+    crowd = [replace(p, due_at=FRIDAY - 2 * M, deadline=FRIDAY) for p in posts]
+    kept = pace(crowd, 10)
+    assert len(kept) == 20
+    assert max(p.due_at for p in kept) == FRIDAY - M
+    assert all(late_decision(p, p.due_at).sends for p in kept)
+
+
+def test_keys_custom_ids_and_leads():
+    key = dm_key(42, "odd:id", "ama", H)
+    assert key == "dm:42:odd:id:ama:1h"
+    assert parse_dm_key(key) == (42, "odd:id", "ama", "1h")
+    with pytest.raises(ValueError):
+        parse_dm_key("reminder:s2-e05:ama:1h")
+    assert optout_custom_id("recaps") == "amabot:optout:recaps"
+    assert len(optout_custom_id("livestream")) < CUSTOM_ID_MAX
+    assert parse_series_custom_id("amabot:optout:ama", OPTOUT_PREFIX) == "ama"
+    assert parse_series_custom_id("amabot:optout:nope", OPTOUT_PREFIX) is None
+    assert [parse_lead(x) for x in ("1 day", "1h", "10 minutes", "1d")] == [DAY, H, 10 * M, DAY]
+    with pytest.raises(ValueError):
+        parse_lead("2 hours")
+    assert is_dm_closed_error(
+        "403 Forbidden (error code: 50007): Cannot send messages to this user"
+    )
+    assert not is_dm_closed_error("403 Forbidden (error code: 50013): Missing Permissions")
+
+
+def test_notify_status_text():
+    prefs = [Preference(1, "ama", Mode.DM, H), Preference(1, "livestream", Mode.ROLE, H)]
+    text = notify_status_text(prefs, settings(livestream_role_id=55), dm_closed=True)
+    assert text.splitlines()[:3] == [
+        "**Livestreams**: pinged with <@&55>",
+        "**AMAs**: a DM 1 hour before",
+        "**Recaps**: off",
+    ]
+    assert "DMs were closed" in text
+
+
+# -- the store -----------------------------------------------------------------------------
+
+
+async def test_preferences_interests_and_closed_dms_survive_a_restart(tmp_path):
+    path = tmp_path / "amabot.sqlite3"
+    async with await Store.open(path) as store:
+        await store.optin.set_pref(1, "ama", Mode.DM, H, NOW)
+        await store.optin.set_pref(1, "ama", "dm", 10 * M, NOW)  # changed its mind
+        await store.optin.set_pref(2, "livestream", Mode.ROLE, H, NOW)
+        assert await store.optin.add_interest(3, "event:s2-e05:ama", NOW)
+        assert not await store.optin.add_interest(3, "event:s2-e05:ama", NOW)
+        await store.optin.mark_dm_closed(1, "50007 Cannot send messages to this user", NOW)
+        with pytest.raises(ValueError):
+            await store.optin.set_pref(1, "podcasts", Mode.DM, H, NOW)
+    async with await Store.open(path) as store:
+        assert await store.optin.prefs() == [
+            Preference(1, "ama", Mode.DM, 10 * M),
+            Preference(2, "livestream", Mode.ROLE, H),
+        ]
+        assert await store.optin.interested() == [Interest(3, "event:s2-e05:ama")]
+        assert await store.optin.dm_closed() == frozenset({1})
+        plan = plan_dm_reminders(
+            [episode()],
+            await store.optin.prefs(),
+            await store.optin.interested(),
+            settings(interested_dm=True),
+            NOW,
+            dm_closed=await store.optin.dm_closed(),
+        )
+        assert [p.key for p in plan] == ["dm:3:s2-e05:ama:1h"]
+        # Opting in anew reopens the member.
+        await store.optin.set_pref(1, "ama", Mode.DM, 10 * M, NOW)
+        assert not await store.optin.is_dm_closed(1)
+
+
+async def test_stop_these_turns_the_series_off_and_drops_interest(tmp_path):
+    async with await Store.open(tmp_path / "db.sqlite3") as store:
+        await store.optin.set_pref(1, "ama", Mode.DM, 10 * M, NOW)
+        await store.optin.add_interest(1, "event:s2-e05:ama", NOW)
+        await store.optin.add_interest(1, "event:s2-e05:livestream", NOW)
+        await store.optin.opt_out(1, "ama", NOW)
+        assert await store.optin.pref(1, "ama") == Preference(1, "ama", Mode.OFF, 10 * M)
+        assert await store.optin.interested() == [Interest(1, "event:s2-e05:livestream")]
+        assert await store.optin.remove_interest(1, "event:s2-e05:livestream")
+        assert await store.optin.prefs_of(1) == [Preference(1, "ama", Mode.OFF, 10 * M)]
+
+
+async def test_dm_posts_go_through_the_outbox_exactly_once(tmp_path):
+    path = tmp_path / "amabot.sqlite3"
+    prefs = [Preference(1, "ama", Mode.DM, H)]
+    plan = plan_dm_reminders([episode()], prefs, [], settings(), NOW)
+    async with await Store.open(path) as store:
+        report = await store.outbox.reconcile(plan, scope="dm:", now=NOW)
+        assert report.inserted == ["dm:1:s2-e05:ama:1h"]
+    async with await Store.open(path) as store:
+        report = await store.outbox.reconcile(plan, scope="dm:", now=NOW)
+        assert report.inserted == [] and report.unchanged == 1
+        post = await store.outbox.get("dm:1:s2-e05:ama:1h")
+        assert (post.kind, post.channel_id) == ("dm", 0)
+        # The member stops: the pending DM is cancelled.
+        report = await store.outbox.reconcile([], scope="dm:", now=NOW)
+        assert report.cancelled == ["dm:1:s2-e05:ama:1h"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -136,6 +137,10 @@ class AmaBot(commands.Bot):
             len(self.index.recaps(include_drafts=True)),
             len({p.path for p in errors}),
         )
+        # Tens of thousands of long-lived content objects: keep the cyclic GC from walking them
+        # on every full collection (a 70 ms pause with 20k files) by moving them out of its way.
+        gc.collect()
+        gc.freeze()
         for name in self._extensions:
             await self.load_extension(name)
         await self.sync_commands_if_changed()

@@ -21,12 +21,13 @@ from discord.ext import commands
 from bot import render
 from bot.app import AmaBot
 from bot.content.models import Episode, Recap
-from bot.content.text import STOP_WORDS, damerau_levenshtein, tokens
+from bot.content.text import STOP_WORDS, damerau_levenshtein, parse_code, tokens
 from bot.discord_sender import payload_kwargs
 
 log = logging.getLogger("amabot.cogs.members")
 
 MAX_CHOICES = 25
+MAX_SCHEDULE = 10
 MAX_QUERY = 200  # nobody types more; longer input only costs search time
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
@@ -103,6 +104,10 @@ class Members(commands.Cog):
         found = self.index.episode(query) or self.index.find_episode(query)
         if found is not None:
             return found
+        if parse_code(query) is not None:
+            # A code that names no episode: a text search would only offer its prefixes
+            # (s2e1 -> S2:E10), which is a suggestion, not an answer.
+            return None
         matches = self.index.search_episodes(query, now, limit=1)
         if matches and covers(query, _episode_words(matches[0])):
             return matches[0]
@@ -221,11 +226,12 @@ class Members(commands.Cog):
         self,
         interaction: discord.Interaction,
         season: app_commands.Range[int, 1, 999] | None = None,
-        count: app_commands.Range[int, 1, 10] = 5,
+        count: app_commands.Range[int, 1, MAX_SCHEDULE] = 5,
         private: bool = False,
     ) -> None:
         """List the next livestreams and AMAs, in your time zone."""
         now = self.bot.clock()
+        count = min(max(count, 1), MAX_SCHEDULE)  # Discord enforces the range; be sure anyway
         items = self.index.upcoming_events(now, season=season, limit=count)
         payload = render.schedule_reply(items, now=now, settings=self.bot.settings, season=season)
         await _send(interaction, payload, ephemeral=private)

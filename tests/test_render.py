@@ -29,6 +29,7 @@ from bot.render import (
     live_now_message,
     mark_delayed,
     not_found_reply,
+    nothing_yet_reply,
     organiser_announcement,
     recap_announcement,
     recap_autocomplete_name,
@@ -633,7 +634,10 @@ def test_schedule_reply():
     assert "**S2:E5** · Fine Tuning & Distillation — Livestream\n" + when_line(LS) in desc
     assert "— AMA\n" + when_line(AMA) in desc
     empty = schedule_reply([], now=BEFORE, settings=SETTINGS)
-    assert "Nothing is scheduled" in empty["embeds"][0]["description"]
+    assert "Nothing is scheduled right now" in empty["embeds"][0]["description"]
+    season = schedule_reply([], now=BEFORE, settings=SETTINGS, season=3)
+    assert "Nothing is scheduled in season 3" in season["embeds"][0]["description"]
+    assert season["embeds"][0]["title"].endswith("(season 3)")
 
 
 def test_schedule_reply_marks_live_and_says_how_many_are_left_out():
@@ -655,6 +659,13 @@ def test_not_found_reply():
     assert (
         not_found_reply("recap", "zzz", [])["content"] == "I couldn't find a recap matching “zzz”."
     )
+
+
+def test_nothing_yet_reply():
+    assert nothing_yet_reply("episode")["content"] == "There are no episodes yet. Check back soon!"
+    recap = nothing_yet_reply("recap")
+    assert recap["content"] == "There are no published recaps yet. Check back soon!"
+    assert recap["allowed_mentions"]["parse"] == []
 
 
 # -- reminders -------------------------------------------------------------------------------

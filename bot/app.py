@@ -58,6 +58,12 @@ class AmaTree(app_commands.CommandTree):
             await reply_ephemeral(interaction, str(error) or "You can't use this command here.")
             return
         if isinstance(error, app_commands.CommandNotFound):
+            if interaction.type is discord.InteractionType.autocomplete:
+                # An autocomplete can only be answered with choices; none is the honest answer.
+                if not interaction.response.is_done():
+                    with contextlib.suppress(discord.HTTPException):
+                        await interaction.response.autocomplete([])
+                return
             await reply_ephemeral(
                 interaction, "I don't know that command. It may have been removed; try `/episode`."
             )

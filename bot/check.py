@@ -20,6 +20,18 @@ from bot.content.index import ContentIndex, problem_sort_key
 from bot.content.models import Problem
 
 
+def printable(text: str) -> str:
+    """Control and format characters shown as escapes: a file name or a YAML key can hold
+    ESC sequences, a carriage return or a right-to-left override, and printed raw they would
+    repaint the terminal or forge a `path:line: error:` line of their own."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
 def _escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
@@ -30,12 +42,12 @@ def _escape_property(text: str) -> str:
 
 def annotation(problem: Problem, shown_path: str) -> str:
     """One GitHub Actions workflow command for a problem."""
-    props = [f"file={_escape_property(shown_path)}"]
+    props = [f"file={_escape_property(printable(shown_path))}"]
     if problem.line:
         props.append(f"line={problem.line}")
     if problem.code:
         props.append(f"title={_escape_property(problem.code)}")
-    return f"::{problem.severity} {','.join(props)}::{_escape_data(problem.message)}"
+    return f"::{problem.severity} {','.join(props)}::{_escape_data(printable(problem.message))}"
 
 
 def run_check(
@@ -49,6 +61,13 @@ def run_check(
     target = Path(path) if path is not None else settings.content.path
     if not target.exists() and not target.is_symlink():
         print(f"amabot check: {target}: no such file or folder", file=sys.stderr)
+        return 2
+    if target.exists() and not target.is_file() and not target.is_dir():
+        print(
+            f"amabot check: {printable(str(target))}: not a regular file "
+            "(a pipe, socket or device)",
+            file=sys.stderr,
+        )
         return 2
     if target.is_file():
         index = ContentIndex(target.parent, settings, only=target)
@@ -89,8 +108,9 @@ def run_check(
         out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
         for p in problems:
-            where = f"{shown(p)}:{p.line}" if p.line else shown(p)
-            out.write(f"{where}: {p.severity}: {p.message}\n")
+            where = printable(shown(p))
+            where = f"{where}:{p.line}" if p.line else where
+            out.write(f"{where}: {p.severity}: {printable(p.message)}\n")
         noun = "file" if files == 1 else "files"
         out.write(
             f"{files} {noun} checked: {errors} error{'s' if errors != 1 else ''}, "

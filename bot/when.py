@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 __all__ = ["WhenError", "is_ambiguous", "parse_duration", "parse_when", "wall_to_utc", "zone"]
 
 HINT = "try `tomorrow 09:00`, `in 2h` or `2026-12-01 09:00`"
+MAX_WHEN = 100  # characters; the longest real form is far shorter
 
 
 class WhenError(ValueError):
@@ -168,6 +169,10 @@ def parse_when(text: str, *, now: datetime, tz: str) -> datetime:
     s = " ".join(text.strip().lower().split())
     if not s:
         raise WhenError(f"Please give a time; {HINT}")
+    if len(s) > MAX_WHEN:
+        # The messages below quote the input; a 10,000-character "time" would make the reply
+        # longer than Discord allows, and the organiser would get no answer at all.
+        raise WhenError(f"That is {len(s)} characters, too long to be a time; {HINT}")
     now = now.astimezone(UTC)
     zi = zone(tz)
 

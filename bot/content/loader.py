@@ -27,6 +27,15 @@ from bot.content.text import canonical_id, find_code, parse_code, parse_duration
 
 MAX_FILE_BYTES = 1 << 20
 MAX_YAML_NODES = 10_000
+# libyaml's composer recurses in C: ~50,000 nested `[` overflow the C stack and kill the
+# process (no Python exception), so nesting is measured on the event stream first.
+MAX_YAML_DEPTH = 64
+MAX_PROBLEMS_PER_FILE = 50
+MAX_LIST_ITEMS = 100  # tags, guests, hosts, authors, categories
+MAX_TITLE = 256  # Discord's embed title limit: a longer title is cut when shown
+# Years a show can happen in; outside them datetime arithmetic overflows (year 1 in Tokyo,
+# 9999 in New York) and Discord timestamps stop meaning anything.
+MIN_YEAR, MAX_YEAR = 1970, 2999
 # Recaps are read for their title, summary and key takeaway; the rest is published on the
 # blog. Keeping every full body would cost ~8 KB per recap (UCS-2 once an em dash appears),
 # so only the first 4,096 characters (Discord's embed description limit) are kept.
@@ -144,6 +153,11 @@ def decode(raw: bytes, rel: str, problems: list[Problem]) -> str | None:
                 f"file is larger than 1 MiB ({len(raw)} bytes); skipped",
                 "too-large",
             )
+        )
+        return None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        problems.append(
+            Problem(rel, 1, "error", "file is saved as UTF-16; save it as UTF-8", "encoding")
         )
         return None
     nul = raw.find(b"\x00")
@@ -277,10 +291,45 @@ def _construct(node: yaml.Node) -> Any:
 
 
 _DATE_LIKE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
+_NESTING_CHARS = "[{-?:"
+_OPENS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSES = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where nesting passes MAX_YAML_DEPTH, else None. Every level needs one of
+    `[ { - ? :`, so ordinary frontmatter is cleared by counting; the rest is parsed to
+    events (libyaml's parser keeps its own heap stack, so this part is safe)."""
+    if sum(text.count(c) for c in _NESTING_CHARS) <= MAX_YAML_DEPTH:
+        return None
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, _OPENS):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    return event.start_mark.line if event.start_mark else 0
+            elif isinstance(event, _CLOSES):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # the real load reports the syntax error at its line
+    return None
 
 
 def load_yaml(text: str, rel: str, first_line: int, problems: list[Problem]) -> tuple[Any, bool]:
     """Safe-load one YAML document; (data, ok). Lines in problems are lines of the file."""
+    deep = _too_deep(text)
+    if deep is not None:
+        problems.append(
+            Problem(
+                rel,
+                first_line + deep,
+                "error",
+                f"YAML is nested more than {MAX_YAML_DEPTH} levels deep; refused",
+                "yaml-depth",
+            )
+        )
+        return None, False
     try:
         if "*" in text and "&" in text:
             node = yaml.compose(text, Loader=_Loader)
@@ -348,6 +397,17 @@ def zone(name: str) -> ZoneInfo | None:
         return None
 
 
+def _row_key(row: str) -> str | None:
+    """`key: value` -> "key" (a top-level row; the colon must end or be followed by space).
+    String scanning, not a regex: a 1 MiB row makes a lazy pattern backtrack quadratically."""
+    if not row or row[0].isspace() or row[0] in "#:":
+        return None
+    colon = row.find(":")
+    if colon < 0 or (colon + 1 < len(row) and not row[colon + 1].isspace()):
+        return None
+    return row[:colon].rstrip().strip("'\"")
+
+
 class _Ctx:
     """Where we are in one file: for problems with the right line, computed only when needed."""
 
@@ -366,9 +426,9 @@ class _Ctx:
         if self._keys is None:
             self._keys = {}
             for i, row in enumerate(self.fm.split("\n")):
-                m = re.match(r"([^\s#:][^:]*?)\s*:(?:\s|$)", row)
-                if m:
-                    self._keys.setdefault(m.group(1).strip("'\""), i)
+                key_text = _row_key(row)
+                if key_text is not None:
+                    self._keys.setdefault(key_text, i)
         base = self._keys.get(key)
         if base is None:
             return max(1, self.first_line - 1)
@@ -473,6 +533,13 @@ def _text_list(ctx: _Ctx, data: Mapping[str, Any], key: str) -> tuple[str, ...]:
     else:
         ctx.error(f"`{key}` must be a list", "bad-type", key)
         return ()
+    if len(items) > MAX_LIST_ITEMS:
+        ctx.warn(
+            f"`{key}` has {len(items)} entries; only the first {MAX_LIST_ITEMS} are used",
+            "too-many-items",
+            key,
+        )
+        items = items[:MAX_LIST_ITEMS]
     out: list[str] = []
     for item in items:
         if item is None:
@@ -527,6 +594,14 @@ def _to_utc(
             return None, False
     else:
         ctx.error(f"bad date/time {value!r}", "bad-time", key, child)
+        return None, False
+    if not MIN_YEAR <= dt.year <= MAX_YEAR:
+        ctx.error(
+            f"year {dt.year} is out of range ({MIN_YEAR}-{MAX_YEAR}): is {value!s:.40} a typo?",
+            "bad-time",
+            key,
+            child,
+        )
         return None, False
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
@@ -654,10 +729,18 @@ def parse_native_episode(
 ) -> Episode | None:
     _check_fields(ctx, data, NATIVE_EPISODE_FIELDS, "an episode")
     _check_next_line_values(ctx)
-    episode_id = _text(ctx, data, "id") or stem
+    episode_id = _text(ctx, data, "id")
     if any(c.isspace() for c in episode_id):
         ctx.error(f"`id` must not contain spaces: {episode_id!r}", "bad-id", "id")
-        episode_id = stem
+        episode_id = ""
+    if not episode_id:
+        episode_id = "-".join(stem.split())
+        if episode_id != stem:
+            ctx.warn(
+                f"the file name gives the id {stem!r}, which has spaces; it is used as "
+                f"{episode_id!r}: rename the file or set `id:`",
+                "bad-id",
+            )
     season = _int(ctx, data, "season", required=True)
     number = _int(ctx, data, "episode", required=True)
     title = _text(ctx, data, "title", required=True)
@@ -672,6 +755,8 @@ def parse_native_episode(
     image = _text(ctx, data, "image") or None
     if not title:
         return None
+    if len(title) > MAX_TITLE:
+        ctx.warn(_long_title(title), "too-long", "title")
     return Episode(
         id=episode_id,
         path=ctx.rel,
@@ -824,7 +909,9 @@ def parse_hub_episode(
 
 # --------------------------------------------------------------------------- recaps
 
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+# No lazy `.+?` before a trailing `[ \t#]*$`: on a long line of spaces that backtracks
+# quadratically. The closing hashes are stripped in code (`_heading_text`).
+_HEADING = re.compile(r"^(#{1,6})[ \t]++([^\n]+)$", re.MULTILINE)
 _IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*<?([^)\s>]+)")
 _BROKEN_IMAGE = re.compile(r"!\[[^\]\n]*\((?:[^)\n]*)\)(?!\S*\])")
 _BLOCK_OR_ITALIC = re.compile(
@@ -836,6 +923,45 @@ _KEY_TAKEAWAY_HEADING = re.compile(
 _KEY_TAKEAWAY_LABEL = re.compile(
     r"^\*\*key[ \t-]*take[ \t-]?aways?:?\*\*:?[ \t]*(.*)$", re.MULTILINE | re.IGNORECASE
 )
+
+
+def _long_title(title: str) -> str:
+    return f"title is {len(title)} characters; Discord shows at most {MAX_TITLE}, so it will be cut"
+
+
+def _heading_text(m: re.Match[str]) -> str:
+    raw = m.group(2)
+    return raw.rstrip(" \t#") or raw[:1]
+
+
+def _quote_or_italic(intro: str) -> str | None:
+    """The first blockquote, or italic paragraph (`_…_` / `*…*`, possibly over several
+    lines), starting at a line start; what `_BLOCK_OR_ITALIC.search` finds, in linear time.
+    The regex restarts at every line of a paragraph and rescans it to the end, which is
+    quadratic: 20,000 lines of `*a` took 15 s."""
+    lines = intro.split("\n")
+    n = len(lines)
+    italic_from = 0  # italic starts before this line are known to fail
+    for i, line in enumerate(lines):
+        if line.startswith(">"):
+            j = i
+            while j + 1 < n and lines[j + 1].startswith(">"):
+                j += 1
+            return "\n".join(lines[i : j + 1])
+        if i < italic_from or len(line) < 2 or line[0] not in "_*":
+            continue
+        if line[1] in "_*" or line[1].isspace():
+            continue
+        j = i
+        while j + 1 < n and lines[j + 1]:
+            j += 1
+        for k in range(j, i - 1, -1):
+            end = lines[k].rstrip(" \t")
+            if end and end[-1] in "_*" and len(end) >= (3 if k == i else 2):
+                return "\n".join(lines[i : k + 1])
+        # No line of this paragraph can close an italic, so no later start in it can either.
+        italic_from = j + 1
+    return None
 
 
 def _clean_md(text: str) -> str:
@@ -858,9 +984,9 @@ def _summary(body: str, start: int) -> str:
     section heading); else the introduction's first plain paragraph."""
     nxt = _ANY_HEADING.search(body, start)
     intro = body[start : nxt.start() if nxt else len(body)]
-    m = _BLOCK_OR_ITALIC.search(intro)
-    if m:
-        return _clean_md(m.group(0))
+    found = _quote_or_italic(intro)
+    if found is not None:
+        return _clean_md(found)
     for para in _PARA_SPLIT.split(intro):
         para = para.strip()
         if para and not para.startswith(("![", "<", "---", "**[", "[")):
@@ -903,7 +1029,7 @@ def parse_recap(
         if len(m.group(1)) == 1:
             heading = m
             break
-    title = heading.group(2).strip() if heading else _text(ctx, data, "title")
+    title = _heading_text(heading).strip() if heading else _text(ctx, data, "title")
     if not title:
         ctx.problems.append(
             Problem(
@@ -915,6 +1041,13 @@ def parse_recap(
             )
         )
         title = stem
+
+    if len(title) > MAX_TITLE:
+        if heading is not None:
+            line = body_line + body.count("\n", 0, heading.start())
+            ctx.problems.append(Problem(ctx.rel, line, "warning", _long_title(title), "too-long"))
+        else:
+            ctx.warn(_long_title(title), "too-long", "title")
 
     published = None
     raw_date = data.get("date")
@@ -1146,6 +1279,19 @@ def parse_text(
     pages: bool = False,
 ) -> Parsed:
     """Decoded text of one file -> Parsed. `kind` "auto" guesses from the fields."""
+    return _capped(_parse_text(text, rel, kind, series, speaker, pages=pages))
+
+
+def _parse_text(
+    text: str,
+    rel: str,
+    kind: Kind | Literal["auto"],
+    series: SeriesSettings,
+    speaker: Callable[[str], tuple[str, str] | None] = lambda _sid: None,
+    *,
+    pages: bool = False,
+) -> Parsed:
+    """Decoded text of one file -> Parsed. `kind` "auto" guesses from the fields."""
     problems: list[Problem] = []
     stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     is_yaml = rel.endswith((".yaml", ".yml"))
@@ -1239,6 +1385,26 @@ def parse_bytes(
                 )
             ],
         )
+
+
+def _capped(parsed: Parsed) -> Parsed:
+    """At most MAX_PROBLEMS_PER_FILE problems a file: 10,000 unknown fields or broken
+    images are one mistake repeated, and a flood would bury every other file's report."""
+    problems = parsed.problems
+    if len(problems) > MAX_PROBLEMS_PER_FILE:
+        rest = len(problems) - MAX_PROBLEMS_PER_FILE
+        worst = "error" if any(p.severity == "error" for p in problems) else "warning"
+        parsed.problems = [
+            *problems[:MAX_PROBLEMS_PER_FILE],
+            Problem(
+                problems[0].path,
+                None,
+                worst,  # type: ignore[arg-type]
+                f"{rest} more problem{'s' if rest != 1 else ''} in this file not shown",
+                "too-many-problems",
+            ),
+        ]
+    return parsed
 
 
 def load_speakers(folder: Path) -> dict[str, tuple[str, str]]:

@@ -21,7 +21,9 @@ _CODE_FULL = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 # A code inside a title: "S2:E5 Understanding …", "S2E05 Recap", "Model Mondays S2E8: …".
-_CODE_IN_TEXT = re.compile(r"\bS0*(\d{1,3})\s*[:\-]?\s*E(?:P)?0*(\d{1,3})\b", re.IGNORECASE)
+# Possessive `\s*+`: two plain `\s*` around an optional separator split a long run of
+# spaces every possible way (quadratic).
+_CODE_IN_TEXT = re.compile(r"\bS0*(\d{1,3})\s*+[:\-]?\s*+E(?:P)?0*(\d{1,3})\b", re.IGNORECASE)
 
 
 def parse_code(text: str) -> tuple[int, int] | None:
@@ -125,6 +127,13 @@ _CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
 
 def parse_duration(value: object) -> timedelta | None:
     """``"30m"``, ``"1h30m"``, ``"1h"``, ``"90"`` (minutes), ``"1:30"`` -> timedelta; else None."""
+    try:
+        return _parse_duration(value)
+    except OverflowError:  # "99999999999999999h": no event lasts that long
+        return None
+
+
+def _parse_duration(value: object) -> timedelta | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -58,6 +59,30 @@ class Sender(Protocol):
 # The message to send for a decision: the planned payload, marked "(delayed)", or "live now".
 PayloadFor = Callable[[Decision, Post], dict[str, Any] | None]
 FailureHook = Callable[[Post, str], Awaitable[None]]
+# Told the time a post backing off should be looked at again (the scheduler's wake-up).
+RetryHook = Callable[[str, datetime], None]
+
+PROBLEMS_KEPT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryProblem:
+    """Something delivery could not do, kept for /healthz: a failed send, edit or publish."""
+
+    at: datetime
+    key: str
+    action: str  # "send", "edit", "publish"
+    channel_id: int
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "key": self.key,
+            "action": self.action,
+            "channel_id": self.channel_id,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -71,6 +96,13 @@ class DeliveryStats:
 
 
 class Dispatcher:
+    """Sends due posts: in due order within a channel, channels side by side.
+
+    Every wake-up, sweep and content change ends in `deliver_due()`. Within one channel a lock
+    makes the sends strictly sequential and oldest first (ten recaps merged at once arrive in
+    their order); a slow or refusing channel never holds up another one.
+    """
+
     def __init__(
         self,
         outbox: Any,  # bot.store.outbox.Outbox
@@ -79,14 +111,22 @@ class Dispatcher:
         clock: Clock,
         payload_for: PayloadFor | None = None,
         on_failure: FailureHook | None = None,
+        on_retry: RetryHook | None = None,
+        first_backoff: timedelta = FIRST_BACKOFF,
+        max_backoff: timedelta = MAX_BACKOFF,
     ):
         self._outbox = outbox
         self._sender = sender
         self._clock = clock
         self._payload_for = payload_for or _planned_payload
         self._on_failure = on_failure
+        self._on_retry = on_retry
+        self.first_backoff = first_backoff
+        self.max_backoff = max_backoff
         self._edit_lock = asyncio.Lock()
+        self._channel_locks: dict[int, asyncio.Lock] = {}
         self.stats = DeliveryStats()
+        self.problems: deque[DeliveryProblem] = deque(maxlen=PROBLEMS_KEPT)
 
     async def recover(self) -> list[str]:
         """After a crash: rows left in `sending` go back to pending, to be resent with the same
@@ -99,54 +139,80 @@ class Dispatcher:
         return [p.key for p in recovered]
 
     async def deliver_due(self) -> int:
-        """Deliver every post due now, oldest first. Returns how many were handled."""
-        handled = 0
+        """Deliver every post due now: oldest first per channel. Returns how many were handled.
+
+        Safe to call from any number of wake-ups at once: a post is sent only by the caller
+        that claims it, and a channel's posts go out one after the other in due order."""
+        by_channel: dict[int, list[str]] = {}
         for post in await self._outbox.due(self._clock()):
-            if await self.deliver(post.key):
-                handled += 1
+            by_channel.setdefault(post.channel_id, []).append(post.key)
+        counts = await asyncio.gather(
+            *(self._deliver_channel(channel_id, keys) for channel_id, keys in by_channel.items())
+        )
         await self.apply_edits()
+        return sum(counts)
+
+    async def _deliver_channel(self, channel_id: int, keys: list[str]) -> int:
+        handled = 0
+        async with self._channel_locks.setdefault(channel_id, asyncio.Lock()):
+            for key in keys:
+                outcome = await self._deliver_one(key)
+                if outcome is None:
+                    continue
+                handled += 1
+                if outcome == "retry":
+                    # The channel is in trouble (5xx, long rate limit): the posts behind this
+                    # one wait for its retry rather than overtake it.
+                    break
         return handled
 
     async def deliver(self, key: str) -> bool:
         """Deliver one post if it is still pending and due. Safe to call for any key, any
-        number of times, from any wake-up: only the caller that claims the row sends it."""
+        number of times: only the caller that claims the row sends it."""
+        return await self._deliver_one(key) is not None
+
+    async def _deliver_one(self, key: str) -> str | None:
+        """None: not claimable (not due, or someone else has it). Otherwise what happened:
+        "sent", "skipped", "failed" or "retry"."""
         now = self._clock()
         post = await self._outbox.claim(key, now)
         if post is None:
-            return False
+            return None
         decision = late_decision(post, now)
         if decision.action is Action.SKIP:
             await self._outbox.mark_skipped(key, decision.reason, now)
             self.stats.skipped += 1
             log.info("skipped %s: %s", key, decision.reason)
-            return True
-        payload = self._payload_for(decision, post) or post.payload
+            return "skipped"
         try:
+            payload = self._payload_for(decision, post) or post.payload
             message_id = await self._sender.send(post.channel_id, payload, nonce=post.nonce)
         except PermanentSendError as exc:
             reason = str(exc)
             await self._outbox.mark_failed(key, reason, self._clock())
             self.stats.failed += 1
             log.error("post %s to channel %s failed for good: %s", key, post.channel_id, reason)
+            self._note(post.key, "send", post.channel_id, reason)
             await self._report_failure(post, reason)
-            return True
+            return "failed"
         except TransientSendError as exc:
             await self._retry_later(post, str(exc), exc.retry_after)
-            return True
+            return "retry"
         except Exception as exc:  # unknown trouble: keep the row, try again later, tell the log
             log.exception("unexpected error sending %s", key)
             await self._retry_later(post, f"{type(exc).__name__}: {exc}", None)
-            return True
+            return "retry"
         sent_at = self._clock()
         await self._outbox.mark_sent(key, message_id, sent_at)
         self.stats.sent += 1
         self.stats.lateness.append((sent_at - post.due_at).total_seconds())
         log.info("sent %s to channel %s as message %s", key, post.channel_id, message_id)
         await self._publish(post, message_id)
-        return True
+        return "sent"
 
     async def apply_edits(self) -> int:
-        """PATCH the original message of sent posts whose content changed since."""
+        """PATCH the original message of sent posts whose content changed since: one edit per
+        change, never a new message."""
         done = 0
         async with self._edit_lock:
             for post in await self._outbox.edits_pending():
@@ -155,37 +221,55 @@ class Dispatcher:
                 try:
                     await self._sender.edit(post.channel_id, post.message_id, post.payload)
                 except PermanentSendError as exc:
+                    # The message is gone or out of reach: give the edit up, say why.
+                    reason = str(exc)
                     log.error("could not edit %s (message %s): %s", post.key, post.message_id, exc)
-                    await self._outbox.mark_edited(post.key, self._clock())
+                    self._note(post.key, "edit", post.channel_id, reason)
+                    await self._outbox.mark_edited(
+                        post.key, self._clock(), content_hash=post.content_hash, error=reason
+                    )
                     continue
                 except Exception as exc:
                     log.warning("edit of %s failed, will retry: %s", post.key, exc)
                     continue
-                await self._outbox.mark_edited(post.key, self._clock())
+                # Only this version: if the content changed again meanwhile, that edit stays due.
+                await self._outbox.mark_edited(
+                    post.key, self._clock(), content_hash=post.content_hash
+                )
                 self.stats.edited += 1
                 done += 1
                 log.info("edited %s (message %s)", post.key, post.message_id)
         return done
 
     async def _publish(self, post: Post, message_id: int) -> None:
-        if not await self._sender.is_announcement_channel(post.channel_id):
-            return
         try:
+            if not await self._sender.is_announcement_channel(post.channel_id):
+                return
             await self._sender.publish(post.channel_id, message_id)
         except Exception as exc:  # the post itself is out; publishing is a courtesy
-            log.warning("could not publish %s (message %s): %s", post.key, message_id, exc)
+            log.error("could not publish %s (message %s): %s", post.key, message_id, exc)
+            self._note(post.key, "publish", post.channel_id, str(exc))
 
     async def _retry_later(self, post: Post, error: str, retry_after: float | None) -> None:
-        backoff = FIRST_BACKOFF * (2 ** max(post.attempts - 1, 0))
+        backoff = self.first_backoff * (2 ** max(post.attempts - 1, 0))
         if retry_after is not None:
             backoff = max(backoff, timedelta(seconds=retry_after))
-        backoff = min(backoff, MAX_BACKOFF)
+        backoff = min(backoff, self.max_backoff)
         now = self._clock()
-        await self._outbox.retry_later(post.key, error, now + backoff, now)
+        when = now + backoff
+        await self._outbox.retry_later(post.key, error, when, now)
         self.stats.retried += 1
         log.warning(
             "post %s not sent (%s); retrying in %ss", post.key, error, backoff.total_seconds()
         )
+        if self._on_retry is not None:
+            try:
+                self._on_retry(post.key, when)
+            except Exception:  # the sweep still finds it
+                log.exception("could not schedule the retry of %s", post.key)
+
+    def _note(self, key: str, action: str, channel_id: int, reason: str) -> None:
+        self.problems.append(DeliveryProblem(self._clock(), key, action, channel_id, reason))
 
     async def _report_failure(self, post: Post, reason: str) -> None:
         if self._on_failure is None:

@@ -17,7 +17,13 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.content.index import ContentIndex
-from bot.planning import backlog_cutoff, plan_recap_announcements, plan_reminders
+from bot.planning import (
+    Action,
+    backlog_cutoff,
+    late_decision,
+    plan_recap_announcements,
+    plan_reminders,
+)
 from bot.posts import Post, PostStatus
 from bot.store import Store
 
@@ -63,7 +69,11 @@ async def collect_plan(
     return {
         "now": now.isoformat(),
         "timezone": settings.series.timezone,
-        "pending": [_post_dict(p, settings) for p in pending if p.due_at <= horizon],
+        "pending": [
+            {**_post_dict(p, settings), "now": _what_now(p, now)}
+            for p in pending
+            if p.due_at <= horizon
+        ],
         "to_plan": [
             {
                 "key": p.key,
@@ -85,13 +95,31 @@ def _local(dt: datetime, settings: Settings) -> str:
     return dt.astimezone(ZoneInfo(settings.series.timezone)).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
+def _what_now(post: Post, now: datetime) -> str | None:
+    """What delivery would do with a pending post if it looked at it now (None: not due)."""
+    if post.next_attempt_at is not None and post.next_attempt_at > now:
+        return f"retry at {post.next_attempt_at.isoformat()}"
+    if post.due_at > now:
+        return None
+    decision = late_decision(post, now)
+    if decision.action is Action.SKIP:
+        return f"would be skipped: {decision.reason}"
+    if decision.action is Action.SEND:
+        return "due now"
+    return f"due now ({decision.action.value.replace('_', ' ')})"
+
+
 def _post_dict(post: Post, settings: Settings) -> dict[str, Any]:
+    # When it reached its status: the send for sent posts, the last change otherwise.
+    at = post.sent_at or post.updated_at
     return {
         "key": post.key,
         "kind": post.kind,
         "status": str(post.status),
         "due_utc": post.due_at.isoformat(),
         "due_local": _local(post.due_at, settings),
+        "at_utc": at.isoformat() if at else None,
+        "at_local": _local(at, settings) if at else None,
         "channel_id": post.channel_id,
         "attempts": post.attempts,
         "reason": post.reason,
@@ -105,6 +133,8 @@ def render_text(plan: dict[str, Any]) -> str:
     lines.append(f"Pending ({len(plan['pending'])}):")
     for p in plan["pending"]:
         note = f"  [attempt {p['attempts']}: {p['last_error']}]" if p["last_error"] else ""
+        if p.get("now"):
+            note += f"  [{p['now']}]"
         lines.append(
             f"  {p['due_local']}  ({p['due_utc']})  {p['kind']:<8} {p['key']}  "
             f"-> channel {p['channel_id']}{note}"
@@ -124,10 +154,13 @@ def render_text(plan: dict[str, Any]) -> str:
         if not posts:
             continue
         lines.append("")
-        lines.append(f"Last {status}:")
+        lines.append(f"Last {status} (when, then the due time in brackets):")
         for p in posts:
             why = p["reason"] or (f"message {p['message_id']}" if p["message_id"] else "")
-            lines.append(f"  {p['due_local']}  {p['kind']:<8} {p['key']}  {why}")
+            lines.append(
+                f"  {p['at_local']}  [{p['due_local']}]  {p['kind']:<8} {p['key']}  "
+                f"-> channel {p['channel_id']}: {why}"
+            )
     lines.append("")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(plan["counts"].items())) or "empty"
     lines.append(f"Outbox: {counts}. Content files with errors: {plan['content_errors']}.")

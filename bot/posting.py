@@ -21,7 +21,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import Settings
 from bot.content.index import ContentIndex
-from bot.content.models import Episode
+from bot.content.models import Episode, Recap
 from bot.delivery import Dispatcher, Sender
 from bot.gitsync import ContentSync, GitContent, PullResult
 from bot.planning import (
@@ -31,7 +31,7 @@ from bot.planning import (
     plan_recap_announcements,
     plan_reminders,
 )
-from bot.posts import Post, PostStatus
+from bot.posts import PlannedPost, Post, PostStatus, nonce_for
 from bot.wakeups import Wakeups
 
 log = logging.getLogger("amabot.posting")
@@ -70,11 +70,14 @@ class PostingService:
             sender,
             clock=clock,
             payload_for=self._payload_for,
-            on_failure=self._failure_noted,
+            on_failure=self._tell_organisers,
+            on_retry=self._schedule_retry,
         )
+        # A wake-up for one key delivers everything due, so a channel's posts keep their order.
         self.wakeups = Wakeups(
-            self.dispatcher.deliver, self.deliver_due, clock=clock, sweep_interval=sweep_interval
+            self._wake, self.deliver_due, clock=clock, sweep_interval=sweep_interval
         )
+        self.sender = sender
         self.sync = ContentSync(
             git,
             on_change=self.on_content_change,
@@ -83,18 +86,23 @@ class PostingService:
         self._reconcile_lock = asyncio.Lock()
         self._sync_task: asyncio.Task[None] | None = None
         self.last_reload_at: datetime | None = None
-        self.failures: list[tuple[str, str]] = []
+        self._recap_cache: dict[tuple[Recap, Episode | None], PlannedPost] = {}
+        self._cache_authors: dict[str, Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Recover, reconcile and schedule; never waits on Discord. Posts already due go out
+        from their wake-ups as soon as the event loop runs them."""
         await self.dispatcher.recover()
+        # The owner loaded the index just before starting us.
+        self.last_reload_at = self.clock()
+        await self.store.state.set(STATE_RELOADED, self.last_reload_at.isoformat())
         await self.reconcile()
         self.wakeups.start()
         self._sync_task = asyncio.create_task(self._run_sync(), name="amabot-content-sync")
         # Merges that landed while the bot was down are picked up at once, not one poll later.
         self.sync.request_pull("startup")
-        await self.deliver_due()
 
     async def stop(self) -> None:
         self.sync.stop()
@@ -143,24 +151,17 @@ class PostingService:
         async with self._reconcile_lock:
             now = self.clock()
             episodes = {e.id: e for e in self.index.episodes()}
-            recap_plan = plan_recap_announcements(
-                self.index.recaps(),
-                episodes=episodes,
-                authors=self.index.authors,
-                settings=self.settings,
-                now=now,
-            )
+            # Rendering 10,000 announcements takes a while: off the event loop, so the
+            # gateway heartbeat and slash commands are not held up.
+            recap_plan = await asyncio.to_thread(self._plan_recaps, episodes, now)
             backlog: list[str] = []
             if self.store.first_start:
                 cutoff = backlog_cutoff(self.settings, now)
-                fresh = []
-                for planned in recap_plan:
-                    if planned.due_at < cutoff and await self.store.outbox.get(planned.key) is None:
-                        await self.store.outbox.insert_skipped(planned, "backlog", now)
-                        backlog.append(planned.key)
-                    else:
-                        fresh.append(planned)
-                recap_plan = fresh
+                old = [p for p in recap_plan if p.due_at < cutoff]
+                # One transaction; rows that already exist (a crash mid-way) stay as they are.
+                backlog = await self.store.outbox.insert_skipped(old, "backlog", now)
+                recorded = {p.key for p in old}
+                recap_plan = [p for p in recap_plan if p.key not in recorded]
                 await self.store.mark_initialised(now)
                 if backlog:
                     log.info("first start: %d existing recaps recorded as backlog", len(backlog))
@@ -183,12 +184,50 @@ class PostingService:
                 backlog=tuple(backlog),
             )
 
+    def _plan_recaps(self, episodes: Mapping[str, Episode], now: datetime) -> list[PlannedPost]:
+        """plan_recap_announcements, remembering each announcement by its inputs.
+
+        Planning is pure, so an unchanged (recap, episode) pair renders the same payload: a
+        pull that changed one file re-renders one announcement, not 10,000. Keys compare by
+        value, so a reloaded but identical file is a hit too."""
+        authors = self.index.authors
+        if authors != self._cache_authors:
+            self._recap_cache = {}
+            self._cache_authors = dict(authors)
+        previous, kept = self._recap_cache, {}
+        planned: list[PlannedPost] = []
+        for recap in self.index.recaps():
+            if not recap.is_published(now):
+                continue
+            episode = episodes.get(recap.episode_id) if recap.episode_id else None
+            key: tuple[Recap, Episode | None] | None = (recap, episode)
+            try:
+                post = previous.get(key)
+            except TypeError:  # an unhashable field somewhere: just render it
+                key, post = None, None
+            if post is None:
+                post = plan_recap_announcements(
+                    [recap], episodes=episodes, authors=authors, settings=self.settings, now=now
+                )[0]
+            if key is not None:
+                kept[key] = post
+            planned.append(post)
+        self._recap_cache = kept
+        planned.sort(key=lambda p: (p.due_at, p.key))
+        return planned
+
     async def rebuild_wakeups(self) -> None:
         pending = await self.store.outbox.pending()
         self.wakeups.rebuild((p.key, p.wake_at) for p in pending)
 
     async def deliver_due(self) -> int:
         return await self.dispatcher.deliver_due()
+
+    async def _wake(self, _key: str) -> None:
+        await self.dispatcher.deliver_due()
+
+    def _schedule_retry(self, key: str, when: datetime) -> None:
+        self.wakeups.schedule(key, when)
 
     def _payload_for(self, decision: Decision, post: Post) -> dict[str, Any] | None:
         return payload_for(
@@ -197,13 +236,27 @@ class PostingService:
 
     # -- reporting -------------------------------------------------------------------------
 
-    async def _failure_noted(self, post: Post, reason: str) -> None:
-        self.failures.append((post.key, reason))
-        del self.failures[:-50]
+    async def _tell_organisers(self, post: Post, reason: str) -> None:
+        """A post Discord refused for good (403, 404): say so in `[organisers]
+        alerts_channel_id`, once per post. The row and the log already hold the reason."""
+        channel_id = self.settings.organisers.alerts_channel_id
+        if not channel_id or channel_id == post.channel_id:
+            return  # no alerts channel, or it is the very channel that refuses us
+        payload = failure_alert(post, reason)
+        try:
+            await self.sender.send(channel_id, payload, nonce=nonce_for(f"alert:{post.key}"))
+        except Exception as exc:
+            log.error("could not tell the organisers in channel %s: %s", channel_id, exc)
 
     async def health(self) -> dict[str, Any]:
+        """`GET /healthz`: what an operator checks first. Failed posts come from the outbox, so
+        they survive restarts; `problems` are this run's refused sends, edits and publishes."""
         counts = await self.store.outbox.counts()
+        failed = await self.store.outbox.recent([PostStatus.FAILED], limit=10)
+        sync = self.sync.status()
+        problems = [p.as_dict() for p in list(self.dispatcher.problems)[-10:]]
         return {
+            "ok": sync["last_error"] is None and not problems,
             "last_commit": await self.store.state.get(STATE_COMMIT),
             "last_reload_at": await self.store.state.get(STATE_RELOADED),
             "posts": {
@@ -211,9 +264,34 @@ class PostingService:
                 "sent": counts.get(PostStatus.SENT, 0),
                 "failed": counts.get(PostStatus.FAILED, 0),
                 "skipped": counts.get(PostStatus.SKIPPED, 0),
+                "cancelled": counts.get(PostStatus.CANCELLED, 0),
             },
+            "failed": [
+                {
+                    "key": p.key,
+                    "channel_id": p.channel_id,
+                    "reason": p.reason,
+                    "at": p.updated_at.isoformat() if p.updated_at else None,
+                }
+                for p in failed
+            ],
+            "problems": problems,
+            "content": sync,
             "content_problems": sum(1 for p in self.index.problems if p.severity == "error"),
         }
+
+
+def failure_alert(post: Post, reason: str) -> dict[str, Any]:
+    """The note to the organisers when Discord refuses a post for good. Plain text, pings
+    nobody: it is read in the organisers' own channel."""
+    what = {"recap": "recap announcement", "reminder": "reminder", "announce": "announcement"}
+    text = (
+        f"⚠️ I could not post the {what.get(post.kind, 'post')} `{post.key}` in "
+        f"<#{post.channel_id}>: {reason}.\n"
+        "Check my permissions there (View Channel, Send Messages, Embed Links). "
+        "`amabot plan` lists failed posts; a failed post is not retried."
+    )
+    return {"content": text[:2000], "allowed_mentions": {"parse": []}}
 
 
 class _EpisodesView(Mapping[str, Episode]):

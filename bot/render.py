@@ -468,8 +468,14 @@ def episode_reply(
     recap_url: str | None = None,
     image_url: str | None = None,
     settings: Settings,
+    event_urls: Mapping[str, str] | None = None,
+    actions: bool = False,
 ) -> Payload:
-    """The `/episode` answer: one embed and the link buttons that exist."""
+    """The `/episode` answer: one embed and the link buttons that exist.
+
+    `event_urls` maps "ama"/"livestream" to the Discord scheduled event made for it; the AMA's
+    is preferred over a hand-pasted `ama.url` ("Interested?"). With `actions`, a second row
+    offers "Add to calendar" and "Remind me" (handled by the bot, not links)."""
     status, color = episode_status(episode, now)
     description = status
     if episode.summary.strip():
@@ -505,12 +511,16 @@ def episode_reply(
         embed["image"] = {"url": image_url}
     ls, ama = episode.livestream, episode.ama
     upcoming_ls = ls is not None and (ls.start is None or ls.is_ahead(now) or ls.is_running(now))
+    ama_event = (event_urls or {}).get("ama")
     buttons = _rows(
         _link_button("Register" if upcoming_ls else "Livestream page", ls.url if ls else None),
-        _link_button("Join the AMA", ama.url if ama else None),
+        _link_button("Interested?", ama_event)
+        or _link_button("Join the AMA", ama.url if ama else None),
         _link_button("Watch the replay", episode.links.get("replay")),
         _link_button("Read the recap", recap_url),
     )
+    if actions:
+        buttons.extend(_rows(*episode_action_buttons(episode, now)))
     return fit_message(
         {
             "content": "",
@@ -519,6 +529,17 @@ def episode_reply(
             "allowed_mentions": allowed_mentions(0),
         }
     )
+
+
+def episode_action_buttons(episode: Episode, now: datetime) -> list[dict[str, Any]]:
+    """"Add to calendar" while an event is ahead, and "Remind me" for the series."""
+    upcoming = episode.is_upcoming(now) and any(e.start for e in episode.events())
+    buttons: list[dict[str, Any]] = []
+    custom_id = f"amabot:ics:{episode.id}"
+    if upcoming and len(custom_id) <= CUSTOM_ID_MAX:
+        buttons.append({"type": 2, "style": 2, "label": "Add to calendar", "custom_id": custom_id})
+    buttons.append({"type": 2, "style": 1, "label": "Remind me", "custom_id": "amabot:remindme"})
+    return buttons
 
 
 def autocomplete_name(episode: Episode) -> str:

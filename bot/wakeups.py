@@ -8,14 +8,23 @@ own job stores are never used, so nothing in it has to survive a restart.
 lateness is decided by our per-kind policy (planning.late_decision), which records a skip
 with its reason. APScheduler's own grace would drop the job silently. `coalesce=True` folds
 piled-up runs of one job into one: delivery is idempotent per key anyway.
+
+`deliver(key)` is told which row woke up and must deliver at least that row if it is due
+(PostingService delivers everything due). Wake-ups are drained one pass at a time: those that
+fire while a pass runs queue behind it, so a burst of rows due together costs one scan, not
+one per row. A pass slower than `stall` seconds hands the queue to a fresh drain, so one
+channel sitting out a rate limit never delays the others' wake-ups by more than that.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -35,11 +44,16 @@ class Wakeups:
         *,
         clock: Clock,
         sweep_interval: float = 30.0,
+        stall: float = 1.0,
     ):
         self._deliver = deliver
         self._sweep = sweep
         self._clock = clock
         self._sweep_interval = sweep_interval
+        self._stall = stall
+        self._woken: deque[str] = deque()
+        self._draining = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
@@ -59,6 +73,9 @@ class Wakeups:
     def shutdown(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        self._woken.clear()
+        for task in list(self._tasks):
+            task.cancel()
 
     def _real_time(self, due: datetime) -> datetime:
         # The injected clock may run ahead of the wall clock (tests, the demo): schedule the
@@ -99,6 +116,39 @@ class Wakeups:
         return None if job is None else job.next_run_time
 
     async def _run_one(self, key: str) -> None:
+        # Wake-ups that fire while a delivery pass runs queue up behind it instead of starting
+        # passes of their own: a hundred reminders due in the same second would otherwise
+        # each scan and claim the same due rows (quadratic; bench/reminders.py --spread 1).
+        self._woken.append(key)
+        if not self._draining:
+            self._draining = True
+            await self._drain()
+
+    async def _drain(self) -> None:
+        handed_over = False
+        try:
+            while self._woken:
+                key = self._woken.popleft()
+                task = self._spawn(self._deliver_logged(key), f"amabot-wake-{key}")
+                done, _ = await asyncio.wait({task}, timeout=self._stall)
+                if not done:
+                    # A slow pass (a channel waiting out a long rate limit) must not hold up
+                    # the wake-ups behind it: a fresh drain takes the queue, this one finishes.
+                    handed_over = True
+                    self._spawn(self._drain(), "amabot-wake-drain")
+                    await task
+                    return
+        finally:
+            if not handed_over:
+                self._draining = False
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)  # a strong reference until done; cancelled at shutdown
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _deliver_logged(self, key: str) -> None:
         try:
             await self._deliver(key)
         except Exception:

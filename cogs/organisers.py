@@ -49,14 +49,22 @@ class NotOrganiser(app_commands.CheckFailure):
     pass
 
 
-def _check_organiser(interaction: discord.Interaction) -> bool:
+def organiser_refusal(interaction: discord.Interaction) -> str | None:
+    """Why this interaction may not use organiser features, or None when it may."""
     bot: AmaBot = interaction.client  # type: ignore[assignment]
     if interaction.guild is None:
-        raise NotOrganiser("Organiser commands work in the server, not in direct messages.")
+        return "Organiser commands work in the server, not in direct messages."
     if bot.settings.discord.guild_id and interaction.guild_id != bot.settings.discord.guild_id:
-        raise NotOrganiser("Organiser commands work only in the community's server.")
+        return "Organiser commands work only in the community's server."
     if not is_organiser(interaction.user, bot.settings):
-        raise NotOrganiser("Only organisers can do that.")
+        return "Only organisers can do that."
+    return None
+
+
+def _check_organiser(interaction: discord.Interaction) -> bool:
+    refusal = organiser_refusal(interaction)
+    if refusal is not None:
+        raise NotOrganiser(refusal)
     return True
 
 
@@ -117,7 +125,8 @@ class Announce(
     async def cancel_key_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        if not is_organiser(interaction.user, self.cog.bot.settings):
+        # Autocomplete skips the group's interaction_check: pending keys are organisers' business.
+        if organiser_refusal(interaction) is not None:
             return []
         return await self.cog.pending_key_choices(current)
 
@@ -136,6 +145,8 @@ class Announce(
     async def skip_episode_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        if organiser_refusal(interaction) is not None:
+            return []
         episodes = self.cog.bot.index.search_episodes(current[:200], self.cog.bot.clock(), limit=25)
         return [
             app_commands.Choice(name=render.autocomplete_name(e), value=e.id[:100])
@@ -143,7 +154,11 @@ class Announce(
         ]
 
 
-class ButtonRouter(discord.ui.DynamicItem[discord.ui.Button], template=r"amabot:(?P<rest>.{0,90})"):
+ROUTER_TEMPLATE = r"amabot:(?P<rest>.{0,90})"
+_ROUTED = re.compile(ROUTER_TEMPLATE)
+
+
+class ButtonRouter(discord.ui.DynamicItem[discord.ui.Button], template=ROUTER_TEMPLATE):
     """Every `amabot:` button, now or after a restart; unknown or forged ids get an answer."""
 
     def __init__(self, rest: str):
@@ -195,9 +210,14 @@ class Organisers(commands.Cog):
     ) -> None:
         settings = self.bot.settings
         now = self.bot.clock()
-        if len(message) > MAX_MESSAGE:
+        role_id = role.id if role is not None else 0
+        # The post is the text plus the role mention in front: that is what must fit.
+        mention = render.role_mention(role_id)
+        length = len(message) + (len(mention) + 1 if mention and mention not in message else 0)
+        if length > MAX_MESSAGE:
+            extra = " with the role mention" if length != len(message) else ""
             raise UserFacingError(
-                f"That message is {len(message)} characters; Discord allows {MAX_MESSAGE}. "
+                f"That message is {length} characters{extra}; Discord allows {MAX_MESSAGE}. "
                 "Shorten it and try again."
             )
         if not message.strip():
@@ -220,7 +240,6 @@ class Organisers(commands.Cog):
         problem = _cannot_post(target)
         if problem:
             raise UserFacingError(problem)
-        role_id = role.id if role is not None else 0
         payload = render.organiser_announcement(message, role_id=role_id)
         draft_id = secrets.token_hex(8)
         await self.store.state.set_json(
@@ -260,16 +279,27 @@ class Organisers(commands.Cog):
 
     async def on_button(self, interaction: discord.Interaction, rest: str) -> None:
         action, _, arg = rest.partition(":")
-        if action in ("confirm", "discard"):
-            if not is_organiser(interaction.user, self.bot.settings):
-                await reply_ephemeral(interaction, "Only organisers can do that.")
-                return
-            if not re.fullmatch(r"[0-9a-f]{16}", arg):
+        if action not in ("confirm", "discard", "list"):
+            await reply_ephemeral(interaction, "This button is no longer active.")
+            return
+        # Every click is checked again: a preview or a list may have been forwarded, or the
+        # clicker may have lost the role since.
+        refusal = organiser_refusal(interaction)
+        if refusal is not None:
+            await reply_ephemeral(interaction, refusal)
+            return
+        if action == "list":
+            if not arg.isdigit() or not 1 <= int(arg) <= 1000:
                 await reply_ephemeral(interaction, "This button is no longer active.")
                 return
-            await (self._confirm if action == "confirm" else self._discard)(interaction, arg)
+            kwargs = payload_kwargs(await self._list_payload(int(arg)))
+            kwargs.setdefault("view", None)  # a list that shrank to one page loses its buttons
+            await interaction.response.edit_message(**kwargs)
             return
-        await reply_ephemeral(interaction, "This button is no longer active.")
+        if not re.fullmatch(r"[0-9a-f]{16}", arg):
+            await reply_ephemeral(interaction, "This button is no longer active.")
+            return
+        await (self._confirm if action == "confirm" else self._discard)(interaction, arg)
 
     async def _take_draft(
         self, interaction: discord.Interaction, draft_id: str
@@ -283,7 +313,9 @@ class Organisers(commands.Cog):
             return None
         # Deleting first makes a double click harmless: only one click finds the draft.
         if not await self.store.state.delete(key):
-            await reply_ephemeral(interaction, "This preview was already handled.")
+            await reply_ephemeral(
+                interaction, "This preview was already handled; nothing more was done."
+            )
             return None
         if datetime.fromisoformat(draft["expires_at"]) < self.bot.clock():
             await reply_ephemeral(
@@ -347,26 +379,40 @@ class Organisers(commands.Cog):
     # -- list, cancel, skip ----------------------------------------------------------------
 
     async def list_pending(self, interaction: discord.Interaction, page: int) -> None:
+        await _reply(interaction, await self._list_payload(page))
+
+    async def _list_payload(self, page: int) -> dict[str, Any]:
+        """One page of pending posts, soonest first, with Previous/Next buttons."""
         counts = await self.store.outbox.counts()
         total = counts.get(PostStatus.PENDING, 0)
         pages = max((total + LIST_PAGE - 1) // LIST_PAGE, 1)
-        page = min(page, pages)
+        page = min(max(page, 1), pages)
         posts = await self.store.outbox.pending(limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
         lines = [
-            f"`{p.key}` → <#{p.channel_id}> {render.discord_timestamp(p.due_at, 'R')}"
+            f"`{p.key}` → <#{p.channel_id}> {render.discord_timestamp(p.wake_at, 'R')}"
             for p in posts
         ]
         text = "\n".join(lines) if lines else "Nothing is pending."
-        payload = {
+        payload: dict[str, Any] = {
             "embeds": [
                 {
-                    "title": f"Pending posts — page {page} of {pages} ({total} in all)",
+                    "title": f"Pending posts: page {page} of {pages} ({total} in all)",
                     "description": text,
                 }
             ],
             "allowed_mentions": render.allowed_mentions(0),
         }
-        await _reply(interaction, render.fit_message(payload))
+        if pages > 1:
+            payload["components"] = [
+                {
+                    "type": 1,
+                    "components": [
+                        _button("Previous", f"amabot:list:{page - 1}", disabled=page <= 1),
+                        _button("Next", f"amabot:list:{page + 1}", disabled=page >= pages),
+                    ],
+                }
+            ]
+        return render.fit_message(payload)
 
     async def pending_key_choices(self, current: str) -> list[app_commands.Choice[str]]:
         needle = current.strip().lower()[:100]
@@ -409,11 +455,11 @@ class Organisers(commands.Cog):
                 posting = getattr(self.bot, "posting", None)
                 if posting is not None:
                     posting.wakeups.unschedule(key)
+        if not cancelled:
+            raise UserFacingError(f"No pending reminders for {episode.code} ({event}) to skip.")
         await self.store.audit.record(
             "reminders.skip", f"{episode.id}:{event}", who, ",".join(cancelled), now
         )
-        if not cancelled:
-            raise UserFacingError(f"No pending reminders for {episode.code} ({event}) to skip.")
         log.info("organiser %s skipped %s", who, ", ".join(cancelled))
         await reply_ephemeral(
             interaction,
@@ -427,8 +473,8 @@ class Organisers(commands.Cog):
         if interaction.type is not discord.InteractionType.component:
             return
         custom_id = str((interaction.data or {}).get("custom_id", ""))
-        if custom_id.startswith("amabot:"):
-            return
+        if _ROUTED.fullmatch(custom_id):
+            return  # ButtonRouter answers it; anything else (forged, too long) is answered here
         await reply_ephemeral(interaction, "This button is no longer active.")
 
 
@@ -442,6 +488,10 @@ def _cannot_post(channel: discord.abc.GuildChannel) -> str | None:
     if not (perms.view_channel and perms.send_messages):
         return f"I can't post in <#{channel.id}>: I need View Channel and Send Messages there."
     return None
+
+
+def _button(label: str, custom_id: str, *, disabled: bool = False) -> dict[str, Any]:
+    return {"type": 2, "style": 2, "label": label, "custom_id": custom_id, "disabled": disabled}
 
 
 async def _reply(interaction: discord.Interaction, payload: dict[str, Any]) -> None:

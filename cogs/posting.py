@@ -29,6 +29,8 @@ class Posting(commands.Cog):
 
     async def cog_load(self) -> None:
         settings = self.bot.settings
+        # A receiver without its secret is a config error: refuse before anything starts.
+        secret = webhook_secret(settings, self.bot.environ) if settings.webhook.listen else b""
         git = GitContent(
             settings.content.path,
             remote=settings.content.remote,
@@ -52,16 +54,29 @@ class Posting(commands.Cog):
         self.bot.posting = self.service
         await self.service.start()
         if settings.webhook.listen:
-            secret = webhook_secret(settings, self.bot.environ)
+            configured = settings.content.branch
+
+            def content_branch():
+                # The configured branch, else whatever the checkout is on; without git any
+                # push is worth a rescan.
+                if configured:
+                    return configured
+                return git.current_branch() if git is not None else None
+
             app = make_webhook_app(
                 secret=secret,
-                branch=lambda: git.current_branch() if git else "main",
+                branch=content_branch,
                 on_push=lambda _payload: self.service.sync.request_pull("webhook"),
                 health=self.service.health,
             )
-            self.webhook = WebhookServer(app, settings.webhook.listen)
-            await self.webhook.start()
-            log.info("GitHub webhook receiver listening on %s", self.webhook.url)
+            webhook = WebhookServer(app, settings.webhook.listen)
+            try:
+                await webhook.start()
+            except BaseException:
+                # The cog will not be added, so cog_unload never runs: stop what started.
+                await self.service.stop()
+                raise
+            self.webhook = webhook
 
     async def cog_unload(self) -> None:
         try:

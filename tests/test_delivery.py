@@ -225,10 +225,104 @@ async def test_changed_sent_post_is_edited_not_resent(world):
     clock, store, sender, dispatcher = world
     await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
     await dispatcher.deliver_due()
-    changed = planned("recap:a", payload={"content": "new title", "allowed_mentions": {"parse": []}})
+    changed = planned(
+        "recap:a", payload={"content": "new title", "allowed_mentions": {"parse": []}}
+    )
     report = await store.outbox.reconcile([changed], scope="recap:", now=clock())
     assert list(report.edit_needed) == ["recap:a"]
     await dispatcher.deliver_due()
     assert len(sender.sent) == 1
     assert sender.edits == [(10, 1000, changed.payload)]
+    assert await store.outbox.edits_pending() == []
+
+
+async def test_concurrent_rounds_keep_each_channel_oldest_first(world):
+    clock, store, sender, dispatcher = world
+    # Keys against due order, on purpose: the order must come from the due times.
+    plan = [planned(f"recap:{9 - i}", due=T0 - timedelta(minutes=10 - i)) for i in range(10)]
+    await store.outbox.reconcile(plan, scope="recap:", now=clock())
+    sender.gate = asyncio.Event()
+    # Ten wake-ups at once, as the scheduler fires them for ten past-due rows.
+    rounds = [asyncio.create_task(dispatcher.deliver_due()) for _ in range(10)]
+    await asyncio.sleep(0)
+    sender.gate.set()
+    assert sum(await asyncio.gather(*rounds)) == 10
+    assert [s[1]["content"] for s in sender.sent] == [p.key for p in plan]
+
+
+async def test_a_refusing_or_struggling_channel_does_not_hold_up_another(world):
+    clock, store, sender, _ = world
+    retries: list[tuple[str, datetime]] = []
+    dispatcher = Dispatcher(
+        store.outbox, sender, clock=clock, on_retry=lambda k, w: retries.append((k, w))
+    )
+    await store.outbox.reconcile(
+        [
+            planned("recap:a1", channel_id=10),
+            planned("recap:a2", channel_id=10, due=T0 + timedelta(seconds=1)),
+            planned("recap:b1", channel_id=20),
+        ],
+        scope="recap:",
+        now=clock(),
+    )
+    clock.advance(timedelta(seconds=1))
+
+    class Picky(RecordingSender):
+        async def send(self, channel_id, payload, *, nonce):
+            if channel_id == 10:
+                raise TransientSendError("503 Service Unavailable")
+            return await super().send(channel_id, payload, nonce=nonce)
+
+    picky = Picky()
+    dispatcher._sender = picky
+    await dispatcher.deliver_due()
+    assert [s[1]["content"] for s in picky.sent] == ["recap:b1"]
+    # a1 backs off; a2 waits behind it rather than overtaking it.
+    assert (await store.outbox.get("recap:a1")).attempts == 1
+    assert (await store.outbox.get("recap:a2")).attempts == 0
+    assert retries == [("recap:a1", clock() + dispatcher.first_backoff)]
+
+
+async def test_publish_and_edit_refusals_are_kept_as_problems(world):
+    clock, store, sender, dispatcher = world
+    sender.news_channels.add(10)
+
+    async def refuse(channel_id, message_id, payload=None):
+        raise PermanentSendError("403 Forbidden: Missing Permissions (code 50013)")
+
+    sender.publish = refuse
+    sender.edit = refuse
+    await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
+    await dispatcher.deliver_due()
+    assert (await store.outbox.get("recap:a")).status is PostStatus.SENT
+    changed = planned("recap:a", payload={"content": "v2", "allowed_mentions": {"parse": []}})
+    await store.outbox.reconcile([changed], scope="recap:", now=clock())
+    await dispatcher.deliver_due()
+    assert [(p.key, p.action) for p in dispatcher.problems] == [
+        ("recap:a", "publish"),
+        ("recap:a", "edit"),
+    ]
+    post = await store.outbox.get("recap:a")
+    assert not post.edit_pending and "Missing Permissions" in post.last_error
+    assert dispatcher.problems[0].as_dict()["reason"].startswith("403")
+
+
+async def test_an_edit_made_while_patching_stays_due(world):
+    clock, store, sender, dispatcher = world
+    await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
+    await dispatcher.deliver_due()
+    v2 = planned("recap:a", payload={"content": "v2", "allowed_mentions": {"parse": []}})
+    v3 = planned("recap:a", payload={"content": "v3", "allowed_mentions": {"parse": []}})
+    await store.outbox.reconcile([v2], scope="recap:", now=clock())
+    edit = sender.edit
+
+    async def edit_then_change_again(channel_id, message_id, payload):
+        await edit(channel_id, message_id, payload)
+        await store.outbox.reconcile([v3], scope="recap:", now=clock())
+
+    sender.edit = edit_then_change_again
+    await dispatcher.apply_edits()
+    sender.edit = edit
+    await dispatcher.apply_edits()
+    assert [e[2]["content"] for e in sender.edits] == ["v2", "v3"]
     assert await store.outbox.edits_pending() == []

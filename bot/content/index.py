@@ -9,7 +9,6 @@ bad content: problems are collected and kept in `problems`.
 from __future__ import annotations
 
 import bisect
-import heapq
 import os
 import time
 import zlib
@@ -88,7 +87,9 @@ class _Derived:
     recaps: list[Recap] | None = None
     events: list[tuple[float, float, str, str]] | None = None  # (start, end, kind, rel)
     recap_by_episode: dict[str, Recap] | None = None
-    meta: dict[str, tuple[float, float, bool]] = field(default_factory=dict)
+    # Non-draft recaps by publication time, and those times: "published at t" is a bisect.
+    published: list[Recap] | None = None
+    published_at: list[float] = field(default_factory=list)
 
 
 class ContentIndex:
@@ -110,6 +111,8 @@ class ContentIndex:
         self._ep_ids: dict[str, list[str]] = {}  # lower-case id -> rels
         self._ep_codes: dict[tuple[int, int], list[str]] = {}
         self._recap_ids: dict[str, list[str]] = {}
+        self._recap_codes: dict[tuple[int, int], list[str]] = {}  # code -> recap rels
+        self._generation = 0
         self._ep_search = SearchIndex()
         self._recap_search = SearchIndex()
         self._derived = _Derived()
@@ -189,6 +192,11 @@ class ContentIndex:
                     [Problem(rel, None, "error", f"cannot read: {exc.strerror}", "io")],
                 )
             if raw is not None:
+                if f.size > (1 << 20) and old is not None and old.crc == -1 and old.size == f.size:
+                    # Still refused for its size, with the same message: nothing changed.
+                    old.mtime_ns = f.mtime_ns
+                    old.racy = f.mtime_ns >= scan_start - _RACY_NS
+                    continue
                 if f.size > (1 << 20):
                     parsed = Parsed(
                         "ignored",
@@ -342,6 +350,8 @@ class ContentIndex:
             except OSError:
                 return
         if not path.is_file():
+            if path.exists() and not path.is_dir():
+                found[rel] = _Found(rel, path, "ignored", refused=_not_a_file(rel))
             return
         found[rel] = _Found(rel, path, kind, st.st_size, st.st_mtime_ns)
 
@@ -391,7 +401,11 @@ class ContentIndex:
                     self._walk(found, Path(entry.path), rel)
                     continue
                 kind = self._kind_for(rel)
-                if kind is None or not entry.is_file():
+                if kind is None:
+                    continue
+                if not entry.is_file():
+                    # A pipe or device named like content: opening it could block forever.
+                    found[rel] = _Found(rel, Path(entry.path), "ignored", refused=_not_a_file(rel))
                     continue
                 st = entry.stat()
             except OSError:
@@ -415,6 +429,9 @@ class ContentIndex:
             self._recaps[rel] = item
             recap_ids.add(item.id)
             self._recap_ids.setdefault(item.id.lower(), []).append(rel)
+            code = _recap_code(item)
+            if code is not None:
+                self._recap_codes.setdefault(code, []).append(rel)
             self._index_recap(rel, item)
         elif parsed.kind == "authors" and item is not None:
             self._authors = item  # type: ignore[assignment]
@@ -438,6 +455,9 @@ class ContentIndex:
             self._recaps.pop(rel, None)
             recap_ids.add(item.id)
             _drop(self._recap_ids, item.id.lower(), rel)
+            code = _recap_code(item)
+            if code is not None:
+                _drop(self._recap_codes, code, rel)
             self._recap_search.remove(rel)
         elif state.parsed.kind == "authors":
             self._authors = MappingProxyType({})
@@ -453,9 +473,21 @@ class ContentIndex:
         extra = [(ep.id.lower(), W_CODE)]
         if ep.season is not None and ep.number is not None:
             extra.append((code_token(ep.season, ep.number), W_CODE))
-        self._ep_search.add(rel, fields, extra)
+        # Search ranks in time: sooner first among what is still ahead (`until`, never for
+        # a cancelled episode), the latest first among the rest.
+        first, last = ep.first_start(), ep.last_end()
+        until = last.timestamp() if last and ep.status is not EpisodeStatus.CANCELLED else None
+        self._ep_search.add(
+            rel,
+            fields,
+            extra,
+            order=first.timestamp() if first else float("-inf"),
+            until=until if until is not None else float("-inf"),
+        )
 
     def _index_recap(self, rel: str, recap: Recap) -> None:
+        if recap.draft:
+            return  # drafts are never offered; found by id, they are still refused
         fields = [
             (recap.title, W_TITLE),
             (recap.summary, W_SUMMARY),
@@ -466,10 +498,11 @@ class ContentIndex:
         code = _recap_code(recap)
         if code is not None:
             extra.append((code_token(*code), W_CODE))
-        self._recap_search.add(rel, fields, extra)
+        self._recap_search.add(rel, fields, extra, order=recap.published.timestamp())
 
     def _after_change(self, touched_recaps: set[str], everything: bool) -> None:
         self._derived = _Derived()
+        self._generation += 1
         self._problems = None
         if everything:
             self._recap_cross = {}
@@ -777,37 +810,37 @@ class ContentIndex:
         past = self.past_episodes(now, limit=1)
         return past[0] if past else None
 
+    def _published(self) -> tuple[list[Recap], list[float]]:
+        """Non-draft recaps by publication time, with those times (cached per generation)."""
+        d = self._derived
+        if d.published is None:
+            if d.recaps is None:
+                self.recaps()
+            d.published = [r for r in d.recaps or () if not r.draft]
+            d.published_at = [r.published.timestamp() for r in d.published]
+        return d.published, d.published_at
+
     def published_recaps(self, now: datetime) -> list[Recap]:
-        recaps = self.recaps(include_drafts=False)
-        i = bisect.bisect_right([r.published for r in recaps], now) if recaps else 0
-        return recaps[:i]
+        recaps, times = self._published()
+        return recaps[: bisect.bisect_right(times, now.timestamp())]
 
     def latest_recap(self, now: datetime) -> Recap | None:
-        recaps = self.recaps(include_drafts=False)
-        for recap in reversed(recaps):
-            if recap.published <= now:
-                return recap
-        return None
+        recaps, times = self._published()
+        i = bisect.bisect_right(times, now.timestamp())
+        return recaps[i - 1] if i else None
 
     # ------------------------------------------------------------------ search
 
-    def _episode_meta(self, rel: str) -> tuple[float, float, bool]:
-        meta = self._derived.meta.get(rel)
-        if meta is None:
-            ep = self._episodes[rel]
-            first, last = ep.first_start(), ep.last_end()
-            meta = (
-                first.timestamp() if first else 0.0,
-                last.timestamp() if last else float("-inf"),
-                ep.status is EpisodeStatus.CANCELLED,
-            )
-            self._derived.meta[rel] = meta
-        return meta
+    @property
+    def generation(self) -> int:
+        """Bumped by every reload that changes something: a key for caches of answers."""
+        return self._generation
 
     def search_episodes(
         self, query: str, now: datetime, limit: int = 25, *, loose: bool = False
     ) -> list[Episode]:
-        """Exact code or id first, then upcoming matches, then relevance and recency."""
+        """Exact code or id first; then matches of every word that are still ahead, the
+        best and then the soonest first; then the rest by relevance and recency."""
         query = (query or "").strip()[:200]
         if not query:
             out = self.upcoming_episodes(now, limit)
@@ -827,20 +860,11 @@ class ContentIndex:
                 ep = self._episodes[rel]
                 if ep not in exact:
                     exact.append(ep)
-        scores, matched, nwords = self._ep_search.query(query, loose=loose)
-        t = now.timestamp()
-        exact_rels = {e.path for e in exact}
-        ranked = []
-        for rel, score in scores.items():
-            if rel in exact_rels:
-                continue
-            first, last, cancelled = self._episode_meta(rel)
-            m = matched[rel]
-            upcoming = m >= nwords and not cancelled and last > t
-            ranked.append((0 if upcoming else 1, -m, -score, -first, rel))
-        best = heapq.nsmallest(limit, ranked)
-        out = exact + [self._episodes[r[-1]] for r in best]
-        return _unique(out)[:limit]
+        exact = exact[:limit]
+        skip = {e.path for e in exact}
+        found = self._ep_search.search(query, now.timestamp(), limit + len(skip), loose=loose)
+        out = exact + [self._episodes[rel] for rel in found if rel not in skip]
+        return out[:limit]
 
     def search_recaps(
         self, query: str, now: datetime, limit: int = 25, *, loose: bool = False
@@ -848,24 +872,25 @@ class ContentIndex:
         """Published recaps only (never drafts, never future-dated)."""
         query = (query or "").strip()[:200]
         if not query:
-            return list(reversed(self.published_recaps(now)))[:limit]
+            recaps, times = self._published()
+            i = bisect.bisect_right(times, now.timestamp())
+            return recaps[max(0, i - limit) : i][::-1] if limit > 0 else []
         exact: list[Recap] = []
         by_id = self.recap(query)
         if by_id is not None and by_id.is_published(now):
             exact.append(by_id)
         code = parse_code(query)
-        scores, matched, _n = self._recap_search.query(query, loose=loose)
-        ranked = []
-        for rel, score in scores.items():
-            recap = self._recaps[rel]
-            if not recap.is_published(now) or recap in exact:
-                continue
-            if code is not None and _recap_code(recap) == code:
-                exact.append(recap)
-                continue
-            ranked.append((-matched[rel], -score, -recap.published.timestamp(), rel))
-        best = heapq.nsmallest(limit, ranked)
-        return _unique(exact + [self._recaps[r[-1]] for r in best])[:limit]
+        if code is not None:
+            same = [self._recaps[rel] for rel in self._recap_codes.get(code, ())]
+            same.sort(key=lambda r: (r.published, r.path), reverse=True)
+            exact += [r for r in same if r.is_published(now) and r not in exact]
+        exact = exact[:limit]
+        skip = {r.path for r in exact}
+        found = self._recap_search.search(
+            query, now.timestamp(), limit + len(skip), loose=loose, started_only=True
+        )
+        out = exact + [self._recaps[rel] for rel in found if rel not in skip]
+        return out[:limit]
 
     def did_you_mean(
         self,
@@ -878,16 +903,6 @@ class ContentIndex:
         if kind == "recap":
             return self.search_recaps(query, now, limit, loose=True)
         return self.search_episodes(query, now, limit, loose=True)
-
-
-def _unique(items: list) -> list:
-    seen: set[int] = set()
-    out = []
-    for item in items:
-        if id(item) not in seen:
-            seen.add(id(item))
-            out.append(item)
-    return out
 
 
 def _recap_code(recap: Recap) -> tuple[int, int] | None:
@@ -906,6 +921,12 @@ def _drop(table: dict, key: object, rel: str) -> None:
         rels.remove(rel)
     if not rels:
         del table[key]
+
+
+def _not_a_file(rel: str) -> Problem:
+    return Problem(
+        rel, None, "error", "not a regular file (a pipe, socket or device); skipped", "not-a-file"
+    )
 
 
 def _real(path: Path) -> Path:

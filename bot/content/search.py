@@ -1,14 +1,22 @@
-"""An incremental, typo-tolerant inverted index for autocomplete-speed search.
+"""An incremental, typo-tolerant inverted index that answers top-k queries at keystroke speed.
 
 Documents are keyed by a string (the file's relative path). Each query word is matched
 against the *vocabulary*, never against every document: exactly, as a prefix (the word
-being typed), or within one or two edits through a symmetric-delete map (SymSpell's idea),
-so the cost depends on the query and the postings it touches, not on the corpus size.
+being typed), or within one or two edits through a symmetric-delete map (SymSpell's idea).
+
+Storage is compact and cheap to update: each word's postings are one ``array('q')`` of
+``slot << 8 | weight class``. Queries run on a *view* built lazily per generation (any add
+or remove starts a new one): documents numbered by their time order (``order``, e.g. the
+first livestream), and the postings of each word touched by a query turned into Python
+ints used as bitsets over that numbering. Matching, scoring and ranking are then a few
+dozen big-int ANDs/ORs per query, whatever the number of matching documents, and the
+top k of a score bucket come out of it already in time order (lowest or highest bits).
 """
 
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable
 from sys import intern
 
@@ -17,62 +25,210 @@ from bot.content.text import STOP_WORDS, damerau_levenshtein, tokens
 EXACT, PREFIX, FUZZY = 1.0, 0.75, 0.6
 MAX_PREFIX_WORDS = 48
 MIN_FUZZY_LEN = 4
+MAX_QUERY_WORDS = 16  # more words only multiply score buckets; 16 already pins a document
+_NEVER = float("-inf")
+_BITS_CACHE = 4096  # words whose bitsets a view keeps (a 20,000-document bitset is 2.5 KB)
 
 
 def _deletes(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
+def query_words(text: str) -> list[str]:
+    """The words a query is matched on: distinct, stop words dropped unless that leaves none."""
+    words = list(dict.fromkeys(tokens(text)))
+    meaningful = [w for w in words if w not in STOP_WORDS]
+    return (meaningful or words)[:MAX_QUERY_WORDS]
+
+
+class _View:
+    """Documents numbered 0..n-1 in time order, for one generation of the index."""
+
+    __slots__ = (
+        "ahead",
+        "all",
+        "bits",
+        "blocked",
+        "keys",
+        "max_span",
+        "orders",
+        "rank_of",
+        "until",
+    )
+
+    def __init__(self, index: SearchIndex) -> None:
+        live = [s for s, k in enumerate(index._keys) if k is not None]
+        order, keys = index._order, index._keys
+        # Equal orders (undated documents) by key, descending: ranks are read from the top
+        # for everything not ahead, so ties come out in key order (S4:E1 before S4:E2).
+        live.sort(key=keys.__getitem__, reverse=True)
+        live.sort(key=order.__getitem__)
+        self.keys = [keys[s] for s in live]
+        self.orders = [order[s] for s in live]
+        self.until = [index._until[s] for s in live]
+        self.rank_of = array("l", [-1]) * len(keys)
+        for rank, slot in enumerate(live):
+            self.rank_of[slot] = rank
+        self.all = (1 << len(live)) - 1
+        blocked = bytearray((len(live) + 7) // 8)
+        span = 0.0
+        for rank, (start, until) in enumerate(zip(self.orders, self.until, strict=True)):
+            if until <= start:
+                blocked[rank >> 3] |= 1 << (rank & 7)  # cancelled or undated: never ahead
+            elif until - start > span:
+                span = until - start
+        self.blocked = int.from_bytes(blocked, "little")
+        self.max_span = span
+        self.bits: dict[str, list[tuple[float, int]]] = {}
+        self.ahead: tuple[tuple[int, tuple[int, ...]], int] | None = None
+
+    def ahead_mask(self, t: float) -> int:
+        """Documents still ahead at `t` (``until > t``): every one that starts after `t`,
+        plus the few that started but are not over; cached while that set is the same."""
+        p = bisect.bisect_right(self.orders, t)
+        running = []
+        r, lo = p - 1, t - self.max_span
+        while r >= 0 and self.orders[r] >= lo:
+            if self.until[r] > t:
+                running.append(r)
+            r -= 1
+        key = (p, tuple(running))
+        if self.ahead is not None and self.ahead[0] == key:
+            return self.ahead[1]
+        mask = (self.all >> p << p) & ~self.blocked
+        for r in running:
+            mask |= 1 << r
+        self.ahead = (key, mask)
+        return mask
+
+
 class SearchIndex:
+    __slots__ = (
+        "_deletes",
+        "_doc_words",
+        "_free",
+        "_keys",
+        "_order",
+        "_postings",
+        "_slot",
+        "_until",
+        "_view",
+        "_vocab",
+        "_vocab_dirty",
+        "_weight_class",
+        "_weights",
+        "generation",
+    )
+
     def __init__(self) -> None:
-        self._postings: dict[str, dict[str, float]] = {}
-        self._doc_words: dict[str, tuple[str, ...]] = {}
+        self._slot: dict[str, int] = {}
+        self._keys: list[str | None] = []
+        self._free: list[int] = []
+        self._order = array("d")
+        self._until = array("d")
+        self._postings: dict[str, array] = {}  # word -> slot << 8 | weight class
+        self._doc_words: list[tuple[tuple[str, ...], bytes] | None] = []
+        self._weights: list[float] = []
+        self._weight_class: dict[float, int] = {}
         self._vocab: list[str] = []  # sorted, for prefix ranges; rebuilt lazily
         self._vocab_dirty = False
         self._deletes: dict[str, str] = {}
+        self._view: _View | None = None
+        self.generation = 0
 
     def __len__(self) -> int:
-        return len(self._doc_words)
+        return len(self._slot)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._slot
 
     # ------------------------------------------------------------------ updates
 
     def add(
-        self, key: str, fields: Iterable[tuple[str, float]], extra: Iterable[tuple[str, float]] = ()
+        self,
+        key: str,
+        fields: Iterable[tuple[str, float]],
+        extra: Iterable[tuple[str, float]] = (),
+        *,
+        order: float = 0.0,
+        until: float = _NEVER,
     ) -> None:
         """Index `key` under the words of each (text, weight), plus ready-made `extra` tokens
-        (ids, codes such as ``s2e5``) that are matched exactly or by prefix, never fuzzily."""
-        if key in self._doc_words:
+        (ids, codes such as ``s2e5``) that are matched exactly or by prefix, never fuzzily.
+        `order` sorts documents in time (ties by key); the document is *ahead* at ``t``
+        while ``until > t`` (never, by default)."""
+        if key in self._slot:
             self.remove(key)
         weights: dict[str, float] = {}
-        for text, weight in fields:
-            if not text:
-                continue
-            for word in tokens(text):
-                if weights.get(word, 0.0) < weight:
-                    # Interned: every document's word list shares one string per word.
-                    weights[intern(word)] = weight
+        for text, weight in sorted(fields, key=lambda f: f[1]):
+            if text:
+                # Ascending weights: a word keeps the highest weight of any field it is in.
+                weights.update(dict.fromkeys(tokens(text), weight))
         fuzzy_ok = set(weights)
         for token, weight in extra:
             if weights.get(token, 0.0) < weight:
                 weights[token] = weight
+        if self._free:
+            slot = self._free.pop()
+            self._keys[slot] = key
+            self._order[slot], self._until[slot] = order, until
+        else:
+            slot = len(self._keys)
+            self._keys.append(key)
+            self._doc_words.append(None)
+            self._order.append(order)
+            self._until.append(until)
+        self._slot[key] = slot
         postings = self._postings
+        classes = bytearray()
+        words = []
         for word, weight in weights.items():
+            cls = self._weight_class.get(weight)
+            if cls is None:
+                cls = self._new_class(weight)
+            # Interned: every document's word tuple shares one string per word.
+            word = intern(word)
             posting = postings.get(word)
             if posting is None:
-                posting = postings[word] = {}
+                posting = postings[word] = array("q")
                 self._add_word(word, word in fuzzy_ok)
-            posting[key] = weight
-        self._doc_words[key] = tuple(weights)
+            posting.append(slot << 8 | cls)
+            words.append(word)
+            classes.append(cls)
+        self._doc_words[slot] = (tuple(words), bytes(classes))
+        self._changed()
 
     def remove(self, key: str) -> None:
-        for word in self._doc_words.pop(key, ()):
+        slot = self._slot.pop(key, None)
+        if slot is None:
+            return
+        words, classes = self._doc_words[slot] or ((), b"")
+        for word, cls in zip(words, classes, strict=True):
             posting = self._postings.get(word)
             if posting is None:
                 continue
-            posting.pop(key, None)
+            try:
+                posting.remove(slot << 8 | cls)
+            except ValueError:
+                continue
             if not posting:
                 del self._postings[word]
                 self._drop_word(word)
+        self._doc_words[slot] = None
+        self._keys[slot] = None
+        self._free.append(slot)
+        self._changed()
+
+    def _changed(self) -> None:
+        self.generation += 1
+        self._view = None
+
+    def _new_class(self, weight: float) -> int:
+        if len(self._weights) >= 256:
+            raise ValueError("a search index takes at most 256 distinct weights")
+        self._weight_class[weight] = len(self._weights)
+        self._weights.append(weight)
+        return len(self._weights) - 1
 
     def _add_word(self, word: str, fuzzy: bool) -> None:
         self._vocab_dirty = True
@@ -139,27 +295,112 @@ class SearchIndex:
                     found[cand] = FUZZY - 0.1 * (dist - 1)
         return found
 
-    def query(
-        self, text: str, *, loose: bool = False
-    ) -> tuple[dict[str, float], dict[str, int], int]:
-        """-> (score per key, matched query words per key, number of query words)."""
-        words = [w for w in dict.fromkeys(tokens(text))]
-        if not words:
-            return {}, {}, 0
-        meaningful = [w for w in words if w not in STOP_WORDS]
-        words = meaningful or words
-        scores: dict[str, float] = {}
-        matched: dict[str, int] = {}
+    def search(
+        self,
+        text: str,
+        t: float,
+        limit: int = 25,
+        *,
+        loose: bool = False,
+        started_only: bool = False,
+    ) -> list[str]:
+        """Keys of the best `limit` matches at time `t`, best first.
+
+        Documents that match every query word and are still ahead at `t` come first (best
+        score first, then the soonest); then the rest by matched words, score and the
+        latest `order`. ``started_only`` leaves out documents whose `order` is after `t`
+        (a recap dated in the future)."""
+        words = query_words(text)
+        if not words or limit <= 0 or not self._slot:
+            return []
+        view = self._current_view()
+        universe = view.all
+        if started_only:
+            universe &= (1 << bisect.bisect_right(view.orders, t)) - 1
+        # Score buckets: (matched words, score) -> documents (disjoint bitsets).
+        buckets: dict[tuple[int, float], int] = {(0, 0.0): universe}
         for n, word in enumerate(words):
-            per_doc: dict[str, float] = {}
-            for cand, quality in self.candidates(
-                word, last=n == len(words) - 1, loose=loose
-            ).items():
-                for key, weight in self._postings[cand].items():
-                    s = quality * weight
-                    if per_doc.get(key, 0.0) < s:
-                        per_doc[key] = s
-            for key, s in per_doc.items():
-                scores[key] = scores.get(key, 0.0) + s
-                matched[key] = matched.get(key, 0) + 1
-        return scores, matched, len(words)
+            groups, any_doc = self._groups(view, word, n == len(words) - 1, loose)
+            if not any_doc:
+                continue
+            merged: dict[tuple[int, float], int] = {}
+            for (m, score), docs in buckets.items():
+                rest = docs & ~any_doc
+                if rest:
+                    merged[(m, score)] = merged.get((m, score), 0) | rest
+                for s, group in groups:
+                    hit = docs & group
+                    if hit:
+                        key = (m + 1, round(score + s, 6))
+                        merged[key] = merged.get(key, 0) | hit
+            buckets = merged
+        full = len(words)
+        ordered = sorted(((k, d) for k, d in buckets.items() if k[0]), reverse=True)
+        out: list[str] = []
+        keys = view.keys
+        if ordered and ordered[0][0][0] == full:
+            ahead = view.ahead_mask(t)
+            for (m, _score), docs in ordered:
+                if m != full:
+                    break
+                lead = docs & ahead
+                while lead and len(out) < limit:  # soonest first: lowest ranks
+                    low = lead & -lead
+                    out.append(keys[low.bit_length() - 1])
+                    lead ^= low
+            if len(out) >= limit:
+                return out
+            ordered = [((m, s), d & ~ahead if m == full else d) for (m, s), d in ordered]
+        for _key, docs in ordered:
+            while docs and len(out) < limit:  # latest first: highest ranks
+                rank = docs.bit_length() - 1
+                out.append(keys[rank])
+                docs ^= 1 << rank
+            if len(out) >= limit:
+                break
+        return out
+
+    def _current_view(self) -> _View:
+        if self._view is None:
+            self._view = _View(self)
+        return self._view
+
+    def _groups(
+        self, view: _View, word: str, last: bool, loose: bool
+    ) -> tuple[list[tuple[float, int]], int]:
+        """Documents by the best score this query word gives them, best first (disjoint),
+        and all the documents it matches."""
+        scored = []
+        for cand, quality in self.candidates(word, last=last, loose=loose).items():
+            for weight, docs in self._word_bits(view, cand):
+                scored.append((quality * weight, docs))
+        scored.sort(key=lambda sd: sd[0], reverse=True)
+        groups = []
+        seen = 0
+        for score, docs in scored:
+            fresh = docs & ~seen
+            if fresh:
+                groups.append((score, fresh))
+                seen |= docs
+        return groups, seen
+
+    def _word_bits(self, view: _View, word: str) -> list[tuple[float, int]]:
+        """One bitset per weight the word has in some document, over the view's ranks."""
+        found = view.bits.get(word)
+        if found is not None:
+            return found
+        rank_of = view.rank_of
+        size = (len(view.keys) + 7) // 8
+        by_class: dict[int, bytearray] = {}
+        for value in self._postings.get(word, ()):
+            rank = rank_of[value >> 8]
+            cls = value & 255
+            buf = by_class.get(cls)
+            if buf is None:
+                buf = by_class[cls] = bytearray(size)
+            buf[rank >> 3] |= 1 << (rank & 7)
+        found = [(self._weights[c], int.from_bytes(b, "little")) for c, b in by_class.items()]
+        if len(view.bits) >= _BITS_CACHE:
+            view.bits.clear()
+        view.bits[word] = found
+        return found

@@ -328,6 +328,29 @@ class SandboxClient:
             },
         )
 
+    async def fail_every(
+        self,
+        every: int,
+        status: int = 429,
+        route: str | None = None,
+        *,
+        retry_after: float = 0.5,
+        global_every: int = 0,
+        count: int | None = None,
+    ) -> None:
+        await self._call(
+            "POST",
+            "/faults/fail_every",
+            {
+                "every": every,
+                "status": status,
+                "route": route,
+                "retry_after": retry_after,
+                "global_every": global_every,
+                "count": count,
+            },
+        )
+
     async def delay(
         self, seconds: float, route: str | None = None, *, count: int | None = None
     ) -> None:

@@ -185,6 +185,17 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
         )
         return {}
 
+    async def fail_every(a: dict, r: web.Request) -> Any:
+        sb.fail_every(
+            int(a["every"]),
+            int(a.get("status", 429)),
+            a.get("route"),
+            retry_after=float(a.get("retry_after", 0.5)),
+            global_every=int(a.get("global_every", 0)),
+            count=None if a.get("count") is None else int(a["count"]),
+        )
+        return {}
+
     async def delay(a: dict, r: web.Request) -> Any:
         sb.delay(float(a["seconds"]), a.get("route"), count=a.get("count"))
         return {}
@@ -253,6 +264,7 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
     get("/messages/{cid}", messages)
     post("/wait_for_message", wait_message)
     post("/faults/fail_next", fail_next)
+    post("/faults/fail_every", fail_every)
     post("/faults/delay", delay)
     post("/faults/clear", clear)
     post("/deny_channel", deny)

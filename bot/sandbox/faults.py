@@ -42,13 +42,34 @@ class Failure:
     route: str | None
     retry_after: float = 0.5
     global_: bool = False
+    # Periodic faults (`Sandbox.fail_every`): only every `every`-th matching request fails,
+    # and of those, every `global_every`-th 429 is a global one (0 = never).
+    every: int = 1
+    global_every: int = 0
+    seen: int = 0
+    fired: int = 0
+
+    def fires(self, method: str, path: str, template: str | None) -> bool:
+        """Whether this request gets the failure; counts the matching requests seen."""
+        if not route_matches(self.route, method, path, template):
+            return False
+        self.seen += 1
+        if self.seen % max(self.every, 1):
+            return False
+        self.fired += 1
+        return True
+
+    @property
+    def is_global(self) -> bool:
+        periodic = self.global_every > 0 and self.fired % self.global_every == 0
+        return self.global_ or periodic
 
     def response(self, bucket: str) -> web.Response:
         if self.status == 429:
             body = {
                 "message": "You are being rate limited.",
                 "retry_after": self.retry_after,
-                "global": self.global_,
+                "global": self.is_global,
                 "code": 0,
             }
             headers = {
@@ -60,9 +81,9 @@ class Failure:
                 "X-RateLimit-Reset": f"{time.time() + self.retry_after:.3f}",
                 "X-RateLimit-Reset-After": f"{self.retry_after:.3f}",
                 "X-RateLimit-Bucket": bucket,
-                "X-RateLimit-Scope": "global" if self.global_ else "user",
+                "X-RateLimit-Scope": "global" if self.is_global else "user",
             }
-            if self.global_:
+            if self.is_global:
                 headers["X-RateLimit-Global"] = "true"
             return json_response(429, body, headers)
         text = SERVER_ERRORS.get(self.status, f"{self.status}: Server Error")

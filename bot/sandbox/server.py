@@ -368,6 +368,25 @@ class Sandbox:
     ) -> None:
         self.failures.append(Failure(n, status, route, retry_after, global_))
 
+    def fail_every(
+        self,
+        every: int,
+        status: int = 429,
+        route: str | None = None,
+        *,
+        retry_after: float = 0.5,
+        global_every: int = 0,
+        count: int | None = None,
+    ) -> None:
+        """Every `every`-th matching request fails (`count` times in all; None = until
+        clear_faults); with `global_every`, every so many of those 429s are global."""
+        remaining = count if count is not None else 2**62
+        self.failures.append(
+            Failure(
+                remaining, status, route, retry_after, every=every, global_every=global_every
+            )
+        )
+
     def delay(self, seconds: float, route: str | None = None, *, count: int | None = None) -> None:
         self.delays.append(Delay(seconds, route, count))
 
@@ -860,7 +879,7 @@ class Sandbox:
                         self.delays.remove(d)
                 await asyncio.sleep(d.seconds)
         for f in list(self.failures):
-            if route_matches(f.route, method, path, rec.template):
+            if f.fires(method, path, rec.template):
                 f.remaining -= 1
                 if f.remaining <= 0:
                     self.failures.remove(f)

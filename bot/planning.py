@@ -20,6 +20,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 import enum
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -178,6 +179,7 @@ def plan_recap_announcements(
         if not recap.is_published(now):
             continue
         episode = episodes.get(recap.episode_id) if recap.episode_id else None
+        url = recap_url_for(recap, settings)
         planned.append(
             PlannedPost(
                 key=f"recap:{recap.id}",
@@ -188,10 +190,20 @@ def plan_recap_announcements(
                     recap,
                     episode=episode,
                     authors=authors,
-                    recap_url=recap_url_for(recap, settings),
+                    recap_url=url,
                     role_id=settings.announcements.role_id,
                 ),
                 subject=recap.id,
+                fingerprint=json.dumps(
+                    [
+                        recap.title,
+                        recap.summary,
+                        url,
+                        recap.image,
+                        episode.code if episode else None,
+                        episode.title if episode else None,
+                    ]
+                ),
             )
         )
     planned.sort(key=lambda p: (p.due_at, p.key))

@@ -168,6 +168,7 @@ class PostingService:
             recaps = await self.store.outbox.reconcile(
                 recap_plan, scope="recap:", now=now, reason_missing="recap removed or unpublished"
             )
+            await self._settle_expired(now)
             reminder_plan = plan_reminders(episodes.values(), self.settings, now)
             reminders = await self.store.outbox.reconcile(
                 reminder_plan,
@@ -183,6 +184,14 @@ class PostingService:
                 edits=tuple(recaps.edit_needed),
                 backlog=tuple(backlog),
             )
+
+    async def _settle_expired(self, now: datetime) -> None:
+        """Pending posts past their deadline are recorded as skipped, with the lateness as the
+        reason, before the plan (which forgets events that have ended) could cancel them as
+        "no longer planned": after a long outage `amabot plan` must say what really happened."""
+        for post in await self.store.outbox.pending():
+            if post.deadline is not None and post.deadline < now:
+                await self.dispatcher.deliver(post.key)
 
     def _plan_recaps(self, episodes: Mapping[str, Episode], now: datetime) -> list[PlannedPost]:
         """plan_recap_announcements, remembering each announcement by its inputs.

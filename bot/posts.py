@@ -47,10 +47,19 @@ class PlannedPost:
     event_start: datetime | None = None
     subject: str = ""  # the episode or recap id it is about, for cancelling and listing
     created_by: int | None = None  # the organiser who made it, for `announce:` posts
+    # What a reader would call "the content" when it is narrower than the whole payload: a
+    # sent post is edited only when this changes (a recap's title, summary or link), not
+    # when a new version of the bot renders the same recap differently.
+    fingerprint: str | None = None
 
     @property
     def content_hash(self) -> str:
-        return payload_hash(self.payload, self.channel_id)
+        return self.hash_for(self.channel_id)
+
+    def hash_for(self, channel_id: int) -> str:
+        if self.fingerprint is None:
+            return payload_hash(self.payload, channel_id)
+        return payload_hash({"fingerprint": self.fingerprint}, channel_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -326,3 +326,26 @@ async def test_an_edit_made_while_patching_stays_due(world):
     await dispatcher.apply_edits()
     assert [e[2]["content"] for e in sender.edits] == ["v2", "v3"]
     assert await store.outbox.edits_pending() == []
+
+
+async def test_a_new_rendering_of_the_same_content_does_not_edit_sent_posts(world):
+    clock, store, sender, dispatcher = world
+    first = planned("recap:a", fingerprint="title|summary|link")
+    await store.outbox.reconcile([first], scope="recap:", now=clock())
+    await dispatcher.deliver_due()
+    rerendered = planned(
+        "recap:a",
+        payload={"content": "same recap, new layout", "allowed_mentions": {"parse": []}},
+        fingerprint="title|summary|link",
+    )
+    report = await store.outbox.reconcile([rerendered], scope="recap:", now=clock())
+    assert list(report.edit_needed) == []
+    retitled = planned(
+        "recap:a",
+        payload={"content": "new title", "allowed_mentions": {"parse": []}},
+        fingerprint="new title|summary|link",
+    )
+    report = await store.outbox.reconcile([retitled], scope="recap:", now=clock())
+    assert list(report.edit_needed) == ["recap:a"]
+    await dispatcher.deliver_due()
+    assert [e[2]["content"] for e in sender.edits] == ["new title"]

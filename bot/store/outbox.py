@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.posts import PlannedPost, Post, PostStatus, payload_hash
+from bot.posts import PlannedPost, Post, PostStatus
 from bot.store.db import Database, StoreError, from_db, from_db_opt, to_db, to_db_opt
 
 ANNOUNCE_SEQUENCE = "announce"
@@ -214,7 +214,7 @@ class Outbox:
                     moves.append((to_db(post.due_at), *_plan_values(post), at, key))
                     report.moved.append(key)
                 elif status is PostStatus.SENT:
-                    new_hash = payload_hash(post.payload, row["channel_id"])
+                    new_hash = post.hash_for(row["channel_id"])
                     if new_hash != row["content_hash"]:
                         edits.append((_json(post.payload), new_hash, at, key))
                         report.edit_needed.append(key)

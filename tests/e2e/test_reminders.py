@@ -415,3 +415,36 @@ async def test_plan_report_lists_reminders_and_announcements(tmp_path, offsets):
             "reminder:s9-e01:ama:1h",
         ]
         assert plan["pending"][0]["due_local"] == "Mon 2025-07-14 09:30 PDT"
+
+
+async def test_reminders_of_an_event_that_ended_while_the_bot_was_down_are_skipped_with_the_reason(
+    tmp_path,
+):
+    from datetime import UTC, datetime, timedelta
+
+    from bot.clock import ManualClock
+    from bot.harness import Harness
+    from bot.posts import PostStatus
+
+    start = datetime(2025, 7, 14, 17, 30, tzinfo=UTC)
+    clock = ManualClock(start - timedelta(hours=2))
+    content = tmp_path / "content"
+    (content / "episodes").mkdir(parents=True)
+    (content / "episodes" / "s9-e01.md").write_text(
+        "---\nid: s9-e01\nseason: 9\nepisode: 1\ntitle: Outage week\nstatus: scheduled\n"
+        "timezone: UTC\nlivestream:\n  start: 2025-07-14T17:30Z\n  duration: 30m\n---\n"
+    )
+    async with Harness(
+        tmp_path / "world",
+        clock=clock,
+        content_source=content,
+        overrides={"reminders": {"offsets": ["1h"]}},
+    ) as h:
+        await h.start_bot()
+        await h.stop_bot()  # the bot goes down before the reminder is due ...
+        clock.set(start + timedelta(days=1))  # ... and comes back after the event ended
+        await h.start_bot()
+        post = await h.bot.db.outbox.get("reminder:s9-e01:livestream:1h")
+        assert post.status is PostStatus.SKIPPED
+        assert post.reason.startswith("late by")
+        assert h.sandbox.messages(h.reminders) == []

@@ -307,6 +307,8 @@ def late_decision(
     offset = (start - due) if start is not None else None
     deadline = utc(post.deadline) if post.deadline is not None else start
     grace_text = format_duration(deadline - due) if deadline is not None else "?"
+    if on_time and deadline is not None and now > deadline:
+        on_time = None  # a grace shorter than the on-time tolerance still holds
 
     if offset is not None and offset <= timedelta(0):
         # The "starting now" reminder: its event is running from the moment it is due.

@@ -542,3 +542,32 @@ def test_payload_for_each_decision():
     assert delayed["content"].split("\n")[0].endswith("(delayed)")
     skip = late_decision(hour, AMA_START)
     assert payload_for(skip, hour, episodes=episodes, settings=cfg) is None
+
+
+def test_a_grace_shorter_than_the_on_time_tolerance_still_skips():
+    from bot.planning import Action, late_decision
+
+    due = datetime(2025, 7, 18, 12, 0, tzinfo=UTC)
+    post = PlannedPost(
+        key="reminder:e:ama:30s",
+        kind="reminder",
+        due_at=due,
+        channel_id=1,
+        payload={"content": "x"},
+        deadline=due + timedelta(seconds=5),
+        event_start=due + timedelta(seconds=30),
+    )
+    assert late_decision(post, due + timedelta(seconds=3)).action is Action.SEND
+    late = late_decision(post, due + timedelta(seconds=20))
+    assert late.action is Action.SKIP
+    assert "grace" in late.reason
+    starting_now = PlannedPost(
+        key="reminder:e:ama:0m",
+        kind="reminder",
+        due_at=due,
+        channel_id=1,
+        payload={"content": "x"},
+        deadline=due + timedelta(seconds=5),
+        event_start=due,
+    )
+    assert late_decision(starting_now, due + timedelta(seconds=10)).action is Action.SKIP

@@ -382,9 +382,7 @@ class Sandbox:
         clear_faults); with `global_every`, every so many of those 429s are global."""
         remaining = count if count is not None else 2**62
         self.failures.append(
-            Failure(
-                remaining, status, route, retry_after, every=every, global_every=global_every
-            )
+            Failure(remaining, status, route, retry_after, every=every, global_every=global_every)
         )
 
     def delay(self, seconds: float, route: str | None = None, *, count: int | None = None) -> None:

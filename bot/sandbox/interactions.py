@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ class InteractionRecord:
     choices: list[dict[str, Any]] | None = None
     modal: dict[str, Any] | None = None
     created: float = field(default_factory=time.monotonic)
+    # Set with `acknowledged`: a waiter for this one interaction wakes alone, so 500
+    # concurrent members do not each re-check on every request the bot makes.
+    acked: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
 
     def message_metadata(self, sb: Sandbox) -> dict[str, Any]:
         meta: dict[str, Any] = {

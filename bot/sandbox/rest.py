@@ -445,6 +445,7 @@ async def interaction_callback(sb: Sandbox, ctx: Ctx) -> Result:
     elif ctype == 9:
         rec.modal = data
     rec.acknowledged = True
+    rec.acked.set()
     rec.final = ctype not in (5, 6)
     rec.callback = body
     rec.callback_files = [{"filename": f["filename"], "size": len(f["data"])} for f in ctx.files]

@@ -565,11 +565,14 @@ class Sandbox:
 
     async def _await_ack(self, rec: InteractionRecord, timeout: float | None) -> None:
         # Discord gives the bot 3 s; tests may allow longer (e.g. for retried callbacks).
-        await self.wait_for(
-            lambda: rec.acknowledged,
-            timeout=timeout,
-            what=f"the bot to answer {rec.name} (interaction {rec.id})",
-        )
+        limit = self.timeout if timeout is None else timeout
+        try:
+            await asyncio.wait_for(rec.acked.wait(), limit)
+        except TimeoutError:
+            raise SandboxTimeout(
+                f"timed out after {limit:.1f}s waiting for the bot to answer {rec.name} "
+                f"(interaction {rec.id}); last requests: {self._recent()}"
+            ) from None
 
     def _command(self, channel: Channel, name: str) -> dict[str, Any]:
         cmd = self.world.find_command(channel.guild_id, name)

@@ -88,6 +88,7 @@ async def run(args: argparse.Namespace) -> int:
         t = time.perf_counter()
         index = ContentIndex(base / "content")
         report = index.reload()
+        index.prepare_search()
         print(f"indexed {report.files} files in {_s(t)}")
 
         # The bot starts on the small sample content (git and start-up stay quick), then
@@ -105,6 +106,9 @@ async def run(args: argparse.Namespace) -> int:
         try:
             bot = await h.start_bot()
             bot.index = index
+            # As the bot does after loading: the content is long-lived, out of the GC's way.
+            gc.collect()
+            gc.freeze()
 
             @app_commands.command(name="ping", description="No-op: answers pong.")
             async def ping(interaction: discord.Interaction) -> None:
@@ -124,9 +128,11 @@ async def measure(h: Harness, args: argparse.Namespace) -> int:
 
     asked: dict[str, str | None] = {}  # kind -> the query of its last interaction
 
-    def slash(command: str, queries: list[str | None]) -> Callable[[], Awaitable[int]]:
+    def slash(
+        command: str, queries: list[str | None], label: str = ""
+    ) -> Callable[[], Awaitable[int]]:
         async def send() -> int:
-            query = asked[f"/{command}"] = rng.choice(queries)
+            query = asked[label or f"/{command}"] = rng.choice(queries)
             options = {} if query is None else {"query": query}
             return (await sb.slash(member, channel, command, **options)).id
 
@@ -149,6 +155,10 @@ async def measure(h: Harness, args: argparse.Namespace) -> int:
         "/recap": slash("recap", RECAP_QUERIES),
         "/episode autocomplete": typing("episode"),
         "/recap autocomplete": typing("recap"),
+        # Reference, not a target: an embed reply found by a code lookup, no search at all.
+        "(/episode by code)": slash(
+            "episode", ["s3e5", "S12:E7", "s02e05", "40x3"], "(/episode by code)"
+        ),
     }
     samples: dict[str, list[float]] = {k: [] for k in kinds}
     by_query: dict[tuple[str, str | None], list[float]] = {}
@@ -173,7 +183,7 @@ async def measure(h: Harness, args: argparse.Namespace) -> int:
         p50, p99 = statistics.median(values), percentile(values, 99)
         ratio = p99 / base_p99
         print(f"{name:<24}{p50:>9.2f}{p99:>9.2f}{ratio:>17.2f}x")
-        if name != "no-op /ping":
+        if not name.startswith(("no-op", "(")):
             ok &= ratio <= 1.5
         if "autocomplete" in name:
             ok &= p99 <= 10.0

@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import discord
@@ -31,8 +31,20 @@ from bot.store import Store
 
 log = logging.getLogger("amabot")
 
-DEFAULT_EXTENSIONS: tuple[str, ...] = ("cogs.members", "cogs.posting", "cogs.organisers")
+# cogs.buttons first: the one router every other cog registers its `amabot:` buttons with.
+DEFAULT_EXTENSIONS: tuple[str, ...] = (
+    "cogs.buttons",
+    "cogs.members",
+    "cogs.posting",
+    "cogs.organisers",
+    "cogs.notify",
+    "cogs.events",
+)
 STATE_COMMANDS_HASH = "commands.hash"
+
+
+# A button handler: told the interaction and what follows "amabot:<action>:" in the custom id.
+ButtonHandler = Callable[[discord.Interaction, str], Awaitable[None]]
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -132,10 +144,26 @@ class AmaBot(commands.Bot):
         self.store: Store | None = None
         self.index = ContentIndex(settings.content.path, settings)
         self.commands_synced = False
+        self.button_handlers: dict[str, ButtonHandler] = {}
+
+    def register_button(self, action: str, handler: ButtonHandler) -> None:
+        """Route clicks on `amabot:<action>[:<arg>]` buttons to `handler(interaction, arg)`.
+
+        One router (cogs/buttons.py) receives every `amabot:` click, now or after a restart,
+        and answers anything no cog registered ("no longer active"): each cog owns its own
+        actions without knowing about the others'."""
+        if not action or ":" in action:
+            raise ValueError(f"bad button action {action!r}")
+        if action in self.button_handlers:
+            raise ValueError(f"button action {action!r} is already registered")
+        self.button_handlers[action] = handler
+
+    def unregister_button(self, action: str) -> None:
+        self.button_handlers.pop(action, None)
 
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.storage.database, clock=self.clock)
-        report = await asyncio.to_thread(self.index.reload)
+        report = await asyncio.to_thread(self._load_content)
         errors = [p for p in report.problems if p.severity == "error"]
         log.info(
             "content: %d episodes, %d recaps, %d files with errors (see `amabot check`)",
@@ -150,6 +178,13 @@ class AmaBot(commands.Bot):
         for name in self._extensions:
             await self.load_extension(name)
         await self.sync_commands_if_changed()
+
+    def _load_content(self):
+        """Load the content and build its search index, off the event loop: otherwise the
+        first member to search after a start would wait for the index to be built."""
+        report = self.index.reload()
+        self.index.prepare_search()
+        return report
 
     @property
     def db(self) -> Store:

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
@@ -464,23 +465,13 @@ class ContentIndex:
             self._authors_moved = True
 
     def _index_episode(self, rel: str, ep: Episode) -> None:
-        fields = [
-            (ep.title, W_TITLE),
-            (ep.summary, W_SUMMARY),
-            (" ".join((*ep.guests, *ep.hosts)), W_PEOPLE),
-            (" ".join(ep.tags), W_TAGS),
-        ]
-        extra = [(ep.id.lower(), W_CODE)]
-        if ep.season is not None and ep.number is not None:
-            extra.append((code_token(ep.season, ep.number), W_CODE))
         # Search ranks in time: sooner first among what is still ahead (`until`, never for
         # a cancelled episode), the latest first among the rest.
         first, last = ep.first_start(), ep.last_end()
         until = last.timestamp() if last and ep.status is not EpisodeStatus.CANCELLED else None
-        self._ep_search.add(
+        self._ep_search.add_later(
             rel,
-            fields,
-            extra,
+            partial(_episode_words, ep),
             order=first.timestamp() if first else float("-inf"),
             until=until if until is not None else float("-inf"),
         )
@@ -488,6 +479,11 @@ class ContentIndex:
     def _index_recap(self, rel: str, recap: Recap) -> None:
         if recap.draft:
             return  # drafts are never offered; found by id, they are still refused
+        self._recap_search.add_later(
+            rel, partial(self._recap_words, recap), order=recap.published.timestamp()
+        )
+
+    def _recap_words(self, recap: Recap) -> tuple[list, list]:
         fields = [
             (recap.title, W_TITLE),
             (recap.summary, W_SUMMARY),
@@ -498,7 +494,7 @@ class ContentIndex:
         code = _recap_code(recap)
         if code is not None:
             extra.append((code_token(*code), W_CODE))
-        self._recap_search.add(rel, fields, extra, order=recap.published.timestamp())
+        return fields, extra
 
     def _after_change(self, touched_recaps: set[str], everything: bool) -> None:
         self._derived = _Derived()
@@ -836,6 +832,12 @@ class ContentIndex:
         """Bumped by every reload that changes something: a key for caches of answers."""
         return self._generation
 
+    def prepare_search(self) -> None:
+        """Build the search index now rather than on the first search (loading leaves the
+        words of new or changed files untokenised until someone searches)."""
+        self._ep_search.flush()
+        self._recap_search.flush()
+
     def search_episodes(
         self, query: str, now: datetime, limit: int = 25, *, loose: bool = False
     ) -> list[Episode]:
@@ -903,6 +905,20 @@ class ContentIndex:
         if kind == "recap":
             return self.search_recaps(query, now, limit, loose=True)
         return self.search_episodes(query, now, limit, loose=True)
+
+
+def _episode_words(ep: Episode) -> tuple[list, list]:
+    """What search matches an episode on: (text, weight) fields and ready-made tokens."""
+    fields = [
+        (ep.title, W_TITLE),
+        (ep.summary, W_SUMMARY),
+        (" ".join((*ep.guests, *ep.hosts)), W_PEOPLE),
+        (" ".join(ep.tags), W_TAGS),
+    ]
+    extra = [(ep.id.lower(), W_CODE)]
+    if ep.season is not None and ep.number is not None:
+        extra.append((code_token(ep.season, ep.number), W_CODE))
+    return fields, extra
 
 
 def _recap_code(recap: Recap) -> tuple[int, int] | None:

@@ -37,9 +37,9 @@ MAX_TITLE = 256  # Discord's embed title limit: a longer title is cut when shown
 # 9999 in New York) and Discord timestamps stop meaning anything.
 MIN_YEAR, MAX_YEAR = 1970, 2999
 # Recaps are read for their title, summary and key takeaway; the rest is published on the
-# blog. Keeping every full body would cost ~8 KB per recap (UCS-2 once an em dash appears),
-# so only the first 4,096 characters (Discord's embed description limit) are kept.
-MAX_RECAP_BODY = 4096  # after alias expansion: a billion-laughs document is refused
+# blog and nothing in the bot shows it. Keeping bodies cost 75 MB with 10,000 recaps (UCS-2
+# once an em dash appears), so none is kept; raise this if a feature ever needs them.
+MAX_RECAP_BODY = 0
 
 Kind = Literal["episode", "recap", "authors", "page", "ignored"]
 
@@ -1143,7 +1143,7 @@ def parse_recap(
         episode_id=episode_id,
         url=url.strip() if url else None,
         image=image,
-        body=body if len(body) <= MAX_RECAP_BODY else body[:MAX_RECAP_BODY],
+        body=body[:MAX_RECAP_BODY],
         line=1,
     )
 

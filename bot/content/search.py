@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from sys import intern
 
 from bot.content.text import STOP_WORDS, damerau_levenshtein, tokens
@@ -32,6 +32,10 @@ _BITS_CACHE = 4096  # words whose bitsets a view keeps (a 20,000-document bitset
 
 def _deletes(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _weight_of(field: tuple[str, float]) -> float:
+    return field[1]
 
 
 def query_words(text: str) -> list[str]:
@@ -73,7 +77,7 @@ class _View:
         blocked = bytearray((len(live) + 7) // 8)
         span = 0.0
         for rank, (start, until) in enumerate(zip(self.orders, self.until, strict=True)):
-            if until <= start:
+            if until < start:
                 blocked[rank >> 3] |= 1 << (rank & 7)  # cancelled or undated: never ahead
             elif until - start > span:
                 span = until - start
@@ -104,11 +108,13 @@ class _View:
 
 class SearchIndex:
     __slots__ = (
+        "_candidates",
         "_deletes",
         "_doc_words",
         "_free",
         "_keys",
         "_order",
+        "_pending",
         "_postings",
         "_slot",
         "_until",
@@ -124,6 +130,7 @@ class SearchIndex:
         self._slot: dict[str, int] = {}
         self._keys: list[str | None] = []
         self._free: list[int] = []
+        self._pending: dict[str, tuple[Callable[[], tuple[Iterable, Iterable]], float, float]] = {}
         self._order = array("d")
         self._until = array("d")
         self._postings: dict[str, array] = {}  # word -> slot << 8 | weight class
@@ -133,14 +140,16 @@ class SearchIndex:
         self._vocab: list[str] = []  # sorted, for prefix ranges; rebuilt lazily
         self._vocab_dirty = False
         self._deletes: dict[str, str] = {}
+        # Query word -> its candidates, valid while the vocabulary is: typing repeats words.
+        self._candidates: dict[tuple[str, bool, bool], dict[str, float]] = {}
         self._view: _View | None = None
         self.generation = 0
 
     def __len__(self) -> int:
-        return len(self._slot)
+        return len(self._slot) + len(self._pending)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._slot
+        return key in self._slot or key in self._pending
 
     # ------------------------------------------------------------------ updates
 
@@ -156,49 +165,31 @@ class SearchIndex:
         """Index `key` under the words of each (text, weight), plus ready-made `extra` tokens
         (ids, codes such as ``s2e5``) that are matched exactly or by prefix, never fuzzily.
         `order` sorts documents in time (ties by key); the document is *ahead* at ``t``
-        while ``until > t`` (never, by default)."""
-        if key in self._slot:
-            self.remove(key)
-        weights: dict[str, float] = {}
-        for text, weight in sorted(fields, key=lambda f: f[1]):
-            if text:
-                # Ascending weights: a word keeps the highest weight of any field it is in.
-                weights.update(dict.fromkeys(tokens(text), weight))
-        fuzzy_ok = set(weights)
-        for token, weight in extra:
-            if weights.get(token, 0.0) < weight:
-                weights[token] = weight
-        if self._free:
-            slot = self._free.pop()
-            self._keys[slot] = key
-            self._order[slot], self._until[slot] = order, until
-        else:
-            slot = len(self._keys)
-            self._keys.append(key)
-            self._doc_words.append(None)
-            self._order.append(order)
-            self._until.append(until)
-        self._slot[key] = slot
-        postings = self._postings
-        classes = bytearray()
-        words = []
-        for word, weight in weights.items():
-            cls = self._weight_class.get(weight)
-            if cls is None:
-                cls = self._new_class(weight)
-            # Interned: every document's word tuple shares one string per word.
-            word = intern(word)
-            posting = postings.get(word)
-            if posting is None:
-                posting = postings[word] = array("q")
-                self._add_word(word, word in fuzzy_ok)
-            posting.append(slot << 8 | cls)
-            words.append(word)
-            classes.append(cls)
-        self._doc_words[slot] = (tuple(words), bytes(classes))
+        while ``until > t`` (never, by default).
+
+        The words are only read on the next search (or `flush`): loading thousands of
+        files must not pay for tokenising them before anyone asks."""
+        fields, extra = list(fields), list(extra)
+        self.add_later(key, lambda: (fields, extra), order=order, until=until)
+
+    def add_later(
+        self,
+        key: str,
+        describe: Callable[[], tuple[Iterable[tuple[str, float]], Iterable[tuple[str, float]]]],
+        *,
+        order: float = 0.0,
+        until: float = _NEVER,
+    ) -> None:
+        """`add`, with the (fields, extra) asked of `describe` only when indexing: a loader
+        then keeps one small callable per file instead of the texts it would join."""
+        self.remove(key)
+        self._pending[key] = (describe, order, until)
         self._changed()
 
     def remove(self, key: str) -> None:
+        if self._pending.pop(key, None) is not None:
+            self._changed()
+            return
         slot = self._slot.pop(key, None)
         if slot is None:
             return
@@ -219,19 +210,71 @@ class SearchIndex:
         self._free.append(slot)
         self._changed()
 
+    def flush(self) -> None:
+        """Index every document added since the last search."""
+        pending, self._pending = self._pending, {}
+        for key, (describe, order, until) in pending.items():
+            fields, extra = describe()
+            self._index(key, fields, extra, order, until)
+
+    def _index(
+        self,
+        key: str,
+        fields: Iterable[tuple[str, float]],
+        extra: Iterable[tuple[str, float]],
+        order: float,
+        until: float,
+    ) -> None:
+        extra = list(extra)
+        weights: dict[str, float] = {}
+        for text, weight in sorted(fields, key=_weight_of):
+            if text:
+                # Ascending weights: a word keeps the highest weight of any field it is in.
+                weights.update(dict.fromkeys(tokens(text), weight))
+        fuzzy_ok = set(weights)  # words of the text, not ready-made tokens
+        for token, weight in extra:
+            if weights.get(token, 0.0) < weight:
+                weights[token] = weight
+        if self._free:
+            slot = self._free.pop()
+            self._keys[slot] = key
+            self._order[slot], self._until[slot] = order, until
+        else:
+            slot = len(self._keys)
+            self._keys.append(key)
+            self._doc_words.append(None)
+            self._order.append(order)
+            self._until.append(until)
+        self._slot[key] = slot
+        # Interned: every document's word tuple shares one string per word.
+        words = tuple(map(intern, weights))
+        classes = bytes(self._class_of(w) for w in weights.values())
+        postings = self._postings
+        base = slot << 8
+        for word, cls in zip(words, classes, strict=True):
+            posting = postings.get(word)
+            if posting is None:
+                posting = postings[word] = array("q")
+                self._add_word(word, word in fuzzy_ok)
+            posting.append(base | cls)
+        self._doc_words[slot] = (words, classes)
+
+    def _class_of(self, weight: float) -> int:
+        cls = self._weight_class.get(weight)
+        if cls is None:
+            if len(self._weights) >= 256:
+                raise ValueError("a search index takes at most 256 distinct weights")
+            cls = self._weight_class[weight] = len(self._weights)
+            self._weights.append(weight)
+        return cls
+
     def _changed(self) -> None:
         self.generation += 1
         self._view = None
 
-    def _new_class(self, weight: float) -> int:
-        if len(self._weights) >= 256:
-            raise ValueError("a search index takes at most 256 distinct weights")
-        self._weight_class[weight] = len(self._weights)
-        self._weights.append(weight)
-        return len(self._weights) - 1
-
     def _add_word(self, word: str, fuzzy: bool) -> None:
         self._vocab_dirty = True
+        self._candidates.clear()
         if fuzzy and len(word) >= MIN_FUZZY_LEN:
             deletes = self._deletes
             for variant in _deletes(word):
@@ -242,6 +285,7 @@ class SearchIndex:
 
     def _drop_word(self, word: str) -> None:
         self._vocab_dirty = True
+        self._candidates.clear()
         if len(word) >= MIN_FUZZY_LEN:
             for variant in _deletes(word):
                 bucket = self._deletes.get(variant)
@@ -256,7 +300,10 @@ class SearchIndex:
     # ------------------------------------------------------------------ queries
 
     def candidates(self, word: str, *, last: bool, loose: bool = False) -> dict[str, float]:
-        """Vocabulary words a query word may stand for, with a match quality."""
+        """Vocabulary words a query word may stand for, with a match quality (read-only)."""
+        cached = self._candidates.get((word, last, loose))
+        if cached is not None:
+            return cached
         found: dict[str, float] = {}
         if self._vocab_dirty:
             self._vocab = sorted(self._postings)
@@ -293,6 +340,9 @@ class SearchIndex:
                 dist = damerau_levenshtein(word, cand, max_edits)
                 if dist <= max_edits:
                     found[cand] = FUZZY - 0.1 * (dist - 1)
+        if len(self._candidates) >= _BITS_CACHE:
+            self._candidates.clear()
+        self._candidates[(word, last, loose)] = found
         return found
 
     def search(
@@ -310,6 +360,8 @@ class SearchIndex:
         score first, then the soonest); then the rest by matched words, score and the
         latest `order`. ``started_only`` leaves out documents whose `order` is after `t`
         (a recap dated in the future)."""
+        if self._pending:
+            self.flush()
         words = query_words(text)
         if not words or limit <= 0 or not self._slot:
             return []

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.clock import Clock
+from bot.optin import dm_recipient
 from bot.planning import Action, Decision, late_decision
 from bot.posts import Post, PostStatus
 from bot.render import mark_delayed
@@ -54,6 +55,10 @@ class Sender(Protocol):
     async def publish(self, channel_id: int, message_id: int) -> None: ...
 
     async def is_announcement_channel(self, channel_id: int) -> bool: ...
+
+    async def open_dm(self, member_id: int) -> int:
+        """The DM channel with a member, for ``dm:`` posts (channel_id 0 in the outbox)."""
+        ...
 
 
 # The message to send for a decision: the planned payload, marked "(delayed)", or "live now".
@@ -186,7 +191,8 @@ class Dispatcher:
             return "skipped"
         try:
             payload = self._payload_for(decision, post) or post.payload
-            message_id = await self._sender.send(post.channel_id, payload, nonce=post.nonce)
+            channel_id = await self._channel_of(post)
+            message_id = await self._sender.send(channel_id, payload, nonce=post.nonce)
         except PermanentSendError as exc:
             reason = str(exc)
             await self._outbox.mark_failed(key, reason, self._clock())
@@ -207,8 +213,20 @@ class Dispatcher:
         self.stats.sent += 1
         self.stats.lateness.append((sent_at - post.due_at).total_seconds())
         log.info("sent %s to channel %s as message %s", key, post.channel_id, message_id)
-        await self._publish(post, message_id)
+        if post.kind != "dm":
+            await self._publish(post, message_id)
         return "sent"
+
+    async def _channel_of(self, post: Post) -> int:
+        """Where a post goes: its channel, or for a ``dm:`` post the member's DM channel
+        (the member is named in the key; the outbox row's channel is 0)."""
+        if post.kind != "dm":
+            return post.channel_id
+        try:
+            member_id = dm_recipient(post.key)
+        except ValueError as exc:
+            raise PermanentSendError(f"not a DM key: {post.key}") from exc
+        return await self._sender.open_dm(member_id)
 
     async def apply_edits(self) -> int:
         """PATCH the original message of sent posts whose content changed since: one edit per
@@ -219,7 +237,8 @@ class Dispatcher:
                 if post.message_id is None:
                     continue
                 try:
-                    await self._sender.edit(post.channel_id, post.message_id, post.payload)
+                    channel_id = await self._channel_of(post)
+                    await self._sender.edit(channel_id, post.message_id, post.payload)
                 except PermanentSendError as exc:
                     # The message is gone or out of reach: give the edit up, say why.
                     reason = str(exc)

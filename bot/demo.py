@@ -105,10 +105,15 @@ class Transcript:
 
     def new_posts(self) -> int:
         shown = 0
-        for channel in (self.h.announcements, self.h.reminders):
+        channels = [self.h.announcements, self.h.reminders]
+        dm = self.h.sandbox.world.dm_channels.get(self.h.member.id)
+        if dm is not None:
+            channels.append(dm)
+        for channel in channels:
             messages = self.h.sandbox.messages(channel)
+            where = f"#{channel.name}" if channel.name else f"DM to {self.h.member.user.username}"
             for msg in messages[self.seen.get(channel.id, 0) :]:
-                self.line(f"  #{channel.name}")
+                self.line(f"  {where}")
                 self.message(msg, prefix="    ")
                 shown += 1
             self.seen[channel.id] = len(messages)
@@ -167,6 +172,15 @@ async def _play(
         return result
 
     t.scene("the bot starts; the Monday livestream is tomorrow")
+    if h.posting.events is not None:
+        await h.posting.reconcile_events()
+        for event in sb.scheduled_events(h.guild):
+            start = datetime.fromisoformat(event["scheduled_start_time"])
+            where = (event.get("entity_metadata") or {}).get("location") or "#ama-stage"
+            t.line(
+                f"  Discord event made by the bot: {event['name']} · "
+                f"{start.astimezone(t.zone):%a %d %b %H:%M %Z} · {where}"
+            )
     await run(h.member, "schedule")
     t.new_posts()
 
@@ -177,7 +191,8 @@ async def _play(
     t.line("  sam starts typing: /episode query:fine tun")
     for choice in choices[:3]:
         t.line(f"    suggestion: {choice['name']}")
-    await run(h.member, "episode", query=DEMO_EPISODE)
+    reply = await run(h.member, "episode", query=DEMO_EPISODE)
+    await _choose_dm_reminder(t, h, reply.message if reply else None)
     await advance_to(start - timedelta(hours=1), "1 hour before the livestream")
     await advance_to(start - timedelta(minutes=10), "10 minutes before the livestream")
 
@@ -214,6 +229,20 @@ async def _play(
     await run(h.member, "episode")
 
 
+async def _choose_dm_reminder(t: Transcript, h: Harness, message: dict[str, Any] | None) -> None:
+    """sam clicks "Remind me" on the /episode reply and asks for a DM before each AMA."""
+    sb = h.sandbox
+    for label in ("Remind me", "AMAs", "DM 10 minutes before"):
+        custom_id = _button(message, label)
+        if message is None or custom_id is None:
+            return
+        t.line(f"  sam clicks [{label}]")
+        result = await sb.click(h.member, h.general, message["id"], custom_id)
+        message = result.message
+        if label != "Remind me" and message is not None:
+            t.message(message)
+
+
 def _button(message: dict[str, Any] | None, label: str) -> str | None:
     for row in (message or {}).get("components") or []:
         for comp in row.get("components", []):
@@ -235,6 +264,7 @@ async def _demo(interactive: bool, content: Path | None, out) -> int:
             overrides={
                 "reminders": {"offsets": ["24h", "1h", "10m"]},
                 "site": {"recaps_url": RECAPS_URL},
+                "events": {"enabled": True},
             },
         )
         violations: list[str] = []

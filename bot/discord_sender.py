@@ -29,6 +29,18 @@ class DiscordSender:
     def __init__(self, client: discord.Client):
         self._client = client
         self._channel_types: dict[int, int] = {}
+        self._dm_channels: dict[int, int] = {}  # member id -> their DM channel with the bot
+
+    async def open_dm(self, member_id: int) -> int:
+        """The DM channel with a member (for ``dm:`` posts), opened once and remembered:
+        Discord returns the same channel every time, so one request per member suffices."""
+        channel_id = self._dm_channels.get(member_id)
+        if channel_id is None:
+            route = Route("POST", "/users/@me/channels")
+            data = await self._request(route, {"recipient_id": str(int(member_id))})
+            channel_id = int(data["id"])
+            self._dm_channels[member_id] = channel_id
+        return channel_id
 
     async def send(self, channel_id: int, payload: dict[str, Any], *, nonce: str) -> int:
         body = dict(payload)
@@ -57,6 +69,8 @@ class DiscordSender:
         await self._request(route, None)
 
     async def is_announcement_channel(self, channel_id: int) -> bool:
+        if not channel_id or channel_id in self._dm_channels.values():
+            return False  # a DM: nothing to publish
         channel = self._client.get_channel(channel_id)
         if channel is None:  # before the gateway's guild data arrives: ask once, remember
             if channel_id not in self._channel_types:

@@ -270,7 +270,7 @@ def dm_reminder_message(
     event = episode.event(kind)
     if event is None:
         raise ValueError(f"episode {episode.id} has no {kind}")
-    payload = reminder_message(episode, event, lead, role_id=0, settings=settings)
+    payload = reminder_message(episode, event, lead, role_id=0, settings=settings, remind_me=False)
     components = list(payload.get("components") or [])
     components.append({"type": 1, "components": [stop_button(kind)]})
     payload["components"] = components

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.content.index import ContentIndex
+from bot.events import Op, diff_events, plan_guild_events
 from bot.planning import (
     Action,
     backlog_cutoff,
@@ -65,6 +66,7 @@ async def collect_plan(
             )
         }
         counts = {str(k): v for k, v in (await store.outbox.counts()).items()}
+        events = await _events_report(store, settings, episodes.values(), now)
     problems = [p for p in index.problems if p.severity == "error"]
     return {
         "now": now.isoformat(),
@@ -88,7 +90,42 @@ async def collect_plan(
         "recent": recent,
         "counts": counts,
         "content_errors": len(problems),
+        "events": events,
     }
+
+
+async def _events_report(store: Store, settings: Settings, episodes, now: datetime) -> dict:
+    """The Discord scheduled events: what the next pass would do, and what went wrong."""
+    out: dict[str, Any] = {
+        "enabled": settings.events.enabled,
+        "permission_error": await store.events.permission_error(),
+        "errors": await store.events.errors(),
+        "actions": [],
+    }
+    if not settings.events.enabled:
+        return out
+    stored = await store.events.all()
+    cfg = settings.events
+    actions = diff_events(
+        plan_guild_events(episodes, settings, now),
+        stored,
+        now,
+        auto_start=cfg.auto_start,
+        create_ahead=cfg.create_ahead,
+    )
+    out["actions"] = [
+        {
+            "op": str(a.op),
+            "key": a.key,
+            "discord_id": a.discord_id,
+            "fields": sorted(a.body),
+            "reason": a.reason,
+        }
+        for a in actions
+        if a.op is not Op.NONE
+    ]
+    out["made"] = sum(1 for st in stored.values() if st.discord_id is not None)
+    return out
 
 
 def _local(dt: datetime, settings: Settings) -> str:
@@ -161,6 +198,21 @@ def render_text(plan: dict[str, Any]) -> str:
                 f"  {p['at_local']}  [{p['due_local']}]  {p['kind']:<8} {p['key']}  "
                 f"-> channel {p['channel_id']}: {why}"
             )
+    events = plan.get("events") or {}
+    if events.get("enabled") or events.get("permission_error") or events.get("errors"):
+        lines.append("")
+        lines.append(f"Discord events ({events.get('made', 0)} made by the bot):")
+        if events.get("permission_error"):
+            lines.append(f"  ERROR: {events['permission_error']}")
+        for key, error in sorted((events.get("errors") or {}).items()):
+            if error != events.get("permission_error"):
+                lines.append(f"  error {key}: {error}")
+        for a in events.get("actions", []):
+            what = ", ".join(a["fields"])
+            why = f" ({a['reason']})" if a["reason"] else ""
+            lines.append(f"  next pass: {a['op']:<6} {a['key']}  [{what}]{why}")
+        if not events.get("actions"):
+            lines.append("  next pass: nothing to do")
     lines.append("")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(plan["counts"].items())) or "empty"
     lines.append(f"Outbox: {counts}. Content files with errors: {plan['content_errors']}.")

@@ -7,6 +7,12 @@ its failure.
 Flow on every content change (webhook, poll, or start-up):
 reload the index (only changed files) -> plan recap announcements and reminders (pure) ->
 reconcile the plan into the outbox -> rebuild the wake-ups from pending rows -> deliver due.
+
+The same pass plans the members' DM reminders (``dm:`` rows, bot/optin.py) and, with
+`[events] enabled`, brings the Discord scheduled events in line with the content
+(bot/events.py, through the injected `EventsApi`; its failures are recorded, never raised).
+With `[events] auto_start`, wake-ups keyed ``events:<time>`` (not outbox rows: rebuilds keep
+them) run that events pass at each AMA's start and end.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from bot.config import Settings
 from bot.content.index import ContentIndex
 from bot.content.models import Episode, Recap
 from bot.delivery import Dispatcher, Sender
+from bot.events import EventReconciler, EventsApi, EventsReport, plan_guild_events, transition_times
 from bot.gitsync import ContentSync, GitContent, PullResult
+from bot.optin import dm_recipient, is_dm_closed_error, plan_dm_reminders
 from bot.planning import (
     Decision,
     backlog_cutoff,
@@ -36,6 +44,7 @@ from bot.wakeups import Wakeups
 
 log = logging.getLogger("amabot.posting")
 
+EVENTS_WAKE_PREFIX = "events:"  # wake-ups that run the scheduled events reconcile (auto_start)
 STATE_COMMIT = "content.last_commit"
 STATE_RELOADED = "content.last_reload_at"
 
@@ -60,6 +69,7 @@ class PostingService:
         clock: Clock,
         git: GitContent | None = None,
         sweep_interval: float = 30.0,
+        events_api: EventsApi | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -84,6 +94,14 @@ class PostingService:
             interval=settings.content.poll_interval,
         )
         self._reconcile_lock = asyncio.Lock()
+        # Discord scheduled events: one pass at a time, so two passes never both create one.
+        self.events: EventReconciler | None = None
+        if events_api is not None and settings.events.enabled:
+            self.events = EventReconciler(store.events, events_api, settings)
+        self._events_lock = asyncio.Lock()
+        self._event_wakes: dict[str, datetime] = {}
+        self.last_events_report: EventsReport | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         self._sync_task: asyncio.Task[None] | None = None
         self.last_reload_at: datetime | None = None
         self._recap_cache: dict[tuple[Recap, Episode | None], PlannedPost] = {}
@@ -98,14 +116,24 @@ class PostingService:
         # The owner loaded the index just before starting us.
         self.last_reload_at = self.clock()
         await self.store.state.set(STATE_RELOADED, self.last_reload_at.isoformat())
-        await self.reconcile()
+        # The Discord events pass talks to Discord: it runs beside the start, not before it.
+        await self.reconcile(events=False)
         self.wakeups.start()
+        if self.events is not None:
+            self._spawn(self.reconcile_events(), "amabot-events-startup")
         self._sync_task = asyncio.create_task(self._run_sync(), name="amabot-content-sync")
         # Merges that landed while the bot was down are picked up at once, not one poll later.
         self.sync.request_pull("startup")
 
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def stop(self) -> None:
         self.sync.stop()
+        for task in list(self._background):
+            task.cancel()
         if self._sync_task is not None:
             self._sync_task.cancel()
             try:
@@ -147,7 +175,15 @@ class PostingService:
         await self.reconcile()
         await self.deliver_due()
 
-    async def reconcile(self) -> ReconcileSummary:
+    async def reconcile(self, *, events: bool = True) -> ReconcileSummary:
+        """Plan and write the outbox (recaps, reminders, members' DMs), then, with
+        `events`, bring the Discord scheduled events in line with the content."""
+        summary = await self._reconcile_outbox()
+        if events and self.events is not None:
+            await self.reconcile_events()
+        return summary
+
+    async def _reconcile_outbox(self) -> ReconcileSummary:
         async with self._reconcile_lock:
             now = self.clock()
             episodes = {e.id: e for e in self.index.episodes()}
@@ -176,14 +212,65 @@ class PostingService:
                 now=now,
                 reason_missing="episode cancelled, moved or made TBD",
             )
+            dms = await self._reconcile_dms_locked(episodes.values(), now)
             await self.rebuild_wakeups()
             return ReconcileSummary(
-                inserted=(*recaps.inserted, *reminders.inserted),
-                moved=(*recaps.moved, *reminders.moved),
-                cancelled=(*recaps.cancelled, *reminders.cancelled),
+                inserted=(*recaps.inserted, *reminders.inserted, *dms.inserted),
+                moved=(*recaps.moved, *reminders.moved, *dms.moved),
+                cancelled=(*recaps.cancelled, *reminders.cancelled, *dms.cancelled),
                 edits=tuple(recaps.edit_needed),
                 backlog=tuple(backlog),
             )
+
+    # -- members' DM reminders and Discord scheduled events ---------------------------------
+
+    async def reconcile_dms(self) -> Any:
+        """Re-plan the members' DM reminders alone: after a /notify choice, a "Stop these"
+        click or an "Interested" mark. Cheap: no recap is rendered."""
+        async with self._reconcile_lock:
+            report = await self._reconcile_dms_locked(self.index.episodes(), self.clock())
+            await self.rebuild_wakeups()
+            return report
+
+    async def _reconcile_dms_locked(self, episodes: Any, now: datetime) -> Any:
+        optin = self.store.optin
+        plan = plan_dm_reminders(
+            episodes,
+            await optin.prefs(),
+            await optin.interested(),
+            self.settings,
+            now,
+            dm_closed=await optin.dm_closed(),
+        )
+        return await self.store.outbox.reconcile(
+            plan,
+            scope="dm:",
+            now=now,
+            reason_missing="member opted out, DMs closed, or the event changed",
+        )
+
+    async def reconcile_events(self) -> EventsReport | None:
+        """Create, update, cancel (and with auto_start, start and end) our Discord scheduled
+        events. A failure here is logged and recorded in the store; it never stops posting."""
+        if self.events is None:
+            return None
+        async with self._events_lock:
+            now = self.clock()
+            episodes = list(self.index.episodes())
+            try:
+                report = await self.events.reconcile(episodes, now)
+            except Exception:
+                log.exception("the Discord scheduled events pass failed; posting carries on")
+                return None
+            self.last_events_report = report
+            if self.settings.events.auto_start:
+                plan = plan_guild_events(episodes, self.settings, now)
+                self._event_wakes = {
+                    f"{EVENTS_WAKE_PREFIX}{t.isoformat()}": t for t in transition_times(plan, now)
+                }
+                for key, when in self._event_wakes.items():
+                    self.wakeups.schedule(key, when)
+            return report
 
     async def _settle_expired(self, now: datetime) -> None:
         """Pending posts past their deadline are recorded as skipped, with the lateness as the
@@ -227,12 +314,20 @@ class PostingService:
 
     async def rebuild_wakeups(self) -> None:
         pending = await self.store.outbox.pending()
-        self.wakeups.rebuild((p.key, p.wake_at) for p in pending)
+        # The auto_start transitions are not outbox rows: keep their wake-ups too (one that
+        # has come but not run yet runs at once).
+        wakes = [(p.key, p.wake_at) for p in pending]
+        wakes.extend(self._event_wakes.items())
+        self.wakeups.rebuild(wakes)
 
     async def deliver_due(self) -> int:
         return await self.dispatcher.deliver_due()
 
-    async def _wake(self, _key: str) -> None:
+    async def _wake(self, key: str) -> None:
+        if key.startswith(EVENTS_WAKE_PREFIX):
+            self._event_wakes.pop(key, None)
+            await self.reconcile_events()
+            return
         await self.dispatcher.deliver_due()
 
     def _schedule_retry(self, key: str, when: datetime) -> None:
@@ -247,7 +342,14 @@ class PostingService:
 
     async def _tell_organisers(self, post: Post, reason: str) -> None:
         """A post Discord refused for good (403, 404): say so in `[organisers]
-        alerts_channel_id`, once per post. The row and the log already hold the reason."""
+        alerts_channel_id`, once per post. The row and the log already hold the reason.
+
+        A DM refused because the member closed their DMs is the member's choice, not a fault:
+        it is recorded (no more DMs planned until they opt in again) and their other pending
+        DMs are cancelled, so the bot does not knock on a closed door for every event."""
+        if post.kind == "dm":
+            await self._dm_refused(post, reason)
+            return
         channel_id = self.settings.organisers.alerts_channel_id
         if not channel_id or channel_id == post.channel_id:
             return  # no alerts channel, or it is the very channel that refuses us
@@ -257,6 +359,26 @@ class PostingService:
         except Exception as exc:
             log.error("could not tell the organisers in channel %s: %s", channel_id, exc)
 
+    async def _dm_refused(self, post: Post, reason: str) -> None:
+        if not is_dm_closed_error(reason):
+            log.warning("DM %s failed for good: %s", post.key, reason)
+            return
+        member = dm_recipient(post.key)
+        now = self.clock()
+        await self.store.optin.mark_dm_closed(member, reason, now)
+        for key in await self.store.outbox.keys_with_prefix(f"dm:{member}:", [PostStatus.PENDING]):
+            if await self.store.outbox.cancel(key, "the member's DMs are closed", now):
+                self.wakeups.unschedule(key)
+        log.info("member %s has closed DMs: DM reminders paused until they opt in again", member)
+
+    async def events_health(self) -> dict[str, Any]:
+        """What /healthz and `amabot plan` say about the Discord scheduled events."""
+        return {
+            "enabled": self.events is not None,
+            "permission_error": await self.store.events.permission_error(),
+            "errors": await self.store.events.errors(),
+        }
+
     async def health(self) -> dict[str, Any]:
         """`GET /healthz`: what an operator checks first. Failed posts come from the outbox, so
         they survive restarts; `problems` are this run's refused sends, edits and publishes."""
@@ -264,8 +386,9 @@ class PostingService:
         failed = await self.store.outbox.recent([PostStatus.FAILED], limit=10)
         sync = self.sync.status()
         problems = [p.as_dict() for p in list(self.dispatcher.problems)[-10:]]
+        events = await self.events_health()
         return {
-            "ok": sync["last_error"] is None and not problems,
+            "ok": sync["last_error"] is None and not problems and not events["permission_error"],
             "last_commit": await self.store.state.get(STATE_COMMIT),
             "last_reload_at": await self.store.state.get(STATE_RELOADED),
             "posts": {
@@ -287,6 +410,7 @@ class PostingService:
             "problems": problems,
             "content": sync,
             "content_problems": sum(1 for p in self.index.problems if p.severity == "error"),
+            "events": events,
         }
 
 

@@ -531,14 +531,41 @@ def episode_reply(
     )
 
 
+ICS_PREFIX = "amabot:ics:"
+REMIND_ME_ID = "amabot:remindme"  # + ":<series>" on reminders; bare on /episode (asks which)
+
+
+def remind_me_button(series: str | None = None) -> dict[str, Any]:
+    custom_id = f"{REMIND_ME_ID}:{series}" if series else REMIND_ME_ID
+    return {
+        "type": 2,
+        "style": 2,
+        "label": "Remind me",
+        "custom_id": custom_id,
+    }
+
+
 def episode_action_buttons(episode: Episode, now: datetime) -> list[dict[str, Any]]:
-    """"Add to calendar" while an event is ahead, and "Remind me" for the series."""
-    upcoming = episode.is_upcoming(now) and any(e.start for e in episode.events())
+    """ "Add to calendar" and "Remind me", while a livestream or AMA of the episode is ahead
+    (a TBD, aired or cancelled episode has nothing to put in a calendar or remind of)."""
+    if episode.status is EpisodeStatus.CANCELLED:
+        return []
+    if not any(
+        e.start is not None and (e.is_ahead(now) or e.is_running(now)) for e in episode.events()
+    ):
+        return []
     buttons: list[dict[str, Any]] = []
-    custom_id = f"amabot:ics:{episode.id}"
-    if upcoming and len(custom_id) <= CUSTOM_ID_MAX:
-        buttons.append({"type": 2, "style": 2, "label": "Add to calendar", "custom_id": custom_id})
-    buttons.append({"type": 2, "style": 1, "label": "Remind me", "custom_id": "amabot:remindme"})
+    custom_id = f"{ICS_PREFIX}{episode.id}"
+    if len(custom_id) <= CUSTOM_ID_MAX:
+        buttons.append(
+            {
+                "type": 2,
+                "style": 2,
+                "label": "Add to calendar",
+                "custom_id": custom_id,
+            }
+        )
+    buttons.append(remind_me_button())
     return buttons
 
 
@@ -786,7 +813,13 @@ def _event_button(event: ShowEvent, *, starting: bool) -> dict[str, Any] | None:
 
 
 def reminder_message(
-    episode: Episode, event: ShowEvent, offset: timedelta, *, role_id: int, settings: Settings
+    episode: Episode,
+    event: ShowEvent,
+    offset: timedelta,
+    *,
+    role_id: int,
+    settings: Settings,
+    remind_me: bool = True,
 ) -> Payload:
     """``Friday AMA in 1 hour: Fine Tuning & Distillation with Dave Voutila`` + time + button."""
     if event.start is None:
@@ -800,7 +833,10 @@ def reminder_message(
     return fit_message(
         {
             "content": content,
-            "components": _rows(_event_button(event, starting=starting)),
+            "components": _rows(
+                _event_button(event, starting=starting),
+                remind_me_button(event.kind) if remind_me else None,
+            ),
             "allowed_mentions": allowed_mentions(role_id),
         }
     )
@@ -820,7 +856,7 @@ def live_now_message(
     return fit_message(
         {
             "content": content,
-            "components": _rows(_event_button(event, starting=True)),
+            "components": _rows(_event_button(event, starting=True), remind_me_button(event.kind)),
             "allowed_mentions": allowed_mentions(role_id),
         }
     )

@@ -19,10 +19,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import render
-from bot.app import AmaBot
+from bot.app import AmaBot, reply_ephemeral
+from bot.calendar_feed import episode_ics, ics_filename
 from bot.content.models import Episode, Recap
 from bot.content.text import STOP_WORDS, damerau_levenshtein, parse_code, tokens
 from bot.discord_sender import payload_kwargs
+from bot.events import FINISHED, event_key, event_link
 
 log = logging.getLogger("amabot.cogs.members")
 
@@ -38,6 +40,12 @@ everywhere = app_commands.allowed_contexts(guilds=True, dms=True, private_channe
 class Members(commands.Cog):
     def __init__(self, bot: AmaBot):
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.register_button("ics", self.on_add_to_calendar)
+
+    async def cog_unload(self) -> None:
+        self.bot.unregister_button("ics")
 
     @property
     def index(self):
@@ -78,8 +86,40 @@ class Members(commands.Cog):
             recap_url=recap_url,
             image_url=image_url,
             settings=self.bot.settings,
+            event_urls=await self._event_urls(episode),
+            actions=True,
         )
         await _send(interaction, payload, ephemeral=private, file=image_file)
+
+    async def _event_urls(self, episode: Episode) -> dict[str, str]:
+        """The Discord events the bot made for this episode that members can still join."""
+        guild_id = self.bot.settings.discord.guild_id
+        if not guild_id or not self.bot.settings.events.enabled or self.bot.store is None:
+            return {}
+        urls: dict[str, str] = {}
+        for kind in ("livestream", "ama"):
+            stored = await self.bot.db.events.get(event_key(episode.id, kind))
+            if stored is None or stored.discord_id is None or stored.status in FINISHED:
+                continue
+            urls[kind] = event_link(guild_id, stored.discord_id)
+        return urls
+
+    async def on_add_to_calendar(self, interaction: discord.Interaction, arg: str) -> None:
+        """ "Add to calendar": the episode's livestream and AMA as an .ics file, just for them."""
+        episode = self.index.episode(arg) if arg else None
+        if episode is None:
+            await reply_ephemeral(interaction, "That episode is no longer in the schedule.")
+            return
+        data = episode_ics(episode, self.bot.settings, self.bot.clock())
+        file = discord.File(io.BytesIO(data), filename=ics_filename(episode))
+        await interaction.response.send_message(
+            f"{episode.code} · {render.one_line(episode.title)}: open the file to add the "
+            "livestream and the AMA to your calendar (times in UTC; your calendar shows them "
+            "in your zone).",
+            file=file,
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
     @episode.autocomplete("query")
     async def episode_autocomplete(

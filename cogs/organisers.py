@@ -5,8 +5,9 @@ button click (Discord's default permissions are only a hint in the client): a me
 a role whose *id* is in `[organisers] role_ids`, or, when that list is empty, a member with
 the Manage Events permission. Role names never count, so a look-alike role grants nothing.
 
-Buttons carry `amabot:` custom ids and are handled by one dynamic item, so they keep working
-across restarts; a preview is stored in the bot state until confirmed, cancelled or expired.
+Buttons carry `amabot:` custom ids routed by cogs/buttons.py (this cog registers confirm,
+discard and list), so they keep working across restarts; a preview is stored in the bot
+state until confirmed, cancelled or expired.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.when import WhenError, parse_when
 
 log = logging.getLogger("amabot.cogs.organisers")
 
+BUTTON_ACTIONS = ("confirm", "discard", "list")
 DRAFT_TTL = timedelta(minutes=30)
 DRAFT_PREFIX = "announce.draft:"
 LIST_PAGE = 10
@@ -154,29 +156,6 @@ class Announce(
         ]
 
 
-ROUTER_TEMPLATE = r"amabot:(?P<rest>.{0,90})"
-_ROUTED = re.compile(ROUTER_TEMPLATE)
-
-
-class ButtonRouter(discord.ui.DynamicItem[discord.ui.Button], template=ROUTER_TEMPLATE):
-    """Every `amabot:` button, now or after a restart; unknown or forged ids get an answer."""
-
-    def __init__(self, rest: str):
-        super().__init__(discord.ui.Button(label="…", custom_id=f"amabot:{rest}"))
-        self.rest = rest
-
-    @classmethod
-    async def from_custom_id(cls, interaction, item, match: re.Match[str]):
-        return cls(match["rest"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog("Organisers")  # type: ignore[union-attr]
-        if cog is None:
-            await reply_ephemeral(interaction, "This button is no longer active.")
-            return
-        await cog.on_button(interaction, self.rest)
-
-
 class Organisers(commands.Cog):
     def __init__(self, bot: AmaBot):
         self.bot = bot
@@ -188,11 +167,19 @@ class Organisers(commands.Cog):
         self._guild = guild
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ButtonRouter)
+        for action in BUTTON_ACTIONS:
+            self.bot.register_button(action, self._button_handler(action))
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.group.name, guild=self._guild)
-        self.bot.remove_dynamic_items(ButtonRouter)
+        for action in BUTTON_ACTIONS:
+            self.bot.unregister_button(action)
+
+    def _button_handler(self, action: str):
+        async def handle(interaction: discord.Interaction, arg: str) -> None:
+            await self.on_button(interaction, f"{action}:{arg}")
+
+        return handle
 
     @property
     def store(self):
@@ -466,16 +453,6 @@ class Organisers(commands.Cog):
             f"Skipped {len(cancelled)} reminder(s) for {episode.code} {episode.title}:\n"
             + "\n".join(f"`{k}`" for k in cancelled),
         )
-
-    @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """Answer clicks on buttons that are not ours (forged or from an old version)."""
-        if interaction.type is not discord.InteractionType.component:
-            return
-        custom_id = str((interaction.data or {}).get("custom_id", ""))
-        if _ROUTED.fullmatch(custom_id):
-            return  # ButtonRouter answers it; anything else (forged, too long) is answered here
-        await reply_ephemeral(interaction, "This button is no longer active.")
 
 
 def _cannot_post(channel: discord.abc.GuildChannel) -> str | None:

@@ -2,17 +2,21 @@
 
 A thin owner: it builds the Discord-free PostingService with the Discord sender, starts it
 once when the cog loads (never in on_ready) and stops it when the bot closes. Also runs the
-GitHub webhook receiver when `[webhook] listen` is set.
+GitHub webhook receiver when `[webhook] listen` is set, which also serves the subscribable
+calendar (`GET /calendar.ics`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from discord.ext import commands
 
 from bot.app import AmaBot
+from bot.calendar_feed import calendar_hashes, calendar_route, feed_ics
 from bot.config import webhook_secret
+from bot.discord_events import DiscordEventsApi
 from bot.discord_sender import DiscordSender
 from bot.gitsync import GitContent
 from bot.posting import PostingService
@@ -42,6 +46,15 @@ class Posting(commands.Cog):
                 "%s is not a git checkout; rescanning it by content hash", settings.content.path
             )
             git = None
+        events_api = None
+        if settings.events.enabled:
+            if settings.discord.guild_id:
+                events_api = DiscordEventsApi(self.bot, settings.discord.guild_id)
+            else:
+                log.error(
+                    "[events] enabled but [discord] guild_id is not set: no Discord events "
+                    "can be made; set the server's id"
+                )
         self.service = PostingService(
             settings=settings,
             store=self.bot.db,
@@ -50,6 +63,7 @@ class Posting(commands.Cog):
             clock=self.bot.clock,
             git=git,
             sweep_interval=self.bot.sweep_interval,
+            events_api=events_api,
         )
         self.bot.posting = self.service
         await self.service.start()
@@ -68,6 +82,7 @@ class Posting(commands.Cog):
                 branch=content_branch,
                 on_push=lambda _payload: self.service.sync.request_pull("webhook"),
                 health=self.service.health,
+                extra_routes=[calendar_route(self.calendar_feed)],
             )
             webhook = WebhookServer(app, settings.webhook.listen)
             try:
@@ -77,6 +92,15 @@ class Posting(commands.Cog):
                 await self.service.stop()
                 raise
             self.webhook = webhook
+
+    async def calendar_feed(self) -> bytes:
+        """`GET /calendar.ics`: every scheduled episode, SEQUENCE numbers from the store so a
+        changed event replaces the subscriber's copy and an unchanged one never does."""
+        now = self.bot.clock()
+        episodes = list(self.bot.index.episodes())
+        hashes = calendar_hashes(episodes, self.bot.settings, now)
+        sequences = await self.bot.db.events.calendar_sequences(hashes, now)
+        return await asyncio.to_thread(feed_ics, episodes, self.bot.settings, now, sequences)
 
     async def cog_unload(self) -> None:
         try:

@@ -27,6 +27,7 @@ class RecordingSender:
         self.failures: list[Exception] = []
         self.news_channels: set[int] = set()
         self.gate: asyncio.Event | None = None
+        self.dms_opened: list[int] = []
 
     async def send(self, channel_id: int, payload: dict[str, Any], *, nonce: str) -> int:
         if self.gate is not None:
@@ -48,6 +49,10 @@ class RecordingSender:
 
     async def is_announcement_channel(self, channel_id: int) -> bool:
         return channel_id in self.news_channels
+
+    async def open_dm(self, member_id: int) -> int:
+        self.dms_opened.append(member_id)
+        return 900_000 + member_id
 
 
 def planned(key: str, kind: str = "recap", due: datetime = T0, **kw: Any) -> PlannedPost:
@@ -349,3 +354,41 @@ async def test_a_new_rendering_of_the_same_content_does_not_edit_sent_posts(worl
     assert list(report.edit_needed) == ["recap:a"]
     await dispatcher.deliver_due()
     assert [e[2]["content"] for e in sender.edits] == ["new title"]
+
+
+# -- DMs (bot/optin.py): the member is in the key, the channel is opened by the sender ----------
+
+
+async def test_a_dm_goes_to_the_members_dm_channel_and_is_never_published(world):
+    clock, store, sender, dispatcher = world
+    sender.news_channels.add(0)  # even if channel 0 looked like one, a DM is not published
+    dm = planned(
+        "dm:42:s2-e05:ama:1h", kind="dm", channel_id=0, event_start=T0 + timedelta(hours=1)
+    )
+    await store.outbox.reconcile([dm], scope="dm:", now=clock())
+    assert await dispatcher.deliver_due() == 1
+    assert sender.dms_opened == [42]
+    assert sender.sent[0][0] == 900_042
+    assert sender.published == []
+    post = await store.outbox.get(dm.key)
+    assert post.status is PostStatus.SENT and post.channel_id == 0
+
+
+async def test_a_refused_dm_is_failed_once_and_reported(world):
+    clock, store, sender, _ = world
+    reported: list[tuple[str, str]] = []
+
+    async def on_failure(post, reason):
+        reported.append((post.key, reason))
+
+    dispatcher = Dispatcher(store.outbox, sender, clock=clock, on_failure=on_failure)
+    sender.failures.append(PermanentSendError("403 Cannot send messages to this user (code 50007)"))
+    dm = planned(
+        "dm:42:s2-e05:ama:1h", kind="dm", channel_id=0, event_start=T0 + timedelta(hours=1)
+    )
+    await store.outbox.reconcile([dm], scope="dm:", now=clock())
+    await dispatcher.deliver_due()
+    await dispatcher.deliver_due()
+    post = await store.outbox.get(dm.key)
+    assert post.status is PostStatus.FAILED and "50007" in post.reason
+    assert reported == [(dm.key, post.reason)]

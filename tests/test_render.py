@@ -331,9 +331,22 @@ def test_fit_message_property(text, n_fields, n_embeds):
 
 
 def buttons(payload):
+    """The link buttons; `custom_ids` lists the others ("Remind me", "Add to calendar")."""
     return {
-        b["label"]: b.get("url") for r in payload.get("components", []) for b in r["components"]
+        b["label"]: b.get("url")
+        for r in payload.get("components", [])
+        for b in r["components"]
+        if b.get("style") == 5
     }
+
+
+def custom_ids(payload):
+    return [
+        b["custom_id"]
+        for r in payload.get("components", [])
+        for b in r["components"]
+        if "custom_id" in b
+    ]
 
 
 def test_episode_reply_shape():
@@ -679,6 +692,7 @@ def test_reminder_message_reads_in_one_glance():
         f"{when_line(AMA)} · S2:E5 · Model Mondays"
     )
     assert buttons(payload) == {"Join the AMA": "https://discord.gg/x"}
+    assert custom_ids(payload) == ["amabot:remindme:ama"]
     ls = reminder_message(ep, ep.livestream, timedelta(hours=24), role_id=0, settings=SETTINGS)
     assert ls["content"].startswith("⏰ **Monday livestream in 24 hours:**")
     assert buttons(ls) == {"Register for the livestream": "https://example.org/register"}
@@ -693,7 +707,11 @@ def test_reminder_without_link_or_guests():
     ep = make_episode(guests=(), ama=ShowEvent("ama", AMA, timedelta(minutes=30)))
     payload = reminder_message(ep, ep.ama, timedelta(minutes=10), role_id=0, settings=SETTINGS)
     assert "**Friday AMA in 10 minutes:** Fine Tuning & Distillation\n" in payload["content"]
-    assert payload["components"] == []
+    assert custom_ids(payload) == ["amabot:remindme:ama"]  # no link: only "Remind me"
+    quiet = reminder_message(
+        ep, ep.ama, timedelta(minutes=10), role_id=0, settings=SETTINGS, remind_me=False
+    )
+    assert quiet["components"] == []
 
 
 def test_reminder_weekday_is_in_the_events_zone():

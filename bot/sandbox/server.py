@@ -79,6 +79,9 @@ class RecordedRequest:
     status: int | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
     response: Any = None
+    # The uploaded files' bytes by filename (kept out of `to_dict`: tests read them directly,
+    # e.g. to parse an .ics attachment back).
+    file_data: dict[str, bytes] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -846,6 +849,7 @@ class Sandbox:
                 }
                 for f in files
             ],
+            file_data={f["filename"]: bytes(f["data"]) for f in files},
         )
         self.requests.append(rec)
         if self._validator is not None:

@@ -223,7 +223,16 @@ async def world(tmp_path, make_harness):
 
 
 def buttons(result) -> dict[str, str]:
-    return {b["label"]: b.get("url", "") for row in result.components for b in row["components"]}
+    """The link buttons (the "Add to calendar" and "Remind me" actions are not links)."""
+    return {
+        b["label"]: b["url"] for row in result.components for b in row["components"] if "url" in b
+    }
+
+
+def actions(result) -> list[str]:
+    return [
+        b["custom_id"] for row in result.components for b in row["components"] if "url" not in b
+    ]
 
 
 def fields(result) -> dict[str, str]:

@@ -312,6 +312,8 @@ async def test_attachments_and_invalid_request_is_a_violation(running):
             "content_type": "application/octet-stream",
         }
     ]
+    assert rec.file_data == {"a.ics": b"x" * 1234}  # the bytes, for tests that parse them
+    assert "file_data" not in rec.to_dict()
     sb.assert_valid()
     with pytest.raises(discord.HTTPException) as too_long:
         await channel.send("x" * 2500)

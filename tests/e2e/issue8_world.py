@@ -1,0 +1,116 @@
+"""Shared by the Discord events, opt-in and calendar suites: a harness with our own episodes
+(status scheduled) and config sections that name the sandbox's channels and roles."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+
+from bot.config import load_settings
+from bot.harness import Harness
+
+LA = "America/Los_Angeles"
+# Monday 2025-07-14 10:30 PDT = 17:30 UTC; Friday 2025-07-18 10:30 PDT = 17:30 UTC.
+LS_START = datetime(2025, 7, 14, 17, 30, tzinfo=UTC)
+AMA_START = datetime(2025, 7, 18, 17, 30, tzinfo=UTC)
+SUNDAY = datetime(2025, 7, 13, 16, 0, tzinfo=UTC)
+WEEK = timedelta(days=7)
+REGISTER = "https://example.org/register/26109"
+JOIN = "https://discord.gg/example?event=1"
+
+
+def episode_md(
+    *,
+    id: str = "s9-e01",
+    number: int = 1,
+    livestream: str | None = "2025-07-14T10:30",
+    ama: str | None = "2025-07-18T10:30",
+    status: str = "scheduled",
+    tz: str = LA,
+    title: str = "Fine Tuning & Distillation",
+    summary: str = "Customising a model for your application.",
+) -> str:
+    def event(value: str | None, url: str) -> str:
+        if value is None:
+            return "  start: TBD\n"
+        return f"  start: {value}\n  duration: 30m\n  url: {url}\n"
+
+    return (
+        f"---\nid: {id}\nseason: 9\nepisode: {number}\ntitle: {title}\nsummary: {summary}\n"
+        f"guests: [Dave Voutila]\nhosts: [Nitya Narasimhan]\nstatus: {status}\ntimezone: {tz}\n"
+        f"livestream:\n{event(livestream, REGISTER)}ama:\n{event(ama, JOIN)}---\nAbout it.\n"
+    )
+
+
+def weekly_episodes(count: int) -> dict[str, str]:
+    """`count` episodes a week apart, from the week of SUNDAY."""
+    out = {}
+    for n in range(1, count + 1):
+        monday = (LS_START + (n - 1) * WEEK).astimezone(ZoneInfo(LA)).date()
+        friday = monday + timedelta(days=4)
+        out[f"s9-e{n:02d}"] = episode_md(
+            id=f"s9-e{n:02d}",
+            number=n,
+            livestream=f"{monday.isoformat()}T10:30",
+            ama=f"{friday.isoformat()}T10:30",
+            title=f"Episode {n}",
+        )
+    return out
+
+
+@contextlib.asynccontextmanager
+async def world(
+    base: Path,
+    *,
+    clock: Any,
+    episodes: Mapping[str, str],
+    configure: Callable[[Harness], Mapping[str, Mapping[str, Any]]] | None = None,
+    before_start: Callable[[Harness], Any] | None = None,
+) -> AsyncIterator[Harness]:
+    content = base / "content-src"
+    (content / "episodes").mkdir(parents=True)
+    for name, text in episodes.items():
+        (content / "episodes" / f"{name}.md").write_text(text, encoding="utf-8")
+    h = Harness(base / "world", clock=clock, content_source=content)
+    await h.start()
+    try:
+        sections: dict[str, dict[str, Any]] = {"reminders": {"offsets": ["1h"]}}
+        for section, values in (configure(h) if configure else {}).items():
+            sections.setdefault(section, {}).update(values)
+        h.overrides = sections
+        h.settings = load_settings(h.write_config(), environ=h.environ)
+        if before_start is not None:
+            before_start(h)
+        await h.start_bot()
+        yield h
+    finally:
+        await h.stop()
+    h.sandbox.assert_valid()
+
+
+def events_on(h: Harness, **extra: Any) -> dict[str, dict[str, Any]]:
+    return {"events": {"enabled": True, "ama_stage_channel_id": h.stage.id, **extra}}
+
+
+def ours(h: Harness) -> list[dict[str, Any]]:
+    """The scheduled events the bot made in the sandbox guild, by start time."""
+    bot_id = str(h.sandbox.bot_user.id)
+    events = [e for e in h.sandbox.scheduled_events(h.guild) if e["creator_id"] == bot_id]
+    return sorted(events, key=lambda e: e["scheduled_start_time"])
+
+
+async def http_get(url: str) -> tuple[int, bytes, dict[str, str]]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.read(), dict(response.headers)
+
+
+def webhook_url(h: Harness) -> str:
+    cog = h.bot.get_cog("Posting")
+    assert cog is not None and cog.webhook is not None
+    return cog.webhook.url

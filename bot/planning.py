@@ -123,6 +123,21 @@ def format_duration(td: timedelta) -> str:
 # -- planning ------------------------------------------------------------------------------
 
 
+def reminder_role(settings: Settings, kind: EventKind) -> int:
+    """The role a reminder pings: `[reminders]` for that kind, else the series' opt-in role
+    (members who chose "ping me" get pinged even when the channel-wide ping is off)."""
+    if kind == "livestream":
+        optin = settings.optin.livestream_role_id
+    else:
+        optin = settings.optin.ama_role_id
+    return settings.reminders.role_for(kind) or optin
+
+
+def recap_role(settings: Settings) -> int:
+    """`[announcements] role_id`, else the recaps opt-in role."""
+    return settings.announcements.role_id or settings.optin.recaps_role_id
+
+
 def plan_reminders(
     episodes: Iterable[Episode], settings: Settings, now: datetime
 ) -> list[PlannedPost]:
@@ -145,7 +160,7 @@ def plan_reminders(
                 due = start - offset
                 grace = cfg.grace_for(offset)
                 deadline = due + grace if offset <= timedelta(0) else min(due + grace, start)
-                role_id = cfg.role_for(kind)
+                role_id = reminder_role(settings, kind)
                 planned.append(
                     PlannedPost(
                         key=reminder_key(episode.id, kind, offset),
@@ -191,7 +206,7 @@ def plan_recap_announcements(
                     episode=episode,
                     authors=authors,
                     recap_url=url,
-                    role_id=settings.announcements.role_id,
+                    role_id=recap_role(settings),
                 ),
                 subject=recap.id,
                 fingerprint=json.dumps(
@@ -363,7 +378,5 @@ def payload_for(
         episode = episodes.get(episode_id)
         event = episode.event(kind) if episode is not None and kind is not None else None
         if episode is not None and event is not None and event.start is not None:
-            return live_now_message(
-                episode, event, settings.reminders.role_for(event.kind), settings
-            )
+            return live_now_message(episode, event, reminder_role(settings, event.kind), settings)
     return mark_delayed(post.payload)

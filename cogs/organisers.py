@@ -27,6 +27,7 @@ from bot.app import AmaBot, UserFacingError, reply_ephemeral
 from bot.discord_sender import payload_kwargs
 from bot.planning import skip_week
 from bot.posts import PlannedPost, PostStatus
+from bot.store import DuplicateKeyError
 from bot.when import WhenError, parse_when
 
 log = logging.getLogger("amabot.cogs.organisers")
@@ -238,6 +239,10 @@ class Organisers(commands.Cog):
                 "due_at": due.isoformat(),
                 "payload": payload,
                 "expires_at": (now + DRAFT_TTL).isoformat(),
+                # The key is fixed now, so Confirm is idempotent: a double click, or a click
+                # again after a crash between writing the post and dropping the draft, finds
+                # the post already there instead of scheduling it twice or losing it.
+                "number": await self.store.outbox.next_announcement_id(),
             },
         )
         preview = render.announcement_preview(
@@ -291,20 +296,18 @@ class Organisers(commands.Cog):
     async def _take_draft(
         self, interaction: discord.Interaction, draft_id: str
     ) -> dict[str, Any] | None:
-        key = DRAFT_PREFIX + draft_id
-        draft = await self.store.state.get_json(key)
+        """The caller's unexpired draft, or None (answered). The draft is dropped only after
+        its outcome is written, so a crash in between loses nothing."""
+        draft = await self.store.state.get_json(DRAFT_PREFIX + draft_id)
         if draft is None or draft.get("author") != interaction.user.id:
             await reply_ephemeral(
-                interaction, "This preview has expired or is not yours; nothing was scheduled."
-            )
-            return None
-        # Deleting first makes a double click harmless: only one click finds the draft.
-        if not await self.store.state.delete(key):
-            await reply_ephemeral(
-                interaction, "This preview was already handled; nothing more was done."
+                interaction,
+                "This preview was already handled, has expired or is not yours; "
+                "nothing was scheduled.",
             )
             return None
         if datetime.fromisoformat(draft["expires_at"]) < self.bot.clock():
+            await self.store.state.delete(DRAFT_PREFIX + draft_id)
             await reply_ephemeral(
                 interaction,
                 "This preview has expired; nothing was scheduled. Run /announce create again.",
@@ -324,20 +327,27 @@ class Organisers(commands.Cog):
                 "That time has passed while the preview was open; nothing was scheduled.",
             )
             return
-        number = await self.store.outbox.next_announcement_id()
-        key = f"announce:{number}"
-        await self.store.outbox.add(
-            PlannedPost(
-                key=key,
-                kind="announce",
-                due_at=due,
-                channel_id=int(draft["channel_id"]),
-                payload=draft["payload"],
-                created_by=interaction.user.id,
-                subject=f"by {interaction.user.id}",
-            ),
-            now,
-        )
+        key = f"announce:{draft['number']}"
+        try:
+            await self.store.outbox.add(
+                PlannedPost(
+                    key=key,
+                    kind="announce",
+                    due_at=due,
+                    channel_id=int(draft["channel_id"]),
+                    payload=draft["payload"],
+                    created_by=interaction.user.id,
+                    subject=f"by {interaction.user.id}",
+                ),
+                now,
+            )
+        except DuplicateKeyError:
+            await self.store.state.delete(DRAFT_PREFIX + draft_id)
+            await reply_ephemeral(
+                interaction, f"This preview was already handled: it is scheduled as `{key}`."
+            )
+            return
+        await self.store.state.delete(DRAFT_PREFIX + draft_id)
         await self.store.audit.record(
             "announce.create", key, interaction.user.id, f"due {due.isoformat()}", now
         )
@@ -356,6 +366,13 @@ class Organisers(commands.Cog):
         draft = await self._take_draft(interaction, draft_id)
         if draft is None:
             return
+        key = f"announce:{draft['number']}"
+        if await self.store.outbox.get(key) is not None:
+            await reply_ephemeral(
+                interaction, f"Already scheduled as `{key}`; use /announce cancel to stop it."
+            )
+            return
+        await self.store.state.delete(DRAFT_PREFIX + draft_id)
         await interaction.response.edit_message(
             content="Cancelled; nothing was scheduled.",
             embeds=[],

@@ -571,3 +571,23 @@ def test_a_grace_shorter_than_the_on_time_tolerance_still_skips():
         event_start=due,
     )
     assert late_decision(starting_now, due + timedelta(seconds=10)).action is Action.SKIP
+
+
+def test_opt_in_roles_are_pinged_when_no_channel_wide_role_is_set():
+    from bot.config import AnnouncementSettings, OptinSettings
+    from bot.planning import recap_role, reminder_role
+
+    base = Settings()
+    optin = replace(
+        base, optin=OptinSettings(livestream_role_id=11, ama_role_id=22, recaps_role_id=33)
+    )
+    assert reminder_role(optin, "livestream") == 11
+    assert reminder_role(optin, "ama") == 22
+    assert recap_role(optin) == 33
+    both = replace(
+        optin,
+        reminders=replace(base.reminders, role_id=5),
+        announcements=AnnouncementSettings(role_id=6),
+    )
+    assert reminder_role(both, "ama") == 5
+    assert recap_role(both) == 6

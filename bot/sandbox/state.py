@@ -443,6 +443,9 @@ def components_response(components: list[dict[str, Any]] | None) -> list[dict[st
             out["components"] = [walk(x) for x in out["components"]]
         if out.get("type") == 2:
             out.setdefault("disabled", False)
+        if isinstance(out.get("emoji"), dict):
+            # A unicode emoji has no id: Discord leaves the key out rather than sending null.
+            out["emoji"] = {k: v for k, v in out["emoji"].items() if v is not None}
         return out
 
     return [walk(c) for c in components or []]

@@ -500,3 +500,25 @@ async def test_control_api_against_a_subprocess_sandbox():
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_unicode_emoji_on_a_button_is_stored_without_a_null_id():
+    from bot.sandbox.state import components_response
+
+    rows = components_response(
+        [
+            {
+                "type": 1,
+                "components": [
+                    {
+                        "type": 2,
+                        "style": 2,
+                        "custom_id": "x",
+                        "label": "Add",
+                        "emoji": {"name": "📅", "id": None, "animated": False},
+                    }
+                ],
+            }
+        ]
+    )
+    assert rows[0]["components"][0]["emoji"] == {"name": "📅", "animated": False}

@@ -30,6 +30,9 @@ from bot.render import mark_delayed
 
 log = logging.getLogger("amabot.delivery")
 
+# Kinds whose posts in one channel must be read in due order.
+ORDERED_KINDS = frozenset({"recap", "announce"})
+
 # Transient failures back off exponentially up to this cap; the row stays pending meanwhile.
 MAX_BACKOFF = timedelta(minutes=10)
 FIRST_BACKOFF = timedelta(seconds=2)
@@ -129,7 +132,7 @@ class Dispatcher:
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
         self._edit_lock = asyncio.Lock()
-        self._channel_locks: dict[int, asyncio.Lock] = {}
+        self._channel_locks: dict[tuple[int, str], asyncio.Lock] = {}
         self.stats = DeliveryStats()
         self.problems: deque[DeliveryProblem] = deque(maxlen=PROBLEMS_KEPT)
 
@@ -144,22 +147,30 @@ class Dispatcher:
         return [p.key for p in recovered]
 
     async def deliver_due(self) -> int:
-        """Deliver every post due now: oldest first per channel. Returns how many were handled.
+        """Deliver every post due now. Returns how many were handled.
 
         Safe to call from any number of wake-ups at once: a post is sent only by the caller
-        that claims it, and a channel's posts go out one after the other in due order."""
-        by_channel: dict[int, list[str]] = {}
+        that claims it. Recap announcements and organiser announcements keep their order in
+        a channel (ten recaps merged at once read oldest first), so they go out one after the
+        other; reminders and DMs are each on their own clock and go out side by side, so one
+        slow send cannot make the next reminder miss its event."""
+        ordered: dict[tuple[int, str], list[str]] = {}
+        independent: list[str] = []
         for post in await self._outbox.due(self._clock()):
-            by_channel.setdefault(post.channel_id, []).append(post.key)
+            if post.kind in ORDERED_KINDS:
+                ordered.setdefault((post.channel_id, post.kind), []).append(post.key)
+            else:
+                independent.append(post.key)
         counts = await asyncio.gather(
-            *(self._deliver_channel(channel_id, keys) for channel_id, keys in by_channel.items())
+            *(self._deliver_in_order(queue, keys) for queue, keys in ordered.items()),
+            *(self.deliver(key) for key in independent),
         )
         await self.apply_edits()
-        return sum(counts)
+        return sum(int(c) for c in counts)
 
-    async def _deliver_channel(self, channel_id: int, keys: list[str]) -> int:
+    async def _deliver_in_order(self, queue: tuple[int, str], keys: list[str]) -> int:
         handled = 0
-        async with self._channel_locks.setdefault(channel_id, asyncio.Lock()):
+        async with self._channel_locks.setdefault(queue, asyncio.Lock()):
             for key in keys:
                 outcome = await self._deliver_one(key)
                 if outcome is None:
@@ -167,7 +178,7 @@ class Dispatcher:
                 handled += 1
                 if outcome == "retry":
                     # The channel is in trouble (5xx, long rate limit): the posts behind this
-                    # one wait for its retry rather than overtake it.
+                    # one wait for its retry rather than overtake it and break the order.
                     break
         return handled
 

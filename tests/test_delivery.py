@@ -392,3 +392,30 @@ async def test_a_refused_dm_is_failed_once_and_reported(world):
     post = await store.outbox.get(dm.key)
     assert post.status is PostStatus.FAILED and "50007" in post.reason
     assert reported == [(dm.key, post.reason)]
+
+
+async def test_a_struggling_reminder_does_not_hold_up_the_next_one_in_its_channel(world):
+    clock, store, sender, dispatcher = world
+    start = T0 + timedelta(hours=1)
+    reminders = [
+        planned(
+            f"reminder:{name}:ama:1h",
+            kind="reminder",
+            due=T0,
+            deadline=T0 + timedelta(minutes=15),
+            event_start=start,
+        )
+        for name in ("first", "second")
+    ]
+    await store.outbox.reconcile(reminders, scope="reminder:", now=clock())
+
+    class FirstFails(RecordingSender):
+        async def send(self, channel_id, payload, *, nonce):
+            if payload["content"].startswith("reminder:first"):
+                raise TransientSendError("503 Service Unavailable")
+            return await super().send(channel_id, payload, nonce=nonce)
+
+    dispatcher._sender = sender = FirstFails()
+    await dispatcher.deliver_due()
+    assert [s[1]["content"] for s in sender.sent] == ["reminder:second:ama:1h"]
+    assert (await store.outbox.get("reminder:first:ama:1h")).status is PostStatus.PENDING

@@ -11,7 +11,7 @@ import aiohttp
 from icalendar import Calendar
 
 from bot.clock import ManualClock
-from tests.e2e.issue8_world import (
+from tests.e2e.episodes import (
     AMA_START,
     LA,
     LS_START,

@@ -16,7 +16,7 @@ from bot.events import event_link
 from bot.plan_report import collect_plan, render_text
 from bot.sandbox.state import BOT_DEFAULT, CREATE_EVENTS, MANAGE_EVENTS
 from tests.e2e.conftest import eventually
-from tests.e2e.issue8_world import (
+from tests.e2e.episodes import (
     AMA_START,
     JOIN,
     LS_START,

@@ -8,7 +8,7 @@ from datetime import timedelta
 from bot.clock import ManualClock
 from bot.posts import PostStatus, nonce_for
 from tests.e2e.conftest import eventually
-from tests.e2e.issue8_world import (
+from tests.e2e.episodes import (
     AMA_START,
     LS_START,
     SUNDAY,

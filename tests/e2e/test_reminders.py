@@ -21,39 +21,11 @@ from bot.config import load_settings
 from bot.harness import Harness
 from bot.plan_report import collect_plan
 from bot.posts import PostStatus, nonce_for
+from tests.e2e.episodes import AMA_START, LS_START, REGISTER, SUNDAY, episode_md
 
-LA = "America/Los_Angeles"
-# Monday 2025-07-14 10:30 PDT = 17:30 UTC; Friday 2025-07-18 10:30 PDT = 17:30 UTC.
-LS_START = datetime(2025, 7, 14, 17, 30, tzinfo=UTC)
-AMA_START = datetime(2025, 7, 18, 17, 30, tzinfo=UTC)
-SUNDAY = datetime(2025, 7, 13, 16, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
 S = timedelta(seconds=1)
-REGISTER = "https://example.org/register/26109"
-JOIN = "https://discord.gg/example?event=1"
-
-
-def episode_md(
-    *,
-    id: str = "s9-e01",
-    number: int = 1,
-    livestream: str | None = "2025-07-14T10:30",
-    ama: str | None = "2025-07-18T10:30",
-    status: str = "scheduled",
-    tz: str = LA,
-    title: str = "Fine Tuning & Distillation",
-) -> str:
-    def event(value: str | None, url: str) -> str:
-        if value is None:
-            return "  start: TBD\n"
-        return f"  start: {value}\n  duration: 30m\n  url: {url}\n"
-
-    return (
-        f"---\nid: {id}\nseason: 9\nepisode: {number}\ntitle: {title}\n"
-        f"guests: [Dave Voutila]\nhosts: [Nitya Narasimhan]\nstatus: {status}\ntimezone: {tz}\n"
-        f"livestream:\n{event(livestream, REGISTER)}ama:\n{event(ama, JOIN)}---\nAbout it.\n"
-    )
 
 
 @contextlib.asynccontextmanager

@@ -1,5 +1,5 @@
-"""Shared by the Discord events, opt-in and calendar suites: a harness with our own episodes
-(status scheduled) and config sections that name the sandbox's channels and roles."""
+"""Shared by the end-to-end suites: episode files of our own (status scheduled), a harness
+that runs them, and config sections that name the sandbox's channels and roles."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 # ruff: noqa: E501, SIM905, DTZ001
 """Content index benchmark: 10,000 episodes + 10,000 recaps shaped like the corpus.
 
-Prints: cold build time, the floor (read bytes + parse only the frontmatter with PyYAML's C
-loader) and their ratio; incremental reloads after changing one file (full stat scan, and
-with the changed path given, as the git watcher does); search p50/p99; peak RSS.
-Targets: ratio <= 1.5, incremental reload <= 20 ms, peak RSS <= 200 MB, search p99 <= 10 ms.
+Prints: cold build time and the floor (read bytes + parse only the frontmatter with PyYAML's
+C loader) with their ratio, also counting the search index (the bot builds both at start-up,
+so that is the ratio the target is about); incremental reloads after changing one file (full
+stat scan, and with the changed path given, as the git watcher does); search p50/p99; peak
+RSS. Targets: start-up ratio <= 1.5, incremental reload <= 20 ms, peak RSS <= 200 MB, search p99 <= 10 ms.
 
     python3 bench/content_index.py [--episodes 10000] [--recaps 10000] [--keep DIR]
 """
@@ -196,7 +197,7 @@ def main() -> int:
     floor_s = min(floors)
 
     gc.collect()
-    builds = []
+    builds, startups = [], []
     index = None
     for _ in range(3):
         index = None
@@ -204,21 +205,22 @@ def main() -> int:
         t = time.perf_counter()
         index = ContentIndex(root, Settings())
         report = index.reload()
-        builds.append(time.perf_counter() - t)
+        built = time.perf_counter()
+        # What the bot does at start-up: the words are tokenised by prepare_search() (or,
+        # without it, on the first search), so the honest figure counts both.
+        index.prepare_search()
+        builds.append(built - t)
+        startups.append((time.perf_counter() - t, built - t))
     build_s = min(builds)
+    startup_s, startup_build_s = min(startups)
     assert index is not None
     print(f"files: {report.files}, problems: {len(report.problems)}")
     print(
-        f"cold build: {build_s * 1000:.0f} ms   floor (read + CSafeLoader frontmatter): {floor_s * 1000:.0f} ms   ratio: {build_s / floor_s:.2f} (target <= 1.5)"
+        f"cold build: {build_s * 1000:.0f} ms   floor (read + CSafeLoader frontmatter): {floor_s * 1000:.0f} ms   ratio: {build_s / floor_s:.2f}"
     )
-    # The words are tokenised on the first search, not while loading: that cost, shown
-    # apart, is paid once by whoever searches first (or by prepare_search()).
-    t = time.perf_counter()
-    index.prepare_search()
-    search_build_s = time.perf_counter() - t
     print(
-        f"search index, built on the first search: {search_build_s * 1000:.0f} ms   "
-        f"build + search index: {(build_s + search_build_s) * 1000:.0f} ms, ratio {(build_s + search_build_s) / floor_s:.2f}"
+        f"start-up (build + search index): {startup_s * 1000:.0f} ms "
+        f"(search index {(startup_s - startup_build_s) * 1000:.0f} ms)   ratio: {startup_s / floor_s:.2f} (target <= 1.5)"
     )
     rss_loaded = _rss_mb()
 

@@ -9,6 +9,7 @@ bad content: problems are collected and kept in `problems`.
 from __future__ import annotations
 
 import bisect
+import gc
 import os
 import time
 import zlib
@@ -73,7 +74,7 @@ class _Found:
     """One file discovered by a scan."""
 
     rel: str
-    path: Path
+    path: str | Path  # a str from a folder scan: a Path per file costs more than reading it
     kind: Kind | Literal["auto"]
     size: int = 0
     mtime_ns: int = 0
@@ -148,6 +149,18 @@ class ContentIndex:
         """Bring the index in line with the folder. `paths` (relative to the root, e.g. from
         `git diff --name-only`) limits the scan to those files; ``rehash`` re-reads every file
         and compares bytes, for folders whose mtimes cannot be trusted. Never raises."""
+        # A cold load allocates millions of objects that all live on: the cyclic collector
+        # would walk the growing heap again and again (a tenth of the load) to free nothing.
+        # Frontmatter and models are acyclic; any garbage cycle waits for the next pass.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._reload(paths, rehash)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _reload(self, paths: Iterable[str | Path] | None, rehash: bool) -> ReloadReport:
         scan_start = time.time_ns()
         try:
             found, complete = self._discover(paths)
@@ -184,7 +197,7 @@ class ContentIndex:
             ):
                 continue
             try:
-                raw = f.path.read_bytes() if f.size <= (1 << 20) else b"\0" * 0
+                raw = _read_bytes(f.path, f.size) if f.size <= (1 << 20) else b""
             except OSError as exc:
                 raw = None
                 parsed = Parsed(
@@ -262,7 +275,7 @@ class ContentIndex:
     def _parse(self, raw: bytes, rel: str, f: _Found) -> Parsed:
         speaker = None
         if rel.endswith((".yaml", ".yml")):
-            folder = f.path.parent.parent / "speakers"
+            folder = Path(f.path).parent.parent / "speakers"
             table = self._speakers.get(folder)
             if table is None:
                 table = self._speakers[folder] = load_speakers(folder) if folder.is_dir() else {}
@@ -411,7 +424,7 @@ class ContentIndex:
                 st = entry.stat()
             except OSError:
                 continue
-            found[rel] = _Found(rel, Path(entry.path), kind, st.st_size, st.st_mtime_ns)
+            found[rel] = _Found(rel, entry.path, kind, st.st_size, st.st_mtime_ns)
 
     def _remember(self, rel: str, state: _FileState, ep_ids: set[str], recap_ids: set[str]) -> None:
         parsed = state.parsed
@@ -937,6 +950,23 @@ def _drop(table: dict, key: object, rel: str) -> None:
         rels.remove(rel)
     if not rels:
         del table[key]
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def _read_bytes(path: str | Path, size: int) -> bytes:
+    """The whole file (`size` from the scan is a hint), with plain system calls rather than
+    a buffered file object per file. Non-blocking, so a file swapped for a pipe since the
+    scan cannot hang the load."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        chunks = []
+        while chunk := os.read(fd, max(size + 1, 4096)):
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _not_a_file(rel: str) -> Problem:

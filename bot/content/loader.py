@@ -249,8 +249,6 @@ def _expanded_size(root: yaml.Node) -> int | None:
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
-_MAP_TAG = "tag:yaml.org,2002:map"
-_SEQ_TAG = "tag:yaml.org,2002:seq"
 _SAFE = yaml.constructor.SafeConstructor()
 _SCALARS = {
     "tag:yaml.org,2002:null": _SAFE.construct_yaml_null,
@@ -259,35 +257,286 @@ _SCALARS = {
     "tag:yaml.org,2002:float": _SAFE.construct_yaml_float,
     "tag:yaml.org,2002:timestamp": _SAFE.construct_yaml_timestamp,
 }
+# PyYAML's own table of implicit types by first character ("" for the empty scalar).
+_IMPLICIT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
+    k: tuple(v) for k, v in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+}
+
+try:
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    _CParser = None
+_FAST = _CParser is not None and None not in _IMPLICIT
+
+
+class _PlainComposer(_CParser or object):  # type: ignore[misc]
+    """libyaml's composer, minus the three Python calls it makes per node to resolve its
+    tag (a third of the cost of loading frontmatter). Builtins stand in: `slice` keeps
+    (kind, value, implicit) as the node's tag, and `_construct` resolves plain scalars
+    itself with PyYAML's table. Only for documents without explicit tags."""
+
+    resolve = slice
+    descend_resolver = slice
+    ascend_resolver = tuple
+
+
+def _plain_words() -> tuple[dict[str, str], frozenset[str]]:
+    """-> (the words PyYAML reads as non-strings, e.g. "yes", "null", "~", "", with their
+    tags; the first characters whose scalars need PyYAML's regexes, e.g. digits). Words
+    are read off PyYAML's own alternations (`^(?:yes|Yes|...)$`) so the two cannot drift."""
+    words: dict[str, str] = {}
+    regex_starts = set()
+    for first, resolvers in _IMPLICIT.items():
+        for _tag, pattern in resolvers:
+            compact = re.sub(r"\s", "", pattern.pattern)
+            if (first.isalpha() or first in ("", "~")) and re.fullmatch(
+                r"\^\(\?:[\w~|]*\)\$", compact
+            ):
+                for word in compact[4:-2].split("|"):
+                    for tag, match in _IMPLICIT.get(word[:1], ()):
+                        if match.match(word):
+                            words.setdefault(word, tag)
+                            break
+            else:
+                regex_starts.add(first)
+    return words, frozenset(regex_starts)
+
+
+_WORD_TAGS, _REGEX_STARTS = _plain_words()
+
+
+def _implicit(node: yaml.ScalarNode) -> Any:
+    """A plain scalar that may not be a string: what PyYAML makes of it."""
+    value = node.value
+    if value.isdigit() and value.isascii():
+        if value[0] != "0" or len(value) == 1:
+            return int(value)  # what construct_yaml_int makes of plain decimals
+    elif (
+        len(value) == 10
+        and value[4] == value[7] == "-"
+        and value.isascii()
+        and value[:4].isdigit()
+        and value[5:7].isdigit()
+        and value[8:].isdigit()
+    ):
+        return date(int(value[:4]), int(value[5:7]), int(value[8:]))  # YYYY-MM-DD
+    tag = _WORD_TAGS.get(value)
+    if tag is None:
+        for tag, pattern in _IMPLICIT.get(value[:1], ()):  # noqa: B007
+            if pattern.match(value):
+                break
+        else:
+            return value
+    build = _SCALARS.get(tag)
+    if build is None:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"unsupported value type {tag!r}", node.start_mark
+        )
+    return build(node)
+
+
+_ScalarNode = yaml.ScalarNode
+_MappingNode = yaml.MappingNode
 
 
 def _construct(node: yaml.Node) -> Any:
-    """Nodes composed by the C safe loader -> plain data, like SafeConstructor but without
-    its per-node bookkeeping (half of the cost of loading frontmatter). Only used for
-    documents without anchors, merge keys or explicit tags; those take the standard path."""
-    if type(node) is yaml.ScalarNode:
-        if node.tag == _STR_TAG:
-            return node.value
-        build = _SCALARS.get(node.tag)
-        if build is None:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"unsupported value type {node.tag!r}", node.start_mark
-            )
-        return build(node)
-    if type(node) is yaml.MappingNode:
+    """Nodes from `_PlainComposer` -> plain data, like SafeConstructor but without its
+    per-node bookkeeping (half of the cost of loading frontmatter). Scalars are handled
+    inline: most are strings, told apart by their first character."""
+    if type(node) is _MappingNode:
         out = {}
         for key_node, value_node in node.value:
-            key = _construct(key_node)
-            if not isinstance(key, str | int | float | bool | date | None):
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping",
-                    node.start_mark,
-                    "found an unhashable key",
-                    key_node.start_mark,
-                )
-            out[key] = _construct(value_node)
+            if type(key_node) is _ScalarNode:
+                key = key_node.value
+                if (key in _WORD_TAGS or key[:1] in _REGEX_STARTS) and key_node.tag.step[0]:
+                    key = _implicit(key_node)
+            else:
+                key = _construct(key_node)
+                if not isinstance(key, str | int | float | bool | date | None):
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping",
+                        node.start_mark,
+                        "found an unhashable key",
+                        key_node.start_mark,
+                    )
+            if type(value_node) is _ScalarNode:
+                value = value_node.value
+                if (value in _WORD_TAGS or value[:1] in _REGEX_STARTS) and value_node.tag.step[0]:
+                    value = _implicit(value_node)
+                out[key] = value
+            else:
+                out[key] = _construct(value_node)
         return out
-    return [_construct(child) for child in node.value]
+    if type(node) is _ScalarNode:
+        value = node.value
+        plain = node.tag.step[0]
+        return (
+            _implicit(node)
+            if plain and (value in _WORD_TAGS or value[:1] in _REGEX_STARTS)
+            else value
+        )
+    return [
+        _construct(c)
+        if type(c) is not _ScalarNode
+        or ((c.value in _WORD_TAGS or c.value[:1] in _REGEX_STARTS) and c.tag.step[0])
+        else c.value
+        for c in node.value
+    ]
+
+
+def _load_plain(text: str) -> Any:
+    """A document without anchors, aliases, merge keys or tags -> plain data."""
+    simple = _load_simple(text)
+    if simple is not None:
+        return simple
+    if not _FAST:  # pragma: no cover - PyYAML without libyaml
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a *safe* loader
+    parser = _PlainComposer(text)
+    try:
+        node = parser.get_single_node()
+    finally:
+        parser.dispose()
+    return None if node is None else _construct(node)
+
+
+# --------------------------------------------------------------------------- simple YAML
+#
+# Most frontmatter is a few `key: value` lines, one-level blocks (`livestream:` then
+# `  start: …`) and lists (`tags: [a, b]`, `  - a`). For that shape a line reader builds the
+# same data as PyYAML in a third of the time: libyaml's composer calls back into Python for
+# every node. Any line outside that shape (quotes with escapes, block scalars, comments,
+# tabs, anchors, deeper nesting, a control character...) returns None and the document
+# goes to PyYAML, which also reports every error; values are resolved by PyYAML's own
+# rules (`_WORD_TAGS`, `_IMPLICIT`, SafeConstructor). tests/content/test_simple_yaml.py
+# checks the two agree.
+
+# Characters libyaml reads as plain content; anything else (tabs, controls, NBSP, the
+# Unicode line separators, a BOM) is left to PyYAML.
+_SIMPLE_UNSAFE = re.compile(
+    "[^\n -~\u00a1-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+# A one-line plain scalar in block context: a first character that starts no other token;
+# no `: ` or ` #` (they end it), no space at the end.
+_PLAIN = r"[\w(./+~](?:[^\s:#]++|:(?=\S)|#|[ ](?=[^\s#]))*+"
+_QUOTED = r"'[^'\n]*'|\"[^\"\\\n]*\""
+_FLOW_ITEM = re.compile(r"[\w(./+~](?:[^\s,\[\]{}#:'\"]|[ ](?=[^\s,\[\]{}#:]))*")
+# One line: indent, `- ` or `key:`, then a plain, quoted or `[flow]` value. Matched for the
+# whole document in one `findall` (C speed); a line that does not fit is missing from the
+# result, which the caller notices by counting.
+_SIMPLE_LINE = re.compile(
+    rf"^( *)(?:(- )|([A-Za-z_][\w-]*):(?= |$))? *"
+    rf"(?:({_PLAIN})|({_QUOTED})|(\[[^\[\]{{}}\n]*\]))? *$",
+    re.MULTILINE,
+)
+
+
+class _NotSimple(Exception):
+    pass
+
+
+def _simple_scalar(text: str) -> Any:
+    if text in _WORD_TAGS or text[:1] in _REGEX_STARTS:
+        return _implicit(yaml.ScalarNode("", text))
+    return text
+
+
+def _simple_value(plain: str, quoted: str, flow: str) -> Any:
+    """The value of one line (exactly one of the three is non-empty)."""
+    if plain:
+        return _simple_scalar(plain)
+    if quoted:
+        return quoted[1:-1]
+    inner = flow[1:-1]
+    # Spaces only: str.strip() would also take Unicode spaces, which YAML keeps.
+    if not inner.strip(" "):
+        return []
+    items = [item.strip(" ") for item in inner.split(",")]
+    for item in items:
+        if not _FLOW_ITEM.fullmatch(item):
+            raise _NotSimple
+    return [
+        _simple_scalar(item) if item in _WORD_TAGS or item[:1] in _REGEX_STARTS else item
+        for item in items
+    ]
+
+
+def _load_simple(text: str) -> dict[str, Any] | None:
+    """`text` as PyYAML would load it, if it has the simple shape above; else None."""
+    if _SIMPLE_UNSAFE.search(text):
+        return None
+    rows = _SIMPLE_LINE.findall(text)
+    if len(rows) != text.count("\n") + 1:
+        return None  # some line has another shape
+    try:
+        return _read_simple(rows)
+    except _NotSimple:
+        return None
+    except (ValueError, OverflowError, yaml.YAMLError):
+        return None  # e.g. a bad date: PyYAML reports it, with its line
+
+
+_NO_VALUE = object()
+
+
+def _read_simple(rows: list[tuple[str, ...]]) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    # The open block of a top-level key: its container, indent, and whether it is a list.
+    container: Any = None
+    block_indent = -1
+    block_list = False
+    pending: str | None = None  # a top-level key whose value is on the next lines
+    for indent, dash, key, plain, quoted, flow in rows:
+        if plain:  # inline: most values are plain strings
+            if plain in _WORD_TAGS or plain[:1] in _REGEX_STARTS:
+                value = _simple_scalar(plain)
+            else:
+                value = plain
+        elif quoted or flow:
+            value = _simple_value("", quoted, flow)
+        else:
+            value = _NO_VALUE
+        if not (dash or key):
+            if value is not _NO_VALUE:
+                raise _NotSimple  # a bare value, or a continuation line
+            continue  # a blank line
+        if not indent and key:
+            if key in _WORD_TAGS:
+                raise _NotSimple
+            if pending is not None:
+                out[pending] = None
+            container = pending = None
+            if value is _NO_VALUE:
+                pending = key
+            else:
+                out[key] = value
+            continue
+        # Inside the block of a top-level key: `  sub: value` or `- item` lines.
+        if pending is not None:
+            if dash:
+                container = []
+            elif indent:
+                container = {}
+            else:
+                raise _NotSimple
+            out[pending] = container
+            block_indent, block_list = len(indent), bool(dash)
+            pending = None
+        if (
+            container is None
+            or len(indent) != block_indent
+            or bool(dash) != block_list
+            or value is _NO_VALUE
+        ):
+            raise _NotSimple
+        if dash:
+            container.append(value)
+        elif key in _WORD_TAGS:
+            raise _NotSimple
+        else:
+            container[key] = value
+    if pending is not None:
+        out[pending] = None
+    return out or None
 
 
 _DATE_LIKE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
@@ -347,8 +596,7 @@ def load_yaml(text: str, rel: str, first_line: int, problems: list[Problem]) -> 
                 return None, False
         if "&" in text or "<<" in text or "!" in text:
             return yaml.load(text, Loader=_Loader), True  # noqa: S506 - C *safe* loader
-        node = yaml.compose(text, Loader=_Loader)
-        return (None if node is None else _construct(node)), True
+        return _load_plain(text), True
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         # An unclosed [ or " is noticed lines later; where it opened is what to fix.
@@ -471,6 +719,8 @@ def _did_you_mean(word: str, known: frozenset[str] | list[str]) -> str:
 def _check_fields(
     ctx: _Ctx, data: Mapping[str, Any], known: frozenset[str], what: str, parent: str | None = None
 ) -> None:
+    if data.keys() <= known:
+        return
     for key in data:
         if not isinstance(key, str):
             ctx.error(f"field names must be text, not {key!r}", "bad-field", parent)
@@ -484,18 +734,22 @@ def _check_fields(
             )
 
 
-_NEXT_LINE_VALUE = re.compile(
-    r"^([A-Za-z_][\w-]*):[ \t]*\n[ \t]+(?![-#])([^\s:][^:\n]*)$", re.MULTILINE
-)
+# From the colon: a pattern that starts with a literal is scanned for at C speed, while
+# one anchored at `^` is tried at every character. The key is checked after.
+_NEXT_LINE_VALUE = re.compile(r":[ \t]*\n[ \t]+(?![-#])([^\s:][^:\n]*)$", re.MULTILINE)
+_KEY_NAME = re.compile(r"[A-Za-z_][\w-]*")
 
 
 def _check_next_line_values(ctx: _Ctx) -> None:
     """`draft:` with `true` on the next line is valid YAML but easy to break; say so."""
-    for m in _NEXT_LINE_VALUE.finditer(ctx.fm):
-        value = m.group(2).strip()
+    fm = ctx.fm
+    for m in _NEXT_LINE_VALUE.finditer(fm):
+        key = fm[fm.rfind("\n", 0, m.start()) + 1 : m.start()]
+        if not _KEY_NAME.fullmatch(key):
+            continue
+        value = m.group(1).strip()
         if value.startswith(("'", '"')) or value in ("|", ">"):
             continue
-        key = m.group(1)
         ctx.warn(
             f"`{key}:` has its value `{value}` on the next line; "
             f"write `{key}: {value}` on one line",
@@ -522,10 +776,18 @@ def _text(
     return str(value).strip()
 
 
+_COMMA_LISTS = frozenset(("tags", "categories", "guests", "hosts", "authors"))
+
+
 def _text_list(ctx: _Ctx, data: Mapping[str, Any], key: str) -> tuple[str, ...]:
     value = data.get(key)
     if value is None:
         return ()
+    if type(value) is list and len(value) <= MAX_LIST_ITEMS:
+        # The usual list of short texts: nothing to report, so no per-item checks.
+        items = [item.strip() for item in value if type(item) is str]
+        if len(items) == len(value) and all(items) and "," not in "".join(items):
+            return tuple(dict.fromkeys(items))
     if isinstance(value, str):
         items = [value]
     elif isinstance(value, list):
@@ -548,7 +810,7 @@ def _text_list(ctx: _Ctx, data: Mapping[str, Any], key: str) -> tuple[str, ...]:
             ctx.error(f"`{key}` items must be text, not {type(item).__name__}", "bad-type", key)
             continue
         text = str(item).strip()
-        if "," in text and key in ("tags", "categories", "guests", "hosts", "authors"):
+        if "," in text and key in _COMMA_LISTS:
             parts = [p.strip() for p in text.split(",") if p.strip()]
             ctx.warn(
                 f"`{key}` has one entry with commas ({text!r}); write one item per line: "

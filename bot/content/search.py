@@ -16,6 +16,7 @@ top k of a score bucket come out of it already in time order (lowest or highest 
 from __future__ import annotations
 
 import bisect
+import gc
 from array import array
 from collections.abc import Callable, Iterable
 from sys import intern
@@ -32,6 +33,9 @@ _BITS_CACHE = 4096  # words whose bitsets a view keeps (a 20,000-document bitset
 
 def _deletes(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+_append = array.append
 
 
 def _weight_of(field: tuple[str, float]) -> float:
@@ -213,9 +217,16 @@ class SearchIndex:
     def flush(self) -> None:
         """Index every document added since the last search."""
         pending, self._pending = self._pending, {}
-        for key, (describe, order, until) in pending.items():
-            fields, extra = describe()
-            self._index(key, fields, extra, order, until)
+        # Postings and word tuples all live on: see ContentIndex.reload on the collector.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for key, (describe, order, until) in pending.items():
+                fields, extra = describe()
+                self._index(key, fields, extra, order, until)
+        finally:
+            if collecting:
+                gc.enable()
 
     def _index(
         self,
@@ -225,16 +236,18 @@ class SearchIndex:
         order: float,
         until: float,
     ) -> None:
-        extra = list(extra)
-        weights: dict[str, float] = {}
+        class_of = self._class_of
+        classes: dict[str, int] = {}  # word -> weight class
         for text, weight in sorted(fields, key=_weight_of):
             if text:
                 # Ascending weights: a word keeps the highest weight of any field it is in.
-                weights.update(dict.fromkeys(tokens(text), weight))
-        fuzzy_ok = set(weights)  # words of the text, not ready-made tokens
+                classes.update(dict.fromkeys(tokens(text), class_of(weight)))
+        fuzzy_ok = set(classes)  # words of the text, not ready-made tokens
+        weights = self._weights
         for token, weight in extra:
-            if weights.get(token, 0.0) < weight:
-                weights[token] = weight
+            cls = classes.get(token)
+            if (0.0 if cls is None else weights[cls]) < weight:
+                classes[token] = class_of(weight)
         if self._free:
             slot = self._free.pop()
             self._keys[slot] = key
@@ -247,17 +260,21 @@ class SearchIndex:
             self._until.append(until)
         self._slot[key] = slot
         # Interned: every document's word tuple shares one string per word.
-        words = tuple(map(intern, weights))
-        classes = bytes(self._class_of(w) for w in weights.values())
+        words = tuple(map(intern, classes))
         postings = self._postings
-        base = slot << 8
-        for word, cls in zip(words, classes, strict=True):
-            posting = postings.get(word)
-            if posting is None:
-                posting = postings[word] = array("q")
-                self._add_word(word, word in fuzzy_ok)
-            posting.append(base | cls)
-        self._doc_words[slot] = (words, classes)
+        for word in [w for w in words if w not in postings]:
+            postings[word] = array("q")
+            self._add_word(word, word in fuzzy_ok)
+        # One posting per word, appended at C speed: no Python-level step per word.
+        posting_of = [slot << 8 | c for c in range(len(weights))]
+        any(
+            map(
+                _append,
+                map(postings.__getitem__, words),
+                map(posting_of.__getitem__, classes.values()),
+            )
+        )
+        self._doc_words[slot] = (words, bytes(classes.values()))
 
     def _class_of(self, weight: float) -> int:
         cls = self._weight_class.get(weight)

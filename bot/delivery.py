@@ -133,6 +133,7 @@ class Dispatcher:
         self.max_backoff = max_backoff
         self._edit_lock = asyncio.Lock()
         self._channel_locks: dict[tuple[int, str], asyncio.Lock] = {}
+        self._recovered: set[str] = set()  # keys a crash left in `sending`
         self.stats = DeliveryStats()
         self.problems: deque[DeliveryProblem] = deque(maxlen=PROBLEMS_KEPT)
 
@@ -140,11 +141,22 @@ class Dispatcher:
         """After a crash: rows left in `sending` go back to pending, to be resent with the same
         nonce (Discord then returns the message it already has)."""
         recovered = await self._outbox.recover_sending(self._clock())
+        self._recovered.update(p.key for p in recovered)
         for post in recovered:
             log.warning(
                 "post %s was being sent when the bot stopped; resending with its nonce", post.key
             )
         return [p.key for p in recovered]
+
+    async def _find_sent(self, post: Post) -> int | None:
+        finder = getattr(self._sender, "find_sent", None)
+        if finder is None or post.kind == "dm":
+            return None
+        try:
+            return await finder(post.channel_id, post.payload, since=post.due_at)
+        except Exception as exc:  # looking is a courtesy; the nonce still guards a resend
+            log.warning("could not look for %s in channel %s: %s", post.key, post.channel_id, exc)
+            return None
 
     async def deliver_due(self) -> int:
         """Deliver every post due now. Returns how many were handled.
@@ -194,6 +206,19 @@ class Dispatcher:
         post = await self._outbox.claim(key, now)
         if post is None:
             return None
+        if key in self._recovered:
+            self._recovered.discard(key)
+            found = await self._find_sent(post)
+            if found is not None:
+                # The crash came after Discord took the message: record it, whatever the
+                # lateness now, rather than call a post that exists "skipped".
+                await self._outbox.mark_sent(key, found, self._clock())
+                self.stats.sent += 1
+                log.info(
+                    "found %s already in channel %s as message %s", key, post.channel_id, found
+                )
+                await self._publish(post, found)
+                return "sent"
         decision = late_decision(post, now)
         if decision.action is Action.SKIP:
             await self._outbox.mark_skipped(key, decision.reason, now)

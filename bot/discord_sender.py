@@ -9,6 +9,7 @@ response API, so `payload_kwargs` turns the same dicts into its objects.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -41,6 +42,28 @@ class DiscordSender:
             channel_id = int(data["id"])
             self._dm_channels[member_id] = channel_id
         return channel_id
+
+    async def find_sent(
+        self, channel_id: int, payload: dict[str, Any], *, since: datetime
+    ) -> int | None:
+        """After a crash mid-send: the bot's own message carrying this payload, if Discord has
+        it (reading history does not return nonces, so the text is compared)."""
+        me = self._client.user
+        if me is None:
+            return None
+        route = Route("GET", "/channels/{channel_id}/messages", channel_id=channel_id)
+        try:
+            messages = await self._client.http.request(route, params={"limit": 50})
+        except discord.HTTPException:
+            return None
+        for message in messages:
+            if int(message.get("author", {}).get("id", 0)) != me.id:
+                continue
+            if discord.utils.snowflake_time(int(message["id"])) < since - timedelta(minutes=1):
+                continue
+            if same_post(message, payload):
+                return int(message["id"])
+        return None
 
     async def send(self, channel_id: int, payload: dict[str, Any], *, nonce: str) -> int:
         body = dict(payload)
@@ -148,3 +171,14 @@ def payload_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
     if view is not None:
         kwargs["view"] = view
     return kwargs
+
+
+def same_post(message: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """Whether a message in the channel is this payload as sent (maybe marked "(delayed)")."""
+    content = (payload.get("content") or "").strip()
+    if content and not (message.get("content") or "").startswith(content[:200]):
+        return False
+    titles = [e.get("title") for e in payload.get("embeds") or []]
+    return titles == [e.get("title") for e in message.get("embeds") or []] and bool(
+        content or any(titles)
+    )

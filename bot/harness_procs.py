@@ -944,9 +944,11 @@ def _skip_justified(
     what is wrong."""
     if exp.due_at is None or exp.deadline is None:
         return "not a reminder with a deadline"
+    # The bot's own deadline: the episode file holds whole seconds, the workload exact times.
+    deadline = _from_us(row.get("deadline")) or exp.deadline
     decided = _from_us(row["updated_at"])
-    if decided is not None and decided <= exp.deadline:
-        return f"decided {(exp.deadline - decided).total_seconds():.1f}s before its deadline"
+    if decided is not None and decided <= deadline:
+        return f"decided {(deadline - decided).total_seconds():.1f}s before its deadline"
     if faults:
         return ""
     for d in downtimes:

@@ -122,7 +122,12 @@ class Wakeups:
         self._woken.append(key)
         if not self._draining:
             self._draining = True
-            await self._drain()
+            try:
+                await self._drain()
+            except asyncio.CancelledError:
+                # Shutdown cancels queued work; the rows stay pending in the store and are
+                # rebuilt on the next start. Not an error worth APScheduler's traceback.
+                return
 
     async def _drain(self) -> None:
         handed_over = False

@@ -419,3 +419,35 @@ async def test_a_struggling_reminder_does_not_hold_up_the_next_one_in_its_channe
     await dispatcher.deliver_due()
     assert [s[1]["content"] for s in sender.sent] == ["reminder:second:ama:1h"]
     assert (await store.outbox.get("reminder:first:ama:1h")).status is PostStatus.PENDING
+
+
+async def test_a_post_found_after_a_crash_is_recorded_as_sent_not_skipped(world, tmp_path):
+    clock, store, sender, _ = world
+    start = T0 + timedelta(minutes=30)
+    reminder = planned(
+        "reminder:e:ama:30m",
+        kind="reminder",
+        due=T0,
+        deadline=T0 + timedelta(minutes=5),
+        event_start=start,
+    )
+    await store.outbox.reconcile([reminder], scope="reminder:", now=clock())
+    claimed = await store.outbox.claim(reminder.key, clock())
+    message_id = await sender.send(claimed.channel_id, claimed.payload, nonce=claimed.nonce)
+    await store.close()  # the crash: Discord has the message, the outbox says "sending"
+
+    class Finder(RecordingSender):
+        async def find_sent(self, channel_id, payload, *, since):
+            return message_id if payload == claimed.payload else None
+
+    clock.advance(timedelta(minutes=20))  # back long after its grace
+    reopened = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    try:
+        dispatcher = Dispatcher(reopened.outbox, Finder(), clock=clock)
+        await dispatcher.recover()
+        await dispatcher.deliver_due()
+        post = await reopened.outbox.get(reminder.key)
+        assert post.status is PostStatus.SENT
+        assert post.message_id == message_id
+    finally:
+        await reopened.close()

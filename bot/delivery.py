@@ -148,7 +148,7 @@ class Dispatcher:
             )
         return [p.key for p in recovered]
 
-    async def _find_sent(self, post: Post) -> int | None:
+    async def _find_sent(self, post: Post) -> tuple[int, datetime] | None:
         finder = getattr(self._sender, "find_sent", None)
         if finder is None or post.kind == "dm":
             return None
@@ -210,9 +210,11 @@ class Dispatcher:
             self._recovered.discard(key)
             found = await self._find_sent(post)
             if found is not None:
-                # The crash came after Discord took the message: record it, whatever the
-                # lateness now, rather than call a post that exists "skipped".
-                await self._outbox.mark_sent(key, found, self._clock())
+                # The crash came after Discord took the message: record it (with the time
+                # Discord took it), whatever the lateness now, rather than call a post that
+                # exists "skipped".
+                found, created_at = found
+                await self._outbox.mark_sent(key, found, created_at)
                 self.stats.sent += 1
                 log.info(
                     "found %s already in channel %s as message %s", key, post.channel_id, found

@@ -45,9 +45,9 @@ class DiscordSender:
 
     async def find_sent(
         self, channel_id: int, payload: dict[str, Any], *, since: datetime
-    ) -> int | None:
-        """After a crash mid-send: the bot's own message carrying this payload, if Discord has
-        it (reading history does not return nonces, so the text is compared)."""
+    ) -> tuple[int, datetime] | None:
+        """After a crash mid-send: the bot's own message carrying this payload and when Discord
+        took it, if Discord has it (history does not return nonces, so the text is compared)."""
         me = self._client.user
         if me is None:
             return None
@@ -59,10 +59,11 @@ class DiscordSender:
         for message in messages:
             if int(message.get("author", {}).get("id", 0)) != me.id:
                 continue
-            if discord.utils.snowflake_time(int(message["id"])) < since - timedelta(minutes=1):
+            created_at = discord.utils.snowflake_time(int(message["id"]))
+            if created_at < since - timedelta(minutes=1):
                 continue
             if same_post(message, payload):
-                return int(message["id"])
+                return int(message["id"]), created_at
         return None
 
     async def send(self, channel_id: int, payload: dict[str, Any], *, nonce: str) -> int:

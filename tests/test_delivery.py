@@ -438,7 +438,7 @@ async def test_a_post_found_after_a_crash_is_recorded_as_sent_not_skipped(world,
 
     class Finder(RecordingSender):
         async def find_sent(self, channel_id, payload, *, since):
-            return message_id if payload == claimed.payload else None
+            return (message_id, T0 + timedelta(seconds=1)) if payload == claimed.payload else None
 
     clock.advance(timedelta(minutes=20))  # back long after its grace
     reopened = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
@@ -449,5 +449,6 @@ async def test_a_post_found_after_a_crash_is_recorded_as_sent_not_skipped(world,
         post = await reopened.outbox.get(reminder.key)
         assert post.status is PostStatus.SENT
         assert post.message_id == message_id
+        assert post.sent_at == T0 + timedelta(seconds=1)  # when Discord took it
     finally:
         await reopened.close()

@@ -36,6 +36,7 @@ ORDERED_KINDS = frozenset({"recap", "announce"})
 # Transient failures back off exponentially up to this cap; the row stays pending meanwhile.
 MAX_BACKOFF = timedelta(minutes=10)
 FIRST_BACKOFF = timedelta(seconds=2)
+MIN_BACKOFF = timedelta(milliseconds=500)
 
 
 class PermanentSendError(Exception):
@@ -308,11 +309,16 @@ class Dispatcher:
             self._note(post.key, "publish", post.channel_id, str(exc))
 
     async def _retry_later(self, post: Post, error: str, retry_after: float | None) -> None:
+        now = self._clock()
         backoff = self.first_backoff * (2 ** max(post.attempts - 1, 0))
+        limit = post.deadline or post.event_start
+        if limit is not None:
+            # A post with a deadline keeps trying often enough to make it: a third of the
+            # time left, so a burst of 5xx does not back a reminder off past its event.
+            backoff = min(backoff, max((limit - now) / 3, MIN_BACKOFF))
         if retry_after is not None:
             backoff = max(backoff, timedelta(seconds=retry_after))
         backoff = min(backoff, self.max_backoff)
-        now = self._clock()
         when = now + backoff
         await self._outbox.retry_later(post.key, error, when, now)
         self.stats.retried += 1

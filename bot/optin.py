@@ -8,6 +8,13 @@ Choices worth knowing:
 
 - A DM is keyed ``dm:<member id>:<episode id>:<livestream|ama>:<lead>``, so a member, an
   event and a lead time make one post, however often the plan is made.
+- Recaps by DM: one ``dm:<member id>:recap:<recap id>`` per recap announcement the channel
+  gets, due with it, no deadline, its wording without the role ping. Planned from the
+  announcement rows of the outbox, not from the content: a recap is "new" to a member when
+  its announcement is still to go out (pending or sending) or went out at or after the
+  member last set their recaps choice (`Preference.since`, the store's ``updated_at``). So
+  opting in never brings the archive, backlog recaps (recorded as skipped) never DM, and a
+  recap removed before its announcement went out DMs nobody.
 - "Interested" on one of our Discord events counts as a DM opt-in for that one event when
   ``[optin] interested_dm`` is on, at the member's own lead time for its series when they
   chose DMs, else `INTERESTED_LEAD`. A member who chose "off" for the series still gets the
@@ -26,7 +33,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -34,7 +41,7 @@ from bot.config import Settings, default_grace
 from bot.content.models import Episode, EpisodeStatus, EventKind, utc
 from bot.events import event_key
 from bot.planning import offset_label
-from bot.posts import PlannedPost
+from bot.posts import PlannedPost, Post, PostStatus
 from bot.render import allowed_mentions, fit_message, humanize_offset, reminder_message
 
 Series = Literal["livestream", "ama", "recaps"]
@@ -71,6 +78,9 @@ class Preference:
     series: Series
     mode: Mode
     lead: timedelta = DEFAULT_LEAD
+    # When the member last set this choice (the store's updated_at). Recap DMs start from
+    # here; not part of equality, so a choice compares by what it is, not when it was made.
+    since: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +129,38 @@ def parse_dm_key(key: str) -> tuple[int, str, EventKind, str]:
     return int(match[1]), match[2], match[3], match[4]  # type: ignore[return-value]
 
 
+RECAP_DM_INFIX = "recap"
+_RECAP_DM_KEY = re.compile(r"dm:(\d+):recap:(.+)")
+
+
+def recap_dm_key(member_id: int, recap_id: str) -> str:
+    return f"dm:{int(member_id)}:{RECAP_DM_INFIX}:{recap_id}"
+
+
+def parse_recap_dm_key(key: str) -> tuple[int, str]:
+    """``dm:42:recap:s2-e05`` -> (42, "s2-e05"). An event DM's key is never read as one."""
+    if _DM_KEY.fullmatch(key) is None:
+        match = _RECAP_DM_KEY.fullmatch(key)
+        if match is not None:
+            return int(match[1]), match[2]
+    raise ValueError(f"not a recap DM key: {key!r}")
+
+
+def is_recap_dm_key(key: str) -> bool:
+    try:
+        parse_recap_dm_key(key)
+    except ValueError:
+        return False
+    return True
+
+
 def dm_recipient(key: str) -> int:
-    """The member a ``dm:`` post goes to: the sender opens their DM channel."""
-    return parse_dm_key(key)[0]
+    """The member a ``dm:`` post goes to (event or recap DM): the sender opens their DM
+    channel."""
+    try:
+        return parse_dm_key(key)[0]
+    except ValueError:
+        return parse_recap_dm_key(key)[0]
 
 
 def is_dm_closed_error(error: object) -> bool:
@@ -170,11 +209,14 @@ def plan_dm_reminders(
     now: datetime,
     *,
     dm_closed: Collection[int] = (),
+    announcements: Iterable[Post] = (),
 ) -> list[PlannedPost]:
     """One DM per member who asked for it, per coming livestream/AMA, at their lead time,
-    paced to ``[optin] dm_rate_per_minute``."""
+    and per recap announcement new to them (`announcements`: the outbox's ``recap:`` rows),
+    all paced to ``[optin] dm_rate_per_minute``."""
     now = utc(now)
     closed = frozenset(int(m) for m in dm_closed)
+    prefs = list(prefs)
     # member -> series -> lead, for members who chose DMs
     wants: dict[int, dict[str, timedelta]] = {}
     for pref in prefs:
@@ -218,7 +260,67 @@ def plan_dm_reminders(
                     event_start=start,
                     subject=episode.id,
                 )
+    for post in plan_recap_dms(announcements, prefs, dm_closed=closed):
+        planned[post.key] = post
     return pace(planned.values(), settings.optin.dm_rate_per_minute)
+
+
+RECAP_ANNOUNCEMENT_PREFIX = "recap:"
+_UNSENT = frozenset({PostStatus.PENDING, PostStatus.SENDING})
+
+
+def recap_is_new_to(announcement: Post, since: datetime | None) -> bool:
+    """Whether a member who chose recap DMs at `since` gets this announcement by DM: it is
+    still to go out, or it went out at or after `since`. Skipped (backlog), failed and
+    cancelled announcements are nobody's news."""
+    if announcement.status in _UNSENT:
+        return True
+    if announcement.status is not PostStatus.SENT:
+        return False
+    sent_at = announcement.sent_at
+    return since is not None and sent_at is not None and utc(sent_at) >= utc(since)
+
+
+def plan_recap_dms(
+    announcements: Iterable[Post],
+    prefs: Iterable[Preference],
+    *,
+    dm_closed: Collection[int] = (),
+) -> list[PlannedPost]:
+    """One DM per member who chose recap DMs, per recap announcement new to them, due with
+    the announcement, without a deadline (a late recap is still news)."""
+    closed = frozenset(int(m) for m in dm_closed)
+    members = {
+        p.member_id: p.since
+        for p in prefs
+        if p.series == "recaps" and p.mode is Mode.DM and p.member_id not in closed
+    }
+    if not members:
+        return []
+    planned: list[PlannedPost] = []
+    for announcement in announcements:
+        if announcement.kind != "recap" or not announcement.key.startswith(
+            RECAP_ANNOUNCEMENT_PREFIX
+        ):
+            continue
+        recap_id = announcement.key[len(RECAP_ANNOUNCEMENT_PREFIX) :]
+        payload: dict[str, Any] | None = None
+        for member, since in sorted(members.items()):
+            if not recap_is_new_to(announcement, since):
+                continue
+            if payload is None:
+                payload = recap_dm_message(announcement.payload)
+            planned.append(
+                PlannedPost(
+                    key=recap_dm_key(member, recap_id),
+                    kind="dm",
+                    due_at=utc(announcement.due_at),
+                    channel_id=0,
+                    payload=payload,
+                    subject=recap_id,
+                )
+            )
+    return planned
 
 
 def pace(
@@ -278,6 +380,23 @@ def dm_reminder_message(
     return fit_message(payload)
 
 
+_LEADING_ROLE_PING = re.compile(r"^\s*<@&\d+>\s*")
+
+
+def recap_dm_message(announcement: dict[str, Any]) -> dict[str, Any]:
+    """The channel's recap announcement for one member: no role ping, pinging nobody, with
+    a "Stop these" button for recaps."""
+    payload = dict(announcement)
+    content = payload.get("content")
+    if isinstance(content, str):
+        payload["content"] = _LEADING_ROLE_PING.sub("", content, count=1)
+    components = list(payload.get("components") or [])
+    components.append({"type": 1, "components": [stop_button("recaps")]})
+    payload["components"] = components
+    payload["allowed_mentions"] = allowed_mentions(0)
+    return fit_message(payload)
+
+
 def notify_status_text(prefs: Iterable[Preference], settings: Settings, *, dm_closed: bool) -> str:
     """`/notify status`: one line per series, in plain words."""
     chosen = {p.series: p for p in prefs}
@@ -292,7 +411,7 @@ def notify_status_text(prefs: Iterable[Preference], settings: Settings, *, dm_cl
             where = f"<@&{role}>" if role else "the series role (not configured)"
             lines.append(f"**{name}**: pinged with {where}")
         elif series == "recaps":
-            lines.append(f"**{name}**: by DM")
+            lines.append(f"**{name}**: a DM for each new recap")
         else:
             lines.append(f"**{name}**: a DM {lead_name(pref.lead)} before")
     if dm_closed:

@@ -31,7 +31,14 @@ from bot.content.models import Episode, Recap
 from bot.delivery import Dispatcher, Sender
 from bot.events import EventReconciler, EventsApi, EventsReport, plan_guild_events, transition_times
 from bot.gitsync import ContentSync, GitContent, PullResult
-from bot.optin import dm_recipient, is_dm_closed_error, plan_dm_reminders
+from bot.optin import (
+    RECAP_ANNOUNCEMENT_PREFIX,
+    Mode,
+    dm_recipient,
+    is_dm_closed_error,
+    is_recap_dm_key,
+    plan_dm_reminders,
+)
 from bot.planning import (
     Decision,
     backlog_cutoff,
@@ -234,13 +241,16 @@ class PostingService:
 
     async def _reconcile_dms_locked(self, episodes: Any, now: datetime) -> Any:
         optin = self.store.optin
+        prefs = await optin.prefs()
+        closed = await optin.dm_closed()
         plan = plan_dm_reminders(
             episodes,
-            await optin.prefs(),
+            prefs,
             await optin.interested(),
             self.settings,
             now,
-            dm_closed=await optin.dm_closed(),
+            dm_closed=closed,
+            announcements=await self._recap_announcements_for_dms(prefs, closed, now),
         )
         return await self.store.outbox.reconcile(
             plan,
@@ -248,6 +258,21 @@ class PostingService:
             now=now,
             reason_missing="member opted out, DMs closed, or the event changed",
         )
+
+    async def _recap_announcements_for_dms(
+        self, prefs: Any, closed: frozenset[int], now: datetime
+    ) -> list[Post]:
+        """The recap announcement rows recap DMs may follow: read only when some member wants
+        recap DMs, and only those unsent or sent since the earliest such choice (not the
+        whole archive)."""
+        since = [
+            p.since or now
+            for p in prefs
+            if p.series == "recaps" and p.mode is Mode.DM and p.member_id not in closed
+        ]
+        if not since:
+            return []
+        return await self.store.outbox.unsent_or_sent_since(RECAP_ANNOUNCEMENT_PREFIX, min(since))
 
     async def reconcile_events(self) -> EventsReport | None:
         """Create, update, cancel (and with auto_start, start and end) our Discord scheduled
@@ -334,6 +359,9 @@ class PostingService:
         self.wakeups.schedule(key, when)
 
     def _payload_for(self, decision: Decision, post: Post) -> dict[str, Any] | None:
+        if post.kind == "dm" and decision.sends and is_recap_dm_key(post.key):
+            # Like the channel's announcement: a late recap is still news, never "(delayed)".
+            return post.payload
         return payload_for(
             decision, post, episodes=_EpisodesView(self.index), settings=self.settings
         )

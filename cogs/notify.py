@@ -8,7 +8,8 @@ the reminders ping when the operator names the same role in `[reminders]`.
 Buttons (routed by cogs/buttons.py):
 - ``amabot:remindme`` (on /episode): which series? -> ``amabot:remindme:<series>``;
 - ``amabot:remindme:<series>`` (on each reminder): the chooser for that series;
-- ``amabot:notify:<series>:<role|off|dm:24h|dm:1h|dm:10m>``: one choice, applied;
+- ``amabot:notify:<series>:<role|off|dm|dm:24h|dm:1h|dm:10m>``: one choice, applied (recaps
+  offer ``dm``, "DM me each new recap": a recap has no start to be early for);
 - ``amabot:optout:<series>`` ("Stop these", on every DM): that series off.
 """
 
@@ -53,6 +54,7 @@ HOW_CHOICES = [
         app_commands.Choice(name=f"dm {name}", value=f"dm:{offset_label(lead)}")
         for name, lead in LEADS.items()
     ),
+    app_commands.Choice(name="dm each new recap", value="dm"),
     app_commands.Choice(name="off", value="off"),
 ]
 SERIES_WORDS = {"livestream": "livestream", "ama": "AMA", "recaps": "recap"}
@@ -60,11 +62,14 @@ SERIES_PLURALS = {"livestream": "livestreams", "ama": "AMAs", "recaps": "recaps"
 
 
 def parse_how(how: str) -> tuple[Mode, timedelta]:
-    """``role`` / ``off`` / ``dm:1h`` -> (mode, lead). ValueError for anything else."""
+    """``role`` / ``off`` / ``dm`` / ``dm:1h`` -> (mode, lead). ValueError for anything else.
+    A bare ``dm`` (for recaps) keeps the default lead, which only events use."""
     if how == "role":
         return Mode.ROLE, DEFAULT_LEAD
     if how == "off":
         return Mode.OFF, DEFAULT_LEAD
+    if how == "dm":
+        return Mode.DM, DEFAULT_LEAD
     kind, _, label = how.partition(":")
     if kind != "dm" or not label:
         raise ValueError(f"not a reminder choice: {how!r}")
@@ -84,7 +89,7 @@ class NotifyGroup(app_commands.Group, name="notify", description="Choose how I r
     @app_commands.command(name="set")
     @app_commands.describe(
         series="Which posts: livestreams, AMAs or recaps.",
-        how="A role that gets pinged, a DM before it starts, or nothing.",
+        how="A role that gets pinged, a DM (before it starts; recaps: each new one), or nothing.",
     )
     @app_commands.choices(series=SERIES_CHOICES, how=HOW_CHOICES)
     async def set_(
@@ -133,10 +138,6 @@ class Notify(commands.Cog):
             mode, lead = parse_how(how)
         except ValueError as exc:
             raise UserFacingError("That is not a choice I know; pick one from the list.") from exc
-        if series == "recaps" and mode is Mode.DM:
-            raise UserFacingError(
-                "Recaps are announced in the server, not by DM: choose `role` or `off`."
-            )
         member = interaction.user.id
         name = SERIES_NAMES[series]
         role = series_role(self.bot.settings, series)
@@ -157,6 +158,8 @@ class Notify(commands.Cog):
         word = SERIES_WORDS[series]
         if mode is Mode.ROLE:
             text = f"Done: you have the {render.role_mention(role)} role, pinged for each {word}."
+        elif mode is Mode.DM and series == "recaps":
+            text = "Done: I will DM you each new recap when it is announced."
         elif mode is Mode.DM:
             text = f"Done: I will DM you {lead_name(lead)} before each {word}."
         else:
@@ -191,7 +194,7 @@ class Notify(commands.Cog):
 
     async def _replan(self, series: str) -> None:
         posting = getattr(self.bot, "posting", None)
-        if posting is not None and series in EVENT_SERIES:
+        if posting is not None and series in SERIES:
             await posting.reconcile_dms()
 
     async def status_text(self, member: int) -> str:
@@ -210,6 +213,8 @@ class Notify(commands.Cog):
                 buttons.append(
                     _button(f"DM {label} before", f"amabot:notify:{series}:dm:{offset_label(lead)}")
                 )
+        else:
+            buttons.append(_button("DM me each new recap", f"amabot:notify:{series}:dm"))
         buttons.append(_button("Off", f"amabot:notify:{series}:off", style=4))
         return {
             "content": f"How should I remind you of **{SERIES_PLURALS[series]}**? Now: {current}.",
@@ -223,6 +228,8 @@ class Notify(commands.Cog):
             return "off"
         if pref.mode is Mode.ROLE:
             return "the role"
+        if series == "recaps":
+            return "a DM for each new recap"
         return f"a DM {lead_name(pref.lead)} before"
 
     async def on_remind_me(self, interaction: discord.Interaction, arg: str) -> None:

@@ -452,3 +452,25 @@ async def test_a_post_found_after_a_crash_is_recorded_as_sent_not_skipped(world,
         assert post.sent_at == T0 + timedelta(seconds=1)  # when Discord took it
     finally:
         await reopened.close()
+
+
+async def test_a_reminder_retries_often_enough_to_beat_its_deadline(world):
+    clock, store, sender, dispatcher = world
+    reminder = planned(
+        "reminder:e:livestream:15s",
+        kind="reminder",
+        due=T0,
+        deadline=T0 + timedelta(seconds=15),
+        event_start=T0 + timedelta(seconds=15),
+    )
+    await store.outbox.reconcile([reminder], scope="reminder:", now=clock())
+    for _ in range(4):  # a burst of 503s
+        sender.failures.append(TransientSendError("503 Service Unavailable"))
+    for _ in range(5):
+        await dispatcher.deliver_due()
+        post = await store.outbox.get(reminder.key)
+        if post.status is PostStatus.SENT:
+            break
+        clock.set(post.wake_at)
+    assert post.status is PostStatus.SENT
+    assert post.sent_at < T0 + timedelta(seconds=15)

@@ -23,11 +23,13 @@ from bot.optin import (
     pace,
     parse_dm_key,
     parse_lead,
+    parse_recap_dm_key,
     parse_series_custom_id,
     plan_dm_reminders,
+    recap_dm_key,
 )
 from bot.planning import late_decision
-from bot.posts import PlannedPost
+from bot.posts import PlannedPost, Post, PostStatus
 from bot.render import CUSTOM_ID_MAX
 from bot.store import Store
 
@@ -266,3 +268,92 @@ async def test_dm_posts_go_through_the_outbox_exactly_once(tmp_path):
         # The member stops: the pending DM is cancelled.
         report = await store.outbox.reconcile([], scope="dm:", now=NOW)
         assert report.cancelled == ["dm:1:s2-e05:ama:1h"]
+
+
+# -- recaps by DM ----------------------------------------------------------------------------
+
+
+def announcement(rid: str, status: PostStatus, *, sent_at: datetime | None = None) -> Post:
+    link = {"type": 2, "style": 5, "label": "Read the recap", "url": f"https://x.org/{rid}/"}
+    return Post(
+        key=f"recap:{rid}",
+        kind="recap",
+        due_at=NOW - 2 * H,
+        channel_id=7,
+        payload={
+            "content": f"<@&33> 📝 New recap: **Recap {rid}**",
+            "embeds": [{"title": f"Recap {rid}", "description": "What we learned."}],
+            "components": [{"type": 1, "components": [link]}],
+            "allowed_mentions": {"parse": [], "roles": ["33"], "users": []},
+        },
+        status=status,
+        content_hash="x",
+        subject=rid,
+        sent_at=sent_at,
+    )
+
+
+def test_a_recap_dm_only_for_announcements_new_to_the_member():
+    opted_in = NOW - H
+    announcements = [
+        announcement("before", PostStatus.SENT, sent_at=opted_in - M),  # the archive
+        announcement("after", PostStatus.SENT, sent_at=opted_in),
+        announcement("pending", PostStatus.PENDING),  # merged, not yet out
+        announcement("backlog", PostStatus.SKIPPED),
+        announcement("removed", PostStatus.CANCELLED),
+        announcement("refused", PostStatus.FAILED),
+    ]
+    prefs = [
+        Preference(1, "recaps", Mode.DM, since=opted_in),
+        Preference(2, "recaps", Mode.DM, since=opted_in),  # DMs closed
+        Preference(3, "recaps", Mode.ROLE, since=opted_in),
+        Preference(4, "recaps", Mode.OFF, since=opted_in),
+        Preference(5, "ama", Mode.DM, since=opted_in),  # a different series
+    ]
+    plan = plan_dm_reminders(
+        [], prefs, [], settings(), NOW, dm_closed={2}, announcements=announcements
+    )
+    assert sorted(p.key for p in plan) == ["dm:1:recap:after", "dm:1:recap:pending"]
+    dm = next(p for p in plan if p.key == recap_dm_key(1, "pending"))
+    # Due with the announcement, never too late, about the recap, to the member's DMs.
+    assert (dm.kind, dm.channel_id, dm.subject) == ("dm", 0, "pending")
+    assert dm.due_at == NOW - 2 * H and dm.deadline is None and dm.event_start is None
+    assert late_decision(dm, NOW + DAY).sends
+    # The announcement's wording without its role ping, pinging nobody, with "Stop these".
+    assert dm.payload["content"] == "📝 New recap: **Recap pending**"
+    assert dm.payload["allowed_mentions"]["roles"] == []
+    assert dm.payload["embeds"][0]["title"] == "Recap pending"
+    buttons = [b for row in dm.payload["components"] for b in row["components"]]
+    assert [b.get("custom_id") for b in buttons] == [None, "amabot:optout:recaps"]
+    assert dm_recipient(dm.key) == 1 and parse_recap_dm_key(dm.key) == (1, "pending")
+    # A choice with no known time only follows announcements still to go out.
+    unknown = plan_dm_reminders(
+        [], [Preference(1, "recaps", Mode.DM)], [], settings(), NOW, announcements=announcements
+    )
+    assert [p.key for p in unknown] == ["dm:1:recap:pending"]
+    # An episode whose id is "recap" keeps its event DM keys readable as such.
+    assert parse_dm_key("dm:1:recap:ama:1h") == (1, "recap", "ama", "1h")
+    with pytest.raises(ValueError):
+        parse_recap_dm_key("dm:1:recap:ama:1h")
+
+
+async def test_recap_dms_follow_the_outbox_announcements_from_the_choice_on(tmp_path):
+    async with await Store.open(tmp_path / "db.sqlite3") as store:
+        old = PlannedPost("recap:old", "recap", NOW - DAY, 7, {"content": "<@&33> old"})
+        new = PlannedPost("recap:new", "recap", NOW - DAY, 7, {"content": "<@&33> new"})
+        await store.outbox.reconcile([old], scope="recap:", now=NOW - DAY)
+        await store.outbox.claim("recap:old", NOW - DAY)
+        await store.outbox.mark_sent("recap:old", 100, NOW - DAY)
+        await store.optin.set_pref(1, "recaps", Mode.DM, H, NOW)
+        await store.outbox.reconcile([old, new], scope="recap:", now=NOW + M)
+        prefs = await store.optin.prefs()
+        assert prefs[0].since == NOW
+        rows = await store.outbox.unsent_or_sent_since("recap:", NOW)
+        assert [r.key for r in rows] == ["recap:new"]
+        plan = plan_dm_reminders([], prefs, [], settings(), NOW + M, announcements=rows)
+        assert [(p.key, p.payload["content"]) for p in plan] == [("dm:1:recap:new", "new")]
+        await store.outbox.claim("recap:new", NOW + M)
+        await store.outbox.mark_sent("recap:new", 101, NOW + M)
+        # Sent after the choice: still followed, so the DM is not cancelled by the next plan.
+        rows = await store.outbox.unsent_or_sent_since("recap:", NOW)
+        assert [r.key for r in rows] == ["recap:new"]

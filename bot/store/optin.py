@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.optin import SERIES, Interest, Mode, Preference
-from bot.store.db import Database, to_db
+from bot.store.db import Database, from_db, to_db
 
 
 class OptinStore:
@@ -35,7 +35,13 @@ class OptinStore:
                 await tx.execute(
                     "DELETE FROM optin_dm_closed WHERE member_id = ?", (int(member_id),)
                 )
-        return Preference(int(member_id), series, mode, timedelta(seconds=seconds))  # type: ignore[arg-type]
+        return Preference(
+            int(member_id),
+            series,  # type: ignore[arg-type]
+            mode,
+            timedelta(seconds=seconds),
+            since=now,
+        )
 
     async def opt_out(self, member_id: int, series: str, now: datetime) -> None:
         """ "Stop these": the series off, and the member's Interested marks for it dropped."""
@@ -118,4 +124,5 @@ def _pref(row) -> Preference:
         series=row["series"],
         mode=Mode(row["mode"]),
         lead=timedelta(seconds=row["lead_seconds"]),
+        since=from_db(row["updated_at"]),
     )

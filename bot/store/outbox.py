@@ -161,6 +161,18 @@ class Outbox:
         wanted = None if statuses is None else {PostStatus(s) for s in statuses}
         return [r["key"] for r in rows if wanted is None or PostStatus(r["status"]) in wanted]
 
+    async def unsent_or_sent_since(self, prefix: str, since: datetime) -> list[Post]:
+        """Rows under `prefix` still to go out (pending, sending) or sent at or after `since`,
+        by due time: the recap announcements that members' recap DMs follow."""
+        rows = await self._db.fetchall(
+            """SELECT * FROM outbox
+                WHERE substr(key, 1, ?) = ?
+                  AND (status IN ('pending', 'sending') OR (status = 'sent' AND sent_at >= ?))
+                ORDER BY due_at, key""",
+            (len(prefix), prefix, to_db(since)),
+        )
+        return [_post(r) for r in rows]
+
     async def edits_pending(self) -> list[Post]:
         rows = await self._db.fetchall(
             "SELECT * FROM outbox WHERE edit_pending = 1 AND status = 'sent' ORDER BY updated_at"

@@ -18,6 +18,7 @@ from tests.e2e.episodes import (
     weekly_episodes,
     world,
 )
+from tests.e2e.test_recaps import recap_md
 
 H = timedelta(hours=1)
 
@@ -218,3 +219,56 @@ async def test_role_self_assigned_and_removed_with_the_remind_me_button(tmp_path
         # Role mode without a configured role is refused in plain words.
         refused = await notify(h, "ama", "role")
         assert refused.ephemeral and "no role for AMAs" in refused.content
+
+
+async def test_recaps_by_dm_one_per_new_recap_until_stopped(tmp_path):
+    clock = ManualClock(SUNDAY)
+    async with world(tmp_path, clock=clock, episodes={"s9-e01": episode_md()}) as h:
+        await h.posting.sync.wait_idle()
+        chooser = await h.sandbox.slash(h.member, h.general, "episode", query="s9e1")
+        picker = await h.sandbox.click(h.member, h.general, chooser.message, "amabot:remindme")
+        recaps = await h.sandbox.click(
+            h.member, h.general, picker.message, "amabot:remindme:recaps"
+        )
+        assert "amabot:notify:recaps:dm" in ids(recaps.message)
+        answer = await notify(h, "recaps", "dm")
+        assert answer.ephemeral and "DM you each new recap" in answer.content
+        status = await h.sandbox.slash(h.member, None, "notify", subcommand="status")
+        assert "**Recaps**: a DM for each new recap" in status.content
+
+        published = SUNDAY - timedelta(minutes=5)
+        first = recap_md("r1", "Recap One", published=published, episode="s9-e01")
+        await h.merge({"recaps/r1.md": first}, "Recap One")
+        await h.posting.sync.pull_now("poll")
+        key = f"dm:{h.member.id}:recap:r1"
+        (dm,) = h.sandbox.messages(dm_channel(h))
+        assert dm["embeds"][0]["title"] == "Recap One" and "<@&" not in dm["content"]
+        assert "(delayed)" not in dm["content"] and "amabot:optout:recaps" in ids(dm)
+        assert h.sandbox.pings(dm).nobody
+        (announced,) = h.sandbox.messages(h.announcements)
+        assert f"<@&{h.members_role.id}>" in announced["content"]
+
+        # Another pass (and a restart) sends neither again.
+        await h.posting.sync.pull_now("poll")
+        await h.restart_bot()
+        await h.posting.reconcile()
+        await h.posting.deliver_due()
+        assert len(h.sandbox.messages(dm_channel(h))) == 1 and len(dm_sends(h, key)) == 1
+        assert len(h.sandbox.messages(h.announcements)) == 1
+
+        stopped = await h.sandbox.click(h.member, dm_channel(h), dm, "amabot:optout:recaps")
+        assert stopped.ephemeral and "no more reminders of recaps" in stopped.content
+        clock.set(SUNDAY + timedelta(minutes=1))
+        second = recap_md("r2", "Recap Two", published=published, episode="s9-e01")
+        await h.merge({"recaps/r2.md": second}, "Recap Two")
+        await h.posting.sync.pull_now("poll")
+        assert len(h.sandbox.messages(h.announcements)) == 2
+        assert len(h.sandbox.messages(dm_channel(h))) == 1
+        assert await h.bot.db.outbox.get(f"dm:{h.member.id}:recap:r2") is None
+
+        # Opting in again brings new recaps, not the ones already announced.
+        clock.set(SUNDAY + timedelta(minutes=2))
+        await notify(h, "recaps", "dm")
+        await h.posting.deliver_due()
+        assert len(h.sandbox.messages(dm_channel(h))) == 1
+        assert await h.bot.db.outbox.get(f"dm:{h.member.id}:recap:r2") is None

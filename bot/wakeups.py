@@ -119,15 +119,13 @@ class Wakeups:
         # Wake-ups that fire while a delivery pass runs queue up behind it instead of starting
         # passes of their own: a hundred reminders due in the same second would otherwise
         # each scan and claim the same due rows (quadratic; bench/reminders.py --spread 1).
+        # The job itself returns at once: APScheduler skips a job whose previous run is still
+        # going (max_instances), so a long drain inside the job would swallow the next
+        # wake-up of the same key (a retry scheduled while its first attempt drains).
         self._woken.append(key)
         if not self._draining:
             self._draining = True
-            try:
-                await self._drain()
-            except asyncio.CancelledError:
-                # Shutdown cancels queued work; the rows stay pending in the store and are
-                # rebuilt on the next start. Not an error worth APScheduler's traceback.
-                return
+            self._spawn(self._drain(), "amabot-wake-drain")
 
     async def _drain(self) -> None:
         handed_over = False

@@ -24,7 +24,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.clock import Clock, system_clock
-from bot.config import DiscordSettings, Settings, discord_token
+from bot.config import ConfigError, DiscordSettings, Settings, discord_token
 from bot.content.index import ContentIndex
 from bot.logsetup import configure_logging
 from bot.store import Store
@@ -293,6 +293,11 @@ def _runner_status(
     exc = runner.exception()
     if exc is None:
         return 0
+    # Found while starting (e.g. the webhook port is taken); a cog's failure comes wrapped.
+    config_error = getattr(exc, "original", exc)
+    if isinstance(config_error, ConfigError):
+        log.error("%s", config_error)
+        return config_error.exit_code
     if logged_in and not connected and _is_network(exc):
         # discord.py can trip over its own missing websocket after a failed first connect;
         # the cause underneath is what the operator needs.

@@ -410,7 +410,7 @@ class World:
         self.w = workload
         self.say = say
         self.rng = random.Random(workload.seed)  # noqa: S311 - a reproducible schedule
-        self.port = free_port()
+        self.port = 0  # the webhook's, chosen once the sandbox holds its own port
         self.expected: dict[str, Expected] = {}
         self.marks: dict[str, str] = {}  # announcement marker -> "" until its key is known
         self.interaction_log: list[dict[str, Any]] = []
@@ -445,6 +445,8 @@ class World:
         self.sandbox = SandboxProcess(self.base, self.layout())
         await self.sandbox.start(clients=max(1, (self.w.members + 99) // 100))
         self.sb = self.sandbox.client
+        # Chosen only now: a port picked earlier could be handed to the sandbox meanwhile.
+        self.port = free_port()
         self.first_due = utcnow() + timedelta(seconds=self.w.lead)
         source = self.base / "source"
         await asyncio.to_thread(self._write_source, source)

@@ -135,3 +135,24 @@ async def test_run_with_the_gateway_unreachable_gives_up_with_one_message(harnes
     assert proc.returncode == 1
     assert "could not reach the Discord gateway at ws://127.0.0.1:9/gateway" in text
     assert "Traceback" not in text
+
+
+async def test_run_with_the_webhook_port_taken_says_so_and_exits_2(harness, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = harness.config_path.read_text().replace(
+            'listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"'
+        )
+        path = tmp_path / "port-taken.toml"
+        path.write_text(config)
+        env = _env(DISCORD_TOKEN=harness.sandbox.token, GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
+        proc = await _spawn("run", "--config", str(path), env=env)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    text = out.decode() + err.decode()
+    assert proc.returncode == 2, text
+    assert f"webhook.listen: cannot listen on 127.0.0.1:{port}" in text
+    assert "Traceback" not in text

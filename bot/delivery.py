@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from bot.clock import Clock
 from bot.optin import dm_recipient
 from bot.planning import Action, Decision, late_decision
-from bot.posts import Post, PostStatus
+from bot.posts import Post
 from bot.render import mark_delayed
 
 log = logging.getLogger("amabot.delivery")
@@ -347,16 +347,3 @@ def _planned_payload(decision: Decision, post: Post) -> dict[str, Any]:
     if decision.action is Action.SEND:
         return post.payload
     return mark_delayed(post.payload)
-
-
-def is_final(post: Post) -> bool:
-    return post.status in (
-        PostStatus.SENT,
-        PostStatus.SKIPPED,
-        PostStatus.FAILED,
-        PostStatus.CANCELLED,
-    )
-
-
-def seconds_until(when: datetime, now: datetime) -> float:
-    return max((when - now).total_seconds(), 0.0)

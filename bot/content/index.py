@@ -570,45 +570,20 @@ class ContentIndex:
 
     def _cross_file_problems(self) -> list[Problem]:
         out: list[Problem] = []
-        for key, rels in self._ep_ids.items():
-            if len(rels) > 1:
+        # One file per id and per season/episode: every later file (by path) is the duplicate.
+        tables = (
+            ((f"episode id {k!r}", rels) for k, rels in self._ep_ids.items()),
+            ((f"episode S{s}:E{n}", rels) for (s, n), rels in self._ep_codes.items()),
+            ((f"recap id {k!r}", rels) for k, rels in self._recap_ids.items()),
+        )
+        codes = ("duplicate-id", "duplicate-episode", "duplicate-id")
+        for table, code in zip(tables, codes, strict=True):
+            for what, rels in table:
                 first, *rest = sorted(rels)
-                for rel in rest:
-                    out.append(
-                        Problem(
-                            rel,
-                            1,
-                            "error",
-                            f"duplicate episode id {key!r} (also in {first})",
-                            "duplicate-id",
-                        )
-                    )
-        for (season, number), rels in self._ep_codes.items():
-            if len(rels) > 1:
-                first, *rest = sorted(rels)
-                for rel in rest:
-                    out.append(
-                        Problem(
-                            rel,
-                            1,
-                            "error",
-                            f"duplicate episode S{season}:E{number} (also in {first})",
-                            "duplicate-episode",
-                        )
-                    )
-        for key, rels in self._recap_ids.items():
-            if len(rels) > 1:
-                first, *rest = sorted(rels)
-                for rel in rest:
-                    out.append(
-                        Problem(
-                            rel,
-                            1,
-                            "error",
-                            f"duplicate recap id {key!r} (also in {first})",
-                            "duplicate-id",
-                        )
-                    )
+                out.extend(
+                    Problem(rel, 1, "error", f"duplicate {what} (also in {first})", code)
+                    for rel in rest
+                )
         for plist in self._recap_cross.values():
             out.extend(plist)
         # Loose folders: a Markdown file without frontmatter next to ones that have it is

@@ -31,6 +31,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import enum
 import hashlib
 import json
@@ -377,15 +378,7 @@ def _diff_one(
 
     if st.status in FINISHED or st.status not in set(EventStatus):
         if st.spec_hash != spec.spec_hash and ahead and spec.creatable:
-            return EventAction(
-                Op.CREATE,
-                spec.key,
-                None,
-                spec.body(),
-                image_url=spec.image_url,
-                spec=spec,
-                reason="content changed after the event was over",
-            )
+            return dataclasses.replace(create, reason="content changed after the event was over")
         return EventAction(Op.NONE, spec.key, st.discord_id, spec=spec, reason="over")
 
     changed = _changed_fields(spec.body(), st.body, active=st.status == EventStatus.ACTIVE)

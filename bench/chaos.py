@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.harness_procs import Workload, run_chaos
+from testkit.processes import Workload, run_chaos
 
 
 def main() -> int:

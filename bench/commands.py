@@ -33,7 +33,7 @@ from content_index import generate
 
 from bot.clock import ManualClock
 from bot.content.index import ContentIndex
-from bot.harness import Harness
+from testkit.harness import Harness
 
 # Mid-way through the synthetic weekly series: some episodes aired, most still ahead.
 NOW = datetime(2025, 7, 13, 16, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.harness_procs import run_load
+from testkit.processes import run_load
 
 
 def main() -> int:

@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.config import load_settings
-from bot.harness import SAMPLE_CONTENT, Harness
+from testkit.harness import SAMPLE_CONTENT, Harness
 
 TOPICS = (
     "fine tuning",

@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.clock import system_clock
-from bot.harness import Harness
-from bot.posts import PostStatus, nonce_for
+from bot.plan.posts import PostStatus, nonce_for
+from testkit.harness import Harness
 
 OFFSETS_PER_EVENT = 10
 

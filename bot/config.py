@@ -145,7 +145,7 @@ class SiteSettings:
 
 @dataclass(frozen=True, slots=True)
 class EventsSettings:
-    """Discord scheduled events made from the content (bot/events.py)."""
+    """Discord scheduled events made from the content (bot/plan/scheduled_events.py)."""
 
     enabled: bool = False
     ama_stage_channel_id: int = 0  # 0 = no stage: use ama_voice_channel_id, else external
@@ -156,7 +156,7 @@ class EventsSettings:
 
 @dataclass(frozen=True, slots=True)
 class OptinSettings:
-    """Per-member reminder choices (bot/optin.py)."""
+    """Per-member reminder choices (bot/plan/optin.py)."""
 
     livestream_role_id: int = 0  # self-assigned role for livestream pings; 0 = not offered
     ama_role_id: int = 0

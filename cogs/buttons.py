@@ -17,7 +17,7 @@ import secrets
 import discord
 from discord.ext import commands
 
-from bot.app import AmaBot, reply_ephemeral
+from bot.discord.app import AmaBot, reply_ephemeral
 
 log = logging.getLogger("amabot.cogs.buttons")
 

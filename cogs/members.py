@@ -1,6 +1,6 @@
 """What members ask: /episode, /recap, /schedule, with autocomplete.
 
-Thin: parse the options, ask the in-memory content index, render with bot/render.py, reply.
+Thin: parse the options, ask the in-memory content index, render with bot/render/, reply.
 No blocking I/O in a handler: lookups come from the index; a local image is read off the
 event loop.
 """
@@ -18,13 +18,23 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
-from bot.app import AmaBot, reply_ephemeral
-from bot.calendar_feed import episode_ics, ics_filename
 from bot.content.models import Episode, Recap
 from bot.content.text import STOP_WORDS, damerau_levenshtein, parse_code, tokens
-from bot.discord_sender import payload_kwargs
-from bot.events import FINISHED, event_key, event_link
+from bot.discord.app import AmaBot, reply_ephemeral
+from bot.discord.sender import payload_kwargs
+from bot.plan.calendar import episode_ics, ics_filename
+from bot.plan.scheduled_events import FINISHED, event_key, event_link
+from bot.render.limits import CHOICE_NAME_MAX, one_line
+from bot.render.messages import (
+    autocomplete_name,
+    episode_reply,
+    not_found_reply,
+    nothing_yet_reply,
+    recap_autocomplete_name,
+    recap_reply,
+    recap_url_for,
+    schedule_reply,
+)
 
 log = logging.getLogger("amabot.cogs.members")
 
@@ -72,14 +82,14 @@ class Members(commands.Cog):
         else:
             episode = self.index.next_upcoming(now) or self.index.latest_episode(now)
             if episode is None:
-                await _send(interaction, render.nothing_yet_reply("episode"), ephemeral=True)
+                await _send(interaction, nothing_yet_reply("episode"), ephemeral=True)
                 return
         recap = self.index.recap_for_episode(episode.id)
         if recap is not None and not recap.is_published(now):
             recap = None
-        recap_url = render.recap_url_for(recap, self.bot.settings) if recap else None
+        recap_url = recap_url_for(recap, self.bot.settings) if recap else None
         image_file, image_url = await self._image(episode)
-        payload = render.episode_reply(
+        payload = episode_reply(
             episode,
             now=now,
             recap=recap,
@@ -113,7 +123,7 @@ class Members(commands.Cog):
         data = episode_ics(episode, self.bot.settings, self.bot.clock())
         file = discord.File(io.BytesIO(data), filename=ics_filename(episode))
         await interaction.response.send_message(
-            f"{episode.code} · {render.one_line(episode.title)}: open the file to add the "
+            f"{episode.code} · {one_line(episode.title)}: open the file to add the "
             "livestream and the AMA to your calendar (times in UTC; your calendar shows them "
             "in your zone).",
             file=file,
@@ -130,7 +140,7 @@ class Members(commands.Cog):
                 current[:MAX_QUERY], self.bot.clock(), limit=MAX_CHOICES
             )
             return [
-                app_commands.Choice(name=render.autocomplete_name(e), value=_choice_value(e))
+                app_commands.Choice(name=autocomplete_name(e), value=_choice_value(e))
                 for e in episodes[:MAX_CHOICES]
             ]
         except Exception:
@@ -204,13 +214,13 @@ class Members(commands.Cog):
         else:
             recap = self.index.latest_recap(now)
             if recap is None:
-                await _send(interaction, render.nothing_yet_reply("recap"), ephemeral=True)
+                await _send(interaction, nothing_yet_reply("recap"), ephemeral=True)
                 return
-        payload = render.recap_reply(
+        payload = recap_reply(
             recap,
             episode=self.index.episode_for_recap(recap),
             authors=self.index.authors,
-            recap_url=render.recap_url_for(recap, self.bot.settings),
+            recap_url=recap_url_for(recap, self.bot.settings),
             settings=self.bot.settings,
         )
         await _send(interaction, payload, ephemeral=private)
@@ -225,7 +235,7 @@ class Members(commands.Cog):
             )
             return [
                 app_commands.Choice(
-                    name=render.recap_autocomplete_name(r, self.index.episode_for_recap(r)),
+                    name=recap_autocomplete_name(r, self.index.episode_for_recap(r)),
                     value=_choice_value(r),
                 )
                 for r in recaps[:MAX_CHOICES]
@@ -273,7 +283,7 @@ class Members(commands.Cog):
         now = self.bot.clock()
         count = min(max(count, 1), MAX_SCHEDULE)  # Discord enforces the range; be sure anyway
         items = self.index.upcoming_events(now, season=season, limit=count)
-        payload = render.schedule_reply(items, now=now, settings=self.bot.settings, season=season)
+        payload = schedule_reply(items, now=now, settings=self.bot.settings, season=season)
         await _send(interaction, payload, ephemeral=private)
 
     # -- shared ----------------------------------------------------------------------------
@@ -283,12 +293,12 @@ class Members(commands.Cog):
             query[:MAX_QUERY], self.bot.clock(), kind=kind, limit=3
         )
         names = [
-            render.autocomplete_name(s)
+            autocomplete_name(s)
             if isinstance(s, Episode)
-            else render.recap_autocomplete_name(s, self.index.episode_for_recap(s))
+            else recap_autocomplete_name(s, self.index.episode_for_recap(s))
             for s in suggestions[:3]
         ]
-        await _send(interaction, render.not_found_reply(kind, query[:100], names), ephemeral=True)
+        await _send(interaction, not_found_reply(kind, query[:100], names), ephemeral=True)
 
 
 async def _send(
@@ -306,11 +316,11 @@ async def _send(
 
 def _choice_value(item: Episode | Recap) -> str:
     """What the choice sends back: the id, which resolves exactly; a code if the id is too long."""
-    if len(item.id) <= render.CHOICE_NAME_MAX:
+    if len(item.id) <= CHOICE_NAME_MAX:
         return item.id
     if isinstance(item, Episode) and item.season is not None and item.number is not None:
         return item.code
-    return item.id[: render.CHOICE_NAME_MAX]
+    return item.id[:CHOICE_NAME_MAX]
 
 
 def _episode_words(episode: Episode) -> list[str]:

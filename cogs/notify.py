@@ -1,7 +1,7 @@
 """Each member chooses how to be reminded: /notify, the "Remind me" chooser, "Stop these".
 
 Thin: choices are stored through `bot.store.optin` and the DM reminders they imply are
-planned by bot/optin.py and delivered through the outbox like every other post. A role
+planned by bot/plan/optin.py and delivered through the outbox like every other post. A role
 choice gives the member the series' self-assigned role (`[optin] <series>_role_id`), which
 the reminders ping when the operator names the same role in `[reminders]`.
 
@@ -24,10 +24,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
-from bot.app import AmaBot, UserFacingError, reply_ephemeral
-from bot.discord_sender import payload_kwargs
-from bot.optin import (
+from bot.discord.app import AmaBot, UserFacingError, reply_ephemeral
+from bot.discord.sender import payload_kwargs
+from bot.plan.optin import (
     DEFAULT_LEAD,
     LEADS,
     SERIES,
@@ -38,7 +37,8 @@ from bot.optin import (
     parse_lead,
     series_role,
 )
-from bot.planning import offset_label
+from bot.plan.reminders import offset_label
+from bot.render.limits import allowed_mentions, role_mention
 
 log = logging.getLogger("amabot.cogs.notify")
 
@@ -157,7 +157,7 @@ class Notify(commands.Cog):
         log.info("member %s chose %s for %s", member, how, series)
         word = SERIES_WORDS[series]
         if mode is Mode.ROLE:
-            text = f"Done: you have the {render.role_mention(role)} role, pinged for each {word}."
+            text = f"Done: you have the {role_mention(role)} role, pinged for each {word}."
         elif mode is Mode.DM and series == "recaps":
             text = "Done: I will DM you each new recap when it is announced."
         elif mode is Mode.DM:
@@ -219,7 +219,7 @@ class Notify(commands.Cog):
         return {
             "content": f"How should I remind you of **{SERIES_PLURALS[series]}**? Now: {current}.",
             "components": [{"type": 1, "components": buttons}],
-            "allowed_mentions": render.allowed_mentions(0),
+            "allowed_mentions": allowed_mentions(0),
         }
 
     async def _current(self, member: int, series: str) -> str:
@@ -245,7 +245,7 @@ class Notify(commands.Cog):
                         ],
                     }
                 ],
-                "allowed_mentions": render.allowed_mentions(0),
+                "allowed_mentions": allowed_mentions(0),
             }
             await interaction.response.send_message(ephemeral=True, **payload_kwargs(payload))
             return

@@ -22,13 +22,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
-from bot.app import AmaBot, UserFacingError, reply_ephemeral
-from bot.discord_sender import payload_kwargs
-from bot.planning import skip_week
-from bot.posts import PlannedPost, PostStatus
+from bot.discord.app import AmaBot, UserFacingError, reply_ephemeral
+from bot.discord.sender import payload_kwargs
+from bot.plan.posts import PlannedPost, PostStatus
+from bot.plan.reminders import skip_week
+from bot.plan.when import WhenError, parse_when
+from bot.render.limits import allowed_mentions, fit_message, role_mention
+from bot.render.messages import (
+    announcement_preview,
+    autocomplete_name,
+    discord_timestamp,
+    organiser_announcement,
+    when_line,
+)
 from bot.store import DuplicateKeyError
-from bot.when import WhenError, parse_when
 
 log = logging.getLogger("amabot.cogs.organisers")
 
@@ -151,10 +158,7 @@ class Announce(
         if organiser_refusal(interaction) is not None:
             return []
         episodes = self.cog.bot.index.search_episodes(current[:200], self.cog.bot.clock(), limit=25)
-        return [
-            app_commands.Choice(name=render.autocomplete_name(e), value=e.id[:100])
-            for e in episodes
-        ]
+        return [app_commands.Choice(name=autocomplete_name(e), value=e.id[:100]) for e in episodes]
 
 
 class Organisers(commands.Cog):
@@ -200,7 +204,7 @@ class Organisers(commands.Cog):
         now = self.bot.clock()
         role_id = role.id if role is not None else 0
         # The post is the text plus the role mention in front: that is what must fit.
-        mention = render.role_mention(role_id)
+        mention = role_mention(role_id)
         length = len(message) + (len(mention) + 1 if mention and mention not in message else 0)
         if length > MAX_MESSAGE:
             extra = " with the role mention" if length != len(message) else ""
@@ -216,7 +220,7 @@ class Organisers(commands.Cog):
             raise UserFacingError(str(exc)) from exc
         if due <= now:
             raise UserFacingError(
-                f"{render.discord_timestamp(due)} is in the past. Pick a time ahead, e.g. `in 2h`."
+                f"{discord_timestamp(due)} is in the past. Pick a time ahead, e.g. `in 2h`."
             )
         target = channel or (
             interaction.guild.get_channel(settings.announcements.channel_id)
@@ -228,7 +232,7 @@ class Organisers(commands.Cog):
         problem = _cannot_post(target)
         if problem:
             raise UserFacingError(problem)
-        payload = render.organiser_announcement(message, role_id=role_id)
+        payload = organiser_announcement(message, role_id=role_id)
         draft_id = secrets.token_hex(8)
         await self.store.state.set_json(
             DRAFT_PREFIX + draft_id,
@@ -245,9 +249,7 @@ class Organisers(commands.Cog):
                 "number": await self.store.outbox.next_announcement_id(),
             },
         )
-        preview = render.announcement_preview(
-            payload, due_at=due, channel_id=target.id, role_id=role_id
-        )
+        preview = announcement_preview(payload, due_at=due, channel_id=target.id, role_id=role_id)
         preview["components"] = [
             {
                 "type": 1,
@@ -356,7 +358,7 @@ class Organisers(commands.Cog):
             posting.wakeups.schedule(key, due)
         log.info("organiser %s scheduled %s for %s", interaction.user.id, key, due.isoformat())
         await interaction.response.edit_message(
-            content=f"Scheduled `{key}` for {render.when_line(due)} in <#{draft['channel_id']}>.",
+            content=f"Scheduled `{key}` for {when_line(due)} in <#{draft['channel_id']}>.",
             embeds=[],
             view=None,
             allowed_mentions=discord.AllowedMentions.none(),
@@ -393,8 +395,7 @@ class Organisers(commands.Cog):
         page = min(max(page, 1), pages)
         posts = await self.store.outbox.pending(limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
         lines = [
-            f"`{p.key}` → <#{p.channel_id}> {render.discord_timestamp(p.wake_at, 'R')}"
-            for p in posts
+            f"`{p.key}` → <#{p.channel_id}> {discord_timestamp(p.wake_at, 'R')}" for p in posts
         ]
         text = "\n".join(lines) if lines else "Nothing is pending."
         payload: dict[str, Any] = {
@@ -404,7 +405,7 @@ class Organisers(commands.Cog):
                     "description": text,
                 }
             ],
-            "allowed_mentions": render.allowed_mentions(0),
+            "allowed_mentions": allowed_mentions(0),
         }
         if pages > 1:
             payload["components"] = [
@@ -416,7 +417,7 @@ class Organisers(commands.Cog):
                     ],
                 }
             ]
-        return render.fit_message(payload)
+        return fit_message(payload)
 
     async def pending_key_choices(self, current: str) -> list[app_commands.Choice[str]]:
         needle = current.strip().lower()[:100]

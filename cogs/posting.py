@@ -13,14 +13,15 @@ import logging
 
 from discord.ext import commands
 
-from bot.app import AmaBot
-from bot.calendar_feed import calendar_hashes, calendar_route, feed_ics
 from bot.config import webhook_secret
-from bot.discord_events import DiscordEventsApi
-from bot.discord_sender import DiscordSender
-from bot.gitsync import GitContent
-from bot.posting import PostingService
-from bot.webhook import WebhookServer, make_webhook_app
+from bot.discord.app import AmaBot
+from bot.discord.scheduled_events import DiscordEventsApi
+from bot.discord.sender import DiscordSender
+from bot.plan.calendar import calendar_hashes, feed_ics
+from bot.services.gitsync import GitContent
+from bot.services.posting import PostingService
+from bot.web.calendar import calendar_route
+from bot.web.webhook import WebhookServer, make_webhook_app
 
 log = logging.getLogger("amabot.cogs.posting")
 

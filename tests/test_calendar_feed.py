@@ -11,18 +11,18 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from icalendar import Calendar
 
-from bot.calendar_feed import (
+from bot.config import Settings
+from bot.content.models import Episode, EpisodeStatus, ShowEvent
+from bot.plan.calendar import (
     calendar_hashes,
-    calendar_route,
     episode_ics,
     event_uid,
     feed_ics,
     ics_filename,
 )
-from bot.config import Settings
-from bot.content.models import Episode, EpisodeStatus, ShowEvent
 from bot.store import Store
-from bot.webhook import make_webhook_app
+from bot.web.calendar import calendar_route
+from bot.web.webhook import make_webhook_app
 
 LA = "America/Los_Angeles"
 M = timedelta(minutes=1)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.check import run_check
+from bot.cli.check import run_check
 from bot.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]

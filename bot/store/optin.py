@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.optin import SERIES, Interest, Mode, Preference
+from bot.plan.optin import SERIES, Interest, Mode, Preference
 from bot.store.db import Database, from_db, to_db
 
 

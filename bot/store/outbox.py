@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.posts import PlannedPost, Post, PostStatus
+from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.store.db import Database, StoreError, from_db, from_db_opt, to_db, to_db_opt
 
 ANNOUNCE_SEQUENCE = "announce"

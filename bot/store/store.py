@@ -8,12 +8,12 @@ from types import TracebackType
 
 from bot.clock import Clock, system_clock
 from bot.store.db import Database, StoreError
-from bot.store.events import EventStore
 from bot.store.optin import OptinStore
 from bot.store.outbox import Outbox
+from bot.store.scheduled_events import EventStore
 from bot.store.state import Audit, State
 
-INITIALISED_KEY = "outbox.initialised_at"  # the same flag bot/posting.py sets
+INITIALISED_KEY = "outbox.initialised_at"  # the same flag bot/services/posting.py sets
 
 
 class Store:

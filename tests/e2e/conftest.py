@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.clock import ManualClock
-from bot.harness import Harness
+from testkit.harness import Harness
 
 
 async def eventually(read, check, *, within: float = 10.0):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from bot.config import load_settings
-from bot.harness import Harness
+from testkit.harness import Harness
 
 LA = "America/Los_Angeles"
 # Monday 2025-07-14 10:30 PDT = 17:30 UTC; Friday 2025-07-18 10:30 PDT = 17:30 UTC.

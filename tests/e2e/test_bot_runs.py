@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.posts import PostStatus
+from bot.plan.posts import PostStatus
 from tests.e2e.conftest import eventually
 
 SYNC_ROUTE = "/applications/*/commands"

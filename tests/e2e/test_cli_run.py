@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot.harness import WEBHOOK_SECRET
+from testkit.harness import WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,6 +119,72 @@ async def test_demo_plays_the_week_in_under_30_seconds():
     for command in ("/schedule", "/episode", "/recap", "/announce"):
         assert f"types: {command}" in text
     assert "matched Discord's" in text
+
+
+async def test_the_installed_amabot_command_plays_the_demo():
+    """`amabot demo` exactly as the README's first command runs it: the console script that
+    this environment's install made, as a process of its own."""
+    script = Path(sys.executable).with_name("amabot")
+    assert script.exists(), f"no amabot script beside {sys.executable}: is the project installed?"
+    proc = await asyncio.create_subprocess_exec(
+        str(script),
+        "demo",
+        cwd=ROOT,
+        env=_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()
+    assert "Monday livestream in 24 hours" in text and "New recap" in text
+
+
+# Blocks the test extra's packages, as on a machine that ran only `pip install -e .`.
+_WITHOUT_TEST_EXTRA = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+        return None
+sys.meta_path.insert(0, Block())
+from bot.cli.main import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def _test_extra_modules() -> set[str]:
+    import tomllib
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["test"]
+    names = {req.split(">")[0].split("=")[0].split("<")[0].strip() for req in extra}
+    # import names differ from distribution names for a few
+    modules = {n.lower().replace("-", "_") for n in names} - {"pytest_timeout"}
+    return modules | {"pytest_timeout", "referencing"}
+
+
+async def test_demo_needs_nothing_from_the_test_extra():
+    blocked = _test_extra_modules()
+    assert "jsonschema" in blocked
+    code = f"BLOCKED = {sorted(blocked)!r}\n" + _WITHOUT_TEST_EXTRA
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        "demo",
+        cwd=ROOT,
+        env=_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert "Friday AMA in 1 hour" in text
+    assert "Discord API check: skipped" in text
 
 
 async def test_run_with_the_gateway_unreachable_gives_up_with_one_message(harness, tmp_path):

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from bot.cli.plan import collect_plan, render_text
 from bot.clock import ManualClock
-from bot.events import event_link
-from bot.plan_report import collect_plan, render_text
-from bot.sandbox.state import BOT_DEFAULT, CREATE_EVENTS, MANAGE_EVENTS
+from bot.plan.scheduled_events import event_link
+from testkit.sandbox.state import BOT_DEFAULT, CREATE_EVENTS, MANAGE_EVENTS
 from tests.e2e.conftest import eventually
 from tests.e2e.episodes import (
     AMA_START,

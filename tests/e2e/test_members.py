@@ -18,8 +18,8 @@ import pytest
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.content.index import ContentIndex
-from bot.harness import Harness
-from bot.sandbox.interactions import APPLICATION_COMMAND
+from testkit.harness import Harness
+from testkit.sandbox.interactions import APPLICATION_COMMAND
 
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "model-mondays"
 RECAPS_URL = "https://example.org/blog/{yyyy}/{mm}/{dd}/{slug}/"

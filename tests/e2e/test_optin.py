@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.clock import ManualClock
-from bot.posts import PostStatus, nonce_for
+from bot.plan.posts import PostStatus, nonce_for
 from tests.e2e.conftest import eventually
 from tests.e2e.episodes import (
     AMA_START,

@@ -13,12 +13,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.cli.plan import collect_plan
 from bot.clock import ManualClock
 from bot.config import load_settings
-from bot.harness import Harness
-from bot.plan_report import collect_plan
-from bot.posts import PostStatus
-from bot.sandbox.interactions import build_options
+from bot.plan.posts import PostStatus
+from testkit.harness import Harness
+from testkit.sandbox.interactions import build_options
 from tests.e2e.test_reminders import SUNDAY, episode_md, sends_of
 
 MANAGE_EVENTS = 1 << 33

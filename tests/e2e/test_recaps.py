@@ -24,9 +24,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.harness import WEBHOOK_SECRET, Harness
-from bot.posts import PostStatus, nonce_for
-from bot.webhook import sign
+from bot.plan.posts import PostStatus, nonce_for
+from bot.web.webhook import sign
+from testkit.harness import WEBHOOK_SECRET, Harness
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)

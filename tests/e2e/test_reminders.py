@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from bot.cli.plan import collect_plan
 from bot.clock import ManualClock, system_clock
 from bot.config import load_settings
-from bot.harness import Harness
-from bot.plan_report import collect_plan
-from bot.posts import PostStatus, nonce_for
+from bot.plan.posts import PostStatus, nonce_for
+from testkit.harness import Harness
 from tests.e2e.episodes import AMA_START, LS_START, REGISTER, SUNDAY, episode_md
 
 H = timedelta(hours=1)
@@ -395,8 +395,8 @@ async def test_reminders_of_an_event_that_ended_while_the_bot_was_down_are_skipp
     from datetime import UTC, datetime, timedelta
 
     from bot.clock import ManualClock
-    from bot.harness import Harness
-    from bot.posts import PostStatus
+    from bot.plan.posts import PostStatus
+    from testkit.harness import Harness
 
     start = datetime(2025, 7, 14, 17, 30, tzinfo=UTC)
     clock = ManualClock(start - timedelta(hours=2))

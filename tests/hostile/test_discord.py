@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 
 from bot.clock import ManualClock
-from bot.harness import Harness
-from bot.sandbox.interactions import APPLICATION_COMMAND, AUTOCOMPLETE, MESSAGE_COMPONENT
+from testkit.harness import Harness
+from testkit.sandbox.interactions import APPLICATION_COMMAND, AUTOCOMPLETE, MESSAGE_COMPONENT
 from tests.e2e.test_reminders import SUNDAY, episode_md
 
 ONLY_ORGANISERS = "Only organisers can do that."

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.clock import ManualClock
-from bot.harness import Harness
+from testkit.harness import Harness
 from tests.e2e.test_reminders import LS_START, SUNDAY
 
 LOOKALIKES = [

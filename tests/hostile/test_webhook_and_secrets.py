@@ -26,8 +26,8 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.config import load_settings
-from bot.harness import Harness
-from bot.webhook import sign
+from bot.web.webhook import sign
+from testkit.harness import Harness
 from tests.e2e.test_reminders import SUNDAY
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ confirm announcements. Full run: `python3 bench/chaos.py`."""
 
 from __future__ import annotations
 
-from bot.harness_procs import Workload, run_chaos
+from testkit.processes import Workload, run_chaos
 
 
 async def test_sigkill_three_times_loses_and_duplicates_nothing(tmp_path, seed):

@@ -4,7 +4,7 @@ times, and answers 403 in the channel that AMA reminders go to."""
 
 from __future__ import annotations
 
-from bot.harness_procs import Workload, run_chaos
+from testkit.processes import Workload, run_chaos
 
 
 async def test_discords_bad_day_loses_and_duplicates_nothing(tmp_path, seed):

@@ -3,7 +3,7 @@ bot process (1,000 episodes loaded) while posts are delivered. Full size: bench/
 
 from __future__ import annotations
 
-from bot.harness_procs import percentile, run_load
+from testkit.processes import percentile, run_load
 
 
 async def test_hundred_members_at_once_all_answered_once_and_deliveries_on_time(tmp_path, seed):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from bot.sandbox import Sandbox, SandboxClient
+from testkit.sandbox import Sandbox, SandboxClient
 
 
 async def _statuses(sb: Sandbox, path: str, n: int) -> list[tuple[int, bool | None]]:

@@ -19,9 +19,9 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot.sandbox import Sandbox, SandboxClient, SandboxError, SandboxTimeout
-from bot.sandbox.state import utcnow
-from bot.sandbox.validation import get_validator
+from testkit.sandbox import Sandbox, SandboxClient, SandboxError, SandboxTimeout
+from testkit.sandbox.state import utcnow
+from testkit.sandbox.validation import get_validator
 
 REPO = Path(__file__).resolve().parents[2]
 EPISODES = ["s1e1 Intro", "s2e5 Fine Tuning", "s2e6 Agents", "s2e7 Evaluation"]
@@ -451,7 +451,7 @@ async def test_sandbox_responses_validate_against_the_spec(world):
 async def test_control_api_against_a_subprocess_sandbox():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(  # noqa: ASYNC220 - a pipe we read from a thread below
-        [sys.executable, "-m", "bot.sandbox", "--port", "0"],
+        [sys.executable, "-m", "testkit.sandbox", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -503,7 +503,7 @@ async def test_control_api_against_a_subprocess_sandbox():
 
 
 def test_unicode_emoji_on_a_button_is_stored_without_a_null_id():
-    from bot.sandbox.state import components_response
+    from testkit.sandbox.state import components_response
 
     rows = components_response(
         [

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from bot.clock import ManualClock
-from bot.posts import PlannedPost
+from bot.plan.posts import PlannedPost
 from bot.store import Store
 
 T0 = datetime(2025, 7, 14, 12, 0, tzinfo=UTC)

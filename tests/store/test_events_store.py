@@ -8,7 +8,7 @@ import pytest
 
 from bot.store import Store
 from bot.store.db import Database, bundled_migrations
-from bot.store.events import StoredEvent
+from bot.store.scheduled_events import StoredEvent
 
 from .conftest import T0, minutes, planned
 

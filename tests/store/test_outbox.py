@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bot.posts import PostStatus, payload_hash
+from bot.plan.posts import PostStatus, payload_hash
 from bot.store import DuplicateKeyError, Store
 
 from .conftest import T0, minutes, planned

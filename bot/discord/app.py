@@ -1,0 +1,336 @@
+"""The discord.py bot: settings, store, content index and clock injected; cogs on top.
+
+Nothing is started in `on_ready` (it fires again after every reconnect): the store, the index
+and the cogs (which own the background work) are set up in `setup_hook`, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import hashlib
+import json
+import logging
+import os
+import secrets
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.clock import Clock, system_clock
+from bot.config import ConfigError, DiscordSettings, Settings, discord_token
+from bot.content.index import ContentIndex
+from bot.logsetup import configure_logging
+from bot.store import Store
+
+log = logging.getLogger("amabot")
+
+# cogs.buttons first: the one router every other cog registers its `amabot:` buttons with.
+DEFAULT_EXTENSIONS: tuple[str, ...] = (
+    "cogs.buttons",
+    "cogs.members",
+    "cogs.posting",
+    "cogs.organisers",
+    "cogs.notify",
+    "cogs.scheduled_events",
+)
+STATE_COMMANDS_HASH = "commands.hash"
+
+
+# A button handler: told the interaction and what follows "amabot:<action>:" in the custom id.
+ButtonHandler = Callable[[discord.Interaction, str], Awaitable[None]]
+
+
+class UserFacingError(app_commands.AppCommandError):
+    """A mistake the member can fix: shown to them ephemerally, not logged as a fault."""
+
+
+def point_discord_at(discord_settings: DiscordSettings) -> None:
+    """Aim discord.py's REST client and gateway at the configured hosts (Discord, or the local
+    sandbox). These are class attributes in discord.py; they must be set before login."""
+    discord.http.Route.BASE = discord_settings.api_base.rstrip("/")
+    gateway = discord_settings.gateway_url.rstrip("/") + "/"
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
+
+
+class AmaTree(app_commands.CommandTree):
+    """One error handler for every command: no interaction left unanswered, none twice."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        if isinstance(error, UserFacingError | app_commands.CheckFailure):
+            await reply_ephemeral(interaction, str(error) or "You can't use this command here.")
+            return
+        if isinstance(error, app_commands.CommandNotFound):
+            if interaction.type is discord.InteractionType.autocomplete:
+                # An autocomplete can only be answered with choices; none is the honest answer.
+                if not interaction.response.is_done():
+                    with contextlib.suppress(discord.HTTPException):
+                        await interaction.response.autocomplete([])
+                return
+            await reply_ephemeral(
+                interaction, "I don't know that command. It may have been removed; try `/episode`."
+            )
+            return
+        if isinstance(error, app_commands.TransformerError):
+            await reply_ephemeral(interaction, f"I couldn't read that value: {error.value!r:.100}")
+            return
+        reference = secrets.token_hex(4)
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error(
+            "error %s in /%s (guild %s, channel %s, user %s)",
+            reference,
+            command,
+            interaction.guild_id,
+            interaction.channel_id,
+            interaction.user.id if interaction.user else "?",
+            exc_info=original,
+        )
+        await reply_ephemeral(
+            interaction,
+            "Something went wrong on my side. "
+            f"If you tell an organiser, quote reference `{reference}`.",
+        )
+
+
+async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
+    """Answer the interaction once, whatever state it is in; never raise."""
+    none = discord.AllowedMentions.none()
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=none)
+        else:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=none)
+    except discord.HTTPException:
+        log.warning("could not answer interaction %s", interaction.id, exc_info=True)
+
+
+class AmaBot(commands.Bot):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+        guild_ready_timeout: float = 2.0,
+        sweep_interval: float = 30.0,
+        environ: Mapping[str, str] | None = None,
+    ):
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_scheduled_events = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=AmaTree,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        point_discord_at(settings.discord)
+        self.settings = settings
+        self.clock = clock
+        self.environ = environ if environ is not None else os.environ
+        self.sweep_interval = sweep_interval
+        self._extensions = tuple(extensions)
+        self.store: Store | None = None
+        self.index = ContentIndex(settings.content.path, settings)
+        self.commands_synced = False
+        self.button_handlers: dict[str, ButtonHandler] = {}
+
+    def register_button(self, action: str, handler: ButtonHandler) -> None:
+        """Route clicks on `amabot:<action>[:<arg>]` buttons to `handler(interaction, arg)`.
+
+        One router (cogs/buttons.py) receives every `amabot:` click, now or after a restart,
+        and answers anything no cog registered ("no longer active"): each cog owns its own
+        actions without knowing about the others'."""
+        if not action or ":" in action:
+            raise ValueError(f"bad button action {action!r}")
+        if action in self.button_handlers:
+            raise ValueError(f"button action {action!r} is already registered")
+        self.button_handlers[action] = handler
+
+    def unregister_button(self, action: str) -> None:
+        self.button_handlers.pop(action, None)
+
+    async def setup_hook(self) -> None:
+        self.store = await Store.open(self.settings.storage.database, clock=self.clock)
+        report = await asyncio.to_thread(self._load_content)
+        errors = [p for p in report.problems if p.severity == "error"]
+        log.info(
+            "content: %d episodes, %d recaps, %d files with errors (see `amabot check`)",
+            len(self.index.episodes()),
+            len(self.index.recaps(include_drafts=True)),
+            len({p.path for p in errors}),
+        )
+        # Tens of thousands of long-lived content objects: keep the cyclic GC from walking them
+        # on every full collection (a 70 ms pause with 20k files) by moving them out of its way.
+        gc.collect()
+        gc.freeze()
+        for name in self._extensions:
+            await self.load_extension(name)
+        await self.sync_commands_if_changed()
+
+    def _load_content(self):
+        """Load the content and build its search index, off the event loop: otherwise the
+        first member to search after a start would wait for the index to be built."""
+        report = self.index.reload()
+        self.index.prepare_search()
+        return report
+
+    @property
+    def db(self) -> Store:
+        """The open store; only valid between setup_hook and close."""
+        if self.store is None:
+            raise RuntimeError("the store is not open")
+        return self.store
+
+    def command_payloads(self) -> dict[str, Any]:
+        guild = (
+            discord.Object(self.settings.discord.guild_id)
+            if self.settings.discord.guild_id
+            else None
+        )
+        payload = {
+            "global": sorted((c.to_dict(self.tree) for c in self.tree.get_commands()), key=_name)
+        }
+        if guild is not None:
+            payload["guild"] = sorted(
+                (c.to_dict(self.tree) for c in self.tree.get_commands(guild=guild)), key=_name
+            )
+        return payload
+
+    async def sync_commands_if_changed(self) -> bool:
+        """Sync to Discord only when the command definitions changed since the last sync."""
+        payloads = self.command_payloads()
+        digest = hashlib.sha256(
+            json.dumps([self.settings.discord.guild_id, payloads], sort_keys=True).encode()
+        ).hexdigest()
+        if await self.db.state.get(STATE_COMMANDS_HASH) == digest:
+            log.info("slash commands unchanged; not syncing")
+            return False
+        try:
+            await self.tree.sync()
+            if self.settings.discord.guild_id:
+                await self.tree.sync(guild=discord.Object(self.settings.discord.guild_id))
+        except discord.HTTPException as exc:
+            log.error("could not sync slash commands (will retry on next start): %s", exc)
+            return False
+        await self.db.state.set(STATE_COMMANDS_HASH, digest)
+        self.commands_synced = True
+        log.info("slash commands synced")
+        return True
+
+    async def close(self) -> None:
+        await super().close()  # unloads the cogs first: background work stops, rows stay pending
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+
+
+def _name(command: dict[str, Any]) -> str:
+    return str(command.get("name", ""))
+
+
+async def _run(settings: Settings, token: str, *, ready_timeout: float) -> int:
+    bot = AmaBot(settings)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def request_stop(signame: str) -> None:
+        if not stopping.is_set():
+            log.info("%s received; shutting down", signame)
+            stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, request_stop, sig.name)
+
+    runner = asyncio.create_task(bot.start(token), name="amabot-discord")
+    stopper = asyncio.create_task(stopping.wait(), name="amabot-stop")
+    ready = asyncio.create_task(bot.wait_until_ready(), name="amabot-ready")
+    status = 0
+    try:
+        done, _ = await asyncio.wait(
+            {runner, stopper, ready}, timeout=ready_timeout, return_when="FIRST_COMPLETED"
+        )
+        if not done:
+            log.error(
+                "could not reach the Discord gateway at %s within %.0fs; giving up",
+                settings.discord.gateway_url,
+                ready_timeout,
+            )
+            status = 1
+        elif runner in done:
+            status = _runner_status(
+                runner, settings, logged_in=bot.user is not None, connected=bot.ws is not None
+            )
+        elif ready in done:
+            log.info("connected to Discord as %s", bot.user)
+            done, _ = await asyncio.wait({runner, stopper}, return_when="FIRST_COMPLETED")
+            if runner in done:
+                status = _runner_status(runner, settings, logged_in=True, connected=True)
+    finally:
+        await bot.close()
+        for task in (runner, stopper, ready):
+            task.cancel()
+        await asyncio.gather(runner, stopper, ready, return_exceptions=True)
+    log.info("stopped")
+    return status
+
+
+def _runner_status(
+    runner: asyncio.Task[None], settings: Settings, *, logged_in: bool, connected: bool
+) -> int:
+    exc = runner.exception()
+    if exc is None:
+        return 0
+    # Found while starting (e.g. the webhook port is taken); a cog's failure comes wrapped.
+    config_error = getattr(exc, "original", exc)
+    if isinstance(config_error, ConfigError):
+        log.error("%s", config_error)
+        return config_error.exit_code
+    if logged_in and not connected and _is_network(exc):
+        # discord.py can trip over its own missing websocket after a failed first connect;
+        # the cause underneath is what the operator needs.
+        cause = exc if isinstance(exc, OSError) else (exc.__context__ or exc)
+        log.error(
+            "could not reach the Discord gateway at %s: %s", settings.discord.gateway_url, cause
+        )
+    elif isinstance(exc, discord.LoginFailure):
+        log.error("Discord rejected the token in $%s", settings.discord.token_env)
+    elif isinstance(exc, discord.PrivilegedIntentsRequired):
+        log.error("Discord refused the gateway intents: %s", exc)
+    elif isinstance(exc, OSError | discord.GatewayNotFound | discord.ConnectionClosed):
+        log.error("could not connect to Discord (%s): %s", settings.discord.api_base, exc)
+    else:
+        log.error("the bot stopped on an unexpected error", exc_info=exc)
+    return 1
+
+
+def _is_network(exc: BaseException) -> bool:
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OSError | discord.GatewayNotFound | discord.ConnectionClosed):
+            return True
+        seen = seen.__context__
+    return False
+
+
+def run_bot(settings: Settings, *, ready_timeout: float | None = None) -> int:
+    """`amabot run`: connect, serve until SIGINT/SIGTERM, shut down cleanly."""
+    configure_logging()
+    # Voice is never used; discord.py would warn about its missing libraries on every start.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+    token = discord_token(settings, os.environ)  # ConfigError -> exit 2 in the CLI
+    timeout = settings.discord.connect_timeout if ready_timeout is None else ready_timeout
+    return asyncio.run(_run(settings, token, ready_timeout=timeout))

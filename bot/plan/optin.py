@@ -1,0 +1,423 @@
+"""Each member chooses how to be reminded: a role they give themselves, a DM, or nothing.
+
+Pure and Discord-free: the cogs read and write the choices through `bot.store.optin`, and
+`plan_dm_reminders` turns them into outbox posts of kind ``dm`` that the ordinary dispatcher
+delivers (the sender opens the DM channel of the member named in the key).
+
+Choices worth knowing:
+
+- A DM is keyed ``dm:<member id>:<episode id>:<livestream|ama>:<lead>``, so a member, an
+  event and a lead time make one post, however often the plan is made.
+- Recaps by DM: one ``dm:<member id>:recap:<recap id>`` per recap announcement the channel
+  gets, due with it, no deadline, its wording without the role ping. Planned from the
+  announcement rows of the outbox, not from the content: a recap is "new" to a member when
+  its announcement is still to go out (pending or sending) or went out at or after the
+  member last set their recaps choice (`Preference.since`, the store's ``updated_at``). So
+  opting in never brings the archive, backlog recaps (recorded as skipped) never DM, and a
+  recap removed before its announcement went out DMs nobody.
+- "Interested" on one of our Discord events counts as a DM opt-in for that one event when
+  ``[optin] interested_dm`` is on, at the member's own lead time for its series when they
+  chose DMs, else `INTERESTED_LEAD`. A member who chose "off" for the series still gets the
+  DM: clicking Interested is the more specific wish. "Stop these" ends both.
+- A member whose DMs are closed (Discord error 50007) is not planned again until they opt in
+  anew; their pending DMs are then cancelled by the reconcile.
+- A DM whose deadline has already passed when planned is not planned at all: a member who
+  opts in 30 minutes before the AMA with a 1-day lead gets nothing rather than a pile of
+  skipped rows. DMs are paced (`pace`) to `[optin] dm_rate_per_minute`; a paced DM keeps a
+  deadline at least as late as its new due time; one pacing would push past the event's
+  start is not planned.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from bot.config import Settings, default_grace
+from bot.content.models import Episode, EpisodeStatus, EventKind, utc
+from bot.plan.posts import PlannedPost, Post, PostStatus
+from bot.plan.reminders import offset_label
+from bot.plan.scheduled_events import event_key
+from bot.render.limits import allowed_mentions, fit_message
+from bot.render.messages import humanize_offset, reminder_message
+
+Series = Literal["livestream", "ama", "recaps"]
+SERIES: tuple[Series, ...] = ("livestream", "ama", "recaps")
+SERIES_NAMES: dict[str, str] = {"livestream": "Livestreams", "ama": "AMAs", "recaps": "Recaps"}
+EVENT_SERIES: tuple[EventKind, ...] = ("livestream", "ama")
+
+
+class Mode(enum.StrEnum):
+    ROLE = "role"
+    DM = "dm"
+    OFF = "off"
+
+
+# The `/notify` choices: label -> lead time.
+LEADS: dict[str, timedelta] = {
+    "1 day": timedelta(days=1),
+    "1 hour": timedelta(hours=1),
+    "10 minutes": timedelta(minutes=10),
+}
+DEFAULT_LEAD = timedelta(hours=1)
+INTERESTED_LEAD = timedelta(hours=1)  # for "Interested" members who chose no DM lead
+PLANNED_STATUSES = frozenset({EpisodeStatus.SCHEDULED, EpisodeStatus.LIVE})
+
+OPTOUT_PREFIX = "amabot:optout:"
+REMIND_ME_PREFIX = "amabot:remindme:"
+BUTTON_SECONDARY = 2
+DM_CLOSED_CODE = 50007  # "Cannot send messages to this user"
+
+
+@dataclass(frozen=True, slots=True)
+class Preference:
+    member_id: int
+    series: Series
+    mode: Mode
+    lead: timedelta = DEFAULT_LEAD
+    # When the member last set this choice (the store's updated_at). Recap DMs start from
+    # here; not part of equality, so a choice compares by what it is, not when it was made.
+    since: datetime | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Interest:
+    member_id: int
+    event_key: str  # event:<episode id>:<livestream|ama>
+
+
+# -- custom ids and keys ------------------------------------------------------------------
+
+
+def optout_custom_id(series: str) -> str:
+    """The "Stop these" button's id: ``amabot:optout:ama`` (well under Discord's 100)."""
+    if series not in SERIES:
+        raise ValueError(f"unknown series {series!r}")
+    return OPTOUT_PREFIX + series
+
+
+def remind_me_custom_id(series: str) -> str:
+    """The "Remind me" button's id on reminders and `/episode` replies."""
+    if series not in SERIES:
+        raise ValueError(f"unknown series {series!r}")
+    return REMIND_ME_PREFIX + series
+
+
+def parse_series_custom_id(custom_id: str, prefix: str) -> Series | None:
+    """``amabot:optout:ama`` with prefix OPTOUT_PREFIX -> "ama"; anything else -> None."""
+    if not isinstance(custom_id, str) or not custom_id.startswith(prefix):
+        return None
+    series = custom_id[len(prefix) :]
+    return series if series in SERIES else None  # type: ignore[return-value]
+
+
+def dm_key(member_id: int, episode_id: str, kind: EventKind, lead: timedelta) -> str:
+    return f"dm:{int(member_id)}:{episode_id}:{kind}:{offset_label(lead)}"
+
+
+_DM_KEY = re.compile(r"dm:(\d+):(.+):(livestream|ama):([0-9hms]+)")
+
+
+def parse_dm_key(key: str) -> tuple[int, str, EventKind, str]:
+    """``dm:42:s2-e05:ama:1h`` -> (42, "s2-e05", "ama", "1h"). Episode ids may hold colons."""
+    match = _DM_KEY.fullmatch(key)
+    if match is None:
+        raise ValueError(f"not a DM key: {key!r}")
+    return int(match[1]), match[2], match[3], match[4]  # type: ignore[return-value]
+
+
+RECAP_DM_INFIX = "recap"
+_RECAP_DM_KEY = re.compile(r"dm:(\d+):recap:(.+)")
+
+
+def recap_dm_key(member_id: int, recap_id: str) -> str:
+    return f"dm:{int(member_id)}:{RECAP_DM_INFIX}:{recap_id}"
+
+
+def parse_recap_dm_key(key: str) -> tuple[int, str]:
+    """``dm:42:recap:s2-e05`` -> (42, "s2-e05"). An event DM's key is never read as one."""
+    if _DM_KEY.fullmatch(key) is None:
+        match = _RECAP_DM_KEY.fullmatch(key)
+        if match is not None:
+            return int(match[1]), match[2]
+    raise ValueError(f"not a recap DM key: {key!r}")
+
+
+def is_recap_dm_key(key: str) -> bool:
+    try:
+        parse_recap_dm_key(key)
+    except ValueError:
+        return False
+    return True
+
+
+def dm_recipient(key: str) -> int:
+    """The member a ``dm:`` post goes to (event or recap DM): the sender opens their DM
+    channel."""
+    try:
+        return parse_dm_key(key)[0]
+    except ValueError:
+        return parse_recap_dm_key(key)[0]
+
+
+def is_dm_closed_error(error: object) -> bool:
+    """Whether a send failure means the member's DMs are closed (Discord code 50007)."""
+    code = getattr(error, "code", None)
+    if code == DM_CLOSED_CODE:
+        return True
+    text = str(error)
+    return str(DM_CLOSED_CODE) in text or "Cannot send messages to this user" in text
+
+
+def parse_lead(label: str) -> timedelta:
+    """A `/notify` choice (``1 day``, ``1 hour``, ``10 minutes``, or ``1d``/``1h``/``10m``)."""
+    text = str(label).strip().lower()
+    for name, lead in LEADS.items():
+        if text in (name, offset_label(lead)) or (text == "1d" and lead == timedelta(days=1)):
+            return lead
+    raise ValueError(f"{label!r} is not one of {', '.join(LEADS)}")
+
+
+def lead_name(lead: timedelta) -> str:
+    for name, value in LEADS.items():
+        if value == lead:
+            return name
+    return humanize_offset(lead)
+
+
+def series_role(settings: Settings, series: str) -> int:
+    """The self-assigned role of a series; 0 when the config offers none."""
+    cfg = settings.optin
+    return {
+        "livestream": cfg.livestream_role_id,
+        "ama": cfg.ama_role_id,
+        "recaps": cfg.recaps_role_id,
+    }.get(series, 0)
+
+
+# -- planning ------------------------------------------------------------------------------
+
+
+def plan_dm_reminders(
+    episodes: Iterable[Episode],
+    prefs: Iterable[Preference],
+    interested: Iterable[Interest],
+    settings: Settings,
+    now: datetime,
+    *,
+    dm_closed: Collection[int] = (),
+    announcements: Iterable[Post] = (),
+) -> list[PlannedPost]:
+    """One DM per member who asked for it, per coming livestream/AMA, at their lead time,
+    and per recap announcement new to them (`announcements`: the outbox's ``recap:`` rows),
+    all paced to ``[optin] dm_rate_per_minute``."""
+    now = utc(now)
+    closed = frozenset(int(m) for m in dm_closed)
+    prefs = list(prefs)
+    # member -> series -> lead, for members who chose DMs
+    wants: dict[int, dict[str, timedelta]] = {}
+    for pref in prefs:
+        if pref.mode is Mode.DM and pref.series in EVENT_SERIES and pref.member_id not in closed:
+            wants.setdefault(pref.member_id, {})[pref.series] = pref.lead
+    interest_by_event: dict[str, set[int]] = {}
+    if settings.optin.interested_dm:
+        for item in interested:
+            if item.member_id not in closed:
+                interest_by_event.setdefault(item.event_key, set()).add(item.member_id)
+
+    planned: dict[str, PlannedPost] = {}
+    for episode in episodes:
+        if episode.status not in PLANNED_STATUSES:
+            continue
+        for kind in EVENT_SERIES:
+            event = episode.event(kind)
+            if event is None or event.start is None:
+                continue
+            start = utc(event.start)
+            if start + event.duration <= now:
+                continue
+            members: dict[int, timedelta] = {
+                m: leads[kind] for m, leads in wants.items() if kind in leads
+            }
+            for member in interest_by_event.get(event_key(episode.id, kind), ()):
+                members.setdefault(member, wants.get(member, {}).get(kind, INTERESTED_LEAD))
+            for member, lead in members.items():
+                due = start - lead
+                deadline = min(due + default_grace(lead), start)
+                if deadline <= now:
+                    continue
+                key = dm_key(member, episode.id, kind, lead)
+                planned[key] = PlannedPost(
+                    key=key,
+                    kind="dm",
+                    due_at=due,
+                    channel_id=0,
+                    payload=dm_reminder_message(episode, kind, lead, settings),
+                    deadline=deadline,
+                    event_start=start,
+                    subject=episode.id,
+                )
+    for post in plan_recap_dms(announcements, prefs, dm_closed=closed):
+        planned[post.key] = post
+    return pace(planned.values(), settings.optin.dm_rate_per_minute)
+
+
+RECAP_ANNOUNCEMENT_PREFIX = "recap:"
+_UNSENT = frozenset({PostStatus.PENDING, PostStatus.SENDING})
+
+
+def recap_is_new_to(announcement: Post, since: datetime | None) -> bool:
+    """Whether a member who chose recap DMs at `since` gets this announcement by DM: it is
+    still to go out, or it went out at or after `since`. Skipped (backlog), failed and
+    cancelled announcements are nobody's news."""
+    if announcement.status in _UNSENT:
+        return True
+    if announcement.status is not PostStatus.SENT:
+        return False
+    sent_at = announcement.sent_at
+    return since is not None and sent_at is not None and utc(sent_at) >= utc(since)
+
+
+def plan_recap_dms(
+    announcements: Iterable[Post],
+    prefs: Iterable[Preference],
+    *,
+    dm_closed: Collection[int] = (),
+) -> list[PlannedPost]:
+    """One DM per member who chose recap DMs, per recap announcement new to them, due with
+    the announcement, without a deadline (a late recap is still news)."""
+    closed = frozenset(int(m) for m in dm_closed)
+    members = {
+        p.member_id: p.since
+        for p in prefs
+        if p.series == "recaps" and p.mode is Mode.DM and p.member_id not in closed
+    }
+    if not members:
+        return []
+    planned: list[PlannedPost] = []
+    for announcement in announcements:
+        if announcement.kind != "recap" or not announcement.key.startswith(
+            RECAP_ANNOUNCEMENT_PREFIX
+        ):
+            continue
+        recap_id = announcement.key[len(RECAP_ANNOUNCEMENT_PREFIX) :]
+        payload: dict[str, Any] | None = None
+        for member, since in sorted(members.items()):
+            if not recap_is_new_to(announcement, since):
+                continue
+            if payload is None:
+                payload = recap_dm_message(announcement.payload)
+            planned.append(
+                PlannedPost(
+                    key=recap_dm_key(member, recap_id),
+                    kind="dm",
+                    due_at=utc(announcement.due_at),
+                    channel_id=0,
+                    payload=payload,
+                    subject=recap_id,
+                )
+            )
+    return planned
+
+
+def pace(
+    posts: Iterable[PlannedPost], rate_per_minute: int, *, window: timedelta = timedelta(minutes=1)
+) -> list[PlannedPost]:
+    """The posts in due order, each moved later as needed so that no `window` (a minute)
+    holds more than `rate_per_minute` of them. Deterministic: the same plan paces the same.
+
+    A moved post's deadline becomes at least its new due time (it is late by design, not by
+    accident) but never later than its event's start. A post that pacing would push to or
+    past its event's start is dropped: "in 1 hour" must never arrive after the start, and
+    delivery would read a post due after its start as a "starting now" one.
+    """
+    rate = max(int(rate_per_minute), 1)
+    ordered = sorted(posts, key=lambda p: (p.due_at, p.key))
+    out: list[PlannedPost] = []
+    for post in ordered:
+        due = post.due_at
+        if len(out) >= rate:
+            due = max(due, out[-rate].due_at + window)
+        if due == post.due_at:
+            out.append(post)
+            continue
+        if post.event_start is not None and due >= post.event_start:
+            continue
+        deadline = post.deadline
+        if deadline is not None and deadline < due:
+            deadline = due
+        out.append(replace(post, due_at=due, deadline=deadline))
+    return out
+
+
+# -- messages ------------------------------------------------------------------------------
+
+
+def stop_button(series: str) -> dict[str, Any]:
+    return {
+        "type": 2,
+        "style": BUTTON_SECONDARY,
+        "label": "Stop these",
+        "custom_id": optout_custom_id(series),
+    }
+
+
+def dm_reminder_message(
+    episode: Episode, kind: EventKind, lead: timedelta, settings: Settings
+) -> dict[str, Any]:
+    """The reminder channel post's wording, pinging nobody, with a "Stop these" button."""
+    event = episode.event(kind)
+    if event is None:
+        raise ValueError(f"episode {episode.id} has no {kind}")
+    payload = reminder_message(episode, event, lead, role_id=0, settings=settings, remind_me=False)
+    components = list(payload.get("components") or [])
+    components.append({"type": 1, "components": [stop_button(kind)]})
+    payload["components"] = components
+    payload["allowed_mentions"] = allowed_mentions(0)
+    return fit_message(payload)
+
+
+_LEADING_ROLE_PING = re.compile(r"^\s*<@&\d+>\s*")
+
+
+def recap_dm_message(announcement: dict[str, Any]) -> dict[str, Any]:
+    """The channel's recap announcement for one member: no role ping, pinging nobody, with
+    a "Stop these" button for recaps."""
+    payload = dict(announcement)
+    content = payload.get("content")
+    if isinstance(content, str):
+        payload["content"] = _LEADING_ROLE_PING.sub("", content, count=1)
+    components = list(payload.get("components") or [])
+    components.append({"type": 1, "components": [stop_button("recaps")]})
+    payload["components"] = components
+    payload["allowed_mentions"] = allowed_mentions(0)
+    return fit_message(payload)
+
+
+def notify_status_text(prefs: Iterable[Preference], settings: Settings, *, dm_closed: bool) -> str:
+    """`/notify status`: one line per series, in plain words."""
+    chosen = {p.series: p for p in prefs}
+    lines = []
+    for series in SERIES:
+        pref = chosen.get(series)
+        name = SERIES_NAMES[series]
+        if pref is None or pref.mode is Mode.OFF:
+            lines.append(f"**{name}**: off")
+        elif pref.mode is Mode.ROLE:
+            role = series_role(settings, series)
+            where = f"<@&{role}>" if role else "the series role (not configured)"
+            lines.append(f"**{name}**: pinged with {where}")
+        elif series == "recaps":
+            lines.append(f"**{name}**: a DM for each new recap")
+        else:
+            lines.append(f"**{name}**: a DM {lead_name(pref.lead)} before")
+    if dm_closed:
+        lines.append(
+            "⚠️ Your DMs were closed the last time I tried, so DM reminders are paused. "
+            "Open your DMs and choose a DM option again to resume."
+        )
+    return "\n".join(lines)

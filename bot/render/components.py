@@ -1,0 +1,65 @@
+"""Buttons: link buttons, "Add to calendar" and "Remind me" (their custom ids are routed
+by cogs/buttons.py). Pure.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.content.models import Episode, EpisodeStatus
+from bot.render.limits import BUTTON_LINK, BUTTONS_PER_ROW, CUSTOM_ID_MAX, LINK_URL_MAX, is_http_url
+
+
+def _link_button(label: str, url: str | None) -> dict[str, Any] | None:
+    if not url or not is_http_url(url, LINK_URL_MAX):
+        return None
+    return {"type": 2, "style": BUTTON_LINK, "label": label, "url": url}
+
+
+def _rows(*buttons: dict[str, Any] | None) -> list[dict[str, Any]]:
+    kept = [b for b in buttons if b is not None]
+    return [
+        {"type": 1, "components": kept[i : i + BUTTONS_PER_ROW]}
+        for i in range(0, len(kept), BUTTONS_PER_ROW)
+    ]
+
+
+ICS_PREFIX = "amabot:ics:"
+
+
+REMIND_ME_ID = "amabot:remindme"  # + ":<series>" on reminders; bare on /episode (asks which)
+
+
+def remind_me_button(series: str | None = None) -> dict[str, Any]:
+    custom_id = f"{REMIND_ME_ID}:{series}" if series else REMIND_ME_ID
+    return {
+        "type": 2,
+        "style": 2,
+        "label": "Remind me",
+        "custom_id": custom_id,
+    }
+
+
+def episode_action_buttons(episode: Episode, now: datetime) -> list[dict[str, Any]]:
+    """ "Add to calendar" and "Remind me", while a livestream or AMA of the episode is ahead
+    (a TBD, aired or cancelled episode has nothing to put in a calendar or remind of)."""
+    if episode.status is EpisodeStatus.CANCELLED:
+        return []
+    if not any(
+        e.start is not None and (e.is_ahead(now) or e.is_running(now)) for e in episode.events()
+    ):
+        return []
+    buttons: list[dict[str, Any]] = []
+    custom_id = f"{ICS_PREFIX}{episode.id}"
+    if len(custom_id) <= CUSTOM_ID_MAX:
+        buttons.append(
+            {
+                "type": 2,
+                "style": 2,
+                "label": "Add to calendar",
+                "custom_id": custom_id,
+            }
+        )
+    buttons.append(remind_me_button())
+    return buttons

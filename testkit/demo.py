@@ -1,0 +1,371 @@
+"""`amabot demo`: the bot's main job, offline, in well under 30 seconds.
+
+It starts the local Discord stand-in with a guild named after the series, runs the real bot
+against it with the sample content (in a temporary git repository) and a temporary database,
+and plays the week of S2:E5 on a clock the demo controls: reminders before the Monday
+livestream, the recap merged and announced, members asking /episode, /recap and /schedule,
+reminders before the Friday AMA, and an organiser scheduling an announcement. It prints a
+transcript: who typed what, and every bot post or reply rendered as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.clock import ManualClock
+from testkit.harness import Harness
+
+SAMPLE_CONTENT = Path(__file__).resolve().parent.parent / "content"
+DEMO_EPISODE = "s2-e05"
+MERGED_RECAP = "recaps/s2-e05.md"
+# Sunday before the S2:E5 livestream (Mon 14 Jul 2025, 13:30 New York).
+DEMO_START = datetime(2025, 7, 13, 16, 0, tzinfo=UTC)
+DEMO_ZONE = "America/Los_Angeles"
+RECAPS_URL = "https://microsoft.github.io/model-mondays/blog/{yyyy}/{mm}/{dd}/{slug}/"
+
+_TIMESTAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
+
+
+class Transcript:
+    """Renders what people would see in Discord as plain text."""
+
+    def __init__(self, harness: Harness, clock: ManualClock, out=None):
+        self.h = harness
+        self.clock = clock
+        self.out = out or sys.stdout
+        self.zone = ZoneInfo(DEMO_ZONE)
+        self.seen: dict[int, int] = {}
+        self.names: dict[int, str] = {}
+
+    def line(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def scene(self, title: str) -> None:
+        now = self.clock().astimezone(self.zone)
+        self.line()
+        self.line(f"── {now:%a %d %b %Y %H:%M %Z} · {title} " + "─" * max(0, 40 - len(title)))
+
+    def _time(self, match: re.Match[str]) -> str:
+        when = datetime.fromtimestamp(int(match[1]), UTC)
+        if match[2] == "R":
+            return _relative(when - self.clock())
+        return f"{when.astimezone(self.zone):%a %d %b %Y %H:%M %Z}"
+
+    def text(self, value: str) -> str:
+        value = _TIMESTAMP.sub(self._time, value)
+        for rid, name in self.names.items():
+            value = value.replace(f"<@&{rid}>", f"@{name}").replace(f"<#{rid}>", f"#{name}")
+        return value
+
+    def message(self, msg: dict[str, Any], prefix: str = "  ") -> None:
+        flags = msg.get("flags", 0) or 0
+        note = " (only you can see this)" if flags & 64 else ""
+        if flags & 1:
+            note += " (published to followers)"
+        self.line(f"{prefix}amabot{note}:")
+        if msg.get("content"):
+            for part in self.text(msg["content"]).splitlines():
+                self.line(f"{prefix}  {part}")
+        for embed in msg.get("embeds") or []:
+            if embed.get("title"):
+                self.line(f"{prefix}  ┃ **{self.text(embed['title'])}**")
+            for part in self.text(embed.get("description", "")).splitlines():
+                self.line(f"{prefix}  ┃ {part}")
+            for fld in embed.get("fields") or []:
+                value = self.text(fld.get("value", "")).replace("\n", " / ")
+                self.line(f"{prefix}  ┃ {fld.get('name')}: {value}")
+            if embed.get("image"):
+                self.line(f"{prefix}  ┃ [image {embed['image'].get('url', '')}]")
+            if embed.get("footer"):
+                self.line(f"{prefix}  ┃ — {self.text(embed['footer'].get('text', ''))}")
+        buttons = [
+            c
+            for row in msg.get("components") or []
+            for c in row.get("components", [])
+            if c.get("type") == 2
+        ]
+        if buttons:
+            self.line(prefix + "  " + "  ".join(f"[{b.get('label', '?')}]" for b in buttons))
+        pings = msg.get("mention_roles") or []
+        if pings or msg.get("mention_everyone"):
+            who = ", ".join("@" + self.names.get(int(r), str(r)) for r in pings)
+            self.line(f"{prefix}  (pinged: {who or '@everyone'})")
+
+    def new_posts(self) -> int:
+        shown = 0
+        channels = [self.h.announcements, self.h.reminders]
+        dm = self.h.sandbox.world.dm_channels.get(self.h.member.id)
+        if dm is not None:
+            channels.append(dm)
+        for channel in channels:
+            messages = self.h.sandbox.messages(channel)
+            where = f"#{channel.name}" if channel.name else f"DM to {self.h.member.user.username}"
+            for msg in messages[self.seen.get(channel.id, 0) :]:
+                self.line(f"  {where}")
+                self.message(msg, prefix="    ")
+                shown += 1
+            self.seen[channel.id] = len(messages)
+        return shown
+
+
+def _relative(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    ahead = seconds >= 0
+    seconds = abs(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = round(seconds / size)
+            words = f"{n} {unit}{'s' if n != 1 else ''}"
+            return f"in {words}" if ahead else f"{words} ago"
+    return "now"
+
+
+def prepare_content(target: Path, source: Path) -> str | None:
+    """The sample content as it stood on the Sunday of the demo week: S2:E5 still scheduled,
+    its recap not yet written. Returns the recap text the demo merges later."""
+    shutil.copytree(source, target)
+    episode = target / "episodes" / f"{DEMO_EPISODE}.md"
+    if episode.is_file():
+        text = episode.read_text(encoding="utf-8")
+        text = re.sub(r"(?m)^status: \w+", "status: scheduled", text)
+        text = re.sub(r"(?m)^  replay: .*\n", "", text)  # not recorded yet that Sunday
+        episode.write_text(text, encoding="utf-8")
+    recap = target / MERGED_RECAP
+    if recap.is_file():
+        text = recap.read_text(encoding="utf-8")
+        recap.unlink()
+        return text
+    return None
+
+
+async def _play(
+    transcript: Transcript, h: Harness, clock: ManualClock, recap_text: str | None
+) -> None:
+    sb = h.sandbox
+    t = transcript
+
+    async def advance_to(when: datetime, title: str) -> None:
+        clock.set(when)
+        t.scene(title)
+        await h.posting.deliver_due()
+        t.new_posts()
+
+    async def run(member, command: str, **options: Any) -> None:
+        label = " ".join(f"{k}:{v}" for k, v in options.items())
+        t.line(f"  {member.user.username} types: /{command} {label}".rstrip())
+        subcommand = options.pop("subcommand", None)
+        result = await sb.slash(member, h.general, command, subcommand=subcommand, **options)
+        if result.message:
+            t.message(result.message)
+        return result
+
+    t.scene("the bot starts; the Monday livestream is tomorrow")
+    if h.posting.events is not None:
+        await h.posting.reconcile_events()
+        for event in sb.scheduled_events(h.guild):
+            start = datetime.fromisoformat(event["scheduled_start_time"])
+            where = (event.get("entity_metadata") or {}).get("location") or "#ama-stage"
+            t.line(
+                f"  Discord event made by the bot: {event['name']} · "
+                f"{start.astimezone(t.zone):%a %d %b %H:%M %Z} · {where}"
+            )
+    await run(h.member, "schedule")
+    t.new_posts()
+
+    start = datetime(2025, 7, 14, 17, 30, tzinfo=UTC)  # the S2:E5 livestream
+    ama = datetime(2025, 7, 18, 17, 30, tzinfo=UTC)
+    await advance_to(start - timedelta(hours=24), "24 hours before the livestream")
+    choices = await sb.autocomplete(h.member, h.general, "episode", "query", "fine tun")
+    t.line("  sam starts typing: /episode query:fine tun")
+    for choice in choices[:3]:
+        t.line(f"    suggestion: {choice['name']}")
+    reply = await run(h.member, "episode", query=DEMO_EPISODE)
+    await _choose_dm_reminder(t, h, reply.message if reply else None)
+    await advance_to(start - timedelta(hours=1), "1 hour before the livestream")
+    await advance_to(start - timedelta(minutes=10), "10 minutes before the livestream")
+
+    if recap_text is not None:
+        clock.set(start + timedelta(hours=3))
+        t.scene("an author merges the S2:E5 recap; GitHub calls the webhook")
+        sha = await h.merge({MERGED_RECAP: recap_text}, "Add the S2:E5 recap")
+        t.line(f"  git: merged {sha[:7]} 'Add the S2:E5 recap' into main")
+        status = await h.send_webhook()
+        t.line(f"  webhook: POST /github -> {status}")
+        await sb.wait_for_message(h.announcements, timeout=10)
+        t.new_posts()
+        await run(h.member, "recap")
+
+    await advance_to(ama - timedelta(hours=24), "24 hours before the Friday AMA")
+    await run(
+        h.organiser,
+        "announce",
+        subcommand="create",
+        message="Bring your fine-tuning questions to the AMA! @everyone",
+        when="friday 09:00",
+    )
+    preview = sb.interactions[max(sb.interactions)]
+    confirm = _button(sb.result(preview).message, "Confirm")
+    if confirm:
+        t.line("  ava clicks [Confirm]")
+        result = await sb.click(h.organiser, h.general, sb.result(preview).message["id"], confirm)
+        if result.message:
+            t.message(result.message)
+    await advance_to(ama - timedelta(minutes=90), "the organiser's announcement is due")
+    await advance_to(ama - timedelta(hours=1), "1 hour before the Friday AMA")
+    await advance_to(ama - timedelta(minutes=10), "10 minutes before the Friday AMA")
+    t.scene("after the week")
+    await run(h.member, "episode")
+
+
+async def _choose_dm_reminder(t: Transcript, h: Harness, message: dict[str, Any] | None) -> None:
+    """sam clicks "Remind me" on the /episode reply and asks for a DM before each AMA."""
+    sb = h.sandbox
+    for label in ("Remind me", "AMAs", "DM 10 minutes before"):
+        custom_id = _button(message, label)
+        if message is None or custom_id is None:
+            return
+        t.line(f"  sam clicks [{label}]")
+        result = await sb.click(h.member, h.general, message["id"], custom_id)
+        message = result.message
+        if label != "Remind me" and message is not None:
+            t.message(message)
+
+
+def _button(message: dict[str, Any] | None, label: str) -> str | None:
+    for row in (message or {}).get("components") or []:
+        for comp in row.get("components", []):
+            if comp.get("label") == label and comp.get("custom_id"):
+                return comp["custom_id"]
+    return None
+
+
+async def _demo(interactive: bool, content: Path | None, out) -> int:
+    clock = ManualClock(DEMO_START)
+    with tempfile.TemporaryDirectory(prefix="amabot-demo-") as tmp:
+        base = Path(tmp)
+        recap_text = prepare_content(base / "content", content or SAMPLE_CONTENT)
+        harness = Harness(
+            base,
+            clock=clock,
+            content_source=base / "content",
+            validate=None,
+            overrides={
+                "reminders": {"offsets": ["24h", "1h", "10m"]},
+                "site": {"recaps_url": RECAPS_URL},
+                "events": {"enabled": True},
+            },
+        )
+        violations: list[str] = []
+        async with harness as h:
+            h.sandbox.on_violation = lambda v: violations.append(str(v))
+            t = Transcript(h, clock, out)
+            for obj in (h.announcements, h.reminders, h.general, h.members_role, h.organisers_role):
+                t.names[obj.id] = obj.name
+            t.line(f"amabot demo: a week of {h.series}, played on a clock the demo controls.")
+            t.line(
+                f"Discord stand-in at {h.sandbox.base_url}; guild '{h.series}' with #announcements,"
+            )
+            t.line("#reminders, #ama-stage and #general; times shown in " + DEMO_ZONE + ".")
+            await h.start_bot()
+            if interactive:
+                await _interactive(t, h, clock)
+            else:
+                await _play(t, h, clock, recap_text)
+            t.line()
+            if violations:
+                t.line(
+                    f"Discord API check: {len(violations)} request(s) did not match Discord's spec:"
+                )
+                for v in violations[:20]:
+                    t.line(f"  {v}")
+            elif not h.sandbox.validate:
+                t.line("Discord API check: skipped (install the `test` extra to check requests).")
+            else:
+                requests = len(h.sandbox.requests)
+                t.line(
+                    f"Discord API check: all {requests} requests matched Discord's OpenAPI spec."
+                )
+    return 0
+
+
+async def _interactive(t: Transcript, h: Harness, clock: ManualClock) -> None:
+    t.line("Type slash commands as a member would, e.g. `/episode query:s2e5`, `/recap`,")
+    t.line("`/schedule count:3`; `:advance 1h` moves the clock; `:organiser /announce list`")
+    t.line("runs as an organiser; `:quit` ends.")
+    loop = asyncio.get_running_loop()
+    read: Callable[[], str] = sys.stdin.readline
+    while True:
+        t.out.write("> ")
+        t.out.flush()
+        line = (await loop.run_in_executor(None, read)).strip()
+        if not line or line in (":quit", ":q", "exit"):
+            if not line and sys.stdin.closed:
+                return
+            if line:
+                return
+            continue
+        member = h.member
+        if line.startswith(":advance"):
+            from bot.config import parse_duration
+
+            try:
+                clock.advance(parse_duration(line.split(maxsplit=1)[1]))
+            except (IndexError, ValueError) as exc:
+                t.line(f"  usage: :advance 1h ({exc})")
+                continue
+            t.scene("clock moved")
+            await h.posting.deliver_due()
+            t.new_posts()
+            continue
+        if line.startswith(":organiser"):
+            member = h.organiser
+            line = line.removeprefix(":organiser").strip()
+        try:
+            command, subcommand, options = parse_command_line(line)
+            result = await h.sandbox.slash(
+                member, h.general, command, subcommand=subcommand, **options
+            )
+        except Exception as exc:  # a person typing: show the problem, keep the prompt
+            t.line(f"  {exc}")
+            continue
+        if result.message:
+            t.message(result.message)
+        t.new_posts()
+
+
+def parse_command_line(line: str) -> tuple[str, str | None, dict[str, Any]]:
+    """`/episode query:s2e5` -> ("episode", None, {"query": "s2e5"}); `/announce list` works."""
+    words = shlex.split(line.lstrip("/"))
+    if not words:
+        raise ValueError("type a command such as /episode query:s2e5")
+    command, rest = words[0], words[1:]
+    subcommand = None
+    if rest and ":" not in rest[0]:
+        subcommand, rest = rest[0], rest[1:]
+    options: dict[str, Any] = {}
+    for word in rest:
+        key, sep, value = word.partition(":")
+        if not sep:
+            raise ValueError(f"options look like name:value, not {word!r}")
+        options[key] = (
+            int(value) if value.isdigit() and key in ("count", "season", "page") else value
+        )
+    return command, subcommand, options
+
+
+def run_demo(*, interactive: bool = False, content: Path | None = None, out=None) -> int:
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("discord").setLevel(logging.ERROR)
+    return asyncio.run(_demo(interactive, content, out))

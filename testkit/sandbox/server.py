@@ -1,0 +1,956 @@
+"""The Sandbox: an aiohttp server on 127.0.0.1 that the real discord.py client talks to.
+
+Point discord.py at it with::
+
+    discord.http.Route.BASE = sandbox.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sandbox.gateway_url)
+"""
+
+# Every wait here takes an explicit timeout on purpose: a test must never hang.
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from . import rest
+from .faults import Delay, Failure, json_response, route_matches
+from .gateway import Gateway
+from .interactions import (
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    InteractionRecord,
+    InteractionResult,
+    build_options,
+    build_payload,
+    result_of,
+)
+from .state import (
+    DM,
+    ApiError,
+    Channel,
+    Guild,
+    Member,
+    Overwrite,
+    Pings,
+    Role,
+    SandboxError,
+    SandboxTimeout,
+    ScheduledEvent,
+    StoredMessage,
+    User,
+    World,
+    _id,
+    iso,
+    new_token,
+    utcnow,
+)
+from .violations import Violation
+
+_log = logging.getLogger("testkit.sandbox")
+
+API_PREFIX = "/api/v10"
+DEFAULT_TIMEOUT = 5.0
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # without the /api/v10 prefix
+    query: dict[str, str]
+    json: Any
+    headers: dict[str, str]
+    time: datetime
+    monotonic: float
+    template: str | None = None
+    status: int | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    response: Any = None
+    # The uploaded files' bytes by filename (kept out of `to_dict`: tests read them directly,
+    # e.g. to parse an .ics attachment back).
+    file_data: dict[str, bytes] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "json": self.json,
+            "headers": self.headers,
+            "time": iso(self.time),
+            "template": self.template,
+            "status": self.status,
+            "files": self.files,
+        }
+
+
+class _Router:
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], list[str], int, str, Any, bool]] = []
+        for method, template, handler, auth in rest.ROUTES:
+            segs = template.strip("/").split("/")
+            names = [s[1:-1] for s in segs if s.startswith("{")]
+            regex = "/".join("([^/]+)" if s.startswith("{") else re.escape(s) for s in segs)
+            literals = sum(not s.startswith("{") for s in segs)
+            self._routes.append(
+                (method, re.compile(f"^{regex}$"), names, literals, template, handler, auth)
+            )
+        self._routes.sort(key=lambda r: -r[3])
+
+    def match(self, method: str, path: str) -> tuple[str, Any, dict[str, str], bool] | None:
+        p = path.strip("/")
+        for m, pattern, names, _lit, template, handler, auth in self._routes:
+            if m != method:
+                continue
+            found = pattern.match(p)
+            if found:
+                params = dict(zip(names, found.groups(), strict=True))
+                if template.endswith("@original"):
+                    params["message_id"] = "@original"
+                return template, handler, params, auth
+        return None
+
+
+def validation_available() -> bool:
+    """Whether requests can be checked against the spec (jsonschema is installed)."""
+    try:
+        import jsonschema  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Sandbox:
+    """A local Discord: REST v10 + gateway + a Python API for tests and the demo."""
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], datetime] | None = None,
+        bot_name: str = "amabot",
+        validate: bool | None = True,
+        validate_responses: bool | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        heartbeat_interval_ms: int = 41250,
+    ) -> None:
+        self.token = token or new_token()
+        self.host = host
+        self.port = port
+        self.clock: Callable[[], datetime] = clock or utcnow
+        self.timeout = timeout
+        self.world = World(self.clock, bot_name=bot_name)
+        self.gateway = Gateway(self, heartbeat_interval_ms=heartbeat_interval_ms)
+        # None: validate when jsonschema is installed (the demo); tests pass True, so a
+        # missing jsonschema fails them instead of silently checking nothing.
+        if validate is None:
+            validate = validation_available()
+        if validate_responses is None:
+            validate_responses = validate
+        self.validate = validate
+        self.validate_responses = validate_responses
+        self.requests: list[RecordedRequest] = []
+        self.violations: list[Violation] = []
+        self.response_violations: list[Violation] = []
+        self.denied_channels: set[int] = set()
+        self.failures: list[Failure] = []
+        self.delays: list[Delay] = []
+        self.interactions: dict[int, InteractionRecord] = {}
+        self.interactions_by_token: dict[str, InteractionRecord] = {}
+        self.nonce_hits = 0
+        self.on_violation: Callable[[Violation], None] | None = None
+        self._router = _Router()
+        self._runner: web.AppRunner | None = None
+        self._changed: asyncio.Event | None = None
+        self._validator = None
+        if validate or validate_responses:
+            from .validation import get_validator
+
+            self._validator = get_validator()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._handle_api)
+        app.router.add_get("/gateway", self.gateway.handle)
+        app.router.add_get("/gateway/", self.gateway.handle)
+        from .control import add_control_routes
+
+        add_control_routes(app, self)
+        return app
+
+    async def start(self) -> Sandbox:
+        self._changed = asyncio.Event()
+        self._runner = web.AppRunner(
+            self.make_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = site._server.sockets  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        await self.gateway.shutdown()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Sandbox:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        return self.base_url + API_PREFIX
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/gateway"
+
+    @property
+    def application_id(self) -> int:
+        return self.world.application_id
+
+    @property
+    def bot_user(self) -> User:
+        return self.world.bot
+
+    # -- waiting ------------------------------------------------------------------------
+    def _notify(self) -> None:
+        # Wake every waiter; each re-checks its own predicate.
+        event = self._changed
+        if event is not None:
+            self._changed = asyncio.Event()
+            event.set()
+
+    async def wait_for(
+        self, predicate: Callable[[], Any], *, timeout: float | None = None, what: str = "condition"
+    ) -> Any:
+        """Await until predicate() is truthy; SandboxTimeout (never a hang) otherwise."""
+        if self._changed is None:
+            raise SandboxError("sandbox is not started")
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while not (result := predicate()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SandboxTimeout(
+                    f"timed out after {limit:.1f}s waiting for {what}; "
+                    f"last requests: {self._recent()}"
+                )
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
+            except TimeoutError:
+                continue
+        return result
+
+    def _recent(self, n: int = 5) -> list[str]:
+        return [f"{r.method} {r.path} -> {r.status}" for r in self.requests[-n:]]
+
+    async def wait_for_identify(self, count: int = 1, *, timeout: float | None = None) -> dict:
+        await self.wait_for(
+            lambda: len(self.gateway.log.identifies) >= count,
+            timeout=timeout,
+            what=f"IDENTIFY #{count}",
+        )
+        return self.gateway.log.identifies[count - 1]
+
+    async def wait_ready(self, *, timeout: float | None = None) -> None:
+        """Until READY and every GUILD_CREATE have been sent on a live connection."""
+        await self.wait_for(
+            lambda: self.gateway.log.ready_count >= 1 and self.gateway.connected,
+            timeout=timeout,
+            what="the bot's gateway session (READY)",
+        )
+
+    async def wait_resumed(self, count: int = 1, *, timeout: float | None = None) -> None:
+        await self.wait_for(
+            lambda: self.gateway.log.resumed_count >= count,
+            timeout=timeout,
+            what=f"RESUME #{count}",
+        )
+
+    async def wait_for_request(
+        self,
+        predicate: Callable[[RecordedRequest], bool],
+        *,
+        timeout: float | None = None,
+        what: str = "a request",
+        start: int = 0,
+    ) -> RecordedRequest:
+        def find() -> RecordedRequest | None:
+            for r in self.requests[start:]:
+                if r.status is not None and predicate(r):
+                    return r
+            return None
+
+        return await self.wait_for(find, timeout=timeout, what=what)
+
+    async def wait_for_message(
+        self,
+        channel: Any,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        cid = _id(channel)
+
+        def find() -> dict[str, Any] | None:
+            for m in self.world.visible_messages(cid):
+                if predicate is None or predicate(m):
+                    return m
+            return None
+
+        return await self.wait_for(find, timeout=timeout, what=f"a message in channel {cid}")
+
+    # -- building the world ----------------------------------------------------------
+    def add_guild(self, name: str, **kwargs: Any) -> Guild:
+        return self.world.add_guild(name, **kwargs)
+
+    def add_channel(self, guild: Any, name: str, type: int | str = 0, **kw: Any) -> Channel:
+        return self.world.add_channel(guild, name, type, **kw)
+
+    def add_role(self, guild: Any, name: str, permissions: int = 0, **kw: Any) -> Role:
+        return self.world.add_role(guild, name, permissions, **kw)
+
+    def add_member(
+        self, guild: Any, name: str, roles: list[Any] | None = None, **kw: Any
+    ) -> Member:
+        return self.world.add_member(guild, name, roles, **kw)
+
+    def add_user(self, name: str) -> User:
+        return self.world.add_user(name)
+
+    def set_bot_permissions(self, guild: Any, permissions: int) -> None:
+        g = self.world.guild(guild)
+        for rid in g.members[self.world.bot.id].roles:
+            if g.roles[rid].managed:
+                g.roles[rid].permissions = permissions
+
+    # -- reading ------------------------------------------------------------------------
+    def messages(self, channel: Any, *, ephemeral: bool = False) -> list[dict[str, Any]]:
+        """The channel as Discord would show it, oldest first (ephemeral replies hidden)."""
+        return self.world.visible_messages(_id(channel), ephemeral=ephemeral)
+
+    def stored(self, message: Any) -> StoredMessage:
+        sm = self.world.message_index.get(_id(message))
+        if sm is None:
+            raise SandboxError(f"no message {_id(message)}")
+        return sm
+
+    def pings(self, message: Any) -> Pings:
+        """Who this message notified (users, roles, @everyone/@here)."""
+        return self.stored(message).pings
+
+    def requests_to(self, method: str, pattern: str) -> list[RecordedRequest]:
+        return [
+            r
+            for r in self.requests
+            if route_matches(f"{method} {pattern}", r.method, r.path, r.template)
+        ]
+
+    def assert_valid(self) -> None:
+        problems = [*self.violations, *self.response_violations]
+        if problems:
+            lines = "\n  ".join(str(v) for v in problems[:20])
+            raise AssertionError(f"{len(problems)} Discord API spec violation(s):\n  {lines}")
+
+    # -- faults -------------------------------------------------------------------------
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 429,
+        route: str | None = None,
+        *,
+        retry_after: float = 0.5,
+        global_: bool = False,
+    ) -> None:
+        self.failures.append(Failure(n, status, route, retry_after, global_))
+
+    def fail_every(
+        self,
+        every: int,
+        status: int = 429,
+        route: str | None = None,
+        *,
+        retry_after: float = 0.5,
+        global_every: int = 0,
+        count: int | None = None,
+    ) -> None:
+        """Every `every`-th matching request fails (`count` times in all; None = until
+        clear_faults); with `global_every`, every so many of those 429s are global."""
+        remaining = count if count is not None else 2**62
+        self.failures.append(
+            Failure(remaining, status, route, retry_after, every=every, global_every=global_every)
+        )
+
+    def delay(self, seconds: float, route: str | None = None, *, count: int | None = None) -> None:
+        self.delays.append(Delay(seconds, route, count))
+
+    def clear_faults(self) -> None:
+        self.failures.clear()
+        self.delays.clear()
+
+    async def deny_channel(self, channel: Any, *, allow: bool = False) -> None:
+        """Deny (or re-allow) the bot Send Messages in a channel, as a member overwrite."""
+        ch = self.world.channel(channel)
+        bot_id = self.world.bot.id
+        ch.overwrites = [o for o in ch.overwrites if o.id != bot_id]
+        if allow:
+            self.denied_channels.discard(ch.id)
+        else:
+            self.denied_channels.add(ch.id)
+            ch.overwrites.append(Overwrite(bot_id, 1, deny=1 << 11))
+        await self._dispatch("CHANNEL_UPDATE", ch.payload())
+
+    def close_dms(self, user: Any, closed: bool = True) -> None:
+        self.world.users[_id(user)].dms_open = not closed
+
+    async def close_gateway(self, code: int = 4000) -> None:
+        await self.gateway.close(code)
+
+    async def send_reconnect(self) -> None:
+        await self.gateway.send_reconnect()
+
+    async def send_invalid_session(self, resumable: bool = False) -> None:
+        await self.gateway.send_invalid_session(resumable)
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> bool:
+        return await self._dispatch(event, data)
+
+    async def _dispatch(self, event: str, data: dict[str, Any]) -> bool:
+        sent = await self.gateway.dispatch(event, data)
+        self._notify()
+        return sent
+
+    # -- scheduled events ---------------------------------------------------------------
+    def new_scheduled_event(
+        self, guild: Guild, body: dict[str, Any], *, creator: User
+    ) -> ScheduledEvent:
+        from .rest import _image_hash, _parse_time
+
+        eid = self.world.snowflake.next()
+        etype = body["entity_type"]
+        end = body.get("scheduled_end_time")
+        data = {
+            "id": str(eid),
+            "guild_id": str(guild.id),
+            "name": body["name"],
+            "description": body.get("description"),
+            "channel_id": str(body["channel_id"]) if body.get("channel_id") else None,
+            "creator_id": str(creator.id),
+            "creator": creator.payload(),
+            "image": _image_hash(body.get("image")),
+            "scheduled_start_time": iso(
+                _parse_time("scheduled_start_time", body["scheduled_start_time"])
+            ),
+            "scheduled_end_time": iso(_parse_time("scheduled_end_time", end)) if end else None,
+            "status": 1,
+            "entity_type": etype,
+            "entity_id": None,
+            "entity_metadata": (
+                {"location": body["entity_metadata"]["location"]} if etype == 3 else None
+            ),
+            "recurrence_rule": None,
+            "privacy_level": body.get("privacy_level", 2),
+            "guild_scheduled_event_exceptions": [],
+            "user_count": 0,
+        }
+        ev = ScheduledEvent(data)
+        guild.scheduled_events[eid] = ev
+        return ev
+
+    async def add_scheduled_event(
+        self,
+        guild: Any,
+        name: str,
+        *,
+        start: datetime,
+        end: datetime | None = None,
+        entity_type: int = 3,
+        location: str | None = "somewhere",
+        channel: Any = None,
+        creator: Any = None,
+    ) -> dict[str, Any]:
+        """An event created by a person (not the bot), announced on the gateway."""
+        g = self.world.guild(guild)
+        body: dict[str, Any] = {
+            "name": name,
+            "entity_type": entity_type,
+            "scheduled_start_time": iso(start),
+            "privacy_level": 2,
+        }
+        if end is not None:
+            body["scheduled_end_time"] = iso(end)
+        if entity_type == 3:
+            body["entity_metadata"] = {"location": location}
+        else:
+            body["channel_id"] = str(_id(channel))
+        who = self.world.users[_id(creator)] if creator is not None else self.world.owner
+        ev = self.new_scheduled_event(g, body, creator=who)
+        await self._dispatch("GUILD_SCHEDULED_EVENT_CREATE", ev.data)
+        return ev.data
+
+    def scheduled_events(self, guild: Any) -> list[dict[str, Any]]:
+        return [e.data for e in self.world.guild(guild).scheduled_events.values()]
+
+    async def mark_interested(self, member: Any, event: Any, interested: bool = True) -> None:
+        """A member clicks (or un-clicks) "Interested" on a scheduled event."""
+        eid = _id(event)
+        for g in self.world.guilds.values():
+            if eid in g.scheduled_events:
+                ev = g.scheduled_events[eid]
+                uid = _id(member)
+                (ev.interested.add if interested else ev.interested.discard)(uid)
+                ev.data["user_count"] = len(ev.interested)
+                name = "ADD" if interested else "REMOVE"
+                await self._dispatch(
+                    f"GUILD_SCHEDULED_EVENT_USER_{name}",
+                    {
+                        "guild_scheduled_event_id": str(eid),
+                        "user_id": str(uid),
+                        "guild_id": str(g.id),
+                    },
+                )
+                return
+        raise SandboxError(f"no scheduled event {eid}")
+
+    # -- interactions ----------------------------------------------------------------------
+    def _resolve_actor(self, member: Any, channel: Any) -> tuple[User, Channel]:
+        if isinstance(member, Member):
+            user = member.user
+        elif isinstance(member, User):
+            user = member
+        else:
+            user = self.world.users.get(_id(member))  # type: ignore[assignment]
+            if user is None:
+                raise SandboxError(f"no user {member!r}")
+        if channel is None:
+            return user, self.world.dm_channel(user.id)
+        try:
+            return user, self.world.channel(channel)
+        except ApiError:
+            raise SandboxError(f"no channel {channel!r}") from None
+
+    async def _send_interaction(
+        self,
+        itype: int,
+        user: User,
+        channel: Channel,
+        data: dict[str, Any],
+        name: str,
+        message: dict[str, Any] | None = None,
+    ) -> InteractionRecord:
+        if self.gateway.session is None or not self.gateway.session.valid:
+            raise SandboxError("the bot has no gateway session: wait_ready() first")
+        payload, iid, token = build_payload(
+            self, itype=itype, user=user, channel=channel, data=data, message=message
+        )
+        rec = InteractionRecord(
+            id=iid,
+            token=token,
+            type=itype,
+            name=name,
+            channel_id=channel.id,
+            guild_id=channel.guild_id,
+            user_id=user.id,
+            payload=payload,
+            message_id=int(message["id"]) if message else None,
+        )
+        self.interactions[iid] = rec
+        self.interactions_by_token[token] = rec
+        await self._dispatch("INTERACTION_CREATE", payload)
+        return rec
+
+    async def _await_ack(self, rec: InteractionRecord, timeout: float | None) -> None:
+        # Discord gives the bot 3 s; tests may allow longer (e.g. for retried callbacks).
+        limit = self.timeout if timeout is None else timeout
+        try:
+            await asyncio.wait_for(rec.acked.wait(), limit)
+        except TimeoutError:
+            raise SandboxTimeout(
+                f"timed out after {limit:.1f}s waiting for the bot to answer {rec.name} "
+                f"(interaction {rec.id}); last requests: {self._recent()}"
+            ) from None
+
+    def _command(self, channel: Channel, name: str) -> dict[str, Any]:
+        cmd = self.world.find_command(channel.guild_id, name)
+        if cmd is None:
+            synced = sorted(
+                {c["name"] for c in self.world.global_commands}
+                | {c["name"] for c in self.world.guild_commands.get(channel.guild_id or 0, [])}
+            )
+            raise SandboxError(f"/{name} was never synced by the bot (synced: {synced})")
+        return cmd
+
+    async def slash(
+        self,
+        member: Any,
+        channel: Any,
+        command: str,
+        *,
+        subcommand: str | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> InteractionResult:
+        """A member runs /command in channel (None = in a DM with the bot)."""
+        user, ch = self._resolve_actor(member, channel)
+        cmd = self._command(ch, command)
+        opts, resolved = build_options(
+            self.world, cmd, subcommand, options, focused=None, guild_id=ch.guild_id
+        )
+        data: dict[str, Any] = {"id": cmd["id"], "name": command, "type": 1, "options": opts}
+        if cmd.get("guild_id"):
+            data["guild_id"] = cmd["guild_id"]
+        if resolved:
+            data["resolved"] = resolved
+        label = "/" + " ".join(x for x in (command, subcommand) if x)
+        rec = await self._send_interaction(APPLICATION_COMMAND, user, ch, data, label)
+        await self._await_ack(rec, timeout)
+        return self.result(rec)
+
+    async def autocomplete(
+        self,
+        member: Any,
+        channel: Any,
+        command: str,
+        option: str,
+        value: str,
+        *,
+        subcommand: str | None = None,
+        timeout: float | None = None,
+        **others: Any,
+    ) -> list[dict[str, Any]]:
+        user, ch = self._resolve_actor(member, channel)
+        cmd = self._command(ch, command)
+        opts, _ = build_options(
+            self.world,
+            cmd,
+            subcommand,
+            {**others, option: value},
+            focused=option,
+            guild_id=ch.guild_id,
+        )
+        data: dict[str, Any] = {"id": cmd["id"], "name": command, "type": 1, "options": opts}
+        if cmd.get("guild_id"):
+            data["guild_id"] = cmd["guild_id"]
+        rec = await self._send_interaction(
+            AUTOCOMPLETE, user, ch, data, f"/{command} {option}={value!r} (autocomplete)"
+        )
+        await self._await_ack(rec, timeout)
+        return list(rec.choices or [])
+
+    async def click(
+        self,
+        member: Any,
+        channel: Any,
+        message: Any,
+        custom_id: str,
+        *,
+        values: list[str] | None = None,
+        component_type: int | None = None,
+        timeout: float | None = None,
+    ) -> InteractionResult:
+        """A member clicks a button (or picks select `values`) on a message."""
+        user, ch = self._resolve_actor(member, channel)
+        sm = self.stored(message)
+        if not _has_component(sm.data.get("components", []), custom_id):
+            raise SandboxError(f"message {sm.id} has no component {custom_id!r}")
+        ctype = component_type or (3 if values is not None else 2)
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": ctype}
+        if values is not None:
+            data["values"] = values
+        rec = await self._send_interaction(
+            MESSAGE_COMPONENT, user, ch, data, f"[{custom_id}]", message=sm.data
+        )
+        await self._await_ack(rec, timeout)
+        return self.result(rec)
+
+    async def submit_modal(
+        self,
+        member: Any,
+        channel: Any,
+        custom_id: str,
+        fields: dict[str, str],
+        *,
+        timeout: float | None = None,
+    ) -> InteractionResult:
+        user, ch = self._resolve_actor(member, channel)
+        rows = [
+            {"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]}
+            for k, v in fields.items()
+        ]
+        rec = await self._send_interaction(
+            MODAL_SUBMIT,
+            user,
+            ch,
+            {"custom_id": custom_id, "components": rows},
+            f"modal:{custom_id}",
+        )
+        await self._await_ack(rec, timeout)
+        return self.result(rec)
+
+    async def send_interaction(
+        self, member: Any, channel: Any, itype: int, data: dict[str, Any]
+    ) -> int:
+        """Raw INTERACTION_CREATE (no waiting); returns the interaction id."""
+        user, ch = self._resolve_actor(member, channel)
+        rec = await self._send_interaction(itype, user, ch, data, f"raw:{itype}")
+        return rec.id
+
+    def result(self, rec_or_id: Any) -> InteractionResult:
+        rec = (
+            rec_or_id
+            if isinstance(rec_or_id, InteractionRecord)
+            else self.interactions[_id(rec_or_id)]
+        )
+        return result_of(self, rec)
+
+    async def wait_followups(
+        self, result: Any, count: int = 1, *, timeout: float | None = None
+    ) -> InteractionResult:
+        rec = self.interactions[_id(result)]
+        await self.wait_for(
+            lambda: len([m for m in rec.followup_ids if m != rec.original_id]) >= count,
+            timeout=timeout,
+            what=f"{count} follow-up(s) to {rec.name}",
+        )
+        return self.result(rec)
+
+    async def wait_final(self, result: Any, *, timeout: float | None = None) -> InteractionResult:
+        """After a deferral: until the "thinking…" message has been replaced."""
+        rec = self.interactions[_id(result)]
+
+        def done() -> bool:
+            return rec.acknowledged and rec.final
+
+        await self.wait_for(done, timeout=timeout, what=f"the final answer to {rec.name}")
+        return self.result(rec)
+
+    # -- message side effects ------------------------------------------------------------
+    def _member_stub(self, channel: Channel) -> dict[str, Any] | None:
+        if channel.guild_id is None:
+            return None
+        g = self.world.guilds[channel.guild_id]
+        return g.members[self.world.bot.id].payload(with_user=False)
+
+    def _gateway_message(self, sm: StoredMessage) -> dict[str, Any]:
+        channel = self.world.channels[int(sm.data["channel_id"])]
+        data = dict(sm.data)
+        if channel.guild_id is not None:
+            data["guild_id"] = str(channel.guild_id)
+            if sm.author_id in self.world.guilds[channel.guild_id].members:
+                g = self.world.guilds[channel.guild_id]
+                data["member"] = g.members[sm.author_id].payload(with_user=False)
+        return data
+
+    async def _store_and_announce(self, sm: StoredMessage) -> None:
+        self.world.store_message(sm)
+        await self._announce_create(sm)
+
+    async def _announce_create(self, sm: StoredMessage) -> None:
+        if not sm.ephemeral:
+            await self._dispatch("MESSAGE_CREATE", self._gateway_message(sm))
+        self._notify()
+
+    async def _announce_update(self, sm: StoredMessage) -> None:
+        if not sm.ephemeral:
+            await self._dispatch("MESSAGE_UPDATE", self._gateway_message(sm))
+        self._notify()
+
+    async def _delete_message(self, sm: StoredMessage) -> None:
+        sm.deleted = True
+        if not sm.ephemeral:
+            channel = self.world.channels[int(sm.data["channel_id"])]
+            data = {"id": str(sm.id), "channel_id": str(channel.id)}
+            if channel.guild_id:
+                data["guild_id"] = str(channel.guild_id)
+            await self._dispatch("MESSAGE_DELETE", data)
+        self._notify()
+
+    def _limit_violation(self, ctx: rest.Ctx, where: str, message: str) -> None:
+        v = Violation(
+            "limit",
+            ctx.method,
+            ctx.path,
+            self._validator.template(ctx.method, ctx.path) if self._validator else None,
+            message,
+            where,
+        )
+        self._add_violation(v)
+
+    def _add_violation(self, v: Violation) -> None:
+        self.violations.append(v)
+        _log.warning("Discord API violation: %s", v)
+        if self.on_violation is not None:
+            self.on_violation(v)
+
+    # -- the REST pipeline ------------------------------------------------------------------
+    async def _read_body(self, request: web.Request) -> tuple[Any, list[dict[str, Any]], str]:
+        ctype = request.content_type
+        if not request.body_exists:
+            return None, [], ctype
+        if ctype == "multipart/form-data":
+            body: Any = None
+            files: list[dict[str, Any]] = []
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                name = part.name or ""  # type: ignore[union-attr]
+                raw = await part.read()  # type: ignore[union-attr]
+                if name == "payload_json":
+                    body = json.loads(raw)
+                elif name.startswith("files[") or name == "file":
+                    files.append(
+                        {
+                            "field": name,
+                            "filename": part.filename or name,  # type: ignore[union-attr]
+                            "content_type": part.headers.get("Content-Type"),
+                            "data": bytes(raw),
+                        }
+                    )
+            return body, files, ctype
+        raw = await request.read()
+        if not raw:
+            return None, [], ctype
+        if ctype != "application/json":
+            return raw.decode("utf-8", "replace"), [], ctype
+        return json.loads(raw), [], ctype
+
+    def _bucket(self, template: str | None, path: str) -> str:
+        return hashlib.sha1((template or path).encode(), usedforsecurity=False).hexdigest()[:16]
+
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["tail"]
+        method = request.method
+        query = dict(request.query)
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        try:
+            body, files, ctype = await self._read_body(request)
+        except ValueError as exc:
+            return json_response(400, {"message": f"400: Bad Request ({exc})", "code": 50109})
+        rec = RecordedRequest(
+            method,
+            path,
+            query,
+            body,
+            headers,
+            self.clock(),
+            time.monotonic(),
+            files=[
+                {
+                    "field": f["field"],
+                    "filename": f["filename"],
+                    "size": len(f["data"]),
+                    "content_type": f["content_type"],
+                }
+                for f in files
+            ],
+            file_data={f["filename"]: bytes(f["data"]) for f in files},
+        )
+        self.requests.append(rec)
+        if self._validator is not None:
+            rec.template = self._validator.template(method, path)
+            if self.validate:
+                if body is not None and ctype not in ("application/json", "multipart/form-data"):
+                    self._add_violation(
+                        Violation(
+                            "request",
+                            method,
+                            path,
+                            rec.template,
+                            f"Content-Type {ctype!r} is not accepted",
+                        )
+                    )
+                for v in self._validator.check_request(method, path, query, body, ctype):
+                    self._add_violation(v)
+        response = await self._respond(request, rec, body, files)
+        rec.status = response.status
+        self._notify()
+        return response
+
+    async def _respond(
+        self, request: web.Request, rec: RecordedRequest, body: Any, files: list[dict[str, Any]]
+    ) -> web.Response:
+        method, path = rec.method, rec.path
+        for d in list(self.delays):
+            if route_matches(d.route, method, path, rec.template):
+                if d.remaining is not None:
+                    d.remaining -= 1
+                    if d.remaining <= 0:
+                        self.delays.remove(d)
+                await asyncio.sleep(d.seconds)
+        for f in list(self.failures):
+            if f.fires(method, path, rec.template):
+                f.remaining -= 1
+                if f.remaining <= 0:
+                    self.failures.remove(f)
+                resp = f.response(self._bucket(rec.template, path))
+                rec.response = json.loads(resp.body)  # type: ignore[arg-type]
+                if resp.status == 429:  # the spec documents 429 bodies, not 5xx ones
+                    self._check_response(rec, resp.status, rec.response)
+                return resp
+        found = self._router.match(method, path)
+        if found is None:
+            status, out = 404, {"message": "404: Not Found", "code": 0}
+            rec.response = out
+            return json_response(status, out)
+        _template, handler, params, needs_auth = found
+        if needs_auth and request.headers.get("Authorization") != f"Bot {self.token}":
+            out = {"message": "401: Unauthorized", "code": 0}
+            rec.response = out
+            self._check_response(rec, 401, out)
+            return json_response(401, out)
+        ctx = rest.Ctx(method, path, params, rec.query, body, files)
+        try:
+            status, out = await handler(self, ctx)
+        except ApiError as err:
+            status, out = err.status, err.body()
+        except SandboxError as err:
+            status, out = 400, {"message": str(err), "code": 0}
+        rec.response = out
+        self._check_response(rec, status, out)
+        if out is None:
+            return web.Response(status=status)
+        return json_response(status, out)
+
+    def _check_response(self, rec: RecordedRequest, status: int, out: Any) -> None:
+        if self._validator is None or not self.validate_responses or rec.template is None:
+            return
+        for v in self._validator.check_response(rec.method, rec.path, status, out):
+            self.response_violations.append(v)
+            _log.warning("sandbox response violates the spec: %s", v)
+
+
+def _has_component(components: list[dict[str, Any]], custom_id: str) -> bool:
+    for c in components:
+        if c.get("custom_id") == custom_id:
+            return True
+        if _has_component(c.get("components", []), custom_id):
+            return True
+    return False
+
+
+__all__ = ["DM", "RecordedRequest", "Sandbox"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from datetime import time, timedelta
@@ -329,9 +328,6 @@ def test_find_config_order(tmp_path, monkeypatch):
     assert find_config(None, {}) is None
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("bot.cli.check") is None, reason="bot.cli.check not built yet"
-)
 def test_cli_exits_2_on_a_config_error(tmp_path):
     path = write(tmp_path, "[series]\ntimezone = 'Nowhere/Land'\n")
     result = subprocess.run(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -210,16 +208,3 @@ def test_parse_duration():
 
 def test_month_names_without_year_pick_the_next_such_date():
     assert parse_when("Jan 5 10:00", now=NOW, tz=LA) == la(2027, 1, 5, 10)
-
-
-def test_core_modules_import_no_discord_or_aiohttp():
-    root = Path(__file__).resolve().parents[1] / "bot"
-    for name in ("when.py", "planning.py", "render.py"):
-        tree = ast.parse((root / name).read_text())
-        imported = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                imported.update(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                imported.add(node.module.split(".")[0])
-        assert not imported & {"discord", "aiohttp"}, name

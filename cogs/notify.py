@@ -193,9 +193,8 @@ class Notify(commands.Cog):
             ) from exc
 
     async def _replan(self, series: str) -> None:
-        posting = getattr(self.bot, "posting", None)
-        if posting is not None and series in SERIES:
-            await posting.reconcile_dms()
+        if series in SERIES:
+            await self.bot.posting.reconcile_dms()
 
     async def status_text(self, member: int) -> str:
         prefs = await self.store.optin.prefs_of(member)

@@ -21,7 +21,13 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.content.models import Author, Episode, EpisodeStatus, Recap, ShowEvent
-from bot.render.components import _link_button, _rows, episode_action_buttons, remind_me_button
+from bot.render.components import (
+    _link_button,
+    _rows,
+    episode_action_buttons,
+    page_buttons,
+    remind_me_button,
+)
 from bot.render.limits import (
     CHOICE_NAME_MAX,
     CONTENT_MAX,
@@ -571,9 +577,8 @@ def announcement_preview(
 ) -> Payload:
     """The ephemeral preview before Confirm: where, when, who is pinged, and the post itself.
 
-    The post's text is shown as an embed so it reads exactly as it will; the cog adds its
-    Confirm and Cancel buttons to the returned ``components`` (the post's own link buttons
-    are kept so the organiser sees them too).
+    The post's text is shown as an embed so it reads exactly as it will; the cog puts its
+    Confirm and Cancel buttons (`components.draft_buttons`) in the returned ``components``.
     """
     pinged = (
         f"it will ping {role_mention(role_id)} and nobody else"
@@ -595,3 +600,21 @@ def announcement_preview(
             "allowed_mentions": allowed_mentions(0),
         }
     )
+
+
+def pending_list(posts: Sequence[Any], *, page: int, pages: int, total: int) -> Payload:
+    """One page of pending posts (`/announce list`): key, channel, when; Previous and Next."""
+    lines = [f"`{p.key}` → <#{p.channel_id}> {discord_timestamp(p.wake_at, 'R')}" for p in posts]
+    payload: dict[str, Any] = {
+        "embeds": [
+            {
+                "title": f"Pending posts: page {page} of {pages} ({total} in all)",
+                "description": "\n".join(lines) if lines else "Nothing is pending.",
+            }
+        ],
+        "allowed_mentions": allowed_mentions(0),
+    }
+    buttons = page_buttons(page, pages)
+    if buttons:
+        payload["components"] = buttons
+    return fit_message(payload)

@@ -25,10 +25,9 @@ from zoneinfo import ZoneInfo
 from icalendar import Alarm, Calendar, Event, Timezone
 
 from bot.config import Settings
-from bot.content.models import Episode, EpisodeStatus, EventKind, ShowEvent, utc
+from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, ShowEvent, utc
 from bot.render.limits import is_http_url, one_line
 
-EVENT_KINDS: tuple[EventKind, ...] = ("livestream", "ama")
 PRODID = "-//amabot//amabot calendar//EN"
 ALARM_BEFORE = timedelta(minutes=15)
 # The feed keeps ended events this long, so a subscriber still sees last week's show.

@@ -42,12 +42,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.config import Settings
-from bot.content.models import Episode, EpisodeStatus, EventKind, utc
+from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
 from bot.render.limits import cut, is_http_url, one_line
 
 log = logging.getLogger("amabot.events")
 
-EVENT_KINDS: tuple[EventKind, ...] = ("livestream", "ama")
 NAME_MAX = 100
 DESCRIPTION_MAX = 1000
 LOCATION_MAX = 100

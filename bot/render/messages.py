@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.content.models import Author, Episode, EpisodeStatus, Recap, ShowEvent
+from bot.durations import spoken_duration
 from bot.render.components import (
     _link_button,
     _rows,
@@ -82,18 +83,6 @@ def slugify(text: str) -> str:
     value = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     value = re.sub(r"[^\w\s-]", "", value).strip().lower()
     return re.sub(r"[-\s]+", "-", value)
-
-
-def humanize_offset(td: timedelta) -> str:
-    """``1 hour``, ``24 hours``, ``10 minutes``, ``1 hour 30 minutes``."""
-    total = int(td.total_seconds())
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = []
-    for n, word in ((hours, "hour"), (minutes, "minute"), (seconds, "second")):
-        if n:
-            parts.append(f"{n} {word}" if n == 1 else f"{n} {word}s")
-    return " ".join(parts) or "0 minutes"
 
 
 def _join_names(names: Sequence[str]) -> str:
@@ -505,7 +494,7 @@ def reminder_message(
     if event.start is None:
         raise ValueError("a reminder needs an event with a start time")
     starting = offset <= timedelta(0)
-    when = "starting now" if starting else f"in {humanize_offset(offset)}"
+    when = "starting now" if starting else f"in {spoken_duration(offset)}"
     emoji = "🔴" if starting else "⏰"
     headline = f"{emoji} **{_event_label(episode, event)} {when}:** {_with_guests(episode)}"
     details = f"{when_line(event.start)} · {episode.code} · {settings.series.name}"

@@ -8,7 +8,7 @@ discord.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -88,6 +88,13 @@ class Episode:
 
     def events(self) -> tuple[ShowEvent, ...]:
         return tuple(e for e in (self.livestream, self.ama) if e is not None)
+
+    def timed_events(self) -> Iterator[tuple[EventKind, ShowEvent]]:
+        """(kind, event) for its livestream and AMA that have a time: what can be planned."""
+        for kind in EVENT_KINDS:
+            event = self.event(kind)
+            if event is not None and event.start is not None:
+                yield kind, event
 
     def first_start(self) -> datetime | None:
         starts = [e.start for e in self.events() if e.start is not None]

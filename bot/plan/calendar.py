@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Alarm, Calendar, Event, Timezone
 
 from bot.config import Settings
-from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, ShowEvent, utc
+from bot.content.models import Episode, EpisodeStatus, EventKind, ShowEvent, utc
 from bot.render.limits import is_http_url, one_line
 
 PRODID = "-//amabot//amabot calendar//EN"
@@ -85,10 +85,7 @@ def _events(
     for episode in episodes:
         if episode.status not in FEED_STATUSES:
             continue
-        for kind in EVENT_KINDS:
-            event = episode.event(kind)
-            if event is None or event.start is None:
-                continue
+        for kind, event in episode.timed_events():
             if now is not None and utc(event.start) + event.duration < utc(now) - FEED_HISTORY:
                 continue
             out.append(

@@ -97,6 +97,9 @@ def late_decision(
     grace_text = short_duration(deadline - due) if deadline is not None else "?"
     if on_time and deadline is not None and now > deadline:
         on_time = None  # a grace shorter than the on-time tolerance still holds
+    missed = Decision(
+        Action.SKIP, f"late by {short_duration(late)}: past its {grace_text} grace", late
+    )
 
     if offset is not None and offset <= timedelta(0):
         # The "starting now" reminder: its event is running from the moment it is due.
@@ -104,9 +107,7 @@ def late_decision(
             return on_time
         if deadline is None or now <= deadline:
             return Decision(Action.LIVE_NOW, late_by=late)
-        return Decision(
-            Action.SKIP, f"late by {short_duration(late)}: past its {grace_text} grace", late
-        )
+        return missed
 
     if start is not None and now >= start:
         running = event_end is not None and now < utc(event_end)
@@ -122,9 +123,7 @@ def late_decision(
         return on_time
     if deadline is None or now <= deadline:
         return Decision(Action.SEND_DELAYED, late_by=late)
-    return Decision(
-        Action.SKIP, f"late by {short_duration(late)}: past its {grace_text} grace", late
-    )
+    return missed
 
 
 def payload_for(

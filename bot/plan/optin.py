@@ -232,10 +232,7 @@ def plan_dm_reminders(
     for episode in episodes:
         if episode.status not in PLANNED_STATUSES:
             continue
-        for kind in EVENT_KINDS:
-            event = episode.event(kind)
-            if event is None or event.start is None:
-                continue
+        for kind, event in episode.timed_events():
             start = utc(event.start)
             if start + event.duration <= now:
                 continue

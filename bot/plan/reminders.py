@@ -59,10 +59,7 @@ def plan_reminders(
     for episode in episodes:
         if episode.status not in REMINDED_STATUSES:
             continue
-        for kind in EVENT_KINDS:
-            event = episode.event(kind)
-            if event is None or event.start is None:
-                continue
+        for kind, event in episode.timed_events():
             start = utc(event.start)
             end = start + event.duration
             if end <= now:

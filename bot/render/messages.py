@@ -335,6 +335,19 @@ def recap_reply(
         "fields": fields,
         "footer": {"text": settings.series.name},
     }
+    return _recap_message("", embed, recap, episode, recap_url, role_id=0)
+
+
+def _recap_message(
+    content: str,
+    embed: dict[str, Any],
+    recap: Recap,
+    episode: Episode | None,
+    recap_url: str | None,
+    *,
+    role_id: int,
+) -> Payload:
+    """A recap's embed with its link, its image and a "Read the recap" button."""
     if recap_url and is_http_url(recap_url):
         embed["url"] = recap_url
     image = _recap_image(recap, episode)
@@ -342,10 +355,10 @@ def recap_reply(
         embed["image"] = {"url": image}
     return fit_message(
         {
-            "content": "",
+            "content": content,
             "embeds": [embed],
             "components": _rows(_link_button("Read the recap", recap_url)),
-            "allowed_mentions": allowed_mentions(0),
+            "allowed_mentions": allowed_mentions(role_id),
         }
     )
 
@@ -394,19 +407,7 @@ def recap_announcement(
         "fields": fields,
         "timestamp": recap.published.astimezone(UTC).isoformat(),
     }
-    if recap_url and is_http_url(recap_url):
-        embed["url"] = recap_url
-    image = _recap_image(recap, episode)
-    if image:
-        embed["image"] = {"url": image}
-    return fit_message(
-        {
-            "content": content,
-            "embeds": [embed],
-            "components": _rows(_link_button("Read the recap", recap_url)),
-            "allowed_mentions": allowed_mentions(role_id),
-        }
-    )
+    return _recap_message(content, embed, recap, episode, recap_url, role_id=role_id)
 
 
 def schedule_reply(

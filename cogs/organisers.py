@@ -20,6 +20,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.content.lookup import MAX_QUERY, named_episode
 from bot.discord.app import AmaBot, UserFacingError, reply_ephemeral
 from bot.discord.sender import payload_kwargs
 from bot.plan.announcements import (
@@ -153,7 +154,8 @@ class Announce(
     ) -> list[app_commands.Choice[str]]:
         if organiser_refusal(interaction) is not None:
             return []
-        episodes = self.cog.bot.index.search_episodes(current[:200], self.cog.bot.clock(), limit=25)
+        index = self.cog.bot.index
+        episodes = index.search_episodes(current[:MAX_QUERY], self.cog.bot.clock(), limit=25)
         return [app_commands.Choice(name=autocomplete_name(e), value=e.id[:100]) for e in episodes]
 
 
@@ -282,9 +284,7 @@ class Organisers(commands.Cog):
         await reply_ephemeral(interaction, f"Cancelled `{key}`.")
 
     async def skip_event(self, interaction: discord.Interaction, query: str, event: str) -> None:
-        episode = self.bot.index.episode(query.strip()[:200]) or self.bot.index.find_episode(
-            query[:200]
-        )
+        episode = named_episode(self.bot.index, query)
         if episode is None:
             raise UserFacingError(
                 f"I don't know an episode {query[:100]!r}. Pick one from the list."

@@ -27,7 +27,7 @@ from discord.ext import commands
 from bot.discord.app import AmaBot
 from bot.plan.scheduled_events import EventStatus
 
-log = logging.getLogger("amabot.cogs.events")
+log = logging.getLogger("amabot.cogs.scheduled_events")
 
 HOOKED = (
     "GUILD_SCHEDULED_EVENT_USER_ADD",

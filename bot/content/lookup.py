@@ -96,12 +96,18 @@ def covers(query: str, texts: list[str]) -> bool:
     return True
 
 
+def named_episode(index: ContentIndex, query: str) -> Episode | None:
+    """The episode a query names outright (its id, a code, a title), or None; no guessing."""
+    query = query.strip()[:MAX_QUERY]
+    return index.episode(query) or index.find_episode(query)
+
+
 def resolve_episode(index: ContentIndex, query: str, now: datetime) -> Episode | None:
     """The episode `/episode <query>` shows, or None."""
-    query = query.strip()[:MAX_QUERY]
-    found = index.episode(query) or index.find_episode(query)
+    found = named_episode(index, query)
     if found is not None:
         return found
+    query = query.strip()[:MAX_QUERY]
     if parse_code(query) is not None:
         # A code that names no episode: a text search would only offer its prefixes
         # (s2e1 -> S2:E10), which is a suggestion, not an answer.

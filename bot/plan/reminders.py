@@ -1,4 +1,6 @@
-"""Reminders before every livestream and AMA: their keys, offsets and plan. Pure.
+"""Reminders before every livestream and AMA: their keys, the role they ping, their plan,
+and the keys `/announce skip` cancels. Pure: `now` is always passed in. (Recap
+announcements are planned in `recaps`, the late policy is `late`.)
 
 Reminders are planned for episodes whose status is ``scheduled`` *or* ``live``: an
 organiser who flips an episode to ``live`` during Monday's livestream must not lose the

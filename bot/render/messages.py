@@ -1,12 +1,13 @@
-"""Models -> Discord message JSON (plain dicts in the shape of Discord's API). Pure: no network.
+"""The bot's messages as Discord message JSON (plain dicts in the shape of Discord's API). Pure.
 
-Every function returns a payload passed through `fit_message`, so whatever the content says
-and however long it is, Discord accepts it: long text is cut at a word with "…", never
-rejected. Content is data: every payload carries an explicit ``allowed_mentions`` that
-parses nothing and allows at most the one role the config names, so ``@everyone`` or
-``<@123>`` typed into a recap, a title or an organiser message never pings anyone.
+The replies to members (`/episode`, `/recap`, `/schedule`, not found, nothing yet), the posts
+the bot makes (reminders, "live now", recap and organiser announcements, the "(delayed)"
+mark), and what organisers see (an announcement's preview, the pending list); plus the small
+texts they share (Discord timestamps, autocomplete names, recap links).
 
-Snowflakes in ``allowed_mentions.roles`` are strings, as Discord's OpenAPI spec describes.
+Every payload here goes through `limits.fit_message` and carries `limits.allowed_mentions`,
+so ``@everyone`` or ``<@123>`` typed into a recap, a title or an organiser message never
+pings anyone. The buttons come from `components`.
 """
 
 from __future__ import annotations

@@ -376,6 +376,10 @@ class SandboxClient:
         """Counters: nonce_hits, failed_interactions, ..."""
         return await self._call("GET", "/stats")
 
+    async def bot_messages(self) -> list[dict[str, Any]]:
+        """Every message the bot posted, all channels and DMs (each with `dm`)."""
+        return await self._call("GET", "/bot_messages")
+
     async def set_overwrite(
         self, channel: Any, target: Any, *, allow: int = 0, deny: int = 0
     ) -> None:
@@ -386,9 +390,21 @@ class SandboxClient:
         )
 
     async def seed_messages(
-        self, channel: Any, count: int, *, author: Any = None, every: float = 30.0
+        self,
+        channel: Any,
+        count: int,
+        *,
+        author: Any = None,
+        every: float = 30.0,
+        last_ago: float = 1.0,
     ) -> list[str]:
-        body = {"channel": _key(channel), "count": count, "author": _key(author), "every": every}
+        body = {
+            "channel": _key(channel),
+            "count": count,
+            "author": _key(author),
+            "every": every,
+            "last_ago": last_ago,
+        }
         return (await self._call("POST", "/seed_messages", body))["ids"]
 
     async def join_voice(self, member: Any, channel: Any) -> None:

@@ -214,6 +214,17 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
             "embeds_dropped": sb.embeds_dropped,
         }
 
+    async def bot_messages(a: dict, r: web.Request) -> Any:
+        """Every message the bot posted, in every channel and DM (`dm` marks the DMs)."""
+        bot_id = sb.world.bot.id
+        out = []
+        for cid, msgs in sb.world.messages.items():
+            dm = cid in {c.id for c in sb.world.dm_channels.values()}
+            for sm in msgs:
+                if sm.author_id == bot_id and not sm.deleted and not sm.ephemeral:
+                    out.append({**sm.data, "dm": dm})
+        return out
+
     async def overwrite(a: dict, r: web.Request) -> Any:
         await sb.set_overwrite(
             a["channel"], a["target"], allow=int(a.get("allow", 0)), deny=int(a.get("deny", 0))
@@ -226,6 +237,7 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
             int(a["count"]),
             author=a.get("author"),
             every=float(a.get("every", 30.0)),
+            last_ago=float(a.get("last_ago", 1.0)),
         )
         return {"ids": [m["id"] for m in made]}
 
@@ -319,6 +331,7 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
     post("/faults/fail_after_store", fail_after_store)
     get("/failed_interactions", failed_interactions)
     get("/stats", stats)
+    get("/bot_messages", bot_messages)
     post("/overwrite", overwrite)
     post("/seed_messages", seed)
     post("/voice", voice)

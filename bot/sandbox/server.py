@@ -553,15 +553,17 @@ class Sandbox:
         author: Any = None,
         every: float = 30.0,
         content: str = "message {n} from {author}",
+        last_ago: float = 1.0,
     ) -> list[dict[str, Any]]:
         """Fill a channel with `count` messages by another member (default: the owner),
-        older than now; no gateway events (they were sent before the bot connected)."""
+        the last `last_ago` s before now; no gateway events (history only, as if the bot
+        had been away)."""
         ch = self.world.channel(channel)
         user = self.world.owner if author is None else self.world.users[_id(author)]
-        return [
-            sm.data
-            for sm in self.world.seed_messages(ch, count, user, every=every, content=content)
-        ]
+        made = self.world.seed_messages(
+            ch, count, user, every=every, content=content, last_ago=last_ago
+        )
+        return [sm.data for sm in made]
 
     # -- voice and scheduled-event lifecycle ----------------------------------------------
     async def join_voice(self, member: Any, channel: Any) -> None:

@@ -701,14 +701,15 @@ class World:
         *,
         every: float = 30.0,
         content: str = "message {n} from {author}",
+        last_ago: float = 1.0,
     ) -> list[StoredMessage]:
-        """`count` messages by `author`, one every `every` seconds, the last a second before
-        now; snowflakes and timestamps increase with them, as Discord's would."""
+        """`count` messages by `author`, one every `every` seconds, the last `last_ago`
+        seconds before now; snowflakes and timestamps increase with them, as Discord's do."""
         now = self.clock()
         taken = {sm.id for sm in self.messages.get(channel.id, [])}
         out: list[StoredMessage] = []
         for i in range(count):
-            when = now - timedelta(seconds=1 + every * (count - 1 - i))
+            when = now - timedelta(seconds=last_ago + every * (count - 1 - i))
             ms = int(when.timestamp() * 1000) - DISCORD_EPOCH_MS
             mid = ms << 22
             while mid in taken or mid in self.message_index:

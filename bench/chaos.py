@@ -82,6 +82,10 @@ def main() -> int:
         f"{i['second_callbacks_rejected']}"
     )
     print(f"Discord answers to the bot, by status: {i['statuses']}")
+    print(
+        f"interactions members saw fail: {i['failed_interactions']}; invalid requests "
+        f"(401/403/429) in the last 10 minutes: {i['invalid_requests']} (ban at 10,000)"
+    )
     print(f"bot log: {report.log_path}")
     bad = report.lost or report.duplicated
     if not args.keep and not bad:

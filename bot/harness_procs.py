@@ -937,6 +937,7 @@ async def verify(world: World) -> RunReport:
             if n > 1:
                 problems.append(f"channel {cid}: the same post appears {n} times: {shape[:80]}")
     violations = await sb.violations()
+    stats = await sb.stats()
     for v in (violations["requests"] + violations["responses"])[:20]:
         problems.append(f"Discord API spec violation: {v}")
     callbacks = _callbacks(requests)
@@ -954,6 +955,10 @@ async def verify(world: World) -> RunReport:
             "timeouts": sum(1 for x in world.interaction_log if x["outcome"] == "timeout"),
             "answered": sum(1 for x in world.interaction_log if x["outcome"] == "answered"),
             "statuses": dict(sorted(statuses.items())),
+            # Interactions a member saw fail (no answer within 3 s), and the 401/403/429
+            # answers of the last 10 minutes (Cloudflare bans at 10,000).
+            "failed_interactions": stats["failed_interactions"],
+            "invalid_requests": stats["invalid_requests"],
         },
         log_path=world.bot.log,
     )

@@ -146,3 +146,13 @@ async def test_transitions_are_dispatched_and_voice_is_driven_from_another_proce
         clock.advance(timedelta(hours=5))
         [changed] = await client.tick()
         assert changed["id"] == ev["id"] and changed["status"] == 4
+
+
+async def test_at_most_100_open_events_per_guild(world):
+    sb = world.sb
+    for i in range(100):
+        assert (await create(sb, world.guild, event_body(3, start=timedelta(hours=1 + i))))[
+            0
+        ] == 200
+    status, err = await create(sb, world.guild, event_body(3, start=timedelta(days=9)))
+    assert (status, err["code"]) == (400, 30038)

@@ -8,7 +8,12 @@ skipped (with reasons), failed, lost. Exits 1 when anything was lost or duplicat
     python3 bench/chaos.py --faults             # fault run: 429 every third request (some
                                                 # global), 503 bursts, 403 channel, 2 s
                                                 # delays, 3 gateway drops
+    python3 bench/chaos.py --faults --ambiguous # and each 503 burst stores one message
+                                                # before answering 503
     python3 bench/chaos.py --seed 42 --kills 3 --span 30 --keep
+
+The sandbox honours enforce_nonce for --nonce-window seconds (default 3; Discord: a few
+minutes), so a duplicate after a longer outage can only be prevented by the bot itself.
 """
 
 from __future__ import annotations
@@ -38,6 +43,11 @@ def main() -> int:
     parser.add_argument("--span", type=float, default=60.0, help="seconds everything falls due in")
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs, db)")
     parser.add_argument(
+        "--ambiguous",
+        action="store_true",
+        help="with --faults: each 503 burst also answers 503 to one stored message",
+    )
+    parser.add_argument(
         "--nonce-window",
         type=float,
         default=3.0,
@@ -55,6 +65,7 @@ def main() -> int:
         kills=kills,
         seed=seed,
         faults=args.faults,
+        ambiguous=args.ambiguous,
         sandbox={"nonce_window": args.nonce_window},
     )
     if args.faults:

@@ -1,9 +1,10 @@
 """Files -> episodes, recaps, authors and problems. One bad file never stops the others.
 
 Every public function here returns what it could load plus a list of `Problem`s; none of
-them raises on bad input. Frontmatter is split by hand and parsed with PyYAML's C safe
-loader (never an unsafe one): it is several times faster than python-frontmatter's path and
-lets us report YAML errors at the right line of the file, not of the frontmatter.
+them raises on bad input. Bytes become frontmatter data in `bot.content.frontmatter`
+(python-frontmatter with PyYAML's C safe loader and our limits); this module turns that
+data into typed episodes, recaps and authors, with a diagnostic at the right line for
+every field it cannot use.
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from types import MappingProxyType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from bot.config import SeriesSettings
+from bot.content.frontmatter import (
+    MAX_FILE_BYTES,
+    NO_FRONTMATTER,
+    Refused,
+    decode,
+    has_frontmatter,
+    load_yaml,
+    read_frontmatter,
+)
 from bot.content.models import Author, Episode, EpisodeStatus, Problem, Recap, ShowEvent
 from bot.content.text import canonical_id, find_code, parse_code, parse_duration
 
-MAX_FILE_BYTES = 1 << 20
-MAX_YAML_NODES = 10_000
-# libyaml's composer recurses in C: ~50,000 nested `[` overflow the C stack and kill the
-# process (no Python exception), so nesting is measured on the event stream first.
-MAX_YAML_DEPTH = 64
 MAX_PROBLEMS_PER_FILE = 50
 MAX_LIST_ITEMS = 100  # tags, guests, hosts, authors, categories
 MAX_TITLE = 256  # Discord's embed title limit: a longer title is cut when shown
@@ -42,11 +45,6 @@ MIN_YEAR, MAX_YEAR = 1970, 2999
 MAX_RECAP_BODY = 0
 
 Kind = Literal["episode", "recap", "authors", "page", "ignored"]
-
-try:
-    _Loader: type = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML without libyaml
-    _Loader = yaml.SafeLoader
 
 NATIVE_EPISODE_FIELDS = frozenset(
     [
@@ -123,10 +121,8 @@ _URL = re.compile(r"https?://\S+$")
 _QUOTE_MARK = re.compile(r"^>[ \t]?", re.MULTILINE)
 _NEWLINE_WS = re.compile(r"[ \t]*\n[ \t]*")
 _PARA_SPLIT = re.compile(r"\n[ \t]*\n")
-_IMAGE_START = re.compile(r"!\[[^\n]*")
 _ANY_HEADING = re.compile(r"^#{1,6}[ \t]", re.MULTILINE)
 _BR = re.compile(r"<br\s*/?>")
-NO_FRONTMATTER = "no frontmatter: the file must start with a `---` line, its fields, then `---`"
 _TBD_WORDS = frozenset(("tbd", "tba", "tbc", "?", "unknown", "none", ""))
 
 
@@ -137,501 +133,6 @@ class Parsed:
     kind: Kind
     item: Episode | Recap | Mapping[str, Author] | None = None
     problems: list[Problem] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def decode(raw: bytes, rel: str, problems: list[Problem]) -> str | None:
-    """Bytes -> text with newlines normalised, or None with a problem saying why."""
-    if len(raw) > MAX_FILE_BYTES:
-        problems.append(
-            Problem(
-                rel,
-                None,
-                "error",
-                f"file is larger than 1 MiB ({len(raw)} bytes); skipped",
-                "too-large",
-            )
-        )
-        return None
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        problems.append(
-            Problem(rel, 1, "error", "file is saved as UTF-16; save it as UTF-8", "encoding")
-        )
-        return None
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        line = raw.count(b"\n", 0, nul) + 1
-        problems.append(
-            Problem(rel, line, "error", "file contains NUL bytes; is it binary?", "binary")
-        )
-        return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        problems.append(
-            Problem(
-                rel,
-                line,
-                "error",
-                f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
-                "encoding",
-            )
-        )
-        return None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
-        problems.append(Problem(rel, None, "error", "file is empty", "empty"))
-        return None
-    return text
-
-
-_FM_OPEN = re.compile(r"---[ \t]*\n")
-_FM_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
-
-
-def split_frontmatter(text: str) -> tuple[str | None, str, int, bool]:
-    """-> (frontmatter text or None, body, line where the body starts, closed?)."""
-    m = _FM_OPEN.match(text)
-    if m is None:
-        return None, text, 1, True
-    start = m.end()
-    close = _FM_CLOSE.search(text, start)
-    if close is None:
-        return text[start:], "", 1, False
-    fm = text[start : close.start()]
-    body_start = close.end() + 1
-    body_line = text.count("\n", 0, min(body_start, len(text))) + 1
-    return fm, text[body_start:], body_line, True
-
-
-def _expanded_size(root: yaml.Node) -> int | None:
-    """Nodes after alias expansion; None for a cycle. Memoised, so a bomb costs O(nodes)."""
-    sizes: dict[int, int] = {}
-    visiting: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        if done:
-            visiting.discard(key)
-            if isinstance(node, yaml.SequenceNode):
-                total = 1 + sum(sizes[id(c)] for c in node.value)
-            elif isinstance(node, yaml.MappingNode):
-                total = 1 + sum(sizes[id(k)] + sizes[id(v)] for k, v in node.value)
-            else:
-                total = 1
-            sizes[key] = min(total, MAX_YAML_NODES + 1)
-            continue
-        if key in sizes:
-            continue
-        if key in visiting:
-            return None
-        visiting.add(key)
-        stack.append((node, True))
-        if isinstance(node, yaml.SequenceNode):
-            children = node.value
-        elif isinstance(node, yaml.MappingNode):
-            children = [c for pair in node.value for c in pair]
-        else:
-            children = []
-        for child in children:
-            if id(child) in visiting:
-                return None
-            if id(child) not in sizes:
-                stack.append((child, False))
-    return sizes[id(root)]
-
-
-_STR_TAG = "tag:yaml.org,2002:str"
-_SAFE = yaml.constructor.SafeConstructor()
-_SCALARS = {
-    "tag:yaml.org,2002:null": _SAFE.construct_yaml_null,
-    "tag:yaml.org,2002:bool": _SAFE.construct_yaml_bool,
-    "tag:yaml.org,2002:int": _SAFE.construct_yaml_int,
-    "tag:yaml.org,2002:float": _SAFE.construct_yaml_float,
-    "tag:yaml.org,2002:timestamp": _SAFE.construct_yaml_timestamp,
-}
-# PyYAML's own table of implicit types by first character ("" for the empty scalar).
-_IMPLICIT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
-    k: tuple(v) for k, v in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
-}
-
-try:
-    from yaml._yaml import CParser as _CParser
-except ImportError:  # pragma: no cover - PyYAML without libyaml
-    _CParser = None
-_FAST = _CParser is not None and None not in _IMPLICIT
-
-
-class _PlainComposer(_CParser or object):  # type: ignore[misc]
-    """libyaml's composer, minus the three Python calls it makes per node to resolve its
-    tag (a third of the cost of loading frontmatter). Builtins stand in: `slice` keeps
-    (kind, value, implicit) as the node's tag, and `_construct` resolves plain scalars
-    itself with PyYAML's table. Only for documents without explicit tags."""
-
-    resolve = slice
-    descend_resolver = slice
-    ascend_resolver = tuple
-
-
-def _plain_words() -> tuple[dict[str, str], frozenset[str]]:
-    """-> (the words PyYAML reads as non-strings, e.g. "yes", "null", "~", "", with their
-    tags; the first characters whose scalars need PyYAML's regexes, e.g. digits). Words
-    are read off PyYAML's own alternations (`^(?:yes|Yes|...)$`) so the two cannot drift."""
-    words: dict[str, str] = {}
-    regex_starts = set()
-    for first, resolvers in _IMPLICIT.items():
-        for _tag, pattern in resolvers:
-            compact = re.sub(r"\s", "", pattern.pattern)
-            if (first.isalpha() or first in ("", "~")) and re.fullmatch(
-                r"\^\(\?:[\w~|]*\)\$", compact
-            ):
-                for word in compact[4:-2].split("|"):
-                    for tag, match in _IMPLICIT.get(word[:1], ()):
-                        if match.match(word):
-                            words.setdefault(word, tag)
-                            break
-            else:
-                regex_starts.add(first)
-    return words, frozenset(regex_starts)
-
-
-_WORD_TAGS, _REGEX_STARTS = _plain_words()
-
-
-def _implicit(node: yaml.ScalarNode) -> Any:
-    """A plain scalar that may not be a string: what PyYAML makes of it."""
-    value = node.value
-    if value.isdigit() and value.isascii():
-        if value[0] != "0" or len(value) == 1:
-            return int(value)  # what construct_yaml_int makes of plain decimals
-    elif (
-        len(value) == 10
-        and value[4] == value[7] == "-"
-        and value.isascii()
-        and value[:4].isdigit()
-        and value[5:7].isdigit()
-        and value[8:].isdigit()
-    ):
-        return date(int(value[:4]), int(value[5:7]), int(value[8:]))  # YYYY-MM-DD
-    tag = _WORD_TAGS.get(value)
-    if tag is None:
-        for tag, pattern in _IMPLICIT.get(value[:1], ()):  # noqa: B007
-            if pattern.match(value):
-                break
-        else:
-            return value
-    build = _SCALARS.get(tag)
-    if build is None:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"unsupported value type {tag!r}", node.start_mark
-        )
-    return build(node)
-
-
-_ScalarNode = yaml.ScalarNode
-_MappingNode = yaml.MappingNode
-
-
-def _construct(node: yaml.Node) -> Any:
-    """Nodes from `_PlainComposer` -> plain data, like SafeConstructor but without its
-    per-node bookkeeping (half of the cost of loading frontmatter). Scalars are handled
-    inline: most are strings, told apart by their first character."""
-    if type(node) is _MappingNode:
-        out = {}
-        for key_node, value_node in node.value:
-            if type(key_node) is _ScalarNode:
-                key = key_node.value
-                if (key in _WORD_TAGS or key[:1] in _REGEX_STARTS) and key_node.tag.step[0]:
-                    key = _implicit(key_node)
-            else:
-                key = _construct(key_node)
-                if not isinstance(key, str | int | float | bool | date | None):
-                    raise yaml.constructor.ConstructorError(
-                        "while reading a mapping",
-                        node.start_mark,
-                        "found an unhashable key",
-                        key_node.start_mark,
-                    )
-            if type(value_node) is _ScalarNode:
-                value = value_node.value
-                if (value in _WORD_TAGS or value[:1] in _REGEX_STARTS) and value_node.tag.step[0]:
-                    value = _implicit(value_node)
-                out[key] = value
-            else:
-                out[key] = _construct(value_node)
-        return out
-    if type(node) is _ScalarNode:
-        value = node.value
-        plain = node.tag.step[0]
-        return (
-            _implicit(node)
-            if plain and (value in _WORD_TAGS or value[:1] in _REGEX_STARTS)
-            else value
-        )
-    return [
-        _construct(c)
-        if type(c) is not _ScalarNode
-        or ((c.value in _WORD_TAGS or c.value[:1] in _REGEX_STARTS) and c.tag.step[0])
-        else c.value
-        for c in node.value
-    ]
-
-
-def _load_plain(text: str) -> Any:
-    """A document without anchors, aliases, merge keys or tags -> plain data."""
-    simple = _load_simple(text)
-    if simple is not None:
-        return simple
-    if not _FAST:  # pragma: no cover - PyYAML without libyaml
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a *safe* loader
-    parser = _PlainComposer(text)
-    try:
-        node = parser.get_single_node()
-    finally:
-        parser.dispose()
-    return None if node is None else _construct(node)
-
-
-# --------------------------------------------------------------------------- simple YAML
-#
-# Most frontmatter is a few `key: value` lines, one-level blocks (`livestream:` then
-# `  start: …`) and lists (`tags: [a, b]`, `  - a`). For that shape a line reader builds the
-# same data as PyYAML in a third of the time: libyaml's composer calls back into Python for
-# every node. Any line outside that shape (quotes with escapes, block scalars, comments,
-# tabs, anchors, deeper nesting, a control character...) returns None and the document
-# goes to PyYAML, which also reports every error; values are resolved by PyYAML's own
-# rules (`_WORD_TAGS`, `_IMPLICIT`, SafeConstructor). tests/content/test_simple_yaml.py
-# checks the two agree.
-
-# Characters libyaml reads as plain content; anything else (tabs, controls, NBSP, the
-# Unicode line separators, a BOM) is left to PyYAML.
-_SIMPLE_UNSAFE = re.compile(
-    "[^\n -~\u00a1-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
-)
-# A one-line plain scalar in block context: a first character that starts no other token;
-# no `: ` or ` #` (they end it), no space at the end.
-_PLAIN = r"[\w(./+~](?:[^\s:#]++|:(?=\S)|#|[ ](?=[^\s#]))*+"
-_QUOTED = r"'[^'\n]*'|\"[^\"\\\n]*\""
-_FLOW_ITEM = re.compile(r"[\w(./+~](?:[^\s,\[\]{}#:'\"]|[ ](?=[^\s,\[\]{}#:]))*")
-# One line: indent, `- ` or `key:`, then a plain, quoted or `[flow]` value. Matched for the
-# whole document in one `findall` (C speed); a line that does not fit is missing from the
-# result, which the caller notices by counting.
-_SIMPLE_LINE = re.compile(
-    rf"^( *)(?:(- )|([A-Za-z_][\w-]*):(?= |$))? *"
-    rf"(?:({_PLAIN})|({_QUOTED})|(\[[^\[\]{{}}\n]*\]))? *$",
-    re.MULTILINE,
-)
-
-
-class _NotSimple(Exception):
-    pass
-
-
-def _simple_scalar(text: str) -> Any:
-    if text in _WORD_TAGS or text[:1] in _REGEX_STARTS:
-        return _implicit(yaml.ScalarNode("", text))
-    return text
-
-
-def _simple_value(plain: str, quoted: str, flow: str) -> Any:
-    """The value of one line (exactly one of the three is non-empty)."""
-    if plain:
-        return _simple_scalar(plain)
-    if quoted:
-        return quoted[1:-1]
-    inner = flow[1:-1]
-    # Spaces only: str.strip() would also take Unicode spaces, which YAML keeps.
-    if not inner.strip(" "):
-        return []
-    items = [item.strip(" ") for item in inner.split(",")]
-    for item in items:
-        if not _FLOW_ITEM.fullmatch(item):
-            raise _NotSimple
-    return [
-        _simple_scalar(item) if item in _WORD_TAGS or item[:1] in _REGEX_STARTS else item
-        for item in items
-    ]
-
-
-def _load_simple(text: str) -> dict[str, Any] | None:
-    """`text` as PyYAML would load it, if it has the simple shape above; else None."""
-    if _SIMPLE_UNSAFE.search(text):
-        return None
-    rows = _SIMPLE_LINE.findall(text)
-    if len(rows) != text.count("\n") + 1:
-        return None  # some line has another shape
-    try:
-        return _read_simple(rows)
-    except _NotSimple:
-        return None
-    except (ValueError, OverflowError, yaml.YAMLError):
-        return None  # e.g. a bad date: PyYAML reports it, with its line
-
-
-_NO_VALUE = object()
-
-
-def _read_simple(rows: list[tuple[str, ...]]) -> dict[str, Any] | None:
-    out: dict[str, Any] = {}
-    # The open block of a top-level key: its container, indent, and whether it is a list.
-    container: Any = None
-    block_indent = -1
-    block_list = False
-    pending: str | None = None  # a top-level key whose value is on the next lines
-    for indent, dash, key, plain, quoted, flow in rows:
-        if plain:  # inline: most values are plain strings
-            if plain in _WORD_TAGS or plain[:1] in _REGEX_STARTS:
-                value = _simple_scalar(plain)
-            else:
-                value = plain
-        elif quoted or flow:
-            value = _simple_value("", quoted, flow)
-        else:
-            value = _NO_VALUE
-        if not (dash or key):
-            if value is not _NO_VALUE:
-                raise _NotSimple  # a bare value, or a continuation line
-            continue  # a blank line
-        if not indent and key:
-            if key in _WORD_TAGS:
-                raise _NotSimple
-            if pending is not None:
-                out[pending] = None
-            container = pending = None
-            if value is _NO_VALUE:
-                pending = key
-            else:
-                out[key] = value
-            continue
-        # Inside the block of a top-level key: `  sub: value` or `- item` lines.
-        if pending is not None:
-            if dash:
-                container = []
-            elif indent:
-                container = {}
-            else:
-                raise _NotSimple
-            out[pending] = container
-            block_indent, block_list = len(indent), bool(dash)
-            pending = None
-        if (
-            container is None
-            or len(indent) != block_indent
-            or bool(dash) != block_list
-            or value is _NO_VALUE
-        ):
-            raise _NotSimple
-        if dash:
-            container.append(value)
-        elif key in _WORD_TAGS:
-            raise _NotSimple
-        else:
-            container[key] = value
-    if pending is not None:
-        out[pending] = None
-    return out or None
-
-
-_DATE_LIKE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
-_NESTING_CHARS = "[{-?:"
-_OPENS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
-_CLOSES = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
-
-
-def _too_deep(text: str) -> int | None:
-    """The line where nesting passes MAX_YAML_DEPTH, else None. Every level needs one of
-    `[ { - ? :`, so ordinary frontmatter is cleared by counting; the rest is parsed to
-    events (libyaml's parser keeps its own heap stack, so this part is safe)."""
-    if sum(text.count(c) for c in _NESTING_CHARS) <= MAX_YAML_DEPTH:
-        return None
-    depth = 0
-    try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, _OPENS):
-                depth += 1
-                if depth > MAX_YAML_DEPTH:
-                    return event.start_mark.line if event.start_mark else 0
-            elif isinstance(event, _CLOSES):
-                depth -= 1
-    except yaml.YAMLError:
-        return None  # the real load reports the syntax error at its line
-    return None
-
-
-def load_yaml(text: str, rel: str, first_line: int, problems: list[Problem]) -> tuple[Any, bool]:
-    """Safe-load one YAML document; (data, ok). Lines in problems are lines of the file."""
-    deep = _too_deep(text)
-    if deep is not None:
-        problems.append(
-            Problem(
-                rel,
-                first_line + deep,
-                "error",
-                f"YAML is nested more than {MAX_YAML_DEPTH} levels deep; refused",
-                "yaml-depth",
-            )
-        )
-        return None, False
-    try:
-        if "*" in text and "&" in text:
-            node = yaml.compose(text, Loader=_Loader)
-            size = None if node is None else _expanded_size(node)
-            if node is not None and (size is None or size > MAX_YAML_NODES):
-                problems.append(
-                    Problem(
-                        rel,
-                        first_line,
-                        "error",
-                        "YAML uses too many aliases (or a cyclic one); refused",
-                        "yaml-aliases",
-                    )
-                )
-                return None, False
-        if "&" in text or "<<" in text or "!" in text:
-            return yaml.load(text, Loader=_Loader), True  # noqa: S506 - C *safe* loader
-        return _load_plain(text), True
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        # An unclosed [ or " is noticed lines later; where it opened is what to fix.
-        if (
-            exc.context_mark is not None
-            and exc.context
-            and ("flow" in exc.context or "quoted" in exc.context)
-        ):
-            mark = exc.context_mark
-        line = first_line + mark.line if mark is not None else first_line
-        what = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem:
-            what = f"{exc.problem} ({exc.context})"
-        problems.append(Problem(rel, line, "error", f"YAML syntax error: {what}", "yaml-syntax"))
-    except yaml.YAMLError as exc:
-        problems.append(Problem(rel, first_line, "error", f"YAML error: {exc}", "yaml-syntax"))
-    except (ValueError, OverflowError) as exc:
-        # PyYAML builds dates itself: "2025-13-45" looks like a date and fails to construct.
-        line = first_line
-        for i, row in enumerate(text.split("\n")):
-            for y, mo, d in _DATE_LIKE.findall(row):
-                try:
-                    date(int(y), int(mo), int(d))
-                except ValueError:
-                    line = first_line + i
-                    break
-            else:
-                continue
-            break
-        problems.append(Problem(rel, line, "error", f"bad date: {exc}", "bad-date"))
-    except RecursionError:
-        problems.append(
-            Problem(rel, first_line, "error", "YAML is nested too deeply", "yaml-syntax")
-        )
-    return None, False
 
 
 # --------------------------------------------------------------------------- context
@@ -987,7 +488,12 @@ def _links(ctx: _Ctx, data: Mapping[str, Any]) -> Mapping[str, str]:
 
 
 def parse_native_episode(
-    data: Mapping[str, Any], body: str, ctx: _Ctx, stem: str, series: SeriesSettings
+    data: Mapping[str, Any],
+    body: str,
+    body_line: int,
+    ctx: _Ctx,
+    stem: str,
+    series: SeriesSettings,
 ) -> Episode | None:
     _check_fields(ctx, data, NATIVE_EPISODE_FIELDS, "an episode")
     _check_next_line_values(ctx)
@@ -1015,6 +521,7 @@ def parse_native_episode(
     _check_event_order(ctx, livestream, ama)
     status = _status(ctx, data, livestream, ama)
     image = _text(ctx, data, "image") or None
+    ctx.problems.extend(body_image_problems(body, ctx.rel, body_line))
     if not title:
         return None
     if len(title) > MAX_TITLE:
@@ -1175,7 +682,6 @@ def parse_hub_episode(
 # quadratically. The closing hashes are stripped in code (`_heading_text`).
 _HEADING = re.compile(r"^(#{1,6})[ \t]++([^\n]+)$", re.MULTILINE)
 _IMAGE = re.compile(r"!\[([^\]\n]*)\]\(\s*<?([^)\s>]+)")
-_BROKEN_IMAGE = re.compile(r"!\[[^\]\n]*\((?:[^)\n]*)\)(?!\S*\])")
 _BLOCK_OR_ITALIC = re.compile(
     r"^(?:>[^\n]*(?:\n>[^\n]*)*|[_*](?![_*\s])[^\n]+(?:\n(?!\n)[^\n]+)*[_*][ \t]*$)", re.MULTILINE
 )
@@ -1257,24 +763,36 @@ def _summary(body: str, start: int) -> str:
 
 
 def body_image_problems(body: str, rel: str, body_line: int) -> list[Problem]:
+    """`![alt(path)`, `![alt(path]`...: an image whose `](` is missing is shown as text.
+    Each `![` is looked at on its own, so a broken image after a good one on the same line
+    is found too."""
     problems: list[Problem] = []
-    if "![" not in body:
-        return problems
-    for m in _IMAGE_START.finditer(body):
-        frag = m.group(0)
-        close = frag.find("]")
-        paren = frag.find("(")
+    start = body.find("![")
+    line, counted = body_line, 0
+    while start != -1:
+        end = body.find("\n", start)
+        frag = body[start : end if end != -1 else len(body)]
+        nxt = frag.find("![", 2)
+        if nxt != -1:
+            frag = frag[:nxt].rstrip()
+        close, paren = frag.find("]"), frag.find("(")
         if paren != -1 and (close == -1 or paren < close):
-            line = body_line + body.count("\n", 0, m.start())
+            alt = frag[2:paren].strip()
+            target = frag[paren + 1 :].split(")", 1)[0].rstrip("]").strip()
+            fix = f"![{alt}]({target})" if alt and target else "![alt text](path)"
+            line += body.count("\n", counted, start)
+            counted = start
             problems.append(
                 Problem(
                     rel,
                     line,
-                    "error",
-                    f"broken image Markdown {frag[:60]!r}: write it as ![alt text](path)",
+                    "warning",
+                    f"broken image Markdown {frag[:60]!r}: the `](` between the alt text and "
+                    f"the path is missing, so the image is shown as text; write {fix[:80]}",
                     "broken-image",
                 )
             )
+        start = body.find("![", start + 2)
     return problems
 
 
@@ -1557,55 +1075,25 @@ def _parse_text(
     problems: list[Problem] = []
     stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     is_yaml = rel.endswith((".yaml", ".yml"))
-    if is_yaml:
-        fm, body, body_line, first_line = text, "", 1, 1
-    else:
-        fm, body, body_line, closed = split_frontmatter(text)
-        first_line = 2
-        if fm is not None and not closed:
-            problems.append(
-                Problem(
-                    rel,
-                    1,
-                    "error",
-                    "frontmatter is not closed: add a `---` line after it",
-                    "frontmatter-unclosed",
-                )
-            )
-            return Parsed("ignored", None, problems)
-        if fm is None:
-            if pages:
-                return Parsed("page", None, check_schedule_page(text, rel))
-            problems.append(
-                Problem(
-                    rel,
-                    1,
-                    "error",
-                    NO_FRONTMATTER,
-                    "no-frontmatter",
-                )
-            )
-            return Parsed("ignored", None, problems)
-    data, ok = load_yaml(fm, rel, first_line, problems)
-    if not ok:
-        return Parsed("ignored", None, problems)
-    if not isinstance(data, dict):
-        what = "empty" if data is None else f"a {type(data).__name__}"
-        problems.append(
-            Problem(
-                rel,
-                first_line if data is not None else 1,
-                "error",
-                f"frontmatter is {what}, not a set of `field: value` lines",
-                "frontmatter-not-mapping",
-            )
-        )
-        return Parsed("ignored", None, problems)
+    body, body_line = "", 1
+    try:
+        if is_yaml:
+            fm, first_line = text, 1
+            data = load_yaml(text, first_line)
+        elif pages and not has_frontmatter(text):
+            problems = check_schedule_page(text, rel) + body_image_problems(text, rel, 1)
+            return Parsed("page", None, problems)
+        else:
+            read = read_frontmatter(text)
+            fm, first_line, data = read.fm, 2, read.data
+            body, body_line = read.body, read.body_line
+    except Refused as refused:
+        return Parsed("ignored", None, [refused.problem(rel)])
     ctx = _Ctx(rel, fm, first_line, problems)
     if kind == "auto":
         kind = looks_like(data)
         if kind == "page":
-            return Parsed("page", None, problems)
+            return Parsed("page", None, body_image_problems(body, rel, body_line))
     if kind == "authors":
         return Parsed("authors", parse_authors(data, ctx), problems)
     if kind == "episode":
@@ -1613,7 +1101,7 @@ def _parse_text(
         if hub:
             item: Episode | Recap | None = parse_hub_episode(data, ctx, stem, series, speaker)
         else:
-            item = parse_native_episode(data, body, ctx, stem, series)
+            item = parse_native_episode(data, body, body_line, ctx, stem, series)
         return Parsed("episode", item, problems)
     return Parsed("recap", parse_recap(data, body, body_line, ctx, stem, series), problems)
 
@@ -1670,7 +1158,8 @@ def _capped(parsed: Parsed) -> Parsed:
 
 
 def load_speakers(folder: Path) -> dict[str, tuple[str, str]]:
-    """A hub `speakers/` folder -> id: (display name, role)."""
+    """A hub `speakers/` folder -> id: (display name, role). A file that cannot be read is
+    skipped: the episodes that name it show the id instead."""
     out: dict[str, tuple[str, str]] = {}
     try:
         entries = sorted(folder.iterdir())
@@ -1681,12 +1170,16 @@ def load_speakers(folder: Path) -> dict[str, tuple[str, str]]:
             continue
         try:
             raw = path.read_bytes()
-            if len(raw) > MAX_FILE_BYTES or b"&" in raw:
-                continue
-            data = yaml.load(raw, Loader=_Loader)  # noqa: S506 - C *safe* loader
-        except (OSError, yaml.YAMLError, ValueError, RecursionError):
+        except OSError:
             continue
-        if isinstance(data, dict) and isinstance(data.get("name"), str):
+        text = decode(raw, path.name, [])
+        if text is None:
+            continue
+        try:
+            data = load_yaml(text, 1)
+        except Refused:
+            continue
+        if isinstance(data.get("name"), str):
             out[str(data.get("id") or path.stem)] = (
                 data["name"].strip(),
                 str(data.get("role") or "guest"),
@@ -1696,13 +1189,12 @@ def load_speakers(folder: Path) -> dict[str, tuple[str, str]]:
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "NO_FRONTMATTER",
     "Parsed",
     "check_schedule_page",
     "decode",
     "load_speakers",
-    "load_yaml",
     "parse_bytes",
     "parse_code",
     "parse_text",
-    "split_frontmatter",
 ]

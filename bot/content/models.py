@@ -149,7 +149,8 @@ class Problem:
 
     def render(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {self.severity}: {self.message}"
+        code = f" [{self.code}]" if self.code else ""
+        return f"{where}: {self.severity}: {self.message}{code}"
 
 
 def utc(dt: datetime) -> datetime:

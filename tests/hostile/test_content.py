@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -143,12 +144,69 @@ def test_amabot_check_text_output_cannot_be_forged_by_control_characters(tmp_pat
 def test_amabot_check_on_a_single_hostile_file_and_on_a_fifo(tmp_path: Path):
     bomb = tmp_path / "bomb.md"
     bomb.write_bytes(next(c.make for c in CASES if c.rel == "episodes/deep-flow.md"))  # type: ignore[arg-type]
-    done = _check_subprocess(str(bomb), cwd=tmp_path, timeout=10)
-    assert done.returncode == 1 and "nested more than 64 levels deep" in done.stdout, done
+    done = _check_subprocess("--format", "json", str(bomb), cwd=tmp_path, timeout=10)
+    assert done.returncode == 1, done
+    (problem,) = json.loads(done.stdout)["problems"]
+    assert (Path(problem["path"]).name, problem["line"], problem["code"]) == (
+        "bomb.md",
+        2,
+        "yaml-depth",
+    )
+    assert _understandable(problem["message"])
     fifo = tmp_path / "pipe.md"
     os.mkfifo(fifo)
     done = _check_subprocess(str(fifo), cwd=tmp_path, timeout=10)
     assert done.returncode != 0 and "not a regular file" in done.stdout + done.stderr, done
+
+
+def _understandable(message: str) -> bool:
+    return len(message.split()) >= 5 and message[0].isalpha()
+
+
+def _upstream_words(raw: bytes) -> list[str]:
+    """What PyYAML itself says about this frontmatter (if it refuses it), to check that our
+    message does not repeat it: its wording changes between releases, ours must not."""
+    text = raw.decode("utf-8", "replace")
+    fm = text.split("\n---", 1)[0].removeprefix("---\n")
+    try:
+        yaml.load(fm, Loader=yaml.CSafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        return [w for w in (exc.problem, exc.context) if w]
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        return [str(exc)] if str(exc) else []
+    return []
+
+
+_YAML_CASES = [c for c in CASES if (c.code or "").startswith("yaml-") or c.code == "bad-date"]
+
+
+@pytest.mark.parametrize("case", _YAML_CASES, ids=lambda c: c.id)
+def test_yaml_refusals_have_our_code_line_and_words(case: Case):
+    """One diagnostic, with our stable code, a line of the file, and a message of ours: the
+    same whichever PyYAML release refused the file (or whether our own limit did)."""
+    assert isinstance(case.make, bytes)
+    parsed = parse_bytes(case.make, case.rel, "auto", SERIES)
+    assert parsed.item is None
+    (problem,) = parsed.problems
+    assert (problem.code, problem.severity) == (case.code, "error")
+    assert problem.line is not None and (case.line is None or problem.line == case.line)
+    assert _understandable(problem.message), problem.message
+    for words in _upstream_words(case.make):
+        assert words not in problem.message, (words, problem.message)
+
+
+def test_too_deep_is_one_diagnostic_below_and_above_libyamls_own_limit():
+    """libyaml (in newer PyYAML wheels) refuses flow collections 1,000 deep by itself; ours
+    refuses past 64. Either way the author reads the same line."""
+    said = set()
+    for depth in (65, 100, 999, 1_000, 1_001, 5_000):
+        raw = b"---\nseason: 2\ntitle: " + b"[" * depth + b"]" * depth + b"\n---\n"
+        (problem,) = parse_bytes(raw, "episodes/deep.md", "episode", SERIES).problems
+        said.add((problem.line, problem.code, problem.message))
+    assert len(said) == 1 and next(iter(said))[:2] == (3, "yaml-depth"), said
+    ok = b"---\nseason: 2\ntitle: T\ntags: " + b"[" * 63 + b"x" + b"]" * 63 + b"\n---\n"
+    problems = parse_bytes(ok, "episodes/ok.md", "episode", SERIES).problems
+    assert not [p for p in problems if p.code.startswith("yaml-")], problems
 
 
 # -- hypothesis ---------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from types import MappingProxyType
 from typing import Literal
 
 from bot.config import Settings
-from bot.content.loader import NO_FRONTMATTER, Kind, Parsed, load_speakers, parse_bytes
+from bot.content.frontmatter import MAX_FILE_BYTES, NO_FRONTMATTER, too_large
+from bot.content.loader import Kind, Parsed, load_speakers, parse_bytes
 from bot.content.loader import _did_you_mean as _did_you_mean
 from bot.content.models import Author, Episode, EpisodeStatus, Problem, Recap, ShowEvent
 from bot.content.search import SearchIndex
@@ -197,7 +198,7 @@ class ContentIndex:
             ):
                 continue
             try:
-                raw = _read_bytes(f.path, f.size) if f.size <= (1 << 20) else b""
+                raw = _read_bytes(f.path, f.size) if f.size <= MAX_FILE_BYTES else b""
             except OSError as exc:
                 raw = None
                 parsed = Parsed(
@@ -206,25 +207,14 @@ class ContentIndex:
                     [Problem(rel, None, "error", f"cannot read: {exc.strerror}", "io")],
                 )
             if raw is not None:
-                if f.size > (1 << 20) and old is not None and old.crc == -1 and old.size == f.size:
+                too_big = f.size > MAX_FILE_BYTES
+                if too_big and old is not None and old.crc == -1 and old.size == f.size:
                     # Still refused for its size, with the same message: nothing changed.
                     old.mtime_ns = f.mtime_ns
                     old.racy = f.mtime_ns >= scan_start - _RACY_NS
                     continue
-                if f.size > (1 << 20):
-                    parsed = Parsed(
-                        "ignored",
-                        None,
-                        [
-                            Problem(
-                                rel,
-                                None,
-                                "error",
-                                f"file is larger than 1 MiB ({f.size} bytes); skipped",
-                                "too-large",
-                            )
-                        ],
-                    )
+                if too_big:
+                    parsed = Parsed("ignored", None, [too_large(rel, f.size)])
                     crc = -1
                 else:
                     crc = zlib.crc32(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -250,3 +251,48 @@ def test_content_package_never_imports_discord():
     for source in package.glob("*.py"):
         text = source.read_text()
         assert "import discord" not in text and "aiohttp" not in text, source
+
+
+# ------------------------------------------------------------------ broken image Markdown
+
+
+def test_broken_image_from_the_corpus_is_a_warning_wherever_it_is(corpus: Path, tmp_path: Path):
+    """`![Banner(…)` (the `](` missing) as the corpus has it: in a recap as published, in an
+    episode's description, after a good image on the same line, and in a page without
+    frontmatter. Each gets `path:line: warning:` from `amabot check`, and still loads."""
+    from bot.check import run_check
+
+    post = (corpus / "blog-posts" / "2025-06-30.md").read_text(encoding="utf-8")
+    broken = next(row for row in post.splitlines() if row.startswith("![Banner("))
+    s9 = broken.replace("S2-E3", "S9-E25")  # the issue's example, from the same line
+    root = tmp_path / "content"
+    (root / "recaps").mkdir(parents=True)
+    (root / "episodes").mkdir()
+    (root / "recaps" / "2025-06-30.md").write_text(post, encoding="utf-8")
+    (root / "episodes" / "s9-e25.md").write_text(
+        "---\nseason: 9\nepisode: 25\ntitle: Banner test\nlivestream: 2025-07-14T10:30\n---\n"
+        f"The description.\n\n{s9}\n\n![ok](./img/ok.png) {s9}\n",
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    code = run_check(root, settings=Settings(), out=out, environ={})
+    lines = [row for row in out.getvalue().splitlines() if "[broken-image]" in row]
+    where = [row.split(": warning: ", 1)[0] for row in lines]
+    assert where == [
+        f"{root.as_posix()}/episodes/s9-e25.md:9",
+        f"{root.as_posix()}/episodes/s9-e25.md:11",
+        f"{root.as_posix()}/recaps/2025-06-30.md:21",
+    ], out.getvalue()
+    assert all(": warning: broken image Markdown '![Banner(" in row for row in lines)
+    assert "write ![Banner](../../assets/model-mondays/S9-E25.png)" in lines[0]
+    assert code == 0  # warnings only: the recap and the episode load
+    index = ContentIndex(root, Settings())
+    index.reload()
+    assert index.episode("s9-e25") is not None and index.recap("2025-06-30") is not None
+
+    page = tmp_path / "pages" / "season-09.md"
+    page.parent.mkdir()
+    page.write_text(f"# Season 9\n\n## S9E25 · Banner test\n\n{s9}\n", encoding="utf-8")
+    out = io.StringIO()
+    run_check(page.parent, settings=Settings(), out=out, environ={})
+    assert f"{page.as_posix()}:5: warning: broken image Markdown" in out.getvalue()

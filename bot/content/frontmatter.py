@@ -363,7 +363,22 @@ def _refused_depth(line: int) -> Refused:
 
 NO_FRONTMATTER = "no frontmatter: the file must start with a `---` line, its fields, then `---`"
 _OPEN = re.compile(r"---[ \t]*\n")
-_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
+
+
+def _closing(text: str, start: int) -> tuple[int, int]:
+    """(start, end) of the first line at or after `start` (a line start) that is `---` or
+    `...` (trailing blanks allowed), else (-1, -1); `str.find` does the scanning."""
+    best = (-1, -1)
+    for marker in ("\n---", "\n..."):
+        at = text.find(marker, start - 1)
+        while at != -1 and (best[0] < 0 or at < best[0]):
+            end = text.find("\n", at + 4)
+            end = len(text) if end == -1 else end
+            if not text[at + 4 : end].strip(" \t"):
+                best = (at + 1, end)
+                break
+            at = text.find(marker, at + 1)
+    return best
 
 
 class SafeYAMLHandler(YAMLHandler):
@@ -388,16 +403,16 @@ class SafeYAMLHandler(YAMLHandler):
         if opening is None:
             raise Refused(1, NO_FRONTMATTER, "no-frontmatter")
         start = opening.end()
-        close = _CLOSE.search(text, start)
-        if close is None:
+        close_start, close_end = _closing(text, start)
+        if close_start < 0:
             raise Refused(
                 1, "frontmatter is not closed: add a `---` line after it", "frontmatter-unclosed"
             )
-        self.fm = text[start : close.start()]
-        body = text[close.end() + 1 :]
+        self.fm = text[start:close_start]
+        body = text[close_end + 1 :]
         # Lines before the body's first text (frontmatter.parse strips them).
         blank = len(body) - len(body.lstrip())
-        self.body_line = text.count("\n", 0, close.end() + 1 + (blank if blank < len(body) else 0))
+        self.body_line = text.count("\n", 0, close_end + 1 + (blank if blank < len(body) else 0))
         self.body_line += 1
         return self.fm, body
 

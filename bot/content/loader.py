@@ -693,6 +693,25 @@ _KEY_TAKEAWAY_LABEL = re.compile(
 )
 
 
+def _search_lines_with(word: str, pattern: re.Pattern[str], body: str) -> re.Match[str] | None:
+    """`pattern.search(body)` for a line pattern (`^…$`, case-insensitive) that can only
+    match a line holding `word`: only those lines are tried. Searching a whole recap for a
+    case-insensitive pattern anchored at `^` tries it at every character."""
+    low = body.lower()
+    if len(low) != len(body):  # some character lower-cases to several: no shortcut
+        return pattern.search(body)
+    at = low.find(word)
+    while at != -1:
+        m = pattern.match(body, body.rfind("\n", 0, at) + 1)
+        if m:
+            return m
+        end = body.find("\n", at)
+        if end == -1:
+            return None
+        at = low.find(word, end)
+    return None
+
+
 def _long_title(title: str) -> str:
     return f"title is {len(title)} characters; Discord shows at most {MAX_TITLE}, so it will be cut"
 
@@ -885,11 +904,11 @@ def parse_recap(
     summary = _summary(body, heading.end() if heading else 0)
 
     key_takeaway = None
-    km = _KEY_TAKEAWAY_HEADING.search(body)
+    km = _search_lines_with("take", _KEY_TAKEAWAY_HEADING, body)
     if km:
         key_takeaway = _section_after(body, km.end()) or None
     else:
-        lm = _KEY_TAKEAWAY_LABEL.search(body)
+        lm = _search_lines_with("take", _KEY_TAKEAWAY_LABEL, body)
         if lm:
             rest = lm.group(1).strip() or body[lm.end() :].lstrip("\n").split("\n\n", 1)[0]
             key_takeaway = _clean_md(rest) or None

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import SeriesSettings, Settings
+from bot.content import frontmatter as frontmatter_module
 from bot.content import loader
 from bot.content.index import ContentIndex
 from bot.content.loader import parse_bytes, parse_text
@@ -363,6 +364,29 @@ def test_heading_text_agrees_with_the_old_lazy_regex(line):
         assert new is None or loader._heading_text(new).strip(" \t#") == ""
     else:
         assert new is not None and loader._heading_text(new) == old.group(2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("-. \taK\n"), max_size=60))
+def test_closing_line_finder_agrees_with_the_regex(rest):
+    import re
+
+    text = "---\n" + rest
+    m = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE).search(text, 4)
+    assert frontmatter_module._closing(text, 4) == ((m.start(), m.end()) if m else (-1, -1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["#", " ", "\n", "key ", "take", "TAKE", "away", "**", ":", "\u0130"]),
+        max_size=40,
+    ).map("".join)
+)
+def test_takeaway_line_search_agrees_with_a_plain_search(body):
+    for pattern in (loader._KEY_TAKEAWAY_HEADING, loader._KEY_TAKEAWAY_LABEL):
+        want, got = pattern.search(body), loader._search_lines_with("take", pattern, body)
+        assert (want and want.span()) == (got and got.span())
 
 
 @settings(max_examples=100, deadline=None)

@@ -23,9 +23,9 @@ from types import MappingProxyType
 from typing import Literal
 
 from bot.config import Settings
+from bot.content.fields import did_you_mean as _did_you_mean
 from bot.content.frontmatter import MAX_FILE_BYTES, NO_FRONTMATTER, too_large
 from bot.content.loader import Kind, Parsed, load_speakers, parse_bytes
-from bot.content.loader import _did_you_mean as _did_you_mean
 from bot.content.models import Author, Episode, EpisodeStatus, Problem, Recap, ShowEvent
 from bot.content.search import SearchIndex
 from bot.content.text import code_token, find_code, parse_code

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bot.config import SeriesSettings, Settings
 from bot.content import frontmatter as frontmatter_module
-from bot.content import loader
+from bot.content import loader, recaps
 from bot.content.index import ContentIndex
 from bot.content.loader import parse_bytes, parse_text
 from bot.content.models import Episode, Problem, Recap
@@ -347,8 +347,8 @@ def test_fuzzed_recap_markdown_is_linear_and_never_fails(pieces, repeat):
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(">*_ \ta\n#"), max_size=120))
 def test_linear_summary_finder_agrees_with_the_old_regex(intro):
-    m = loader._BLOCK_OR_ITALIC.search(intro)
-    assert loader._quote_or_italic(intro) == (m.group(0) if m else None)
+    m = recaps._BLOCK_OR_ITALIC.search(intro)
+    assert recaps._quote_or_italic(intro) == (m.group(0) if m else None)
 
 
 @settings(max_examples=200, deadline=None)
@@ -357,13 +357,13 @@ def test_heading_text_agrees_with_the_old_lazy_regex(line):
     import re
 
     old = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE).match(line)
-    new = loader._HEADING.match(line)
+    new = recaps._HEADING.match(line)
     if old is None or not old.group(2).strip():
         # A blank `# ` heading is no title: the new pattern skips it (the old one stopped
         # there and reported "no title" even when a real `# Title` followed).
-        assert new is None or loader._heading_text(new).strip(" \t#") == ""
+        assert new is None or recaps._heading_text(new).strip(" \t#") == ""
     else:
-        assert new is not None and loader._heading_text(new) == old.group(2)
+        assert new is not None and recaps._heading_text(new) == old.group(2)
 
 
 @settings(max_examples=300, deadline=None)
@@ -384,8 +384,8 @@ def test_closing_line_finder_agrees_with_the_regex(rest):
     ).map("".join)
 )
 def test_takeaway_line_search_agrees_with_a_plain_search(body):
-    for pattern in (loader._KEY_TAKEAWAY_HEADING, loader._KEY_TAKEAWAY_LABEL):
-        want, got = pattern.search(body), loader._search_lines_with("take", pattern, body)
+    for pattern in (recaps._KEY_TAKEAWAY_HEADING, recaps._KEY_TAKEAWAY_LABEL):
+        want, got = pattern.search(body), recaps._search_lines_with("take", pattern, body)
         assert (want and want.span()) == (got and got.span())
 
 

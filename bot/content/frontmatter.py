@@ -134,12 +134,16 @@ class _DepthLimitedLoader(_CLoader):  # type: ignore[misc,valid-type]
         self.depth -= 1
 
 
-class _TooDeep(Exception):
+class _OverLimit(Exception):
     def __init__(self, line: int):
         self.line = line  # 0-based, in the YAML text
 
 
-class _TooManyAliases(_TooDeep):
+class _TooDeep(_OverLimit):
+    pass
+
+
+class _TooManyAliases(_OverLimit):
     pass
 
 
@@ -239,7 +243,6 @@ def _depth_before(text: str, mark: Any) -> int | None:
 
 _CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
 _DATE_LIKE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
-_QUOTE_HINT = "put the value in quotes"
 
 
 def _unclosed(row: str, column: int) -> bool:
@@ -290,15 +293,21 @@ def _syntax(exc: yaml.YAMLError, text: str) -> tuple[int, str]:
     line = mark.line if mark is not None else 0
     if any("\t" in r[: len(r) - len(r.lstrip())] for r in lines[max(0, line - 1) : line + 1]):
         return line, "YAML syntax error: a tab indents this line; indent with spaces"
-    if _char_at(lines, mark) == ":":
+    here = _char_at(lines, mark)
+    if here == ":":
         return line, (
-            f"YAML syntax error: unexpected `:` in a value; {_QUOTE_HINT} "
-            '(`title: "S2:E5: Fine Tuning"`)'
+            "YAML syntax error: unexpected `:` here; put a value that holds `: ` in quotes "
+            '(`title: "S2:E5: Fine Tuning"`), or check the indentation'
+        )
+    if here == "*":
+        return line, (
+            "YAML syntax error: `*` starts an alias to a `&name` that is not defined; "
+            "put a value that starts with `*` in quotes"
         )
     return line, (
         "YAML syntax error: check this line's indentation and its `field: value` form; "
-        + _QUOTE_HINT
-        + " if it holds `: ` or ` #` or starts with one of `[ { * & ! | > @ %`"
+        + "put the value in quotes if it holds `: ` or ` #` or starts with one of "
+        + "`[ { * & ! | > @ %`"
     )
 
 

@@ -141,9 +141,24 @@ def _clean_md(text: str) -> str:
     return _NEWLINE_WS.sub(" ", text).strip()
 
 
+def _next_heading(body: str, start: int) -> int:
+    """Where the next heading line (`#` to `######`, then a space or tab) at or after
+    `start` begins, else len(body): what `_ANY_HEADING.search` finds, with `str.find`
+    doing the scanning (a pattern anchored at `^` is tried at every character)."""
+    at = 0 if start == 0 else body.find("\n#", start - 1) + 1
+    while at != -1 and (at > 0 or start == 0):
+        end = at
+        while end < len(body) and body[end] == "#" and end - at < 7:
+            end += 1
+        if 0 < end - at <= 6 and end < len(body) and body[end] in " \t":
+            return at
+        at = body.find("\n#", at)
+        at = -1 if at == -1 else at + 1
+    return len(body)
+
+
 def _section_after(body: str, start: int) -> str:
-    nxt = _ANY_HEADING.search(body, start)
-    section = body[start : nxt.start() if nxt else len(body)]
+    section = body[start : _next_heading(body, start)]
     section = _BR.sub("", section).strip()
     return section
 
@@ -151,8 +166,7 @@ def _section_after(body: str, start: int) -> str:
 def _summary(body: str, start: int) -> str:
     """The first blockquote or italic paragraph of the introduction (before the first
     section heading); else the introduction's first plain paragraph."""
-    nxt = _ANY_HEADING.search(body, start)
-    intro = body[start : nxt.start() if nxt else len(body)]
+    intro = body[start : _next_heading(body, start)]
     found = _quote_or_italic(intro)
     if found is not None:
         return _clean_md(found)

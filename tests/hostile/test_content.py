@@ -367,6 +367,14 @@ def test_heading_text_agrees_with_the_old_lazy_regex(line):
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("# \ta\n"), max_size=40), st.integers(0, 45))
+def test_next_heading_finder_agrees_with_the_regex(body, start):
+    start = min(start, len(body))
+    m = recaps._ANY_HEADING.search(body, start)
+    assert recaps._next_heading(body, start) == (m.start() if m else len(body))
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from("-. \taK\n"), max_size=60))
 def test_closing_line_finder_agrees_with_the_regex(rest):
     import re

@@ -372,21 +372,23 @@ def _refused_depth(line: int) -> Refused:
 
 NO_FRONTMATTER = "no frontmatter: the file must start with a `---` line, its fields, then `---`"
 _OPEN = re.compile(r"---[ \t]*\n")
+_BLANKS = re.compile(r"\s*")
 
 
 def _closing(text: str, start: int) -> tuple[int, int]:
     """(start, end) of the first line at or after `start` (a line start) that is `---` or
     `...` (trailing blanks allowed), else (-1, -1); `str.find` does the scanning."""
     best = (-1, -1)
+    limit = len(text)
     for marker in ("\n---", "\n..."):
-        at = text.find(marker, start - 1)
-        while at != -1 and (best[0] < 0 or at < best[0]):
+        at = text.find(marker, start - 1, limit)
+        while at != -1:
             end = text.find("\n", at + 4)
             end = len(text) if end == -1 else end
             if not text[at + 4 : end].strip(" \t"):
-                best = (at + 1, end)
+                best, limit = (at + 1, end), at  # `...` counts only if it comes first
                 break
-            at = text.find(marker, at + 1)
+            at = text.find(marker, at + 1, limit)
     return best
 
 
@@ -418,12 +420,13 @@ class SafeYAMLHandler(YAMLHandler):
                 1, "frontmatter is not closed: add a `---` line after it", "frontmatter-unclosed"
             )
         self.fm = text[start:close_start]
-        body = text[close_end + 1 :]
-        # Lines before the body's first text (frontmatter.parse strips them).
-        blank = len(body) - len(body.lstrip())
-        self.body_line = text.count("\n", 0, close_end + 1 + (blank if blank < len(body) else 0))
-        self.body_line += 1
-        return self.fm, body
+        # The body's first line with text (frontmatter.parse strips the blank ones).
+        first = _BLANKS.match(text, close_end + 1).end() if close_end < len(text) else len(text)
+        if first >= len(text):  # no body: the line after the closing `---`
+            self.body_line = text.count("\n", 0, close_end) + 2
+        else:
+            self.body_line = text.count("\n", 0, first) + 1
+        return self.fm, text[close_end + 1 :]
 
     def load(self, fm: str, **kwargs: object) -> dict[str, Any]:
         return load_yaml(fm, 2)

@@ -296,3 +296,11 @@ def test_broken_image_from_the_corpus_is_a_warning_wherever_it_is(corpus: Path, 
     out = io.StringIO()
     run_check(page.parent, settings=Settings(), out=out, environ={})
     assert f"{page.as_posix()}:5: warning: broken image Markdown" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("body", "line"), [("", 5), ("No heading.\n", 5), ("\n\n\nNo heading here.\n", 8)]
+)
+def test_a_recap_without_title_is_reported_where_its_text_starts(body, line):
+    parsed = load(f"---\ndate:\n  created: 2025-07-14\n---\n{body}", "recaps/x.md", "recap")
+    assert codes(parsed).get("missing-title") == line, parsed.problems

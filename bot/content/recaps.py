@@ -79,22 +79,18 @@ _KEY_TAKEAWAY_LABEL = re.compile(
 )
 
 
-def _search_lines_with(word: str, pattern: re.Pattern[str], body: str) -> re.Match[str] | None:
-    """`pattern.search(body)` for a line pattern (`^…$`, case-insensitive) that can only
-    match a line holding `word`: only those lines are tried. Searching a whole recap for a
-    case-insensitive pattern anchored at `^` tries it at every character."""
-    low = body.lower()
-    if len(low) != len(body):  # some character lower-cases to several: no shortcut
-        return pattern.search(body)
-    at = low.find(word)
-    while at != -1:
-        m = pattern.match(body, body.rfind("\n", 0, at) + 1)
+def _search_lines(pattern: re.Pattern[str], body: str, prefix: str) -> re.Match[str] | None:
+    """`pattern.search(body)` for a line pattern (`^` then `prefix`…): only the lines that
+    start with `prefix` are tried. A case-insensitive pattern anchored at `^` is otherwise
+    tried at every character of the recap."""
+    at = 0 if body.startswith(prefix) else body.find("\n" + prefix)
+    at = at if at <= 0 else at + 1
+    while at >= 0:
+        m = pattern.match(body, at)
         if m:
             return m
-        end = body.find("\n", at)
-        if end == -1:
-            return None
-        at = low.find(word, end)
+        at = body.find("\n" + prefix, at)
+        at = at + 1 if at >= 0 else -1
     return None
 
 
@@ -266,11 +262,11 @@ def parse_recap(
     summary = _summary(body, heading.end() if heading else 0)
 
     key_takeaway = None
-    km = _search_lines_with("take", _KEY_TAKEAWAY_HEADING, body)
+    km = _search_lines(_KEY_TAKEAWAY_HEADING, body, "#")
     if km:
         key_takeaway = _section_after(body, km.end()) or None
     else:
-        lm = _search_lines_with("take", _KEY_TAKEAWAY_LABEL, body)
+        lm = _search_lines(_KEY_TAKEAWAY_LABEL, body, "**")
         if lm:
             rest = lm.group(1).strip() or body[lm.end() :].lstrip("\n").split("\n\n", 1)[0]
             key_takeaway = _clean_md(rest) or None

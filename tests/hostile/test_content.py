@@ -392,8 +392,11 @@ def test_closing_line_finder_agrees_with_the_regex(rest):
     ).map("".join)
 )
 def test_takeaway_line_search_agrees_with_a_plain_search(body):
-    for pattern in (recaps._KEY_TAKEAWAY_HEADING, recaps._KEY_TAKEAWAY_LABEL):
-        want, got = pattern.search(body), recaps._search_lines_with("take", pattern, body)
+    for pattern, prefix in (
+        (recaps._KEY_TAKEAWAY_HEADING, "#"),
+        (recaps._KEY_TAKEAWAY_LABEL, "**"),
+    ):
+        want, got = pattern.search(body), recaps._search_lines(pattern, body, prefix)
         assert (want and want.span()) == (got and got.span())
 
 

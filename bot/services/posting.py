@@ -40,7 +40,7 @@ from bot.plan.optin import (
 )
 from bot.plan.posts import PlannedPost, Post, PostStatus, nonce_for
 from bot.plan.recaps import backlog_cutoff, plan_recap_announcements
-from bot.plan.reminders import plan_reminders
+from bot.plan.reminders import FOLLOW_UP_WINDOW, plan_reminder_followups, plan_reminders
 from bot.plan.scheduled_events import (
     EventReconciler,
     EventsApi,
@@ -222,15 +222,31 @@ class PostingService:
                 now=now,
                 reason_missing="episode cancelled, moved or made TBD",
             )
+            followups = await self._follow_up_reminders(reminder_plan, episodes, now)
             dms = await self._reconcile_dms_locked(episodes.values(), now)
             await self.rebuild_wakeups()
             return ReconcileSummary(
                 inserted=(*recaps.inserted, *reminders.inserted, *dms.inserted),
                 moved=(*recaps.moved, *reminders.moved, *dms.moved),
                 cancelled=(*recaps.cancelled, *reminders.cancelled, *dms.cancelled),
-                edits=tuple(recaps.edit_needed),
+                edits=(*recaps.edit_needed, *reminders.edit_needed, *followups),
                 backlog=tuple(backlog),
             )
+
+    async def _follow_up_reminders(
+        self, plan: list[PlannedPost], episodes: Mapping[str, Episode], now: datetime
+    ) -> list[str]:
+        """Sent reminders whose event moved or was cancelled are edited to say so (once:
+        the same follow-up planned again is the payload already stored)."""
+        sent = await self.store.outbox.sent_with_event_after("reminder:", now - FOLLOW_UP_WINDOW)
+        planned = {p.key for p in plan}
+        edited = []
+        for key, payload in plan_reminder_followups(sent, planned, episodes, self.settings, now):
+            if await self.store.outbox.request_edit(key, payload, now):
+                edited.append(key)
+        if edited:
+            log.info("%d sent reminders edited: their event moved or was cancelled", len(edited))
+        return edited
 
     # -- members' DM reminders and Discord scheduled events ---------------------------------
 

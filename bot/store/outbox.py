@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.plan.posts import PlannedPost, Post, PostStatus
+from bot.plan.posts import PlannedPost, Post, PostStatus, payload_hash
 from bot.store.db import Database, StoreError, from_db, from_db_opt, to_db, to_db_opt
 
 ANNOUNCE_SEQUENCE = "announce"
@@ -247,6 +247,47 @@ class Outbox:
             await tx.executemany(_REVIVE, revives)
             await tx.executemany(_CANCEL_UNPLANNED, cancels)
         return report
+
+    async def sent_with_event_after(self, prefix: str, after: datetime) -> list[Post]:
+        """Sent rows under `prefix` whose event starts after `after`: the reminders a
+        reschedule or a cancellation may have to follow up."""
+        rows = await self._db.fetchall(
+            """SELECT * FROM outbox
+                WHERE substr(key, 1, ?) = ? AND status = 'sent' AND event_start > ?
+                ORDER BY due_at, key""",
+            (len(prefix), prefix, to_db(after)),
+        )
+        return [_post(r) for r in rows]
+
+    async def request_edit(self, key: str, payload: dict, now: datetime) -> bool:
+        """Store a new payload for a sent post and flag it for an edit, unless it already
+        holds exactly that payload (so asking twice edits once)."""
+        row = await self._db.fetchone(
+            "SELECT channel_id FROM outbox WHERE key = ? AND status = 'sent'", (key,)
+        )
+        if row is None:
+            return False
+        new_hash = payload_hash(payload, row["channel_id"])
+        return await self._update(
+            """UPDATE outbox SET payload = ?, content_hash = ?, edit_pending = 1, updated_at = ?
+                WHERE key = ? AND status = 'sent' AND content_hash != ?""",
+            (_json(payload), new_hash, to_db(now), key, new_hash),
+        )
+
+    async def upgrade_reminder_keys(self) -> int:
+        """Give round-1 reminder rows (``reminder:<episode>:<kind>:<offset>``, no instant)
+        the instant of the event they were planned for, from their own `event_start`, so a
+        database from the previous version keeps working: a sent reminder is not sent again
+        under its new-style key. Idempotent; a no-op once done."""
+        rows = await self._db.write(
+            """UPDATE OR IGNORE outbox
+                  SET key = key || '@' || strftime('%Y%m%dT%H%M%SZ', event_start / 1000000,
+                                                   'unixepoch')
+                WHERE substr(key, 1, 9) = 'reminder:' AND instr(key, '@') = 0
+                  AND event_start IS NOT NULL
+            RETURNING key"""
+        )
+        return len(rows)
 
     async def insert_skipped(
         self, planned: PlannedPost | Iterable[PlannedPost], reason: str, now: datetime

@@ -122,6 +122,10 @@ class PostingService:
     async def start(self) -> None:
         """Recover, reconcile and schedule; never waits on Discord. Posts already due go out
         from their wake-ups as soon as the event loop runs them."""
+        # Before anything reads reminder keys: rows of the previous version get their instant.
+        upgraded = await self.store.outbox.upgrade_reminder_keys()
+        if upgraded:
+            log.info("%d reminder rows of the previous version now carry their instant", upgraded)
         await self.dispatcher.recover()
         # The owner loaded the index just before starting us.
         self.last_reload_at = self.clock()

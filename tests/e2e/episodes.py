@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from bot.config import load_settings
+from bot.plan.reminders import instant_label
 from testkit.harness import Harness
 
 LA = "America/Los_Angeles"
@@ -114,3 +115,8 @@ def webhook_url(h: Harness) -> str:
     cog = h.bot.get_cog("Posting")
     assert cog is not None and cog.webhook is not None
     return cog.webhook.url
+
+
+def rk(key: str, start: datetime) -> str:
+    """A reminder key with the instant of its event: ``rk("reminder:s9-e01:ama:1h", AMA_START)``."""
+    return f"{key}@{instant_label(start)}"

@@ -9,6 +9,7 @@ cancels the rest.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 from bot.clock import ManualClock
@@ -161,3 +162,29 @@ async def test_a_cancellation_strikes_the_sent_reminders_and_cancels_the_rest(tm
         await at(h, clock, LS_START - H)
         assert len(sends(h)) == 1  # the 1-hour reminder was cancelled
         assert len(edits(h)) == 1  # edited once, not at every pass
+
+
+async def test_a_database_of_the_previous_version_keeps_its_sent_reminders(tmp_path):
+    clock = ManualClock(SUNDAY)
+    async with world(
+        tmp_path,
+        clock=clock,
+        episodes={"s9-e01": livestream_only()},
+        configure=reminders_config,
+    ) as h:
+        await at(h, clock, LS_START - 24 * H)
+        await h.stop_bot()
+        # What the previous version wrote: reminder keys without the event's instant.
+        db = sqlite3.connect(h.settings.storage.database)
+        with db:
+            db.execute("UPDATE outbox SET key = substr(key, 1, instr(key, '@') - 1)")
+        assert {k for (k,) in db.execute("SELECT key FROM outbox")} == {
+            "reminder:s9-e01:livestream:24h",
+            "reminder:s9-e01:livestream:1h",
+        }
+        db.close()
+        await h.start_bot()
+        await at(h, clock, LS_START - H)
+        await h.posting.deliver_due()
+        assert len(sends(h)) == 2  # the 24-hour reminder was not sent again
+        assert all("@" in p.key for p in await h.bot.db.outbox.all())

@@ -666,6 +666,13 @@ class ContentIndex:
         rels = self._ep_ids.get(episode_id.strip().lower())
         return self._episodes.get(min(rels)) if rels else None
 
+    def recap_at(self, rel: str) -> Recap | None:
+        """The recap loaded from the file at `rel` (relative to the content root), if any."""
+        return self._recaps.get(rel)
+
+    def recap_paths(self) -> list[str]:
+        return list(self._recaps)
+
     def recap(self, recap_id: str) -> Recap | None:
         rels = self._recap_ids.get(recap_id.strip().lower())
         return self._recaps.get(min(rels)) if rels else None

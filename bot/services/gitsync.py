@@ -126,6 +126,7 @@ class PullResult:
     before: str | None = None
     after: str | None = None
     changed_paths: tuple[str, ...] = ()  # relative to the content root; both sides of renames
+    renamed: tuple[tuple[str, str], ...] = ()  # (old path, new path) git saw as renames
     error: str | None = None  # one line, no credentials
     rescan: bool = False  # not a git checkout: the index should rescan by content hash
     branch: str | None = None
@@ -267,7 +268,12 @@ class GitContent:
             )
         if after != target:
             return replace(base, after=after, error=f"fast-forward to {where} left HEAD at {after}")
-        return replace(base, after=after, changed_paths=await self._changed(before, after))
+        return replace(
+            base,
+            after=after,
+            changed_paths=await self._changed(before, after),
+            renamed=await self._renamed(before, after),
+        )
 
     async def _changed(self, before: str | None, after: str) -> tuple[str, ...]:
         # --no-renames: a moved file must show up as gone at its old path and new at the
@@ -284,6 +290,24 @@ class GitContent:
             return ()
         names = res.stdout.decode("utf-8", "surrogateescape").split("\0")
         return tuple(n for n in names if n)
+
+    async def _renamed(self, before: str | None, after: str) -> tuple[tuple[str, str], ...]:
+        """What git's rename detection pairs up between the two commits: a recap whose id is
+        its file name keeps its announcement across `git mv` (bot/content/identity.py)."""
+        if before is None:
+            return ()
+        res = await self._git(
+            "diff", "--name-status", "-z", "-M", "--diff-filter=R", "--relative", before, after
+        )
+        if not res.ok:
+            log.warning("%s", self._failure("could not list renamed files", res))
+            return ()
+        fields = [f for f in res.stdout.decode("utf-8", "surrogateescape").split("\0")]
+        pairs = []
+        for i in range(0, len(fields) - 2, 3):
+            if fields[i].startswith("R"):
+                pairs.append((fields[i + 1], fields[i + 2]))
+        return tuple(pairs)
 
 
 class ContentSync:

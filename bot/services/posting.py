@@ -27,6 +27,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.content.identity import announcement_ids, new_aliases, renamed
 from bot.content.index import ContentIndex
 from bot.content.models import Episode, Recap
 from bot.plan.late import Decision, payload_for
@@ -57,6 +58,7 @@ log = logging.getLogger("amabot.posting")
 EVENTS_WAKE_PREFIX = "events:"  # wake-ups that run the scheduled events reconcile (auto_start)
 STATE_COMMIT = "content.last_commit"
 STATE_RELOADED = "content.last_reload_at"
+RECAP_ALIAS_PREFIX = "recap.alias:"  # state rows: file-name id of a renamed recap -> its old id
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +116,9 @@ class PostingService:
         self._background: set[asyncio.Task[Any]] = set()
         self._sync_task: asyncio.Task[None] | None = None
         self.last_reload_at: datetime | None = None
-        self._recap_cache: dict[tuple[Recap, Episode | None], PlannedPost] = {}
+        self._recap_cache: dict[tuple[Recap, Episode | None, str], PlannedPost] = {}
         self._cache_authors: dict[str, Any] | None = None
+        self._recap_aliases: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -126,6 +129,7 @@ class PostingService:
         upgraded = await self.store.outbox.upgrade_reminder_keys()
         if upgraded:
             log.info("%d reminder rows of the previous version now carry their instant", upgraded)
+        self._recap_aliases = await self.store.state.with_prefix(RECAP_ALIAS_PREFIX)
         await self.dispatcher.recover()
         # The owner loaded the index just before starting us.
         self.last_reload_at = self.clock()
@@ -174,7 +178,9 @@ class PostingService:
         if result is None or result.rescan or result.changed:
             # A git pull names the files it changed; a rescan (no git) looks at every file.
             paths = None if result is None or result.rescan else result.changed_paths
+            before = self._recaps_at(paths)
             report = await asyncio.to_thread(self.index.reload, paths)
+            await self._follow_recap_renames(before, report, result)
             self.last_reload_at = self.clock()
             await self.store.state.set(STATE_RELOADED, self.last_reload_at.isoformat())
             if report.added or report.changed or report.removed:
@@ -188,6 +194,28 @@ class PostingService:
             await self.store.state.set(STATE_COMMIT, result.after)
         await self.reconcile()
         await self.deliver_due()
+
+    def _recaps_at(self, paths: tuple[str, ...] | None) -> dict[str, Recap]:
+        rels = self.index.recap_paths() if paths is None else paths
+        return {rel: r for rel in rels if (r := self.index.recap_at(rel)) is not None}
+
+    async def _follow_recap_renames(
+        self, before: Mapping[str, Recap], report: Any, result: PullResult | None
+    ) -> None:
+        """A recap that moved to a new path keeps its announcement id (bot/content/identity)."""
+        gone = {rel: r for rel, r in before.items() if self.index.recap_at(rel) is None}
+        if not gone:
+            return
+        arrived = {
+            rel: r
+            for rel in (*report.added, *report.changed)
+            if rel not in before and (r := self.index.recap_at(rel)) is not None
+        }
+        pairs = renamed(gone, arrived, result.renamed if result is not None else ())
+        for new_id, old_id in new_aliases(pairs, self._recap_aliases).items():
+            await self.store.state.set(RECAP_ALIAS_PREFIX + new_id, old_id)
+            self._recap_aliases[new_id] = old_id
+            log.info("recap %s was renamed: it keeps the announcement of %s", new_id, old_id)
 
     async def reconcile(self, *, events: bool = True) -> ReconcileSummary:
         """Plan and write the outbox (recaps, reminders, members' DMs), then, with
@@ -340,18 +368,26 @@ class PostingService:
             self._cache_authors = dict(authors)
         previous, kept = self._recap_cache, {}
         planned: list[PlannedPost] = []
-        for recap in self.index.recaps():
+        recaps = self.index.recaps()
+        ids = announcement_ids(recaps, self._recap_aliases) if self._recap_aliases else None
+        for recap in recaps:
             if not recap.is_published(now):
                 continue
             episode = episodes.get(recap.episode_id) if recap.episode_id else None
-            key: tuple[Recap, Episode | None] | None = (recap, episode)
+            rid = ids.get(recap.path, recap.id) if ids is not None else recap.id
+            key: tuple[Recap, Episode | None, str] | None = (recap, episode, rid)
             try:
                 post = previous.get(key)
             except TypeError:  # an unhashable field somewhere: just render it
                 key, post = None, None
             if post is None:
                 post = plan_recap_announcements(
-                    [recap], episodes=episodes, authors=authors, settings=self.settings, now=now
+                    [recap],
+                    episodes=episodes,
+                    authors=authors,
+                    settings=self.settings,
+                    now=now,
+                    ids={recap.path: rid},
                 )[0]
             if key is not None:
                 kept[key] = post

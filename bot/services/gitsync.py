@@ -127,6 +127,8 @@ class PullResult:
     after: str | None = None
     changed_paths: tuple[str, ...] = ()  # relative to the content root; both sides of renames
     renamed: tuple[tuple[str, str], ...] = ()  # (old path, new path) git saw as renames
+    # The remote's history was rewritten (force-push) and the checkout was reset to it.
+    rewritten: bool = False
     error: str | None = None  # one line, no credentials
     rescan: bool = False  # not a git checkout: the index should rescan by content hash
     branch: str | None = None
@@ -144,10 +146,14 @@ class PullResult:
 
 
 class GitContent:
-    """The content root as a git checkout: fetch and fast-forward, nothing else.
+    """The content root as a git checkout: fetch and fast-forward.
 
-    Never merges, rebases or resets: a checkout that cannot be fast-forwarded is reported and
-    left exactly as it was.
+    Never merges or rebases. The checkout is a read-only mirror of the content repository:
+    when the remote's history was rewritten (a force-push: the checkout's HEAD is no longer
+    an ancestor of the remote branch), it is reset to the remote branch and the result says
+    `rewritten`, so the bot re-plans from the new tree and tells the organisers. With
+    `follow_remote=False` such a checkout is reported and left exactly as it was.
+    Uncommitted edits in the way of a fast-forward are never thrown away: that is an error.
     """
 
     def __init__(
@@ -159,8 +165,10 @@ class GitContent:
         timeout: float = 30.0,
         env: Mapping[str, str] | None = None,
         allow_subdirectory: bool = False,
+        follow_remote: bool = True,
     ):
         self.root = Path(root)
+        self.follow_remote = follow_remote
         self.remote = remote
         self.branch = branch
         self.timeout = timeout
@@ -247,6 +255,9 @@ class GitContent:
             ff = await self._git("merge-base", "--is-ancestor", before, target)
             if ff.returncode == 1:
                 behind = await self._git("merge-base", "--is-ancestor", target, before)
+                if self.follow_remote:
+                    # Diverged, or the remote dropped commits we hold: history was rewritten.
+                    return await self._follow(base, before, target, where)
                 if behind.ok:
                     # Local commits on top of the remote: nothing to take, nothing to lose.
                     return base
@@ -272,7 +283,7 @@ class GitContent:
             base,
             after=after,
             changed_paths=await self._changed(before, after),
-            renamed=await self._renamed(before, after),
+            renamed=await self.renamed_between(before, after),
         )
 
     async def _changed(self, before: str | None, after: str) -> tuple[str, ...]:
@@ -291,7 +302,40 @@ class GitContent:
         names = res.stdout.decode("utf-8", "surrogateescape").split("\0")
         return tuple(n for n in names if n)
 
-    async def _renamed(self, before: str | None, after: str) -> tuple[tuple[str, str], ...]:
+    async def _follow(self, base: PullResult, before: str, target: str, where: str) -> PullResult:
+        """Reset the checkout to the rewritten remote branch; what changed is the diff of the
+        two trees, whatever the histories."""
+        reset = await self._git("reset", "--hard", "--quiet", target)
+        after = await self.head()
+        if not reset.ok or after != target:
+            return replace(
+                base, after=after, error=self._failure(f"reset to rewritten {where} failed", reset)
+            )
+        log.warning(
+            "%s was rewritten (force-push): checkout reset from %s to %s",
+            where,
+            before[:12],
+            target[:12],
+        )
+        return replace(
+            base,
+            after=after,
+            changed_paths=await self._changed(before, after),
+            renamed=await self.renamed_between(before, after),
+            rewritten=True,
+        )
+
+    async def changed_between(self, before: str, after: str) -> tuple[str, ...] | None:
+        """Paths that differ between two commits (None if git cannot say, e.g. one is gone)."""
+        res = await self._git(
+            "diff", "--name-only", "-z", "--no-renames", "--relative", before, after
+        )
+        if not res.ok:
+            return None
+        names = res.stdout.decode("utf-8", "surrogateescape").split("\0")
+        return tuple(n for n in names if n)
+
+    async def renamed_between(self, before: str | None, after: str) -> tuple[tuple[str, str], ...]:
         """What git's rename detection pairs up between the two commits: a recap whose id is
         its file name keeps its announcement across `git mv` (bot/content/identity.py)."""
         if before is None:

@@ -19,9 +19,10 @@ them) run that events pass at each AMA's start and end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +53,7 @@ from bot.plan.scheduled_events import (
 from bot.services.delivery import Dispatcher, Sender
 from bot.services.gitsync import ContentSync, GitContent, PullResult
 from bot.services.wakeups import Wakeups
+from bot.store.outbox import DuplicateKeyError
 
 log = logging.getLogger("amabot.posting")
 
@@ -175,6 +177,7 @@ class PostingService:
     async def on_content_change(self, result: PullResult | None = None) -> None:
         """After every pull (or rescan tick): reload what changed, then reconcile. Reconciling
         even when nothing changed matters: time passes, so a recap dated today becomes due."""
+        result = await self._since_last_processed(result)
         if result is None or result.rescan or result.changed:
             # A git pull names the files it changed; a rescan (no git) looks at every file.
             paths = None if result is None or result.rescan else result.changed_paths
@@ -192,8 +195,51 @@ class PostingService:
                 )
         if result is not None and result.after:
             await self.store.state.set(STATE_COMMIT, result.after)
+        if result is not None and result.rewritten:
+            await self._alert_history_rewritten(result)
         await self.reconcile()
         await self.deliver_due()
+
+    async def _since_last_processed(self, result: PullResult | None) -> PullResult | None:
+        """The pull as seen from the last commit the bot processed, not from where the
+        checkout was just before it: a person who reset the checkout by hand (say to
+        `origin/main`, as the old "diverged" error advised) moved HEAD without a pull, and
+        what changed since is what must be reloaded."""
+        git = self.sync.git
+        if result is None or git is None or not result.ok or result.before is None:
+            return result
+        last = await self.store.state.get(STATE_COMMIT)
+        if last is None or last == result.before or result.after is None:
+            return result
+        log.warning(
+            "the checkout moved from %s to %s outside a pull; reloading what differs",
+            last[:12],
+            result.before[:12],
+        )
+        changed = await git.changed_between(last, result.after)
+        if changed is None:  # the old commit is gone: look at every file
+            return replace(result, before=last, rescan=True)
+        renames = await git.renamed_between(last, result.after)
+        return replace(result, before=last, changed_paths=changed, renamed=renames)
+
+    async def _alert_history_rewritten(self, result: PullResult) -> None:
+        """Tell the organisers once per rewrite, through the outbox (so a crash or an outage
+        does not lose it and a restart does not repeat it)."""
+        channel_id = self.settings.organisers.alerts_channel_id
+        if not channel_id:
+            log.warning("content history rewritten; no [organisers] alerts_channel_id to say so")
+            return
+        now = self.clock()
+        post = PlannedPost(
+            key=f"alert:rewritten:{result.after}",
+            kind="announce",
+            due_at=now,
+            channel_id=channel_id,
+            payload=history_rewritten_alert(result),
+            subject="content",
+        )
+        with contextlib.suppress(DuplicateKeyError):  # already told
+            await self.store.outbox.add(post, now)
 
     def _recaps_at(self, paths: tuple[str, ...] | None) -> dict[str, Recap]:
         rels = self.index.recap_paths() if paths is None else paths
@@ -510,6 +556,19 @@ def failure_alert(post: Post, reason: str) -> dict[str, Any]:
         f"<#{post.channel_id}>: {reason}.\n"
         "Check my permissions there (View Channel, Send Messages, Embed Links). "
         "`amabot plan` lists failed posts; a failed post is not retried."
+    )
+    return {"content": text[:2000], "allowed_mentions": {"parse": []}}
+
+
+def history_rewritten_alert(result: PullResult) -> dict[str, Any]:
+    """The note to the organisers after a force-push was followed. Plain text, pings nobody."""
+    before, after = (result.before or "?")[:12], (result.after or "?")[:12]
+    text = (
+        f"⚠️ The content repository's history was rewritten (force-push on "
+        f"`{result.branch or 'the content branch'}`). I followed it: my copy went from "
+        f"`{before}` to `{after}` ({len(result.changed_paths)} files differ) and I re-planned "
+        "from the new tree. What was already posted stays posted and is not announced again; "
+        "new content is announced as usual. Nothing for you to do unless that is a surprise."
     )
     return {"content": text[:2000], "allowed_mentions": {"parse": []}}
 

@@ -40,6 +40,37 @@ class DiscordEventsApi:
         )
         return await self._request(route, body)
 
+    def bot_user_id(self) -> int:
+        """Our own user id: the events whose creator it is are the bot's."""
+        user = self._client.user
+        return user.id if user is not None else 0
+
+    async def list_events(self) -> list[dict[str, Any]]:
+        """Every scheduled event of the guild, people's included (bot/services/event_sync)."""
+        route = Route("GET", "/guilds/{guild_id}/scheduled-events", guild_id=self._guild_id)
+        return await self._get(route, {"with_user_count": "false"})
+
+    async def event_users(self, event_id: int, *, after: int = 0) -> list[dict[str, Any]]:
+        """One page (at most 100) of the users "Interested" in an event, ids above `after`."""
+        route = Route(
+            "GET",
+            "/guilds/{guild_id}/scheduled-events/{event_id}/users",
+            guild_id=self._guild_id,
+            event_id=event_id,
+        )
+        params: dict[str, Any] = {"limit": 100}
+        if after:
+            params["after"] = str(after)
+        return await self._get(route, params)
+
+    async def _get(self, route: Route, params: dict[str, Any]) -> Any:
+        try:
+            return await self._client.http.request(route, params=params)
+        except discord.HTTPException as exc:
+            raise EventsApiError(
+                f"{exc.status} {exc.text or ''}".strip(), status=exc.status, code=exc.code or None
+            ) from exc
+
     async def fetch_image(self, url: str) -> str | None:
         """Download a cover (bounded in size and time); None when it cannot be had."""
         try:

@@ -51,6 +51,7 @@ from bot.plan.scheduled_events import (
     transition_times,
 )
 from bot.services.delivery import Dispatcher, Sender
+from bot.services.event_sync import DiscordSideSync, SyncReport
 from bot.services.gitsync import ContentSync, GitContent, PullResult
 from bot.services.wakeups import Wakeups
 from bot.store.outbox import DuplicateKeyError
@@ -113,6 +114,8 @@ class PostingService:
         if events_api is not None and settings.events.enabled:
             self.events = EventReconciler(store.events, events_api, settings)
         self._events_lock = asyncio.Lock()
+        self._events_api = events_api
+        self.last_discord_sync: SyncReport | None = None
         self._event_wakes: dict[str, datetime] = {}
         self.last_events_report: EventsReport | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -140,7 +143,7 @@ class PostingService:
         await self.reconcile(events=False)
         self.wakeups.start()
         if self.events is not None:
-            self._spawn(self.reconcile_events(), "amabot-events-startup")
+            self._spawn(self.sync_with_discord(), "amabot-events-startup")
         self._sync_task = asyncio.create_task(self._run_sync(), name="amabot-content-sync")
         # Merges that landed while the bot was down are picked up at once, not one poll later.
         self.sync.request_pull("startup")
@@ -370,6 +373,32 @@ class PostingService:
         if not since:
             return []
         return await self.store.outbox.unsent_or_sent_since(RECAP_ANNOUNCEMENT_PREFIX, min(since))
+
+    async def sync_with_discord(self) -> EventsReport | None:
+        """Re-read Discord's side of our scheduled events (at start-up and at every READY:
+        bot/services/event_sync.py), then run the events pass on what it found. A failure is
+        logged; the events pass runs anyway."""
+        if self.events is None:
+            return None
+        api = self._events_api
+        if hasattr(api, "list_events") and hasattr(api, "event_users"):
+            bot_id = api.bot_user_id() if hasattr(api, "bot_user_id") else 0
+            sync = DiscordSideSync(self.store.events, self.store.optin, api, self.settings)
+            async with self._events_lock:
+                try:
+                    report = await sync.run(self.index.episodes(), self.clock(), bot_id=bot_id)
+                except Exception:
+                    log.exception("re-reading Discord's scheduled events failed")
+                    report = None
+            self.last_discord_sync = report
+            if report is not None and report.interest_changed:
+                log.info(
+                    "Interested while we were away: %d added, %d removed",
+                    report.interest_added,
+                    report.interest_removed,
+                )
+                await self.reconcile_dms()
+        return await self.reconcile_events()
 
     async def reconcile_events(self) -> EventsReport | None:
         """Create, update, cancel (and with auto_start, start and end) our Discord scheduled

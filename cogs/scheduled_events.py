@@ -87,6 +87,33 @@ class ScheduledEvents(commands.Cog):
 
         return parser
 
+    @commands.Cog.listener("on_voice_state_update")
+    async def someone_joined_the_stage(self, member: Any, before: Any, after: Any) -> None:
+        """With `[events] auto_start`, an AMA event starts when its host joins the stage:
+        run the events pass at once instead of waiting for the next wake-up."""
+        settings = self.bot.settings.events
+        channel = getattr(after, "channel", None)
+        if not settings.auto_start or channel is None:
+            return
+        if channel.id not in (settings.ama_stage_channel_id, settings.ama_voice_channel_id):
+            return
+        posting = getattr(self.bot, "posting", None)
+        if posting is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._run_events_pass(posting), name="amabot-events-voice"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_events_pass(self, posting: Any) -> None:
+        try:
+            await posting.reconcile_events()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the events pass after a stage join failed")
+
     @commands.Cog.listener("on_ready")
     async def reconcile_with_discord(self) -> None:
         """At every READY (a new session: after an outage the gateway replays nothing), re-read

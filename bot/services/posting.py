@@ -31,6 +31,7 @@ from bot.config import Settings
 from bot.content.identity import announcement_ids, new_aliases, renamed
 from bot.content.index import ContentIndex
 from bot.content.models import Episode, Recap
+from bot.plan.auto_start import may_start, start_check_times
 from bot.plan.late import Decision, payload_for
 from bot.plan.optin import (
     RECAP_ANNOUNCEMENT_PREFIX,
@@ -112,7 +113,9 @@ class PostingService:
         # Discord scheduled events: one pass at a time, so two passes never both create one.
         self.events: EventReconciler | None = None
         if events_api is not None and settings.events.enabled:
-            self.events = EventReconciler(store.events, events_api, settings)
+            self.events = EventReconciler(
+                store.events, events_api, settings, may_start=self._auto_start_gate(events_api)
+            )
         self._events_lock = asyncio.Lock()
         self._events_api = events_api
         self.last_discord_sync: SyncReport | None = None
@@ -374,6 +377,18 @@ class PostingService:
             return []
         return await self.store.outbox.unsent_or_sent_since(RECAP_ANNOUNCEMENT_PREFIX, min(since))
 
+    def _auto_start_gate(self, api: Any) -> Any:
+        """auto_start starts an event only with people in its channel (bot/plan/auto_start)."""
+        if not self.settings.events.auto_start or not hasattr(api, "stage_presence"):
+            return None
+        hosts = self.settings.organisers.role_ids
+        after = self.settings.events.auto_start_after
+
+        def gate(spec: Any, now: datetime) -> bool:
+            return may_start(spec, now, api.stage_presence(spec.channel_id, hosts), after)
+
+        return gate
+
     async def sync_with_discord(self) -> EventsReport | None:
         """Re-read Discord's side of our scheduled events (at start-up and at every READY:
         bot/services/event_sync.py), then run the events pass on what it found. A failure is
@@ -416,9 +431,9 @@ class PostingService:
             self.last_events_report = report
             if self.settings.events.auto_start:
                 plan = plan_guild_events(episodes, self.settings, now)
-                self._event_wakes = {
-                    f"{EVENTS_WAKE_PREFIX}{t.isoformat()}": t for t in transition_times(plan, now)
-                }
+                after = self.settings.events.auto_start_after
+                times = {*transition_times(plan, now), *start_check_times(plan, now, after)}
+                self._event_wakes = {f"{EVENTS_WAKE_PREFIX}{t.isoformat()}": t for t in times}
                 for key, when in self._event_wakes.items():
                     self.wakeups.schedule(key, when)
             return report

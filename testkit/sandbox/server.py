@@ -538,6 +538,27 @@ class Sandbox:
                 return
         raise SandboxError(f"no scheduled event {eid}")
 
+    # -- voice ----------------------------------------------------------------------------
+    async def join_voice(self, member: Any, channel: Any) -> None:
+        """A member connects to a voice or stage channel (VOICE_STATE_UPDATE). Minimal: who
+        is where, nothing of Discord's own reaction to an empty channel."""
+        ch = self.world.channel(channel)
+        if ch.type not in (2, 13):
+            raise SandboxError(f"channel {ch.name} is not a voice or stage channel")
+        g = self.world.guilds[ch.guild_id]  # type: ignore[index]
+        uid = _id(member)
+        g.voice_states[uid] = ch.id
+        await self._dispatch("VOICE_STATE_UPDATE", g.voice_state(uid))
+
+    async def leave_voice(self, member: Any, guild: Any = None) -> None:
+        uid = _id(member)
+        guilds = (
+            [self.world.guild(guild)] if guild is not None else list(self.world.guilds.values())
+        )
+        for g in guilds:
+            if g.voice_states.pop(uid, None) is not None:
+                await self._dispatch("VOICE_STATE_UPDATE", g.voice_state(uid))
+
     # -- interactions ----------------------------------------------------------------------
     def _resolve_actor(self, member: Any, channel: Any) -> tuple[User, Channel]:
         if isinstance(member, Member):

@@ -257,10 +257,30 @@ class Guild:
     channels: dict[int, Channel] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
     scheduled_events: dict[int, ScheduledEvent] = field(default_factory=dict)
+    voice_states: dict[int, int] = field(default_factory=dict)  # user id -> voice channel id
 
     @property
     def everyone(self) -> Role:
         return self.roles[self.id]
+
+    def voice_state(self, user_id: int) -> dict[str, Any]:
+        """A VOICE_STATE_UPDATE `d` (channel_id None once the member has left)."""
+        data: dict[str, Any] = {
+            "guild_id": str(self.id),
+            "channel_id": str(self.voice_states[user_id]) if user_id in self.voice_states else None,
+            "user_id": str(user_id),
+            "session_id": f"voice-{user_id}",
+            "deaf": False,
+            "mute": False,
+            "self_deaf": False,
+            "self_mute": False,
+            "self_video": False,
+            "suppress": False,
+            "request_to_speak_timestamp": None,
+        }
+        if user_id in self.members:
+            data["member"] = self.members[user_id].payload()
+        return data
 
     def base_permissions(self, member: Member) -> int:
         if member.id == self.owner_id:
@@ -328,7 +348,7 @@ class Guild:
             "threads": [],
             "members": [m.payload() for m in members],
             "member_count": len(members),
-            "voice_states": [],
+            "voice_states": [self.voice_state(uid) for uid in self.voice_states],
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [e.data for e in self.scheduled_events.values()],

@@ -54,6 +54,7 @@ from bot.plan.scheduled_events import (
 from bot.services.delivery import Dispatcher, Sender
 from bot.services.event_sync import DiscordSideSync, SyncReport
 from bot.services.gitsync import ContentSync, GitContent, PullResult
+from bot.services.recap_plan import IncrementalRecapPlan
 from bot.services.wakeups import Wakeups
 from bot.store.outbox import DuplicateKeyError
 
@@ -127,6 +128,10 @@ class PostingService:
         self._recap_cache: dict[tuple[Recap, Episode | None, str], PlannedPost] = {}
         self._cache_authors: dict[str, Any] | None = None
         self._recap_aliases: dict[str, str] = {}
+        # Incremental planning: what the content changes since the last pass touched.
+        self._recap_plan = IncrementalRecapPlan()
+        self._changed_paths: set[str] = set()
+        self._changed_episodes: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -189,6 +194,11 @@ class PostingService:
             paths = None if result is None or result.rescan else result.changed_paths
             before = self._recaps_at(paths)
             report = await asyncio.to_thread(self.index.reload, paths)
+            if paths is None:
+                self._recap_plan.invalidate()  # a rescan: the next pass plans everything
+            else:
+                self._changed_paths |= report.added | report.changed | report.removed
+                self._changed_episodes |= report.episodes_changed
             await self._follow_recap_renames(before, report, result)
             self.last_reload_at = self.clock()
             await self.store.state.set(STATE_RELOADED, self.last_reload_at.isoformat())
@@ -203,7 +213,7 @@ class PostingService:
             await self.store.state.set(STATE_COMMIT, result.after)
         if result is not None and result.rewritten:
             await self._alert_history_rewritten(result)
-        await self.reconcile()
+        await self.reconcile(incremental=True)
         await self.deliver_due()
 
     async def _since_last_processed(self, result: PullResult | None) -> PullResult | None:
@@ -269,35 +279,33 @@ class PostingService:
             self._recap_aliases[new_id] = old_id
             log.info("recap %s was renamed: it keeps the announcement of %s", new_id, old_id)
 
-    async def reconcile(self, *, events: bool = True) -> ReconcileSummary:
+    async def reconcile(
+        self, *, events: bool = True, incremental: bool = False
+    ) -> ReconcileSummary:
         """Plan and write the outbox (recaps, reminders, members' DMs), then, with
-        `events`, bring the Discord scheduled events in line with the content."""
-        summary = await self._reconcile_outbox()
+        `events`, bring the Discord scheduled events in line with the content.
+
+        `incremental`: re-plan only the recaps the content changes since the last pass
+        touched (bot/services/recap_plan.py); a full pass when there is no plan to update."""
+        summary = await self._reconcile_outbox(incremental=incremental)
         if events and self.events is not None:
             await self.reconcile_events()
         return summary
 
-    async def _reconcile_outbox(self) -> ReconcileSummary:
+    async def _reconcile_outbox(self, *, incremental: bool = False) -> ReconcileSummary:
         async with self._reconcile_lock:
             now = self.clock()
             episodes = {e.id: e for e in self.index.episodes()}
-            # Rendering 10,000 announcements takes a while: off the event loop, so the
-            # gateway heartbeat and slash commands are not held up.
-            recap_plan = await asyncio.to_thread(self._plan_recaps, episodes, now)
-            backlog: list[str] = []
-            if self.store.first_start:
-                cutoff = backlog_cutoff(self.settings, now)
-                old = [p for p in recap_plan if p.due_at < cutoff]
-                # One transaction; rows that already exist (a crash mid-way) stay as they are.
-                backlog = await self.store.outbox.insert_skipped(old, "backlog", now)
-                recorded = {p.key for p in old}
-                recap_plan = [p for p in recap_plan if p.key not in recorded]
-                await self.store.mark_initialised(now)
-                if backlog:
-                    log.info("first start: %d existing recaps recorded as backlog", len(backlog))
-            recaps = await self.store.outbox.reconcile(
-                recap_plan, scope="recap:", now=now, reason_missing="recap removed or unpublished"
-            )
+            if (
+                incremental
+                and self._recap_plan.state is not None
+                and not self.store.first_start
+                and self.index.authors == self._cache_authors
+            ):
+                recaps = await self._reconcile_recaps_incrementally(episodes, now)
+                backlog: list[str] = []
+            else:
+                recaps, backlog = await self._reconcile_all_recaps(episodes, now)
             await self._settle_expired(now)
             reminder_plan = plan_reminders(episodes.values(), self.settings, now)
             reminders = await self.store.outbox.reconcile(
@@ -316,6 +324,62 @@ class PostingService:
                 edits=(*recaps.edit_needed, *reminders.edit_needed, *followups),
                 backlog=tuple(backlog),
             )
+
+    async def _reconcile_all_recaps(
+        self, episodes: Mapping[str, Episode], now: datetime
+    ) -> tuple[Any, list[str]]:
+        self._changed_paths, self._changed_episodes = set(), set()
+        # Rendering 10,000 announcements takes a while: off the event loop, so the
+        # gateway heartbeat and slash commands are not held up.
+        pairs = await asyncio.to_thread(self._plan_recaps, episodes, now)
+        recap_plan = [post for _, post in pairs]
+        backlog: list[str] = []
+        if self.store.first_start:
+            cutoff = backlog_cutoff(self.settings, now)
+            old = [p for p in recap_plan if p.due_at < cutoff]
+            # One transaction; rows that already exist (a crash mid-way) stay as they are.
+            backlog = await self.store.outbox.insert_skipped(old, "backlog", now)
+            recorded = {p.key for p in old}
+            recap_plan = [p for p in recap_plan if p.key not in recorded]
+            await self.store.mark_initialised(now)
+            if backlog:
+                log.info("first start: %d existing recaps recorded as backlog", len(backlog))
+        report = await self.store.outbox.reconcile(
+            recap_plan, scope="recap:", now=now, reason_missing="recap removed or unpublished"
+        )
+        return report, backlog
+
+    async def _reconcile_recaps_incrementally(
+        self, episodes: Mapping[str, Episode], now: datetime
+    ) -> Any:
+        paths, episode_ids = self._changed_paths, self._changed_episodes
+        self._changed_paths, self._changed_episodes = set(), set()
+
+        def plan_one(recap: Recap, rid: str) -> PlannedPost:
+            return plan_recap_announcements(
+                [recap],
+                episodes=episodes,
+                authors=self.index.authors,
+                settings=self.settings,
+                now=now,
+                ids={recap.path: rid},
+            )[0]
+
+        planned, touched = self._recap_plan.update(
+            index=self.index,
+            paths=paths,
+            episode_ids=episode_ids,
+            now=now,
+            aliases=self._recap_aliases,
+            plan_one=plan_one,
+        )
+        return await self.store.outbox.reconcile(
+            planned,
+            scope="recap:",
+            now=now,
+            reason_missing="recap removed or unpublished",
+            only=touched,
+        )
 
     async def _follow_up_reminders(
         self, plan: list[PlannedPost], episodes: Mapping[str, Episode], now: datetime
@@ -446,8 +510,11 @@ class PostingService:
             if post.deadline is not None and post.deadline < now:
                 await self.dispatcher.deliver(post.key)
 
-    def _plan_recaps(self, episodes: Mapping[str, Episode], now: datetime) -> list[PlannedPost]:
-        """plan_recap_announcements, remembering each announcement by its inputs.
+    def _plan_recaps(
+        self, episodes: Mapping[str, Episode], now: datetime
+    ) -> list[tuple[str, PlannedPost]]:
+        """plan_recap_announcements, remembering each announcement by its inputs; (path,
+        announcement) pairs, and the incremental plan rebuilt from them.
 
         Planning is pure, so an unchanged (recap, episode) pair renders the same payload: a
         pull that changed one file re-renders one announcement, not 10,000. Keys compare by
@@ -457,7 +524,7 @@ class PostingService:
             self._recap_cache = {}
             self._cache_authors = dict(authors)
         previous, kept = self._recap_cache, {}
-        planned: list[PlannedPost] = []
+        planned: list[tuple[str, PlannedPost]] = []
         recaps = self.index.recaps()
         ids = announcement_ids(recaps, self._recap_aliases) if self._recap_aliases else None
         for recap in recaps:
@@ -481,9 +548,10 @@ class PostingService:
                 )[0]
             if key is not None:
                 kept[key] = post
-            planned.append(post)
+            planned.append((recap.path, post))
         self._recap_cache = kept
-        planned.sort(key=lambda p: (p.due_at, p.key))
+        planned.sort(key=lambda pair: (pair[1].due_at, pair[1].key))
+        self._recap_plan.rebuild(recaps, planned, now)
         return planned
 
     async def rebuild_wakeups(self) -> None:

@@ -77,6 +77,9 @@ _REVIVE = """
      WHERE key = ? AND status = 'cancelled' AND cancelled_by IS NULL
 """
 
+_RECONCILE_SELECT = """SELECT key, status, due_at, deadline, event_start, channel_id, content_hash,
+                             subject, cancelled_by FROM outbox"""
+
 _CANCEL_UNPLANNED = """
     UPDATE outbox SET status = 'cancelled', reason = ?, cancelled_by = NULL, updated_at = ?
      WHERE key = ? AND status = 'pending'
@@ -188,8 +191,12 @@ class Outbox:
         scope: str,
         now: datetime,
         reason_missing: str = "no longer planned",
+        only: Iterable[str] | None = None,
     ) -> ReconcileReport:
         """Make the rows whose key starts with `scope` match the plan, in one transaction.
+
+        With `only`, just those keys are looked at (the plan must lie within them): an
+        incremental plan of the few recaps a merge touched, not the whole archive.
 
         New key: pending. Pending and changed: updated in place. Sent and changed: new
         payload stored and flagged for an edit. Pending but no longer planned: cancelled.
@@ -207,14 +214,26 @@ class Outbox:
             plan[post.key] = post
         at = to_db(now)
         report = ReconcileReport(scope)
+        keys = None if only is None else sorted(set(only))
+        if keys is not None and not set(plan) <= set(keys):
+            raise ValueError("an incremental plan must lie within its `only` keys")
         async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
-                """SELECT key, status, due_at, deadline, event_start, channel_id, content_hash,
-                          subject, cancelled_by
-                     FROM outbox WHERE substr(key, 1, ?) = ?""",
-                (len(scope), scope),
-            )
-            existing = {r["key"]: r for r in rows}
+            if keys is None:
+                rows = await tx.fetchall(
+                    f"{_RECONCILE_SELECT} WHERE substr(key, 1, ?) = ?", (len(scope), scope)
+                )
+            else:
+                rows = []
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i : i + 500]
+                    marks = ", ".join("?" * len(chunk))
+                    rows.extend(
+                        await tx.fetchall(
+                            f"{_RECONCILE_SELECT} WHERE key IN ({marks})",
+                            chunk,
+                        )
+                    )
+            existing = {r["key"]: r for r in rows if r["key"].startswith(scope)}
             inserts, moves, edits, revives, cancels = [], [], [], [], []
             for key, post in plan.items():
                 row = existing.get(key)

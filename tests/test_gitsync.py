@@ -136,6 +136,7 @@ async def test_rename_reports_both_paths_and_unicode_names(repos):
     result = await GitContent(repos.content).pull()
     assert result.ok, result.error
     assert set(result.changed_paths) == {"recaps/s2-e05.md", "recaps/2025/s2 e05 – ünïcode.md"}
+    assert result.renamed == (("recaps/s2-e05.md", "recaps/2025/s2 e05 – ünïcode.md"),)
 
 
 async def test_content_root_below_the_top_gets_relative_paths(repos):

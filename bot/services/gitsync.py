@@ -279,28 +279,53 @@ class GitContent:
             )
         if after != target:
             return replace(base, after=after, error=f"fast-forward to {where} left HEAD at {after}")
-        return replace(
-            base,
-            after=after,
-            changed_paths=await self._changed(before, after),
-            renamed=await self.renamed_between(before, after),
-        )
+        changed, renamed = await self._changes(before, after)
+        return replace(base, after=after, changed_paths=changed, renamed=renamed)
 
-    async def _changed(self, before: str | None, after: str) -> tuple[str, ...]:
-        # --no-renames: a moved file must show up as gone at its old path and new at the
-        # new one, so the index drops the one and loads the other. --relative: paths are
-        # relative to the content root even when it is a subdirectory of the checkout.
+    async def _changes(
+        self, before: str | None, after: str
+    ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """The changed paths (both sides of a rename: the index drops the one and loads the
+        other) and git's renames, in one `git diff`; `--relative`: paths are relative to the
+        content root even when it is a subdirectory of the checkout."""
         if before is None:
             res = await self._git("ls-tree", "-r", "-z", "--name-only", after)
-        else:
-            res = await self._git(
-                "diff", "--name-only", "-z", "--no-renames", "--relative", before, after
-            )
+            if not res.ok:
+                log.warning("%s", self._failure("could not list changed files", res))
+                return (), ()
+            names = res.stdout.decode("utf-8", "surrogateescape").split("\0")
+            return tuple(n for n in names if n), ()
+        found = await self.changes_between(before, after)
+        if found is None:
+            log.warning("could not list the files changed from %s to %s", before[:12], after[:12])
+            return (), ()
+        return found
+
+    async def changes_between(
+        self, before: str, after: str
+    ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None:
+        """(changed paths, renames) between two commits; None if git cannot say (one of them
+        is gone). A recap whose id is its file name keeps its announcement across `git mv`
+        through the renames (bot/content/identity.py)."""
+        res = await self._git("diff", "--name-status", "-z", "-M", "--relative", before, after)
         if not res.ok:
-            log.warning("%s", self._failure("could not list changed files", res))
-            return ()
-        names = res.stdout.decode("utf-8", "surrogateescape").split("\0")
-        return tuple(n for n in names if n)
+            return None
+        fields = res.stdout.decode("utf-8", "surrogateescape").split("\0")
+        paths: list[str] = []
+        renames: list[tuple[str, str]] = []
+        i = 0
+        while i < len(fields) and fields[i]:
+            status = fields[i]
+            if status[:1] in ("R", "C"):
+                old, new = fields[i + 1], fields[i + 2]
+                paths.extend((old, new) if status[0] == "R" else (new,))
+                if status[0] == "R":
+                    renames.append((old, new))
+                i += 3
+            else:
+                paths.append(fields[i + 1])
+                i += 2
+        return tuple(dict.fromkeys(paths)), tuple(renames)
 
     async def _follow(self, base: PullResult, before: str, target: str, where: str) -> PullResult:
         """Reset the checkout to the rewritten remote branch; what changed is the diff of the
@@ -317,41 +342,8 @@ class GitContent:
             before[:12],
             target[:12],
         )
-        return replace(
-            base,
-            after=after,
-            changed_paths=await self._changed(before, after),
-            renamed=await self.renamed_between(before, after),
-            rewritten=True,
-        )
-
-    async def changed_between(self, before: str, after: str) -> tuple[str, ...] | None:
-        """Paths that differ between two commits (None if git cannot say, e.g. one is gone)."""
-        res = await self._git(
-            "diff", "--name-only", "-z", "--no-renames", "--relative", before, after
-        )
-        if not res.ok:
-            return None
-        names = res.stdout.decode("utf-8", "surrogateescape").split("\0")
-        return tuple(n for n in names if n)
-
-    async def renamed_between(self, before: str | None, after: str) -> tuple[tuple[str, str], ...]:
-        """What git's rename detection pairs up between the two commits: a recap whose id is
-        its file name keeps its announcement across `git mv` (bot/content/identity.py)."""
-        if before is None:
-            return ()
-        res = await self._git(
-            "diff", "--name-status", "-z", "-M", "--diff-filter=R", "--relative", before, after
-        )
-        if not res.ok:
-            log.warning("%s", self._failure("could not list renamed files", res))
-            return ()
-        fields = [f for f in res.stdout.decode("utf-8", "surrogateescape").split("\0")]
-        pairs = []
-        for i in range(0, len(fields) - 2, 3):
-            if fields[i].startswith("R"):
-                pairs.append((fields[i + 1], fields[i + 2]))
-        return tuple(pairs)
+        changed, renamed = await self._changes(before, after)
+        return replace(base, after=after, changed_paths=changed, renamed=renamed, rewritten=True)
 
 
 class ContentSync:

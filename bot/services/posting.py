@@ -232,10 +232,10 @@ class PostingService:
             last[:12],
             result.before[:12],
         )
-        changed = await git.changed_between(last, result.after)
-        if changed is None:  # the old commit is gone: look at every file
+        found = await git.changes_between(last, result.after)
+        if found is None:  # the old commit is gone: look at every file
             return replace(result, before=last, rescan=True)
-        renames = await git.renamed_between(last, result.after)
+        changed, renames = found
         return replace(result, before=last, changed_paths=changed, renamed=renames)
 
     async def _alert_history_rewritten(self, result: PullResult) -> None:

@@ -296,19 +296,24 @@ class Outbox:
         )
 
     async def upgrade_reminder_keys(self) -> int:
-        """Give round-1 reminder rows (``reminder:<episode>:<kind>:<offset>``, no instant)
+        """Give round-1 reminder and DM rows (``reminder:<episode>:<kind>:<offset>``, no instant)
         the instant of the event they were planned for, from their own `event_start`, so a
         database from the previous version keeps working: a sent reminder is not sent again
         under its new-style key. Idempotent; a no-op once done."""
-        rows = await self._db.write(
-            """UPDATE OR IGNORE outbox
-                  SET key = key || '@' || strftime('%Y%m%dT%H%M%SZ', event_start / 1000000,
-                                                   'unixepoch')
-                WHERE key >= 'reminder:' AND key < 'reminder;' AND instr(key, '@') = 0
-                  AND event_start IS NOT NULL
-            RETURNING key"""
-        )
-        return len(rows)
+        upgraded = 0
+        # Event DMs (``dm:<member>:<episode>:<kind>:<lead>``) too; recap DMs have no event.
+        for low, high in (("reminder:", "reminder;"), ("dm:", "dm;")):
+            rows = await self._db.write(
+                """UPDATE OR IGNORE outbox
+                      SET key = key || '@' || strftime('%Y%m%dT%H%M%SZ', event_start / 1000000,
+                                                       'unixepoch')
+                    WHERE key >= ? AND key < ? AND instr(key, '@') = 0
+                      AND event_start IS NOT NULL
+                RETURNING key""",
+                (low, high),
+            )
+            upgraded += len(rows)
+        return upgraded
 
     async def insert_skipped(
         self, planned: PlannedPost | Iterable[PlannedPost], reason: str, now: datetime

@@ -14,7 +14,7 @@ import sqlite3
 from bot.clock import ManualClock
 from bot.plan.scheduled_events import EventStatus
 from tests.e2e.conftest import eventually
-from tests.e2e.episodes import SUNDAY, episode_md, events_on, ours, world
+from tests.e2e.episodes import AMA_START, SUNDAY, episode_md, events_on, ours, rk, world
 
 
 def configure(h):
@@ -55,7 +55,7 @@ async def test_interest_marked_while_down_reaches_the_dm_reminders(tmp_path):
             lambda items: {i.member_id for i in items} == wanted,
         )
         assert {i.event_key for i in items} == {"event:s9-e01:ama"}
-        key = f"dm:{h.member.id}:s9-e01:ama:1h"
+        key = rk(f"dm:{h.member.id}:s9-e01:ama:1h", AMA_START)
         await eventually(lambda: h.bot.db.outbox.get(key), lambda p: p is not None)
         pages = h.sandbox.requests_to(
             "GET", f"/guilds/{h.guild.id}/scheduled-events/{ama['id']}/users"

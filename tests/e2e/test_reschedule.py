@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from bot.clock import ManualClock
 from tests.e2e.episodes import LS_START, SUNDAY, episode_md, world
+from tests.e2e.test_optin import dm_channel, notify
 
 H = timedelta(hours=1)
 
@@ -188,3 +189,26 @@ async def test_a_database_of_the_previous_version_keeps_its_sent_reminders(tmp_p
         await h.posting.deliver_due()
         assert len(sends(h)) == 2  # the 24-hour reminder was not sent again
         assert all("@" in p.key for p in await h.bot.db.outbox.all())
+
+
+async def test_a_members_dm_reminder_follows_a_move_too(tmp_path):
+    clock = ManualClock(SUNDAY)
+    async with world(
+        tmp_path,
+        clock=clock,
+        episodes={"s9-e01": livestream_only()},
+        configure=reminders_config,
+    ) as h:
+        await notify(h, "livestream", "dm:1h")
+        await at(h, clock, LS_START - H)
+        assert len(h.sandbox.messages(dm_channel(h))) == 1
+        # Bad weather: the livestream moves a day on, after the member's DM went out.
+        new_start = LS_START + 24 * H
+        await h.merge({"episodes/s9-e01.md": livestream_only(livestream="2025-07-15T10:30")}, "mv")
+        await pull(h)
+        await h.restart_bot()
+        await at(h, clock, new_start - H)
+        await h.posting.deliver_due()
+        dms = h.sandbox.messages(dm_channel(h))
+        assert len(dms) == 2, [m["content"] for m in dms]
+        assert ts(new_start) in dms[1]["content"]

@@ -124,7 +124,9 @@ class DiscordSideSync:
                 continue
             event = listed.get(st.discord_id)
             if event is None:
-                if st.status != EventStatus.CANCELED:
+                # Discord drops ended events from the list: only an open one of ours that
+                # is gone was deleted by a person.
+                if st.status in OPEN:
                     await self._events.note_status(st.discord_id, int(EventStatus.CANCELED), now)
                     report.deleted.append(key)
                     log.info(

@@ -224,12 +224,34 @@ class GitContent:
             result = await self._pull()
             return replace(result, duration=time.monotonic() - started)
 
+    async def _position(self) -> tuple[bool, str | None, str | None]:
+        """(a checkout we may pull, its branch, its HEAD) in one git call when it has a
+        commit (each git process costs milliseconds on the merge -> announcement path)."""
+        res = await self._git(
+            "rev-parse",
+            "--is-inside-work-tree",
+            "--show-prefix",
+            "HEAD^{commit}",
+            "--symbolic-full-name",
+            "HEAD",
+        )
+        lines = res.stdout.decode("utf-8", "replace").splitlines() if res.ok else []
+        if len(lines) != 4 or lines[0] != "true":  # no commit yet, not a repository, bare
+            if not await self.is_checkout():
+                return False, None, None
+            return True, await self.current_branch(), await self.head()
+        if not self.allow_subdirectory and lines[1] != "":
+            return False, None, None
+        branch = (
+            lines[3].removeprefix("refs/heads/") if lines[3].startswith("refs/heads/") else None
+        )
+        return True, branch, lines[2]
+
     async def _pull(self) -> PullResult:
-        if not await self.is_checkout():
+        ok, current, before = await self._position()
+        if not ok:
             return PullResult(error=f"{self.root} is not the top of a git checkout")
-        current = await self.current_branch()
         branch = self.branch or current
-        before = await self.head()
         base = PullResult(before=before, after=before, branch=branch)
         if branch is None:
             return replace(base, error="HEAD is detached; set [content] branch")
@@ -251,7 +273,15 @@ class GitContent:
         if target == before:
             return base
 
-        if before is not None:
+        # The usual case first: a fast-forward. Only when it does not end at the remote's
+        # commit is the history looked at (diverged, behind, or something in the way).
+        merge = await self._git("merge", "--ff-only", "--quiet", "--no-edit", target)
+        after = await self.head()
+        if merge.ok and after == target:
+            changed, renamed = await self._changes(before, after)
+            return replace(base, after=after, changed_paths=changed, renamed=renamed)
+
+        if before is not None and after == before:
             ff = await self._git("merge-base", "--is-ancestor", before, target)
             if ff.returncode == 1:
                 behind = await self._git("merge-base", "--is-ancestor", target, before)
@@ -270,17 +300,11 @@ class GitContent:
                 )
             if not ff.ok:
                 return replace(base, error=self._failure("git merge-base failed", ff))
-
-        merge = await self._git("merge", "--ff-only", "--quiet", "--no-edit", target)
-        after = await self.head()
         if not merge.ok:
             return replace(
                 base, after=after, error=self._failure(f"fast-forward to {where} failed", merge)
             )
-        if after != target:
-            return replace(base, after=after, error=f"fast-forward to {where} left HEAD at {after}")
-        changed, renamed = await self._changes(before, after)
-        return replace(base, after=after, changed_paths=changed, renamed=renamed)
+        return replace(base, after=after, error=f"fast-forward to {where} left HEAD at {after}")
 
     async def _changes(
         self, before: str | None, after: str

@@ -72,7 +72,8 @@ def renamed(
 
     `before` holds the recaps at the paths that went away, `after` those at the paths that
     appeared. Git's renames are taken first; then a gone recap and a new one that share a
-    content identity, when that identity is unique on both sides."""
+    content identity, when that identity is unique on both sides; then, for recaps linked to
+    no episode, the same title published at the same moment."""
     pairs: list[tuple[Recap, Recap]] = []
     gone, new = dict(before), dict(after)
     for old_rel, new_rel in git_renames:
@@ -90,7 +91,24 @@ def renamed(
         news = arriving.get(ident, [])
         if len(olds) == 1 and len(news) == 1:
             pairs.append((olds[0], news[0]))
+            gone.pop(olds[0].path, None)
+            new.pop(news[0].path, None)
+    # A recap linked to no episode: the same title published at the same moment.
+    by_title: dict[tuple[str, str], list[Recap]] = defaultdict(list)
+    for recap in gone.values():
+        by_title[_title_identity(recap)].append(recap)
+    arriving_titles: dict[tuple[str, str], list[Recap]] = defaultdict(list)
+    for recap in new.values():
+        arriving_titles[_title_identity(recap)].append(recap)
+    for ident, olds in by_title.items():
+        news = arriving_titles.get(ident, [])
+        if len(olds) == 1 and len(news) == 1:
+            pairs.append((olds[0], news[0]))
     return pairs
+
+
+def _title_identity(recap: Recap) -> tuple[str, str]:
+    return (recap.published.isoformat(), " ".join(recap.title.lower().split()))
 
 
 def new_aliases(pairs: Iterable[tuple[Recap, Recap]], aliases: Mapping[str, str]) -> dict[str, str]:

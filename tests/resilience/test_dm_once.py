@@ -14,6 +14,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.plan.posts import PostStatus
+from bot.plan.reminders import instant_label
 from tests.e2e.episodes import AMA_START, SUNDAY, episode_md, world
 
 
@@ -29,7 +30,7 @@ async def test_a_dm_stored_then_answered_503_reaches_the_member_once(tmp_path):
         sb = h.sandbox
         assert sb.nonce_window == 180.0  # Discord's "few minutes", not a short test knob
         await sb.slash(h.member, h.general, "notify", subcommand="set", series="ama", how="dm:10m")
-        key = f"dm:{h.member.id}:s9-e01:ama:10m"
+        key = f"dm:{h.member.id}:s9-e01:ama:10m@{instant_label(AMA_START)}"
         dm = sb.world.dm_channel(h.member.id)
         route = f"POST /channels/{dm.id}/messages"
         clock.set(AMA_START - timedelta(minutes=10))

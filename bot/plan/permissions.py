@@ -173,6 +173,11 @@ def readme_section() -> str:
         lines.append(f"| {req.feature} | {NAMES[req.permission]} | {req.where} | {req.why} |")
     lines.append("")
     lines.append(
+        "Roles: a role the bot pings must be mentionable; a role it gives members must be "
+        "below the bot's own role and not managed by an integration."
+    )
+    lines.append("")
+    lines.append(
         f"Scopes: `{' '.join(SCOPES)}`. Every feature on: permission integer "
         f"`{invite_permissions()}`; `amabot invite` prints the URL for your configuration."
     )

@@ -55,8 +55,8 @@ async def slash(sb, *args, **kwargs):
 
 
 async def notify(h, series: str, how: str, who=None):
-    return await slash(h.sandbox, 
-        who or h.member, h.general, "notify", subcommand="set", series=series, how=how
+    return await slash(
+        h.sandbox, who or h.member, h.general, "notify", subcommand="set", series=series, how=how
     )
 
 
@@ -236,8 +236,8 @@ async def test_recaps_by_dm_one_per_new_recap_until_stopped(tmp_path):
         await h.posting.sync.wait_idle()
         chooser = await slash(h.sandbox, h.member, h.general, "episode", query="s9e1")
         picker = await click(h.sandbox, h.member, h.general, chooser.message, "amabot:remindme")
-        recaps = await click(h.sandbox, 
-            h.member, h.general, picker.message, "amabot:remindme:recaps"
+        recaps = await click(
+            h.sandbox, h.member, h.general, picker.message, "amabot:remindme:recaps"
         )
         assert "amabot:notify:recaps:dm" in ids(recaps.message)
         answer = await notify(h, "recaps", "dm")

@@ -116,6 +116,19 @@ class Outbox:
         )
         return [_post(r) for r in rows]
 
+    async def due_keys(self, now: datetime) -> list[tuple[str, str, int]]:
+        """(key, kind, channel id) of the posts `due` would return: what delivery needs to
+        queue them, without decoding a thousand payloads on the event loop each wake-up."""
+        at = to_db(now)
+        rows = await self._db.fetchall(
+            """SELECT key, kind, channel_id FROM outbox
+                WHERE status = 'pending' AND due_at <= ?
+                  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+                ORDER BY due_at, key""",
+            (at, at),
+        )
+        return [(r["key"], r["kind"], r["channel_id"]) for r in rows]
+
     async def next_due_at(self) -> datetime | None:
         """The earliest moment a pending post needs attention (due time or retry time)."""
         value = await self._db.scalar(

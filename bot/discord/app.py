@@ -251,8 +251,28 @@ def _name(command: dict[str, Any]) -> str:
     return str(command.get("name", ""))
 
 
-async def _run(settings: Settings, token: str, *, ready_timeout: float) -> int:
-    bot = AmaBot(settings)
+FIRST_RETRY = 2.0
+MAX_RETRY = 300.0
+
+
+def retry_delays(first: float = FIRST_RETRY, cap: float = MAX_RETRY):
+    """2, 4, 8 ... 300 s, each with up to a fifth of jitter: a restart-always supervisor would
+    otherwise spend one IDENTIFY per start (Discord resets the token at 1,000 a day)."""
+    delay = first
+    while True:
+        yield delay * (1 + secrets.randbelow(200) / 1000)
+        delay = min(delay * 2, cap)
+
+
+class _Retry(Exception):
+    """This attempt ended on something worth another try (the network, Discord's side)."""
+
+
+async def _run(
+    settings: Settings, token: str, *, ready_timeout: float, first_retry: float = FIRST_RETRY
+) -> int:
+    """Serve until stopped. A connection that fails is tried again inside the process, with
+    backoff; only a refused token (or intents, or a config error) ends it with a status."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
@@ -265,37 +285,54 @@ async def _run(settings: Settings, token: str, *, ready_timeout: float) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, request_stop, sig.name)
 
+    delays = retry_delays(first_retry)
+    status = 0
+    while not stopping.is_set():
+        try:
+            status = await _serve_once(settings, token, stopping, ready_timeout=ready_timeout)
+            break
+        except _Retry:
+            delay = next(delays)
+            log.warning("trying again in %.0fs", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+    log.info("stopped")
+    return status
+
+
+async def _serve_once(
+    settings: Settings, token: str, stopping: asyncio.Event, *, ready_timeout: float
+) -> int:
+    bot = AmaBot(settings)
     runner = asyncio.create_task(bot.start(token), name="amabot-discord")
     stopper = asyncio.create_task(stopping.wait(), name="amabot-stop")
     ready = asyncio.create_task(bot.wait_until_ready(), name="amabot-ready")
-    status = 0
     try:
         done, _ = await asyncio.wait(
             {runner, stopper, ready}, timeout=ready_timeout, return_when="FIRST_COMPLETED"
         )
         if not done:
+            # discord.py keeps reconnecting with its own backoff; starting over would only
+            # spend another IDENTIFY.
             log.error(
-                "could not reach the Discord gateway at %s within %.0fs; giving up",
+                "could not reach the Discord gateway at %s within %.0fs; still trying",
                 settings.discord.gateway_url,
                 ready_timeout,
             )
-            status = 1
-        elif runner in done:
-            status = _runner_status(
-                runner, settings, logged_in=bot.user is not None, connected=bot.ws is not None
-            )
-        elif ready in done:
+            done, _ = await asyncio.wait({runner, stopper, ready}, return_when="FIRST_COMPLETED")
+        if ready in done and runner not in done:
             log.info("connected to Discord as %s", bot.user)
             done, _ = await asyncio.wait({runner, stopper}, return_when="FIRST_COMPLETED")
-            if runner in done:
-                status = _runner_status(runner, settings, logged_in=True, connected=True)
+        if runner in done:
+            return _runner_status(
+                runner, settings, logged_in=bot.user is not None, connected=bot.ws is not None
+            )
+        return 0
     finally:
         await bot.close()
         for task in (runner, stopper, ready):
             task.cancel()
         await asyncio.gather(runner, stopper, ready, return_exceptions=True)
-    log.info("stopped")
-    return status
 
 
 def _runner_status(
@@ -309,6 +346,12 @@ def _runner_status(
     if isinstance(config_error, ConfigError):
         log.error("%s", config_error)
         return config_error.exit_code
+    if isinstance(exc, discord.LoginFailure):
+        log.error("Discord rejected the token in $%s", settings.discord.token_env)
+        return 1
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        log.error("Discord refused the gateway intents: %s", exc)
+        return 1
     if logged_in and not connected and _is_network(exc):
         # discord.py can trip over its own missing websocket after a failed first connect;
         # the cause underneath is what the operator needs.
@@ -316,15 +359,11 @@ def _runner_status(
         log.error(
             "could not reach the Discord gateway at %s: %s", settings.discord.gateway_url, cause
         )
-    elif isinstance(exc, discord.LoginFailure):
-        log.error("Discord rejected the token in $%s", settings.discord.token_env)
-    elif isinstance(exc, discord.PrivilegedIntentsRequired):
-        log.error("Discord refused the gateway intents: %s", exc)
-    elif isinstance(exc, OSError | discord.GatewayNotFound | discord.ConnectionClosed):
+    elif _is_network(exc) or isinstance(exc, discord.DiscordServerError):
         log.error("could not connect to Discord (%s): %s", settings.discord.api_base, exc)
     else:
         log.error("the bot stopped on an unexpected error", exc_info=exc)
-    return 1
+    raise _Retry from exc
 
 
 def _is_network(exc: BaseException) -> bool:

@@ -24,6 +24,7 @@ from bot.discord.app import AmaBot, reply_ephemeral
 from bot.discord.sender import payload_kwargs
 from bot.plan.calendar import episode_ics, ics_filename
 from bot.plan.scheduled_events import FINISHED, event_key, event_link
+from bot.render.components import ics_episode_id
 from bot.render.limits import CHOICE_NAME_MAX, one_line
 from bot.render.messages import (
     autocomplete_name,
@@ -116,7 +117,8 @@ class Members(commands.Cog):
 
     async def on_add_to_calendar(self, interaction: discord.Interaction, arg: str) -> None:
         """ "Add to calendar": the episode's livestream and AMA as an .ics file, just for them."""
-        episode = self.index.episode(arg) if arg else None
+        episode_id = ics_episode_id(arg, (e.id for e in self.index.episodes()))
+        episode = self.index.episode(episode_id) if episode_id else None
         if episode is None:
             await reply_ephemeral(interaction, "That episode is no longer in the schedule.")
             return

@@ -221,10 +221,9 @@ class AmaBot(commands.Bot):
 
     async def sync_commands_if_changed(self) -> bool:
         """Sync to Discord only when the command definitions changed since the last sync."""
-        payloads = self.command_payloads()
-        digest = hashlib.sha256(
-            json.dumps([self.settings.discord.guild_id, payloads], sort_keys=True).encode()
-        ).hexdigest()
+        digest = commands_digest(
+            self.application_id, self.settings.discord.guild_id, self.command_payloads()
+        )
         if await self.db.state.get(STATE_COMMANDS_HASH) == digest:
             log.info("slash commands unchanged; not syncing")
             return False
@@ -245,6 +244,13 @@ class AmaBot(commands.Bot):
         if self.store is not None:
             await self.store.close()
             self.store = None
+
+
+def commands_digest(application_id: int | None, guild_id: int, payloads: Any) -> str:
+    """What a sync is remembered by. The application is part of it: a database moved to
+    another application must sync there, not find the old application's digest."""
+    data = json.dumps([application_id, guild_id, payloads], sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()
 
 
 def _name(command: dict[str, Any]) -> str:

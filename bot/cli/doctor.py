@@ -14,76 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 from collections.abc import Mapping
 
-from bot.config import ConfigError, Settings, discord_token, parse_listen, webhook_secret
-from bot.plan.doctor import Finding, LocalFacts, check_discord, check_local, format_table
+from bot.config import Settings, discord_token
+from bot.plan.doctor import Finding, check_discord, check_local, format_table
 from bot.plan.permissions import invite_permissions, invite_url, readme_section
-from bot.services.gitsync import GitContent
-from bot.store.inspect import inspect_database
-
-
-def _bind_error(listen: str) -> str | None:
-    host, port = parse_listen(listen)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return f"cannot resolve {host}: {exc}"
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as sock:
-        try:
-            sock.bind(address)
-        except OSError as exc:
-            return exc.strerror or str(exc)
-    return None
-
-
-async def local_facts(
-    settings: Settings, environ: Mapping[str, str], *, bind: bool = True
-) -> LocalFacts:
-    """The webhook receiver, the content checkout and the database, as the doctor sees them.
-    `bind=False` at run time: the bot's own receiver holds the port."""
-    listen = settings.webhook.listen
-    secret_set = True
-    if listen:
-        try:
-            webhook_secret(settings, environ)
-        except ConfigError:
-            secret_set = False
-    bind_error = await asyncio.to_thread(_bind_error, listen) if listen and bind else None
-    content = settings.content
-    git = GitContent(
-        content.path, remote=content.remote, branch=content.branch, timeout=content.git_timeout
-    )
-    exists = content.path.is_dir()
-    is_checkout = exists and await git.is_checkout()
-    branch = content.branch or (await git.current_branch() if is_checkout else None)
-    on_remote: bool | None = None
-    remote_error: str | None = None
-    if is_checkout:
-        if branch is None:
-            remote_error = "the checkout is on no branch (detached HEAD); set content.branch"
-        else:
-            on_remote, remote_error = await git.remote_branch(branch)
-    db = await asyncio.to_thread(inspect_database, settings.storage.database)
-    return LocalFacts(
-        webhook_listen=listen,
-        webhook_secret_set=secret_set,
-        webhook_bind_error=bind_error,
-        content_path=str(content.path),
-        content_exists=exists,
-        is_checkout=is_checkout,
-        remote=content.remote,
-        remote_error=remote_error,
-        branch=branch,
-        branch_on_remote=on_remote,
-        database=str(settings.storage.database),
-        database_error=db.error,
-        schema=db.schema,
-        schema_latest=db.latest,
-        lease=db.lease,
-    )
+from bot.services.selfcheck import local_facts
 
 
 async def diagnose(settings: Settings, environ: Mapping[str, str]) -> list[Finding]:

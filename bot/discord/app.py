@@ -40,6 +40,7 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "cogs.organisers",
     "cogs.notify",
     "cogs.scheduled_events",
+    "cogs.selfcheck",
 )
 STATE_COMMANDS_HASH = "commands.hash"
 

@@ -116,6 +116,7 @@ class PostingService:
         self.last_reload_at: datetime | None = None
         self._recap_cache: dict[tuple[Recap, Episode | None], PlannedPost] = {}
         self._cache_authors: dict[str, Any] | None = None
+        self.setup_problems: list[dict[str, str]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -376,6 +377,18 @@ class PostingService:
             decision, post, episodes=_EpisodesView(self.index), settings=self.settings
         )
 
+    async def retry_refused(self, channel_ids: set[int]) -> list[str]:
+        """The bot may post in these channels again (the self-check passes there): what was
+        refused for a permission goes out if still in time, else is recorded as skipped."""
+        revived, skipped = await self.store.outbox.retry_refused(channel_ids, self.clock())
+        for key in skipped:
+            log.info("%s stays unsent: past its deadline when the permission came back", key)
+        if revived:
+            log.info("permission back: sending %d refused post(s) again", len(revived))
+            await self.rebuild_wakeups()
+            await self.deliver_due()
+        return revived
+
     # -- reporting -------------------------------------------------------------------------
 
     async def _tell_organisers(self, post: Post, reason: str) -> None:
@@ -426,7 +439,10 @@ class PostingService:
         problems = [p.as_dict() for p in list(self.dispatcher.problems)[-10:]]
         events = await self.events_health()
         return {
-            "ok": sync["last_error"] is None and not problems and not events["permission_error"],
+            "ok": sync["last_error"] is None
+            and not problems
+            and not events["permission_error"]
+            and not self.setup_problems,
             "last_commit": await self.store.state.get(STATE_COMMIT),
             "last_reload_at": await self.store.state.get(STATE_RELOADED),
             "posts": {
@@ -449,6 +465,8 @@ class PostingService:
             "content": sync,
             "content_problems": sum(1 for p in self.index.problems if p.severity == "error"),
             "events": events,
+            # What the self-check (bot/services/selfcheck.py) found wrong with the set-up.
+            "setup_problems": list(self.setup_problems),
         }
 
 
@@ -459,8 +477,8 @@ def failure_alert(post: Post, reason: str) -> dict[str, Any]:
     text = (
         f"⚠️ I could not post the {what.get(post.kind, 'post')} `{post.key}` in "
         f"<#{post.channel_id}>: {reason}.\n"
-        "Check my permissions there (View Channel, Send Messages, Embed Links). "
-        "`amabot plan` lists failed posts; a failed post is not retried."
+        "Check my permissions there (`amabot doctor` says which are missing). Once they are "
+        "back I send it, if still in time; `amabot plan` lists failed posts."
     )
     return {"content": text[:2000], "allowed_mentions": {"parse": []}}
 

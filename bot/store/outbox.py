@@ -356,6 +356,38 @@ class Outbox:
             (reason, by, to_db(now), key),
         )
 
+    async def retry_refused(
+        self, channel_ids: Iterable[int], now: datetime
+    ) -> tuple[list[str], list[str]]:
+        """After a permission is fixed: posts Discord refused with a 403 in these channels go
+        back to pending if still within their deadline, else are recorded as skipped with both
+        reasons. (revived keys, skipped keys)."""
+        ids = sorted(set(channel_ids))
+        if not ids:
+            return [], []
+        marks = ", ".join("?" * len(ids))
+        refused = (
+            f"status = 'failed' AND kind != 'dm' AND reason LIKE '403%' AND channel_id IN ({marks})"
+        )
+        at = to_db(now)
+        async with self._db.transaction() as tx:
+            revived = await tx.fetchall(
+                f"""UPDATE outbox SET status = 'pending', reason = NULL, next_attempt_at = NULL,
+                          last_error = reason, updated_at = ?
+                     WHERE {refused} AND (deadline IS NULL OR deadline >= ?)
+                 RETURNING key""",  # noqa: S608 - only '?' marks
+                (at, *ids, at),
+            )
+            skipped = await tx.fetchall(
+                f"""UPDATE outbox SET status = 'skipped', updated_at = ?,
+                          reason = reason || '; then past its deadline when the permission '
+                                 || 'came back'
+                     WHERE {refused} AND deadline < ?
+                 RETURNING key""",  # noqa: S608 - only '?' marks
+                (at, *ids, at),
+            )
+        return [r["key"] for r in revived], [r["key"] for r in skipped]
+
     async def recover_sending(self, now: datetime) -> list[Post]:
         """At start-up only: rows a crash left in `sending` go back to pending, to be resent
         with the same nonce (Discord then returns the message it may already have)."""

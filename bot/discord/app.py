@@ -27,6 +27,7 @@ from discord.ext import commands
 from bot.clock import Clock, system_clock
 from bot.config import ConfigError, DiscordSettings, Settings, discord_token
 from bot.content.index import ContentIndex
+from bot.discord.timing import InteractionTimer
 from bot.logsetup import configure_logging
 from bot.store import Store
 
@@ -129,7 +130,9 @@ class AmaBot(commands.Bot):
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_scheduled_events = True
+        self.interaction_timer = InteractionTimer()
         super().__init__(
+            http_trace=self.interaction_timer.trace,
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=AmaTree,
@@ -137,6 +140,7 @@ class AmaBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=guild_ready_timeout,
         )
+        self.interaction_timer.install(self._connection.parsers)
         point_discord_at(settings.discord)
         self.settings = settings
         self.clock = clock
@@ -241,6 +245,8 @@ class AmaBot(commands.Bot):
         return True
 
     async def close(self) -> None:
+        if not self.is_closed():
+            self.interaction_timer.log_summary()
         await super().close()  # unloads the cogs first: background work stops, rows stay pending
         if self.store is not None:
             await self.store.close()

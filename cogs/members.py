@@ -20,7 +20,7 @@ from discord.ext import commands
 
 from bot.content.models import Episode, Recap
 from bot.content.text import STOP_WORDS, damerau_levenshtein, parse_code, tokens
-from bot.discord.app import AmaBot, reply_ephemeral
+from bot.discord.app import AmaBot, in_time, reply_ephemeral
 from bot.discord.sender import payload_kwargs
 from bot.plan.calendar import episode_ics, ics_filename
 from bot.plan.scheduled_events import FINISHED, event_key, event_link
@@ -89,7 +89,12 @@ class Members(commands.Cog):
         if recap is not None and not recap.is_published(now):
             recap = None
         recap_url = recap_url_for(recap, self.bot.settings) if recap else None
-        image_file, image_url = await self._image(episode)
+        # The image (a file read) and the event links (the store) may be slow under load.
+        (image_file, image_url), event_urls = await in_time(
+            interaction,
+            asyncio.gather(self._image(episode), self._event_urls(episode)),
+            ephemeral=private,
+        )
         payload = episode_reply(
             episode,
             now=now,
@@ -97,7 +102,7 @@ class Members(commands.Cog):
             recap_url=recap_url,
             image_url=image_url,
             settings=self.bot.settings,
-            event_urls=await self._event_urls(episode),
+            event_urls=event_urls,
             actions=True,
         )
         await _send(interaction, payload, ephemeral=private, file=image_file)
@@ -313,7 +318,10 @@ async def _send(
     kwargs = payload_kwargs(payload)
     if file is not None:
         kwargs["file"] = file
-    await interaction.response.send_message(ephemeral=ephemeral, **kwargs)
+    if interaction.response.is_done():  # deferred by `in_time`
+        await interaction.followup.send(ephemeral=ephemeral, **kwargs)
+    else:
+        await interaction.response.send_message(ephemeral=ephemeral, **kwargs)
 
 
 def _choice_value(item: Episode | Recap) -> str:

@@ -17,7 +17,7 @@ import os
 import secrets
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 import yarl
@@ -32,6 +32,7 @@ from bot.logsetup import configure_logging
 from bot.store import Store
 
 log = logging.getLogger("amabot")
+T = TypeVar("T")
 
 # cogs.buttons first: the one router every other cog registers its `amabot:` buttons with.
 DEFAULT_EXTENSIONS: tuple[str, ...] = (
@@ -102,6 +103,30 @@ class AmaTree(app_commands.CommandTree):
             "Something went wrong on my side. "
             f"If you tell an organiser, quote reference `{reference}`.",
         )
+
+
+DEFER_AFTER = 1.5  # seconds of work before an answer is deferred (Discord allows 3)
+
+
+async def in_time(
+    interaction: discord.Interaction, work: Awaitable[T], *, ephemeral: bool = True
+) -> T:
+    """Await `work` for an interaction not answered yet; if it takes longer than
+    DEFER_AFTER (the store busy, the thread pool full), acknowledge first ("thinking…", or a
+    deferred update for a click), so Discord's 3 s pass with the member still answered. The
+    caller then answers with a follow-up when `interaction.response.is_done()`."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER)
+    if not done and not interaction.response.is_done():
+        try:
+            if interaction.type is discord.InteractionType.component:
+                await interaction.response.defer()
+            else:
+                await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        except BaseException:
+            task.cancel()
+            raise
+    return await task
 
 
 async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:

@@ -91,3 +91,24 @@ async def test_clicks_while_the_reconcile_lock_is_held_for_10s(tmp_path):
         assert all("amabot:notify:ama:dm:24h" in ids(f.message) for f in finals[2::4])
         for m in members[::4]:
             assert h.ls_role.id in sb.world.guild(h.guild).members[m.id].roles
+
+
+async def test_episode_answers_in_time_when_the_store_is_slow(tmp_path):
+    async with world(tmp_path, clock=ManualClock(SUNDAY), episodes={"s9-e01": episode_md()}) as h:
+        sb = h.sandbox
+        members = h.bot.get_cog("Members")
+        quick = await sb.slash(h.member, h.general, "episode", query="s9e1")
+        assert not quick.deferred  # the usual case: answered at once
+
+        real = members._event_urls
+
+        async def slow_store(episode):  # a store held up by a long write elsewhere
+            await asyncio.sleep(4)
+            return await real(episode)
+
+        members._event_urls = slow_store
+        slow = await sb.slash(h.member, h.general, "episode", query="s9e1")
+        assert slow.deferred
+        slow = await sb.wait_final(slow, timeout=10)
+        assert slow.embeds and "S9:E1" in slow.embeds[0]["title"]
+        assert sb.failed_interactions == []

@@ -360,5 +360,6 @@ async def test_huge_control_and_zero_width_options_get_valid_answers(tmp_path):
                 result = await sb.slash(
                     h.organiser, h.general, "announce", subcommand=sub, **options
                 )
+                result = await sb.wait_final(result)  # cancel and skip acknowledge first
                 assert result.ephemeral and result.content
         assert [p for p in await h.bot.db.outbox.all() if p.kind == "announce"] == []

@@ -197,6 +197,7 @@ async def test_events_without_manage_events(harness):
 
 
 async def test_stage_event_without_the_stage_permissions(harness):
+    harness.stage.overwrites.clear()  # the admin never granted them on the stage
     reconfigure(harness, events={"enabled": True, "ama_stage_channel_id": harness.stage.id})
     bad = only_problem(await findings(harness))
     assert bad.channel_id == harness.stage.id

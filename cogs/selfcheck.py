@@ -52,6 +52,13 @@ class SelfCheckCog(commands.Cog, name="SelfCheck"):
 
     # -- wiring ------------------------------------------------------------------------------
 
+    def _posting(self) -> Any:
+        """The posting service, or None while it is not running."""
+        try:
+            return self.bot.posting
+        except RuntimeError:
+            return None
+
     async def _read(self) -> DiscordFacts:
         if self.bot.user is None:
             raise RuntimeError("not logged in")
@@ -59,21 +66,21 @@ class SelfCheckCog(commands.Cog, name="SelfCheck"):
 
     async def _alert(self, finding: Finding) -> None:
         channel_id = self.bot.settings.organisers.alerts_channel_id
-        posting = getattr(self.bot, "posting", None)
+        posting = self._posting()
         if not channel_id or posting is None or finding.channel_id == channel_id:
             return  # no alerts channel, or it is the very channel that refuses us
         nonce = nonce_for(f"setup:{finding.key}")
         await posting.sender.send(channel_id, problem_alert(finding), nonce=nonce)
 
     def _on_problems(self, problems: list[Finding]) -> None:
-        posting = getattr(self.bot, "posting", None)
+        posting = self._posting()
         if posting is not None:
             posting.setup_problems = [
                 {"check": f.check, "problem": f.problem, "fix": f.fix} for f in problems
             ]
 
     async def _channels_ok(self, channel_ids: set[int]) -> Any:
-        posting = getattr(self.bot, "posting", None)
+        posting = self._posting()
         if posting is not None:
             return await posting.retry_refused(channel_ids)
         return None

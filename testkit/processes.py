@@ -34,9 +34,9 @@ from typing import Any
 
 import aiohttp
 
-from bot.config import parse_duration
+from bot.durations import duration_label, parse_duration
 from bot.plan.posts import nonce_for
-from bot.plan.reminders import offset_label, reminder_key
+from bot.plan.reminders import reminder_key
 from bot.web.webhook import sign
 from testkit.harness import WEBHOOK_SECRET, ContentRepo, git, write_config
 from testkit.sandbox import SandboxClient, SandboxError, SandboxTimeout
@@ -533,7 +533,7 @@ class World:
                     continue
                 for offset in offsets:
                     key = reminder_key(eid, kind, offset)
-                    grace = parse_duration(self.w.grace.get(offset_label(offset), "5m"))
+                    grace = parse_duration(self.w.grace.get(duration_label(offset), "5m"))
                     due = start - offset
                     deadline = due + grace if offset <= timedelta(0) else min(due + grace, start)
                     denied = self.w.faults and kind == "ama"

@@ -29,10 +29,9 @@ from discord import app_commands
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from content_index import generate
-
 from bot.clock import ManualClock
 from bot.content.index import ContentIndex
+from testkit.corpus import generate
 from testkit.harness import Harness
 
 # Mid-way through the synthetic weekly series: some episodes aired, most still ahead.
@@ -161,6 +160,8 @@ async def measure(h: Harness, args: argparse.Namespace) -> int:
         ),
     }
     samples: dict[str, list[float]] = {k: [] for k in kinds}
+    inside: dict[str, list[float]] = {k: [] for k in kinds}  # the bot's own time, measured in it
+    timer = h.bot.interaction_timer
     by_query: dict[tuple[str, str | None], list[float]] = {}
     for _ in range(args.warmup):
         for send in kinds.values():
@@ -169,20 +170,28 @@ async def measure(h: Harness, args: argparse.Namespace) -> int:
     t = time.perf_counter()
     for _ in range(args.rounds):
         for name, send in kinds.items():
-            ms = meter.latency_ms(await send())
+            iid = await send()
+            ms = meter.latency_ms(iid)
             samples[name].append(ms)
+            if iid in timer.by_id:
+                inside[name].append(timer.by_id[iid])
             by_query.setdefault((name, asked.get(name)), []).append(ms)
     elapsed = time.perf_counter() - t
     total = args.rounds * len(kinds)
     print(f"{total} interactions ({args.rounds} per kind) in {elapsed:.1f}s\n")
 
     base_p99 = percentile(samples["no-op /ping"], 99)
-    print(f"{'kind':<24}{'p50 ms':>9}{'p99 ms':>9}{'p99 / no-op p99':>18}")
+    print(
+        f"{'kind':<24}{'p50 ms':>9}{'p99 ms':>9}{'p99 / no-op p99':>18}"
+        f"{'bot p50':>10}{'bot p99':>10}"
+    )
     ok = True
     for name, values in samples.items():
         p50, p99 = statistics.median(values), percentile(values, 99)
         ratio = p99 / base_p99
-        print(f"{name:<24}{p50:>9.2f}{p99:>9.2f}{ratio:>17.2f}x")
+        own = inside[name]
+        bot = f"{statistics.median(own):>10.2f}{percentile(own, 99):>10.2f}" if own else ""
+        print(f"{name:<24}{p50:>9.2f}{p99:>9.2f}{ratio:>17.2f}x{bot}")
         if not name.startswith(("no-op", "(")):
             ok &= ratio <= 1.5
         if "autocomplete" in name:
@@ -194,6 +203,10 @@ async def measure(h: Harness, args: argparse.Namespace) -> int:
             print(
                 f"{name:<24}{q:<16}{statistics.median(values):>9.2f}{percentile(values, 99):>9.2f}"
             )
+    print(
+        "\n'bot': gateway receipt to callback sent, measured inside the bot process; the rest"
+        " is the stand-in's (without spec validation here) and the loopback's."
+    )
     print(
         "\ntargets: p99 <= 1.5x the no-op's p99; autocomplete p99 <= 10 ms: "
         + ("met" if ok else "MISSED")

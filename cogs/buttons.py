@@ -18,10 +18,11 @@ import discord
 from discord.ext import commands
 
 from bot.discord.app import AmaBot, reply_ephemeral
+from bot.render.components import ROUTER_REST_MAX
 
 log = logging.getLogger("amabot.cogs.buttons")
 
-ROUTER_TEMPLATE = r"amabot:(?P<rest>.{0,90})"
+ROUTER_TEMPLATE = rf"amabot:(?P<rest>.{{0,{ROUTER_REST_MAX}}})"
 _ROUTED = re.compile(ROUTER_TEMPLATE)
 INACTIVE = "This button is no longer active."
 

@@ -20,10 +20,11 @@ from discord.ext import commands
 
 from bot.content.lookup import MAX_QUERY, resolve_episode, resolve_recap
 from bot.content.models import EVENT_KINDS, Episode, Recap
-from bot.discord.app import AmaBot, reply_ephemeral
+from bot.discord.app import AmaBot, in_time, reply_ephemeral
 from bot.discord.sender import payload_kwargs
 from bot.plan.calendar import episode_ics, ics_filename
 from bot.plan.scheduled_events import FINISHED, event_key, event_link
+from bot.render.components import ics_episode_id
 from bot.render.limits import CHOICE_NAME_MAX, one_line
 from bot.render.messages import (
     autocomplete_name,
@@ -87,7 +88,12 @@ class Members(commands.Cog):
         if recap is not None and not recap.is_published(now):
             recap = None
         recap_url = recap_url_for(recap, self.bot.settings) if recap else None
-        image_file, image_url = await self._image(episode)
+        # The image (a file read) and the event links (the store) may be slow under load.
+        (image_file, image_url), event_urls = await in_time(
+            interaction,
+            asyncio.gather(self._image(episode), self._event_urls(episode)),
+            ephemeral=private,
+        )
         payload = episode_reply(
             episode,
             now=now,
@@ -95,7 +101,7 @@ class Members(commands.Cog):
             recap_url=recap_url,
             image_url=image_url,
             settings=self.bot.settings,
-            event_urls=await self._event_urls(episode),
+            event_urls=event_urls,
             actions=True,
         )
         await _send(interaction, payload, ephemeral=private, file=image_file)
@@ -115,7 +121,8 @@ class Members(commands.Cog):
 
     async def on_add_to_calendar(self, interaction: discord.Interaction, arg: str) -> None:
         """ "Add to calendar": the episode's livestream and AMA as an .ics file, just for them."""
-        episode = self.index.episode(arg) if arg else None
+        episode_id = ics_episode_id(arg, (e.id for e in self.index.episodes()))
+        episode = self.index.episode(episode_id) if episode_id else None
         if episode is None:
             await reply_ephemeral(interaction, "That episode is no longer in the schedule.")
             return
@@ -277,7 +284,10 @@ async def _send(
     kwargs = payload_kwargs(payload)
     if file is not None:
         kwargs["file"] = file
-    await interaction.response.send_message(ephemeral=ephemeral, **kwargs)
+    if interaction.response.is_done():  # deferred by `in_time`
+        await interaction.followup.send(ephemeral=ephemeral, **kwargs)
+    else:
+        await interaction.response.send_message(ephemeral=ephemeral, **kwargs)
 
 
 def _choice_value(item: Episode | Recap) -> str:

@@ -76,6 +76,31 @@ def parse_how(how: str) -> tuple[Mode, timedelta]:
     return Mode.DM, parse_lead(label)
 
 
+async def defer(interaction: discord.Interaction) -> bool:
+    """Acknowledge at once, then work: Discord invalidates an interaction not answered within
+    3 s, and the work may wait on a role change, the store or the reconcile lock. True when
+    the answer will replace the clicked ephemeral message (a deferred update), else it
+    replaces a private "thinking…"."""
+    message = interaction.message
+    in_place = message is not None and message.flags.ephemeral
+    if in_place:
+        await interaction.response.defer()
+    else:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    return in_place
+
+
+async def finish(interaction: discord.Interaction, in_place: bool, **kwargs: Any) -> None:
+    """The answer after `defer`: the clicked ephemeral message edited, or the "thinking…"."""
+    kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
+    if in_place:
+        await interaction.edit_original_response(**kwargs)
+    else:
+        if kwargs.get("view") is None:
+            kwargs.pop("view", None)  # a follow-up takes no "remove the buttons"
+        await interaction.followup.send(ephemeral=True, **kwargs)
+
+
 def _button(label: str, custom_id: str, *, style: int = 2) -> dict[str, Any]:
     return {"type": 2, "style": style, "label": label, "custom_id": custom_id}
 
@@ -99,12 +124,14 @@ class NotifyGroup(app_commands.Group, name="notify", description="Choose how I r
         how: app_commands.Choice[str],
     ) -> None:
         """Choose how you are reminded of livestreams, AMAs or recaps (only you see this)."""
+        await defer(interaction)
         text = await self.cog.apply_choice(interaction, series.value, how.value)
         await reply_ephemeral(interaction, text)
 
     @app_commands.command(name="status")
     async def status(self, interaction: discord.Interaction) -> None:
         """Show how you are reminded of each series (only you see this)."""
+        await defer(interaction)
         await reply_ephemeral(interaction, await self.cog.status_text(interaction.user.id))
 
 
@@ -253,14 +280,10 @@ class Notify(commands.Cog):
         if arg not in SERIES:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
+        # The series question answered: the same ephemeral message becomes the chooser.
+        in_place = await defer(interaction)
         payload = self.chooser(arg, await self._current(interaction.user.id, arg))
-        kwargs = payload_kwargs(payload)
-        message = interaction.message
-        if message is not None and message.flags.ephemeral:
-            # The series question answered: the same ephemeral message becomes the chooser.
-            await interaction.response.edit_message(**kwargs)
-        else:
-            await interaction.response.send_message(ephemeral=True, **kwargs)
+        await finish(interaction, in_place, **payload_kwargs(payload))
 
     async def on_notify(self, interaction: discord.Interaction, arg: str) -> None:
         series, _, how = arg.partition(":")
@@ -272,24 +295,19 @@ class Notify(commands.Cog):
         except ValueError:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
+        in_place = await defer(interaction)
         try:
             text = await self.apply_choice(interaction, series, how)
         except UserFacingError as exc:
-            await reply_ephemeral(interaction, str(exc))
-            return
-        message = interaction.message
-        if message is not None and message.flags.ephemeral:
-            await interaction.response.edit_message(
-                content=text, view=None, allowed_mentions=discord.AllowedMentions.none()
-            )
-        else:
-            await reply_ephemeral(interaction, text)
+            text = str(exc)
+        await finish(interaction, in_place, content=text, view=None)
 
     async def on_optout(self, interaction: discord.Interaction, arg: str) -> None:
         """ "Stop these": one click, no questions; `/notify` turns them back on."""
         if arg not in SERIES:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
+        await defer(interaction)
         member = interaction.user.id
         previous = await self.store.optin.pref(member, arg)
         await self.store.optin.opt_out(member, arg, self.bot.clock())

@@ -126,6 +126,7 @@ class Announce(
     @app_commands.describe(key="The post to cancel, e.g. announce:42 or reminder:s2-e05:ama:1h.")
     async def cancel(self, interaction: discord.Interaction, key: str) -> None:
         """Cancel one pending post. It is recorded with who cancelled it."""
+        await interaction.response.defer(ephemeral=True, thinking=True)  # then the store
         await self.cog.cancel_post(interaction, key)
 
     @cancel.autocomplete("key")
@@ -146,6 +147,7 @@ class Announce(
         self, interaction: discord.Interaction, episode: str, event: app_commands.Choice[str]
     ) -> None:
         """Skip this week's reminders for one event (a holiday, a cancelled AMA)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)  # then the store
         await self.cog.skip_event(interaction, episode, event.value)
 
     @skip.autocomplete("episode")

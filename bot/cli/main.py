@@ -1,4 +1,4 @@
-"""`amabot` / `python -m bot`: run | check | plan | demo.
+"""`amabot` / `python -m bot`: run | check | plan | doctor | invite | demo.
 
 Exit codes: 0 success, 1 content errors (check) or a failed run, 2 usage or config error.
 """
@@ -46,6 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.set_defaults(handler=_cmd_plan)
 
+    doctor = with_config(
+        sub.add_parser("doctor", help="check the bot's permissions and set-up (REST only)")
+    )
+    doctor.set_defaults(handler=_cmd_doctor)
+
+    invite = with_config(
+        sub.add_parser("invite", help="print the invite URL with the permissions the bot needs")
+    )
+    invite.add_argument("--application-id", type=int, help="default: asked with the token")
+    invite.add_argument(
+        "--markdown", action="store_true", help="print the README's permission section"
+    )
+    invite.set_defaults(handler=_cmd_invite)
+
     demo = sub.add_parser("demo", help="run the bot offline against a local Discord stand-in")
     demo.add_argument("--interactive", action="store_true", help="type slash commands yourself")
     demo.add_argument(
@@ -78,6 +92,18 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from bot.cli.plan import run_plan
 
     return run_plan(_settings(args), days=args.days, fmt=args.format)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.cli.doctor import run_doctor
+
+    return run_doctor(_settings(args))
+
+
+def _cmd_invite(args: argparse.Namespace) -> int:
+    from bot.cli.doctor import run_invite
+
+    return run_invite(_settings(args), application_id=args.application_id, markdown=args.markdown)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

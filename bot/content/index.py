@@ -823,10 +823,13 @@ class ContentIndex:
         return self._generation
 
     def prepare_search(self) -> None:
-        """Build the search index now rather than on the first search (loading leaves the
-        words of new or changed files untokenised until someone searches)."""
+        """Build the search index and the sorted lists now rather than on first use (loading
+        leaves the words of new or changed files untokenised until someone searches, and the
+        lists unsorted): the caller runs it off the event loop, with the reload."""
         self._ep_search.flush()
         self._recap_search.flush()
+        self.episodes()
+        self.recaps()
 
     def search_episodes(
         self, query: str, now: datetime, limit: int = 25, *, loose: bool = False

@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import gc
 import hashlib
+import importlib
 import json
 import logging
 import os
 import secrets
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 import yarl
@@ -29,6 +30,7 @@ from bot.config import ConfigError, DiscordSettings, Settings, discord_token, we
 from bot.content.index import ContentIndex
 from bot.discord.scheduled_events import DiscordEventsApi
 from bot.discord.sender import DiscordSender
+from bot.discord.timing import InteractionTimer
 from bot.logsetup import configure_logging
 from bot.plan.calendar import calendar_hashes, feed_ics
 from bot.services.gitsync import GitContent
@@ -38,6 +40,7 @@ from bot.web.calendar import calendar_route
 from bot.web.webhook import WebhookServer, make_webhook_app
 
 log = logging.getLogger("amabot")
+T = TypeVar("T")
 
 # cogs.buttons first: the one router every other cog registers its `amabot:` buttons with.
 DEFAULT_EXTENSIONS: tuple[str, ...] = (
@@ -46,6 +49,7 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "cogs.organisers",
     "cogs.notify",
     "cogs.scheduled_events",
+    "cogs.selfcheck",
 )
 STATE_COMMANDS_HASH = "commands.hash"
 
@@ -108,6 +112,30 @@ class AmaTree(app_commands.CommandTree):
         )
 
 
+DEFER_AFTER = 1.5  # seconds of work before an answer is deferred (Discord allows 3)
+
+
+async def in_time(
+    interaction: discord.Interaction, work: Awaitable[T], *, ephemeral: bool = True
+) -> T:
+    """Await `work` for an interaction not answered yet; if it takes longer than
+    DEFER_AFTER (the store busy, the thread pool full), acknowledge first ("thinking…", or a
+    deferred update for a click), so Discord's 3 s pass with the member still answered. The
+    caller then answers with a follow-up when `interaction.response.is_done()`."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER)
+    if not done and not interaction.response.is_done():
+        try:
+            if interaction.type is discord.InteractionType.component:
+                await interaction.response.defer()
+            else:
+                await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        except BaseException:
+            task.cancel()
+            raise
+    return await task
+
+
 async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
     """Answer the interaction once, whatever state it is in; never raise."""
     none = discord.AllowedMentions.none()
@@ -136,7 +164,9 @@ class AmaBot(commands.Bot):
         intents.guild_scheduled_events = True
         # auto_start looks at who is in the stage before starting it (not privileged).
         intents.voice_states = settings.events.auto_start
+        self.interaction_timer = InteractionTimer()
         super().__init__(
+            http_trace=self.interaction_timer.trace,
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=AmaTree,
@@ -144,6 +174,7 @@ class AmaBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=guild_ready_timeout,
         )
+        self.interaction_timer.install(self._connection.parsers)
         point_discord_at(settings.discord)
         self.settings = settings
         self.clock = clock
@@ -182,20 +213,30 @@ class AmaBot(commands.Bot):
             len(self.index.recaps(include_drafts=True)),
             len({p.path for p in errors}),
         )
-        # Tens of thousands of long-lived content objects: keep the cyclic GC from walking them
-        # on every full collection (a 70 ms pause with 20k files) by moving them out of its way.
-        gc.collect()
-        gc.freeze()
         await self._start_posting()
         for name in self._extensions:
+            # Importing a cog's dependencies (APScheduler, icalendar, ...) is a long stretch of
+            # work: in a thread, so the loop keeps running; discord.py then runs the cog module.
+            await asyncio.to_thread(importlib.import_module, name)
             await self.load_extension(name)
         await self.sync_commands_if_changed()
 
     def _load_content(self):
         """Load the content and build its search index, off the event loop: otherwise the
-        first member to search after a start would wait for the index to be built."""
-        report = self.index.reload()
-        self.index.prepare_search()
+        first member to search after a start would wait for the index to be built.
+
+        The cyclic GC is paused meanwhile: each full collection walks every object loaded so
+        far while holding the GIL (100 ms and more with 20k files), which stops the event loop
+        in the other thread just as surely as running the load on it would. Then the tens of
+        thousands of long-lived content objects are frozen out of its way, so no later full
+        collection walks them either (a 400 ms pause on the loop otherwise)."""
+        gc.disable()
+        try:
+            report = self.index.reload()
+            self.index.prepare_search()
+        finally:
+            gc.freeze()
+            gc.enable()
         return report
 
     async def _start_posting(self) -> None:
@@ -305,10 +346,9 @@ class AmaBot(commands.Bot):
 
     async def sync_commands_if_changed(self) -> bool:
         """Sync to Discord only when the command definitions changed since the last sync."""
-        payloads = self.command_payloads()
-        digest = hashlib.sha256(
-            json.dumps([self.settings.discord.guild_id, payloads], sort_keys=True).encode()
-        ).hexdigest()
+        digest = commands_digest(
+            self.application_id, self.settings.discord.guild_id, self.command_payloads()
+        )
         if await self.db.state.get(STATE_COMMANDS_HASH) == digest:
             log.info("slash commands unchanged; not syncing")
             return False
@@ -325,6 +365,8 @@ class AmaBot(commands.Bot):
         return True
 
     async def close(self) -> None:
+        if not self.is_closed():
+            self.interaction_timer.log_summary()
         # Background work stops first, while the HTTP session is still open: rows stay pending.
         try:
             if self.webhook is not None:
@@ -342,12 +384,39 @@ class AmaBot(commands.Bot):
             self.store = None
 
 
+def commands_digest(application_id: int | None, guild_id: int, payloads: Any) -> str:
+    """What a sync is remembered by. The application is part of it: a database moved to
+    another application must sync there, not find the old application's digest."""
+    data = json.dumps([application_id, guild_id, payloads], sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
 def _name(command: dict[str, Any]) -> str:
     return str(command.get("name", ""))
 
 
-async def _run(settings: Settings, token: str, *, ready_timeout: float) -> int:
-    bot = AmaBot(settings)
+FIRST_RETRY = 2.0
+MAX_RETRY = 300.0
+
+
+def retry_delays(first: float = FIRST_RETRY, cap: float = MAX_RETRY):
+    """2, 4, 8 ... 300 s, each with up to a fifth of jitter: a restart-always supervisor would
+    otherwise spend one IDENTIFY per start (Discord resets the token at 1,000 a day)."""
+    delay = first
+    while True:
+        yield delay * (1 + secrets.randbelow(200) / 1000)
+        delay = min(delay * 2, cap)
+
+
+class _Retry(Exception):
+    """This attempt ended on something worth another try (the network, Discord's side)."""
+
+
+async def _run(
+    settings: Settings, token: str, *, ready_timeout: float, first_retry: float = FIRST_RETRY
+) -> int:
+    """Serve until stopped. A connection that fails is tried again inside the process, with
+    backoff; only a refused token (or intents, or a config error) ends it with a status."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
@@ -360,37 +429,54 @@ async def _run(settings: Settings, token: str, *, ready_timeout: float) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, request_stop, sig.name)
 
+    delays = retry_delays(first_retry)
+    status = 0
+    while not stopping.is_set():
+        try:
+            status = await _serve_once(settings, token, stopping, ready_timeout=ready_timeout)
+            break
+        except _Retry:
+            delay = next(delays)
+            log.warning("trying again in %.0fs", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+    log.info("stopped")
+    return status
+
+
+async def _serve_once(
+    settings: Settings, token: str, stopping: asyncio.Event, *, ready_timeout: float
+) -> int:
+    bot = AmaBot(settings)
     runner = asyncio.create_task(bot.start(token), name="amabot-discord")
     stopper = asyncio.create_task(stopping.wait(), name="amabot-stop")
     ready = asyncio.create_task(bot.wait_until_ready(), name="amabot-ready")
-    status = 0
     try:
         done, _ = await asyncio.wait(
             {runner, stopper, ready}, timeout=ready_timeout, return_when="FIRST_COMPLETED"
         )
         if not done:
+            # discord.py keeps reconnecting with its own backoff; starting over would only
+            # spend another IDENTIFY.
             log.error(
-                "could not reach the Discord gateway at %s within %.0fs; giving up",
+                "could not reach the Discord gateway at %s within %.0fs; still trying",
                 settings.discord.gateway_url,
                 ready_timeout,
             )
-            status = 1
-        elif runner in done:
-            status = _runner_status(
-                runner, settings, logged_in=bot.user is not None, connected=bot.ws is not None
-            )
-        elif ready in done:
+            done, _ = await asyncio.wait({runner, stopper, ready}, return_when="FIRST_COMPLETED")
+        if ready in done and runner not in done:
             log.info("connected to Discord as %s", bot.user)
             done, _ = await asyncio.wait({runner, stopper}, return_when="FIRST_COMPLETED")
-            if runner in done:
-                status = _runner_status(runner, settings, logged_in=True, connected=True)
+        if runner in done:
+            return _runner_status(
+                runner, settings, logged_in=bot.user is not None, connected=bot.ws is not None
+            )
+        return 0
     finally:
         await bot.close()
         for task in (runner, stopper, ready):
             task.cancel()
         await asyncio.gather(runner, stopper, ready, return_exceptions=True)
-    log.info("stopped")
-    return status
 
 
 def _runner_status(
@@ -404,6 +490,12 @@ def _runner_status(
     if isinstance(config_error, ConfigError):
         log.error("%s", config_error)
         return config_error.exit_code
+    if isinstance(exc, discord.LoginFailure):
+        log.error("Discord rejected the token in $%s", settings.discord.token_env)
+        return 1
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        log.error("Discord refused the gateway intents: %s", exc)
+        return 1
     if logged_in and not connected and _is_network(exc):
         # discord.py can trip over its own missing websocket after a failed first connect;
         # the cause underneath is what the operator needs.
@@ -411,15 +503,11 @@ def _runner_status(
         log.error(
             "could not reach the Discord gateway at %s: %s", settings.discord.gateway_url, cause
         )
-    elif isinstance(exc, discord.LoginFailure):
-        log.error("Discord rejected the token in $%s", settings.discord.token_env)
-    elif isinstance(exc, discord.PrivilegedIntentsRequired):
-        log.error("Discord refused the gateway intents: %s", exc)
-    elif isinstance(exc, OSError | discord.GatewayNotFound | discord.ConnectionClosed):
+    elif _is_network(exc) or isinstance(exc, discord.DiscordServerError):
         log.error("could not connect to Discord (%s): %s", settings.discord.api_base, exc)
     else:
         log.error("the bot stopped on an unexpected error", exc_info=exc)
-    return 1
+    raise _Retry from exc
 
 
 def _is_network(exc: BaseException) -> bool:

@@ -157,6 +157,9 @@ def view_from(payload: dict[str, Any]) -> discord.ui.View | None:
                 row=row_index,
             )
             view.add_item(button)
+    # Stopped: discord.py keeps every unfinished view it sends for the life of the process;
+    # the button router (cogs/buttons.py) answers the clicks, so none needs keeping.
+    view.stop()
     return view
 
 

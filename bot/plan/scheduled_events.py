@@ -540,8 +540,10 @@ class EventReconciler:
                 text = f"{action.op} {action.key}: {exc}"
                 if exc.is_permission:
                     text = (
-                        f"cannot {action.op} the Discord event {action.key}: the bot lacks the "
-                        f"Manage Events permission ({exc})"
+                        f"cannot {action.op} the Discord event {action.key}: Discord refused "
+                        f"a permission ({exc}); events need Manage Events, a stage AMA also "
+                        "Manage Channels, Mute Members and Move Members on the stage, a voice "
+                        "AMA View Channel and Connect: `amabot doctor` names what is missing"
                     )
                     report.permission_error = report.permission_error or text
                 await self._store.mark_error(action.key, text, now, permission=exc.is_permission)

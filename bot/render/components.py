@@ -5,11 +5,13 @@ Pure.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from bot.content.models import Episode, EpisodeStatus
-from bot.render.limits import BUTTON_LINK, BUTTONS_PER_ROW, CUSTOM_ID_MAX, LINK_URL_MAX, is_http_url
+from bot.render.limits import BUTTON_LINK, BUTTONS_PER_ROW, LINK_URL_MAX, is_http_url
 
 
 def _link_button(label: str, url: str | None) -> dict[str, Any] | None:
@@ -27,6 +29,31 @@ def _rows(*buttons: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 ICS_PREFIX = "amabot:ics:"
+# What the one button router (cogs/buttons.py) reads after "amabot:"; longer ids never reach
+# a handler.
+ROUTER_REST_MAX = 90
+_HASHED = "#"
+
+
+def ics_custom_id(episode_id: str) -> str:
+    """The "Add to calendar" id: the episode id, or a short hash of it when the id is too long
+    for the router (`ics_episode_id` finds the episode again)."""
+    custom_id = f"{ICS_PREFIX}{episode_id}"
+    if len(custom_id) - len("amabot:") <= ROUTER_REST_MAX:
+        return custom_id
+    return f"{ICS_PREFIX}{_HASHED}{_short_hash(episode_id)}"
+
+
+def ics_episode_id(arg: str, episode_ids: Iterable[str]) -> str | None:
+    """The episode id an "Add to calendar" click names (what follows ``amabot:ics:``)."""
+    if not arg.startswith(_HASHED):
+        return arg or None
+    wanted = arg[len(_HASHED) :]
+    return next((i for i in episode_ids if _short_hash(i) == wanted), None)
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
 REMIND_ME_ID = "amabot:remindme"  # + ":<series>" on reminders; bare on /episode (asks which)
@@ -52,16 +79,14 @@ def episode_action_buttons(episode: Episode, now: datetime) -> list[dict[str, An
     ):
         return []
     buttons: list[dict[str, Any]] = []
-    custom_id = f"{ICS_PREFIX}{episode.id}"
-    if len(custom_id) <= CUSTOM_ID_MAX:
-        buttons.append(
-            {
-                "type": 2,
-                "style": 2,
-                "label": "Add to calendar",
-                "custom_id": custom_id,
-            }
-        )
+    buttons.append(
+        {
+            "type": 2,
+            "style": 2,
+            "label": "Add to calendar",
+            "custom_id": ics_custom_id(episode.id),
+        }
+    )
     buttons.append(remind_me_button())
     return buttons
 

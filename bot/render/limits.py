@@ -120,6 +120,25 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+# discord.utils.escape_markdown's rules (discord.py 2.7, as_needed=False, ignore_links=True),
+# written here because bot/render must not import discord: URLs are left alone; emphasis,
+# code, strike, spoiler and backslashes are escaped, and so are quotes, headings, list marks
+# and masked links at the start of a line.
+_MD_COMMON = r"^>(?:>>)?\s|\[.+\]\(.+\)|^#{1,3}|^\s*-"
+_MD_URL = r"(?P<url><[^: >]+:\/[^ >]+>|(?:https?|steam):\/\/[^\s<]+[^<.,:;\"\'\]\s])"
+_MD_ESCAPE = re.compile(rf"(?:{_MD_URL}|(?P<markdown>[_\\~|\*`]|{_MD_COMMON}))", re.MULTILINE)
+
+
+def escape_markdown(text: str) -> str:
+    """`text` shown literally inside Markdown: ``**{escape_markdown(title)}**``."""
+    return _MD_ESCAPE.sub(lambda m: m["url"] or "\\" + m["markdown"], text)
+
+
+def link_text(text: str) -> str:
+    """Text for ``[text](url)``: escaped, and without brackets that would end the link."""
+    return escape_markdown(text).replace("[", "\\[").replace("]", "\\]")
+
+
 # Characters a URI may not hold unescaped; Discord refuses buttons and embeds with them.
 _HTTP_URL = re.compile(r"https?://[^\s/$.?#<>\"{}|\\^`][^\s<>\"{}|\\^`]*$", re.IGNORECASE)
 

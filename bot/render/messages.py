@@ -38,8 +38,10 @@ from bot.render.limits import (
     Payload,
     allowed_mentions,
     cut,
+    escape_markdown,
     fit_message,
     is_http_url,
+    link_text,
     one_line,
     role_mention,
 )
@@ -124,6 +126,8 @@ def _with_guests(episode: Episode, max_title: int = 200) -> str:
     title = cut(one_line(episode.title) or episode.code, max_title)
     guests = [g for g in episode.guests if one_line(g) and one_line(g).lower() not in title.lower()]
     who = cut(_join_names(guests), 150)
+    # Inside a headline that is bold up to here: a title's own `*` or `_` must not be read.
+    title, who = escape_markdown(title), escape_markdown(who)
     return f"{title} with {who}" if who else title
 
 
@@ -212,7 +216,12 @@ def episode_reply(
     if recap is not None:
         title = one_line(recap.title)
         fields.append(
-            _field("Recap", f"[{title}]({recap_url})" if is_http_url(recap_url) else title)
+            _field(
+                "Recap",
+                f"[{link_text(title)}]({recap_url})"
+                if is_http_url(recap_url)
+                else escape_markdown(title),
+            )
         )
     if episode.tags:
         fields.append(_field("Tags", _tags(episode.tags)))
@@ -390,7 +399,7 @@ def recap_announcement(
 ) -> Payload:
     """The post in the announcements channel when a recap is merged."""
     title = one_line(recap.title) or recap.id
-    headline = f"📝 New recap: **{cut(title, 300)}**"
+    headline = f"📝 New recap: **{escape_markdown(cut(title, 300))}**"
     content = f"{role_mention(role_id)} {headline}" if role_id else headline
     fields = []
     label = _episode_label(recap, episode)
@@ -425,7 +434,7 @@ def schedule_reply(
     entries = [(ep, ev, ev.start) for ep, ev in items if ev.start is not None]
     for ep, ev, start in entries:
         live = " · 🔴 live now" if ev.is_running(now) else ""
-        title = cut(one_line(ep.title), 150)
+        title = escape_markdown(cut(one_line(ep.title), 150))
         entry = f"**{ep.code}** · {title} — {KIND_NAMES[ev.kind]}{live}\n{when_line(start)}"
         if used + len(entry) + 2 > EMBED_DESCRIPTION_MAX - 40:
             break

@@ -169,11 +169,11 @@ class Dispatcher:
         slow send cannot make the next reminder miss its event."""
         ordered: dict[tuple[int, str], list[str]] = {}
         independent: list[str] = []
-        for post in await self._outbox.due(self._clock()):
-            if post.kind in ORDERED_KINDS:
-                ordered.setdefault((post.channel_id, post.kind), []).append(post.key)
+        for key, kind, channel_id in await self._outbox.due_keys(self._clock()):
+            if kind in ORDERED_KINDS:
+                ordered.setdefault((channel_id, kind), []).append(key)
             else:
-                independent.append(post.key)
+                independent.append(key)
         counts = await asyncio.gather(
             *(self._deliver_in_order(queue, keys) for queue, keys in ordered.items()),
             *(self.deliver(key) for key in independent),

@@ -218,6 +218,13 @@ class GitContent:
         name = await self._out("symbolic-ref", "--short", "--quiet", "HEAD")
         return name or None
 
+    async def remote_branch(self, branch: str) -> tuple[bool | None, str | None]:
+        """(is `branch` on the remote, error): `amabot doctor`'s "remote reachable" check."""
+        res = await self._git("ls-remote", "--heads", self.remote, f"refs/heads/{branch}")
+        if not res.ok:
+            return None, redact(self._failure(f"git ls-remote {self.remote}", res))
+        return bool(res.stdout.strip()), None
+
     async def pull(self) -> PullResult:
         async with self._lock:
             started = time.monotonic()

@@ -132,6 +132,7 @@ class PostingService:
         self._recap_plan = IncrementalRecapPlan()
         self._changed_paths: set[str] = set()
         self._changed_episodes: set[str] = set()
+        self.setup_problems: list[dict[str, str]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -193,7 +194,7 @@ class PostingService:
             # A git pull names the files it changed; a rescan (no git) looks at every file.
             paths = None if result is None or result.rescan else result.changed_paths
             before = self._recaps_at(paths)
-            report = await asyncio.to_thread(self.index.reload, paths)
+            report = await asyncio.to_thread(self._reload, paths)
             if paths is None:
                 self._recap_plan.invalidate()  # a rescan: the next pass plans everything
             else:
@@ -278,6 +279,13 @@ class PostingService:
             await self.store.state.set(RECAP_ALIAS_PREFIX + new_id, old_id)
             self._recap_aliases[new_id] = old_id
             log.info("recap %s was renamed: it keeps the announcement of %s", new_id, old_id)
+
+    def _reload(self, paths: Any) -> Any:
+        """In a thread: the reload, and the sorting and indexing it leaves for first use, so
+        the next reconcile or search does not do them on the event loop."""
+        report = self.index.reload(paths)
+        self.index.prepare_search()
+        return report
 
     async def reconcile(
         self, *, events: bool = True, incremental: bool = False
@@ -555,10 +563,10 @@ class PostingService:
         return planned
 
     async def rebuild_wakeups(self) -> None:
-        pending = await self.store.outbox.pending()
-        # The auto_start transitions are not outbox rows: keep their wake-ups too (one that
-        # has come but not run yet runs at once).
-        wakes = [(p.key, p.wake_at) for p in pending]
+        # Keys and times only: decoding every pending payload here held the loop for 150 ms
+        # with a thousand reminders. The auto_start transitions are not outbox rows: keep
+        # their wake-ups too (one that has come but not run yet runs at once).
+        wakes = await self.store.outbox.wake_times()
         wakes.extend(self._event_wakes.items())
         self.wakeups.rebuild(wakes)
 
@@ -582,6 +590,18 @@ class PostingService:
         return payload_for(
             decision, post, episodes=_EpisodesView(self.index), settings=self.settings
         )
+
+    async def retry_refused(self, channel_ids: set[int]) -> list[str]:
+        """The bot may post in these channels again (the self-check passes there): what was
+        refused for a permission goes out if still in time, else is recorded as skipped."""
+        revived, skipped = await self.store.outbox.retry_refused(channel_ids, self.clock())
+        for key in skipped:
+            log.info("%s stays unsent: past its deadline when the permission came back", key)
+        if revived:
+            log.info("permission back: sending %d refused post(s) again", len(revived))
+            await self.rebuild_wakeups()
+            await self.deliver_due()
+        return revived
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -633,7 +653,10 @@ class PostingService:
         problems = [p.as_dict() for p in list(self.dispatcher.problems)[-10:]]
         events = await self.events_health()
         return {
-            "ok": sync["last_error"] is None and not problems and not events["permission_error"],
+            "ok": sync["last_error"] is None
+            and not problems
+            and not events["permission_error"]
+            and not self.setup_problems,
             "last_commit": await self.store.state.get(STATE_COMMIT),
             "last_reload_at": await self.store.state.get(STATE_RELOADED),
             "posts": {
@@ -656,6 +679,8 @@ class PostingService:
             "content": sync,
             "content_problems": sum(1 for p in self.index.problems if p.severity == "error"),
             "events": events,
+            # What the self-check (bot/services/selfcheck.py) found wrong with the set-up.
+            "setup_problems": list(self.setup_problems),
         }
 
 
@@ -666,8 +691,8 @@ def failure_alert(post: Post, reason: str) -> dict[str, Any]:
     text = (
         f"⚠️ I could not post the {what.get(post.kind, 'post')} `{post.key}` in "
         f"<#{post.channel_id}>: {reason}.\n"
-        "Check my permissions there (View Channel, Send Messages, Embed Links). "
-        "`amabot plan` lists failed posts; a failed post is not retried."
+        "Check my permissions there (`amabot doctor` says which are missing). Once they are "
+        "back I send it, if still in time; `amabot plan` lists failed posts."
     )
     return {"content": text[:2000], "allowed_mentions": {"parse": []}}
 

@@ -119,6 +119,19 @@ class Outbox:
         )
         return [_post(r) for r in rows]
 
+    async def due_keys(self, now: datetime) -> list[tuple[str, str, int]]:
+        """(key, kind, channel id) of the posts `due` would return: what delivery needs to
+        queue them, without decoding a thousand payloads on the event loop each wake-up."""
+        at = to_db(now)
+        rows = await self._db.fetchall(
+            """SELECT key, kind, channel_id FROM outbox
+                WHERE status = 'pending' AND due_at <= ?
+                  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+                ORDER BY due_at, key""",
+            (at, at),
+        )
+        return [(r["key"], r["kind"], r["channel_id"]) for r in rows]
+
     async def next_due_at(self) -> datetime | None:
         """The earliest moment a pending post needs attention (due time or retry time)."""
         value = await self._db.scalar(
@@ -409,6 +422,38 @@ class Outbox:
                 WHERE key = ? AND status IN ('pending', 'sending')""",
             (reason, by, to_db(now), key),
         )
+
+    async def retry_refused(
+        self, channel_ids: Iterable[int], now: datetime
+    ) -> tuple[list[str], list[str]]:
+        """After a permission is fixed: posts Discord refused with a 403 in these channels go
+        back to pending if still within their deadline, else are recorded as skipped with both
+        reasons. (revived keys, skipped keys)."""
+        ids = sorted(set(channel_ids))
+        if not ids:
+            return [], []
+        marks = ", ".join("?" * len(ids))
+        refused = (
+            f"status = 'failed' AND kind != 'dm' AND reason LIKE '403%' AND channel_id IN ({marks})"
+        )
+        at = to_db(now)
+        async with self._db.transaction() as tx:
+            revived = await tx.fetchall(
+                f"""UPDATE outbox SET status = 'pending', reason = NULL, next_attempt_at = NULL,
+                          last_error = reason, updated_at = ?
+                     WHERE {refused} AND (deadline IS NULL OR deadline >= ?)
+                 RETURNING key""",  # noqa: S608 - only '?' marks
+                (at, *ids, at),
+            )
+            skipped = await tx.fetchall(
+                f"""UPDATE outbox SET status = 'skipped', updated_at = ?,
+                          reason = reason || '; then past its deadline when the permission '
+                                 || 'came back'
+                     WHERE {refused} AND deadline < ?
+                 RETURNING key""",  # noqa: S608 - only '?' marks
+                (at, *ids, at),
+            )
+        return [r["key"] for r in revived], [r["key"] for r in skipped]
 
     async def recover_sending(self, now: datetime) -> list[Post]:
         """At start-up only: rows a crash left in `sending` go back to pending, to be resent

@@ -1,7 +1,9 @@
-"""`python3 -m testkit.sandbox [--port N] [--state FILE] [--token T] [knobs]`: a standalone sandbox.
+"""`python3 -m testkit.sandbox [--port N] [--state FILE] [--token T] [knobs]`: a standalone
+sandbox.
 
 The knobs (`--nonce-window 3`, `--publish-per-hour 2`, ...) are Sandbox's keyword arguments;
-their defaults are Discord's (see testkit/sandbox/README.md).
+their defaults are Discord's (see testkit/sandbox/README.md). `--no-validate` skips the
+OpenAPI check of each request (timing runs: it is the stand-in's cost, not the bot's).
 
 Prints one line, `sandbox listening on http://127.0.0.1:PORT`, then serves until SIGINT or
 SIGTERM. `--state FILE` is a JSON guild layout to build at start (see build_from_layout);
@@ -41,6 +43,8 @@ def build_layout(sandbox: Sandbox, state: str) -> None:
 
 async def _serve(args: argparse.Namespace) -> int:
     knobs = {k: getattr(args, k) for k in KNOBS if getattr(args, k) is not None}
+    if args.no_validate:
+        knobs["validate"] = False
     sandbox = Sandbox(args.token, port=args.port, **knobs)
     sandbox.on_violation = lambda v: print(f"VIOLATION {v}", file=sys.stderr, flush=True)  # noqa: T201
     if args.state:
@@ -62,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")
     parser.add_argument("--state", help="JSON guild layout to build at start")
     parser.add_argument("--token", help="the bot token to accept (default: random)")
+    parser.add_argument(
+        "--no-validate", action="store_true", help="skip the OpenAPI check of each request"
+    )
     for name, kind in KNOBS.items():
         parser.add_argument("--" + name.replace("_", "-"), type=kind, dest=name)
     args = parser.parse_args(argv)

@@ -90,7 +90,21 @@ async def test_run_with_a_rejected_token_says_so_and_exits_1(harness):
     assert "not-the-token" not in text
 
 
-async def test_run_with_discord_unreachable_says_so_and_exits_1(harness, tmp_path):
+async def _retries_until_stopped(proc, *, attempts: int = 2) -> str:
+    """Read the log until `attempts` "trying again" lines, then SIGTERM: the status is 0."""
+    seen, lines = 0, []
+    while seen < attempts:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+        assert line, "the process ended instead of trying again: " + "".join(lines)
+        lines.append(line.decode())
+        seen += "trying again in" in lines[-1]
+    proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0
+    return "".join(lines) + out.decode() + err.decode()
+
+
+async def test_run_with_discord_unreachable_keeps_trying_until_stopped(harness, tmp_path):
     config = harness.config_path.read_text().replace(
         harness.sandbox.api_base, "http://127.0.0.1:9/api/v10"
     )
@@ -98,9 +112,7 @@ async def test_run_with_discord_unreachable_says_so_and_exits_1(harness, tmp_pat
     path.write_text(config)
     env = _env(DISCORD_TOKEN="x", GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
     proc = await _spawn("run", "--config", str(path), env=env)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    text = out.decode() + err.decode()
-    assert proc.returncode == 1
+    text = await _retries_until_stopped(proc)
     assert "could not connect to Discord" in text
     assert "Traceback" not in text
 
@@ -187,18 +199,17 @@ async def test_demo_needs_nothing_from_the_test_extra():
     assert "Discord API check: skipped" in text
 
 
-async def test_run_with_the_gateway_unreachable_gives_up_with_one_message(harness, tmp_path):
+async def test_run_with_the_gateway_unreachable_keeps_trying_in_the_process(harness, tmp_path):
+    # A restart-always supervisor would spend one IDENTIFY per start: the process stays up.
     config = harness.config_path.read_text().replace(
         harness.sandbox.gateway_url, "ws://127.0.0.1:9/gateway"
     )
-    config = config.replace("[discord]\n", '[discord]\nconnect_timeout = "3s"\n', 1)
+    config = config.replace("[discord]\n", '[discord]\nconnect_timeout = "2s"\n', 1)
     path = tmp_path / "no-gateway.toml"
     path.write_text(config)
     env = _env(DISCORD_TOKEN=harness.sandbox.token, GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
     proc = await _spawn("run", "--config", str(path), env=env)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    text = out.decode() + err.decode()
-    assert proc.returncode == 1
+    text = await _retries_until_stopped(proc, attempts=1)
     assert "could not reach the Discord gateway at ws://127.0.0.1:9/gateway" in text
     assert "Traceback" not in text
 

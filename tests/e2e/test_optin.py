@@ -47,9 +47,18 @@ def ids(message) -> list[str]:
     ]
 
 
+async def click(sb, *args, **kwargs):
+    """A click, and its final answer: the notify buttons acknowledge first, then answer."""
+    return await sb.wait_final(await sb.click(*args, **kwargs))
+
+
+async def slash(sb, *args, **kwargs):
+    return await sb.wait_final(await sb.slash(*args, **kwargs))
+
+
 async def notify(h, series: str, how: str, who=None):
-    return await h.sandbox.slash(
-        who or h.member, h.general, "notify", subcommand="set", series=series, how=how
+    return await slash(
+        h.sandbox, who or h.member, h.general, "notify", subcommand="set", series=series, how=how
     )
 
 
@@ -63,7 +72,7 @@ async def test_a_dm_at_the_chosen_lead_time_exactly_once_across_a_restart(tmp_pa
         assert post.status is PostStatus.PENDING and post.due_at == AMA_START - timedelta(
             minutes=10
         )
-        status = await h.sandbox.slash(h.member, None, "notify", subcommand="status")  # in a DM
+        status = await slash(h.sandbox, h.member, None, "notify", subcommand="status")  # in a DM
         assert status.ephemeral and "**AMAs**: a DM 10 minutes before" in status.content
         assert "**Livestreams**: off" in status.content
 
@@ -93,7 +102,7 @@ async def test_stop_these_in_a_dm_ends_that_series(tmp_path):
         clock.set(LS_START - H)
         await h.posting.deliver_due()
         (dm,) = h.sandbox.messages(dm_channel(h))
-        stopped = await h.sandbox.click(h.member, dm_channel(h), dm, "amabot:optout:livestream")
+        stopped = await click(h.sandbox, h.member, dm_channel(h), dm, "amabot:optout:livestream")
         assert stopped.ephemeral and "no more reminders of livestreams" in stopped.content
         pref = await h.bot.db.optin.pref(h.member.id, "livestream")
         assert pref.mode == "off"
@@ -131,7 +140,7 @@ async def test_closed_dms_are_recorded_and_not_retried(tmp_path):
         assert len(dm_sends(h, key)) == 1  # tried once, not again
         # Organisers are not alerted about a member's closed DMs.
         assert h.sandbox.messages(h.general) == []
-        status = await h.sandbox.slash(h.member, h.general, "notify", subcommand="status")
+        status = await slash(h.sandbox, h.member, h.general, "notify", subcommand="status")
         assert "DMs were closed" in status.content
         # Choosing DMs again reopens: the AMA DM is planned again.
         h.sandbox.close_dms(h.member, closed=False)
@@ -190,33 +199,33 @@ async def test_role_self_assigned_and_removed_with_the_remind_me_button(tmp_path
         reminder = await sb.wait_for_message(h.reminders)
         assert "amabot:remindme:livestream" in ids(reminder)
 
-        chooser = await sb.click(h.member, h.reminders, reminder, "amabot:remindme:livestream")
+        chooser = await click(sb, h.member, h.reminders, reminder, "amabot:remindme:livestream")
         assert chooser.ephemeral and "Now: off" in chooser.content
         assert ids(chooser.message)[0] == "amabot:notify:livestream:role"
-        chosen = await sb.click(h.member, h.reminders, chooser.message, ids(chooser.message)[0])
+        chosen = await click(sb, h.member, h.reminders, chooser.message, ids(chooser.message)[0])
         assert f"<@&{h.ls_role.id}>" in chosen.content
         member = sb.world.guild(h.guild).members[h.member.id]
         assert h.ls_role.id in member.roles
         assert len(sb.requests_to("PUT", "/guilds/*/members/*/roles/*")) == 1
 
-        again = await sb.click(h.member, h.reminders, reminder, "amabot:remindme:livestream")
+        again = await click(sb, h.member, h.reminders, reminder, "amabot:remindme:livestream")
         assert "Now: the role" in again.content
-        off = await sb.click(h.member, h.reminders, again.message, "amabot:notify:livestream:off")
+        off = await click(sb, h.member, h.reminders, again.message, "amabot:notify:livestream:off")
         assert "no reminders for livestreams" in off.content
         assert h.ls_role.id not in member.roles
         assert len(sb.requests_to("DELETE", "/guilds/*/members/*/roles/*")) == 1
 
         # /episode's "Remind me" asks which series first, then offers that series' choices.
         reply = await sb.slash(h.member, h.general, "episode", query="s9e1")
-        picker = await sb.click(h.member, h.general, reply.message, "amabot:remindme")
+        picker = await click(sb, h.member, h.general, reply.message, "amabot:remindme")
         assert ids(picker.message) == [
             "amabot:remindme:livestream",
             "amabot:remindme:ama",
             "amabot:remindme:recaps",
         ]
-        ama = await sb.click(h.member, h.general, picker.message, "amabot:remindme:ama")
+        ama = await click(sb, h.member, h.general, picker.message, "amabot:remindme:ama")
         assert "amabot:notify:ama:role" not in ids(ama.message)  # no AMA role configured
-        done = await sb.click(h.member, h.general, ama.message, "amabot:notify:ama:dm:24h")
+        done = await click(sb, h.member, h.general, ama.message, "amabot:notify:ama:dm:24h")
         assert "1 day before each AMA" in done.content
         assert (await h.bot.db.optin.pref(h.member.id, "ama")).lead == timedelta(days=1)
 
@@ -229,15 +238,15 @@ async def test_recaps_by_dm_one_per_new_recap_until_stopped(tmp_path):
     clock = ManualClock(SUNDAY)
     async with world(tmp_path, clock=clock, episodes={"s9-e01": episode_md()}) as h:
         await h.posting.sync.wait_idle()
-        chooser = await h.sandbox.slash(h.member, h.general, "episode", query="s9e1")
-        picker = await h.sandbox.click(h.member, h.general, chooser.message, "amabot:remindme")
-        recaps = await h.sandbox.click(
-            h.member, h.general, picker.message, "amabot:remindme:recaps"
+        chooser = await slash(h.sandbox, h.member, h.general, "episode", query="s9e1")
+        picker = await click(h.sandbox, h.member, h.general, chooser.message, "amabot:remindme")
+        recaps = await click(
+            h.sandbox, h.member, h.general, picker.message, "amabot:remindme:recaps"
         )
         assert "amabot:notify:recaps:dm" in ids(recaps.message)
         answer = await notify(h, "recaps", "dm")
         assert answer.ephemeral and "DM you each new recap" in answer.content
-        status = await h.sandbox.slash(h.member, None, "notify", subcommand="status")
+        status = await slash(h.sandbox, h.member, None, "notify", subcommand="status")
         assert "**Recaps**: a DM for each new recap" in status.content
 
         published = SUNDAY - timedelta(minutes=5)
@@ -260,7 +269,7 @@ async def test_recaps_by_dm_one_per_new_recap_until_stopped(tmp_path):
         assert len(h.sandbox.messages(dm_channel(h))) == 1 and len(dm_sends(h, key)) == 1
         assert len(h.sandbox.messages(h.announcements)) == 1
 
-        stopped = await h.sandbox.click(h.member, dm_channel(h), dm, "amabot:optout:recaps")
+        stopped = await click(h.sandbox, h.member, dm_channel(h), dm, "amabot:optout:recaps")
         assert stopped.ephemeral and "no more reminders of recaps" in stopped.content
         clock.set(SUNDAY + timedelta(minutes=1))
         second = recap_md("r2", "Recap Two", published=published, episode="s9-e01")

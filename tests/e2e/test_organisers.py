@@ -357,7 +357,9 @@ async def test_cancel_with_autocomplete_is_recorded_and_sticks(tmp_path):
             rk("reminder:s9-e01:ama:10m", AMA_START),
         ]
         key = rk("reminder:s9-e01:ama:1h", AMA_START)
-        result = await sb.slash(h.organiser, h.general, "announce", subcommand="cancel", key=key)
+        result = await sb.wait_final(
+            await sb.slash(h.organiser, h.general, "announce", subcommand="cancel", key=key)
+        )
         assert result.ephemeral and result.content == f"Cancelled `{key}`."
         post = await h.bot.db.outbox.get(key)
         assert (post.status, post.cancelled_by) == (PostStatus.CANCELLED, h.organiser.user.id)
@@ -369,7 +371,9 @@ async def test_cancel_with_autocomplete_is_recorded_and_sticks(tmp_path):
         )
         assert [c["value"] for c in choices] == [rk("reminder:s9-e01:ama:10m", AMA_START)]
 
-        again = await sb.slash(h.organiser, h.general, "announce", subcommand="cancel", key=key)
+        again = await sb.wait_final(
+            await sb.slash(h.organiser, h.general, "announce", subcommand="cancel", key=key)
+        )
         assert "Nothing to cancel: it is cancelled" in again.content
         # A content change (a reconcile) does not bring an organiser's cancel back.
         await h.merge({"episodes/s9-e01.md": episode_md(title="Fine Tuning, revisited")}, "edit")
@@ -395,8 +399,10 @@ async def test_skip_one_events_reminders_is_recorded(tmp_path):
             event="ama",
         )
         assert choices and choices[0]["value"] == "s9-e01"
-        result = await sb.slash(
-            h.organiser, h.general, "announce", subcommand="skip", episode="s9-e01", event="ama"
+        result = await sb.wait_final(
+            await sb.slash(
+                h.organiser, h.general, "announce", subcommand="skip", episode="s9-e01", event="ama"
+            )
         )
         assert result.ephemeral
         assert "Skipped 2 reminder(s) for S9:E1" in result.content
@@ -413,8 +419,10 @@ async def test_skip_one_events_reminders_is_recorded(tmp_path):
             "s9-e01:ama",
             h.organiser.user.id,
         )
-        again = await sb.slash(
-            h.organiser, h.general, "announce", subcommand="skip", episode="s9-e01", event="ama"
+        again = await sb.wait_final(
+            await sb.slash(
+                h.organiser, h.general, "announce", subcommand="skip", episode="s9-e01", event="ama"
+            )
         )
         assert "No pending reminders" in again.content
         assert len(await h.bot.db.audit.recent()) == 1

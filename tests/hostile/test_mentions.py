@@ -173,6 +173,7 @@ async def test_mentions_in_every_content_field_and_organiser_input_never_ping(tm
             ("skip", {"episode": m, "event": "both"}),
         ):
             result = await sb.slash(h.organiser, h.general, "announce", subcommand=sub, **options)
+            result = await sb.wait_final(result)  # cancel and skip acknowledge first
             assert result.ephemeral and result.content
         await sb.slash(h.organiser, h.general, "announce", subcommand="list")
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from bot.clock import ManualClock
 from bot.plan.posts import PostStatus
 from tests.e2e.conftest import eventually
-from tests.e2e.episodes import LS_START, SUNDAY, episode_md, world
+from tests.e2e.episodes import LS_START, SUNDAY, episode_md, rk, world
 
 M = timedelta(minutes=1)
 
@@ -58,8 +58,8 @@ async def test_a_refused_channel_is_told_once_and_its_posts_recover(tmp_path):
         clock.set(LS_START - 10 * M)
         await h.posting.deliver_due()
         outbox = h.bot.db.outbox
-        one_hour = "reminder:s9-e01:livestream:1h"
-        ten_min = "reminder:s9-e01:livestream:10m"
+        one_hour = rk("reminder:s9-e01:livestream:1h", LS_START)
+        ten_min = rk("reminder:s9-e01:livestream:10m", LS_START)
         for key in (one_hour, ten_min):
             assert (await outbox.get(key)).status is PostStatus.FAILED
 

@@ -3,7 +3,9 @@
 
 Prints: cold build time and the floor (read bytes + parse only the frontmatter with PyYAML's
 C loader) with their ratio, also counting the search index (the bot builds both at start-up,
-so that is the ratio the target is about); incremental reloads after changing one file (full
+so that is the ratio the target is about). A cold load of 500+ files is parsed by worker
+processes (one per core, `bot.content.parallel`) while the floor stays one process: the
+output names the worker count and also prints the in-process (1 worker) ratio; incremental reloads after changing one file (full
 stat scan, and with the changed path given, as the git watcher does); search p50/p99; peak
 RSS. Targets: start-up ratio <= 1.3, incremental reload <= 20 ms, peak RSS <= 200 MB, search p99 <= 10 ms.
 

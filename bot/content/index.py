@@ -278,6 +278,9 @@ class ContentIndex:
             )
             self._files[rel] = state
             self._remember(rel, state, ep_ids, recap_ids)
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # the workers' pool ends here, whatever happened above
         if complete:
             for rel in [r for r in self._files if r not in found]:
                 self._forget(rel, ep_ids, recap_ids)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import bisect
 import gc
+import logging
 import os
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -25,13 +26,25 @@ from typing import Any, Literal
 from bot.config import Settings
 from bot.content.fields import did_you_mean as _did_you_mean
 from bot.content.frontmatter import MAX_FILE_BYTES, NO_FRONTMATTER, too_large
-from bot.content.loader import Kind, Parsed, load_speakers, parse_bytes
+from bot.content.loader import Kind, Parsed
 from bot.content.lookup import episode_fields, recap_code, recap_fields
 from bot.content.models import Author, Episode, EpisodeStatus, Problem, Recap, ShowEvent
+from bot.content.parallel import (
+    PARALLEL_MIN_FILES,
+    Done,
+    Job,
+    Speakers,
+    default_workers,
+    load_files,
+    parse_file,
+    read_bytes,
+)
 from bot.content.search import SearchIndex
 from bot.content.text import find_code, parse_code
 
 __all__ = ["ContentIndex", "ReloadReport", "parse_code", "problem_sort_key"]
+
+log = logging.getLogger(__name__)
 
 _HUB_SUPPORT_DIRS = frozenset(("speakers", "seasons", "tags", "schema", "node_modules"))
 _PAGE_NAMES = frozenset(("readme.md", "license.md", "changelog.md", "contributing.md", "index.md"))
@@ -96,7 +109,12 @@ class _Derived:
 
 class ContentIndex:
     def __init__(
-        self, root: Path | str, settings: Settings | None = None, *, only: Path | str | None = None
+        self,
+        root: Path | str,
+        settings: Settings | None = None,
+        *,
+        only: Path | str | None = None,
+        workers: int | None = None,
     ):
         self.settings = settings or Settings()
         self.root = Path(root)
@@ -125,7 +143,12 @@ class ContentIndex:
         self._ep_search = SearchIndex()
         self._recap_search = SearchIndex()
         self._derived = _Derived()
-        self._speakers: dict[Path, dict[str, tuple[str, str]]] = {}
+        self._speakers = Speakers()
+        # A cold load of `parallel_min_files` files or more is parsed by `workers` processes
+        # (`bot.content.parallel`); 1 parses everything in this process.
+        self.workers = default_workers() if workers is None else max(1, workers)
+        self.parallel_min_files = PARALLEL_MIN_FILES
+        self.last_load_workers = 1  # processes that parsed the last reload
         self._loaded = False
         self._content_root: bool | None = None
         self._recap_cross: dict[str, list[Problem]] = {}
@@ -188,7 +211,26 @@ class ContentIndex:
                 self._refused.pop(rel, None)
                 if f.refused is not None:
                     self._refused[rel] = f.refused
+        self.last_load_workers = 1
+        stream = self._cold_stream(found)
+        ahead = next(stream, None)
         for rel, f in found.items():
+            if ahead is not None and ahead[0] == rel:
+                # Read and parsed already (by the worker processes of a cold load).
+                _rel, crc, parsed = ahead
+                ahead = next(stream, None)
+                added.add(rel)
+                state = _FileState(
+                    parsed.kind,
+                    f.size,
+                    f.mtime_ns,
+                    crc,
+                    parsed,
+                    f.mtime_ns >= scan_start - _RACY_NS,
+                )
+                self._files[rel] = state
+                self._remember(rel, state, ep_ids, recap_ids)
+                continue
             if f.refused is not None:
                 if rel in self._files:
                     self._forget(rel, ep_ids, recap_ids)
@@ -204,7 +246,7 @@ class ContentIndex:
             ):
                 continue
             try:
-                raw = _read_bytes(f.path, f.size) if f.size <= MAX_FILE_BYTES else b""
+                raw = read_bytes(f.path, f.size) if f.size <= MAX_FILE_BYTES else b""
             except OSError as exc:
                 raw = None
                 parsed = Parsed(
@@ -228,7 +270,9 @@ class ContentIndex:
                         old.size, old.mtime_ns = f.size, f.mtime_ns
                         old.racy = f.mtime_ns >= scan_start - _RACY_NS
                         continue
-                    parsed = self._parse(raw, rel, f)
+                    parsed = parse_file(
+                        raw, rel, f.path, f.kind, self.settings.series, self._speakers
+                    )
             else:
                 crc = -1
             if old is not None:
@@ -241,6 +285,9 @@ class ContentIndex:
             )
             self._files[rel] = state
             self._remember(rel, state, ep_ids, recap_ids)
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # the workers' pool ends here, whatever happened above
         if complete:
             for rel in [r for r in self._files if r not in found]:
                 self._forget(rel, ep_ids, recap_ids)
@@ -268,18 +315,30 @@ class ContentIndex:
             len(self._files),
         )
 
-    def _parse(self, raw: bytes, rel: str, f: _Found) -> Parsed:
-        speaker = None
-        if rel.endswith((".yaml", ".yml")):
-            folder = Path(f.path).parent.parent / "speakers"
-            table = self._speakers.get(folder)
-            if table is None:
-                table = self._speakers[folder] = load_speakers(folder) if folder.is_dir() else {}
-            speaker = table.get
-        loose = f.kind == "auto"
-        if speaker is None:
-            return parse_bytes(raw, rel, f.kind, self.settings.series, pages=loose)
-        return parse_bytes(raw, rel, f.kind, self.settings.series, speaker, pages=loose)
+    def _cold_stream(self, found: dict[str, _Found]) -> Iterator[Done]:
+        """A first load of many files: each one's (rel, crc, Parsed), in the order of `found`,
+        from worker processes. Empty when the load is small or warm (then in-process)."""
+        if self._loaded or self._files or self.workers < 2:
+            return iter(())
+        jobs: list[Job] = [
+            (rel, str(f.path), f.kind, f.size)
+            for rel, f in found.items()
+            if f.refused is None and f.size <= MAX_FILE_BYTES
+        ]
+        if len(jobs) < self.parallel_min_files:
+            return iter(())
+        self.last_load_workers = self.workers
+        return load_files(
+            jobs,
+            self.settings.series,
+            workers=self.workers,
+            speakers=self._speakers,
+            on_fallback=self._fell_back,
+        )
+
+    def _fell_back(self, exc: BaseException) -> None:
+        self.last_load_workers = 1
+        log.warning("content: parsing in worker processes failed (%r); parsing in-process", exc)
 
     def _normalise_paths(self, paths: Iterable[str | Path]) -> list[str]:
         out = []
@@ -908,23 +967,6 @@ def _drop(table: dict, key: object, rel: str) -> None:
         rels.remove(rel)
     if not rels:
         del table[key]
-
-
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-
-
-def _read_bytes(path: str | Path, size: int) -> bytes:
-    """The whole file (`size` from the scan is a hint), with plain system calls rather than
-    a buffered file object per file. Non-blocking, so a file swapped for a pipe since the
-    scan cannot hang the load."""
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
-        chunks = []
-        while chunk := os.read(fd, max(size + 1, 4096)):
-            chunks.append(chunk)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def _not_a_file(rel: str) -> Problem:

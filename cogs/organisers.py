@@ -21,7 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.content.lookup import MAX_QUERY, named_episode
-from bot.discord.app import AmaBot, UserFacingError, reply_ephemeral
+from bot.discord.app import AmaBot, UserFacingError, in_time, reply_ephemeral
 from bot.discord.sender import payload_kwargs
 from bot.plan.announcements import (
     MAX_PAGE,
@@ -215,12 +215,15 @@ class Organisers(commands.Cog):
         if problem:
             raise UserFacingError(problem)
         payload = organiser_announcement(message, role_id=role_id)
-        draft_id, _ = await self.announcements.save_draft(
-            author=interaction.user.id,
-            channel_id=target.id,
-            role_id=role_id,
-            due_at=due,
-            payload=payload,
+        draft_id, _ = await in_time(
+            interaction,
+            self.announcements.save_draft(
+                author=interaction.user.id,
+                channel_id=target.id,
+                role_id=role_id,
+                due_at=due,
+                payload=payload,
+            ),
         )
         preview = announcement_preview(payload, due_at=due, channel_id=target.id, role_id=role_id)
         preview["components"] = draft_buttons(draft_id)
@@ -241,9 +244,9 @@ class Organisers(commands.Cog):
             if not arg.isdigit() or not 1 <= int(arg) <= MAX_PAGE:
                 await reply_ephemeral(interaction, "This button is no longer active.")
                 return
-            kwargs = payload_kwargs(await self._list_payload(int(arg)))
+            kwargs = payload_kwargs(await in_time(interaction, self._list_payload(int(arg))))
             kwargs.setdefault("view", None)  # a list that shrank to one page loses its buttons
-            await interaction.response.edit_message(**kwargs)
+            await _edit(interaction, kwargs)
             return
         if not is_draft_id(arg):
             await reply_ephemeral(interaction, "This button is no longer active.")
@@ -251,23 +254,29 @@ class Organisers(commands.Cog):
         who = interaction.user.id
         try:
             if action == "confirm":
-                draft = await self.announcements.confirm(arg, who)
+                draft = await in_time(interaction, self.announcements.confirm(arg, who))
                 when = when_line(draft.due_at)
                 text = f"Scheduled `{draft.key}` for {when} in <#{draft.channel_id}>."
             else:
-                await self.announcements.discard(arg, who)
+                await in_time(interaction, self.announcements.discard(arg, who))
                 text = "Cancelled; nothing was scheduled."
         except AnnouncementError as exc:
             await reply_ephemeral(interaction, str(exc))
             return
-        await interaction.response.edit_message(
-            content=text, embeds=[], view=None, allowed_mentions=discord.AllowedMentions.none()
+        await _edit(
+            interaction,
+            {
+                "content": text,
+                "embeds": [],
+                "view": None,
+                "allowed_mentions": discord.AllowedMentions.none(),
+            },
         )
 
     # -- list, cancel, skip ----------------------------------------------------------------
 
     async def list_pending(self, interaction: discord.Interaction, page: int) -> None:
-        await _reply(interaction, await self._list_payload(page))
+        await _reply(interaction, await in_time(interaction, self._list_payload(page)))
 
     async def _list_payload(self, page: int) -> dict[str, Any]:
         found = await self.announcements.pending_page(page)
@@ -317,7 +326,20 @@ def _cannot_post(channel: discord.abc.GuildChannel) -> str | None:
 
 
 async def _reply(interaction: discord.Interaction, payload: dict[str, Any]) -> None:
-    await interaction.response.send_message(ephemeral=True, **payload_kwargs(payload))
+    """The ephemeral answer, as a follow-up when `in_time` had to acknowledge first."""
+    kwargs = payload_kwargs(payload)
+    if interaction.response.is_done():
+        await interaction.followup.send(ephemeral=True, **kwargs)
+    else:
+        await interaction.response.send_message(ephemeral=True, **kwargs)
+
+
+async def _edit(interaction: discord.Interaction, kwargs: dict[str, Any]) -> None:
+    """Update the clicked message, through the original response once `in_time` deferred."""
+    if interaction.response.is_done():
+        await interaction.edit_original_response(**kwargs)
+    else:
+        await interaction.response.edit_message(**kwargs)
 
 
 async def setup(bot: AmaBot) -> None:

@@ -358,6 +358,24 @@ class SandboxClient:
             "POST", "/faults/delay", {"seconds": seconds, "route": route, "count": count}
         )
 
+    async def fail_after_store(
+        self, route: str | None = None, status: int | str = 502, *, count: int = 1
+    ) -> None:
+        """See Sandbox.fail_after_store: the write happens, then a 5xx (or "drop")."""
+        await self._call(
+            "POST",
+            "/faults/fail_after_store",
+            {"route": route, "status": status, "count": count},
+        )
+
+    async def failed_interactions(self) -> list[dict[str, Any]]:
+        """Interactions a member saw fail ("This interaction failed")."""
+        return await self._call("GET", "/failed_interactions")
+
+    async def stats(self) -> dict[str, Any]:
+        """Counters: nonce_hits, failed_interactions, ..."""
+        return await self._call("GET", "/stats")
+
     async def clear_faults(self) -> None:
         await self._call("POST", "/faults/clear", {})
 

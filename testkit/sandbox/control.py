@@ -196,6 +196,21 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
         )
         return {}
 
+    async def fail_after_store(a: dict, r: web.Request) -> Any:
+        status = a.get("status", 502)
+        status = status if status == "drop" else int(status)
+        sb.fail_after_store(a.get("route"), status, count=int(a.get("count", 1)))
+        return {}
+
+    async def failed_interactions(a: dict, r: web.Request) -> Any:
+        return [f.to_dict() for f in sb.failed_interactions]
+
+    async def stats(a: dict, r: web.Request) -> Any:
+        return {
+            "nonce_hits": sb.nonce_hits,
+            "failed_interactions": len(sb.failed_interactions),
+        }
+
     async def delay(a: dict, r: web.Request) -> Any:
         sb.delay(float(a["seconds"]), a.get("route"), count=a.get("count"))
         return {}
@@ -266,6 +281,9 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
     post("/faults/fail_next", fail_next)
     post("/faults/fail_every", fail_every)
     post("/faults/delay", delay)
+    post("/faults/fail_after_store", fail_after_store)
+    get("/failed_interactions", failed_interactions)
+    get("/stats", stats)
     post("/faults/clear", clear)
     post("/deny_channel", deny)
     post("/close_dms", close_dms)

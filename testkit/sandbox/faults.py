@@ -1,4 +1,5 @@
-"""Injected failures: N answers of 429/5xx for a route (or all), and response delays."""
+"""Injected failures: N answers of 429/5xx for a route (or all), response delays, and the
+ambiguous failure (the write happened, the answer says it did not)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,33 @@ class Failure:
         text = SERVER_ERRORS.get(self.status, f"{self.status}: Server Error")
         # Discord's edge answers 5xx with a JSON error body.
         return json_response(self.status, {"message": text, "code": 0})
+
+
+DROP = "drop"
+
+
+@dataclass
+class AfterStore:
+    """`Sandbox.fail_after_store`: the request takes effect, then the answer is a 5xx (or the
+    connection is dropped). A 5xx or a dropped connection does not prove a write failed
+    (rate-limits.mdx / discord.py's own retries of 500/502/504 assume as much)."""
+
+    remaining: int
+    status: int | str  # 500/502/503/504, or DROP
+    route: str | None
+    fired: int = 0
+
+    def fires(self, method: str, path: str, template: str | None) -> bool:
+        if not route_matches(self.route, method, path, template):
+            return False
+        self.fired += 1
+        self.remaining -= 1
+        return True
+
+    def response(self) -> web.Response:
+        status = int(self.status)
+        text = SERVER_ERRORS.get(status, f"{status}: Server Error")
+        return json_response(status, {"message": text, "code": 0})
 
 
 @dataclass

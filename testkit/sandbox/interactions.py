@@ -41,6 +41,8 @@ class InteractionRecord:
     choices: list[dict[str, Any]] | None = None
     modal: dict[str, Any] | None = None
     created: float = field(default_factory=time.monotonic)
+    # The 3 s deadline passed unanswered: Discord invalidated the token (10062 from now on).
+    expired: bool = False
     # Set with `acknowledged`: a waiter for this one interaction wakes alone, so 500
     # concurrent members do not each re-check on every request the bot makes.
     acked: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -283,7 +284,7 @@ async def create_message(sb: Sandbox, ctx: Ctx) -> Result:
     _check_not_empty(body, ctx.files)
     nonce = body.get("nonce")
     if nonce is not None and body.get("enforce_nonce"):
-        existing = sb.world.recent_nonce(channel.id, sb.world.bot.id, nonce)
+        existing = sb.world.recent_nonce(channel.id, sb.world.bot.id, nonce, sb.nonce_window)
         if existing is not None:
             sb.nonce_hits += 1
             return 200, existing.data
@@ -365,6 +366,10 @@ def _interaction(sb: Sandbox, ctx: Ctx, id_key: str) -> InteractionRecord:
             raise unknown("interaction", 10062)
     elif rec is None or int(ctx.params["webhook_id"]) != sb.world.application_id:
         raise unknown("Webhook", 10015)
+    elif time.monotonic() - rec.created > sb.followup_window:
+        # receiving-and-responding.mdx: the token works for 15 minutes; after that Discord
+        # answers 401 50027 (discord/discord-api-docs#6851).
+        raise ApiError(401, 50027, "Invalid Webhook Token")
     return rec
 
 
@@ -376,8 +381,14 @@ async def interaction_callback(sb: Sandbox, ctx: Ctx) -> Result:
     rec = _interaction(sb, ctx, "interaction_id")
     body = ctx.body or {}
     ctype = body.get("type")
+    # opcodes-and-status-codes.mdx: 40060 "Interaction has already been acknowledged".
     if rec.acknowledged:
         raise ApiError(400, 40060, "Interaction has already been acknowledged.")
+    # receiving-and-responding.mdx: no first response within 3 s invalidates the token.
+    late = time.monotonic() - rec.created
+    if rec.expired or late > sb.interaction_deadline:
+        sb.interaction_failed(rec, f"callback {late:.2f}s after the interaction")
+        raise unknown("interaction", 10062)
     if ctype not in _CALLBACKS_FOR.get(rec.type, set()):
         raise form_error(
             "type",

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from . import rest
-from .faults import Delay, Failure, json_response, route_matches
+from .faults import DROP, AfterStore, Delay, Failure, json_response, route_matches
 from .gateway import Gateway
 from .interactions import (
     APPLICATION_COMMAND,
@@ -40,6 +40,7 @@ from .interactions import (
 )
 from .state import (
     DM,
+    NONCE_WINDOW_SECONDS,
     ApiError,
     Channel,
     Guild,
@@ -64,6 +65,31 @@ _log = logging.getLogger("testkit.sandbox")
 
 API_PREFIX = "/api/v10"
 DEFAULT_TIMEOUT = 5.0
+# receiving-and-responding.mdx: the first response within 3 s, else the token is invalidated;
+# follow-ups and edits of the original for 15 minutes.
+INTERACTION_DEADLINE = 3.0
+FOLLOWUP_WINDOW = 900.0
+DROPPED = 0  # RecordedRequest.status of a request whose connection the sandbox dropped
+
+
+@dataclass
+class FailedInteraction:
+    """An interaction a member saw fail ("This interaction failed"): no callback in time."""
+
+    id: int
+    name: str
+    type: int
+    user_id: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "type": self.type,
+            "user_id": str(self.user_id),
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -148,6 +174,9 @@ class Sandbox:
         validate_responses: bool | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         heartbeat_interval_ms: int = 41250,
+        nonce_window: float = NONCE_WINDOW_SECONDS,
+        interaction_deadline: float = INTERACTION_DEADLINE,
+        followup_window: float = FOLLOWUP_WINDOW,
     ) -> None:
         self.token = token or new_token()
         self.host = host
@@ -173,6 +202,14 @@ class Sandbox:
         self.interactions: dict[int, InteractionRecord] = {}
         self.interactions_by_token: dict[str, InteractionRecord] = {}
         self.nonce_hits = 0
+        # Seconds on the sandbox clock (a ManualClock moved past it models a long downtime).
+        self.nonce_window = nonce_window
+        # Real seconds (time.monotonic), not the sandbox clock: how fast the bot answers is
+        # real time even when a test moves the calendar by hours.
+        self.interaction_deadline = interaction_deadline
+        self.followup_window = followup_window
+        self.failed_interactions: list[FailedInteraction] = []
+        self.after_store: list[AfterStore] = []
         self.on_violation: Callable[[Violation], None] | None = None
         self._router = _Router()
         self._runner: web.AppRunner | None = None
@@ -410,9 +447,21 @@ class Sandbox:
     def delay(self, seconds: float, route: str | None = None, *, count: int | None = None) -> None:
         self.delays.append(Delay(seconds, route, count))
 
+    def fail_after_store(
+        self, route: str | None = None, status: int | str = 502, *, count: int = 1
+    ) -> None:
+        """The ambiguous failure: the next `count` matching requests take effect (message
+        stored and dispatched, edit applied, crosspost done, event created), then are answered
+        `status` (500/502/503/504) or, with status="drop", the connection is closed unanswered.
+        Only requests that succeed count; refusals (4xx) pass through untouched."""
+        if status != DROP and int(status) not in (500, 502, 503, 504):
+            raise SandboxError(f"fail_after_store status must be 5xx or 'drop', not {status!r}")
+        self.after_store.append(AfterStore(count, status if status == DROP else int(status), route))
+
     def clear_faults(self) -> None:
         self.failures.clear()
         self.delays.clear()
+        self.after_store.clear()
 
     async def deny_channel(self, channel: Any, *, allow: bool = False) -> None:
         """Deny (or re-allow) the bot Send Messages in a channel, as a member overwrite."""
@@ -582,11 +631,29 @@ class Sandbox:
         )
         self.interactions[iid] = rec
         self.interactions_by_token[token] = rec
+        asyncio.get_running_loop().call_later(
+            self.interaction_deadline, self._interaction_deadline_passed, rec
+        )
         await self._dispatch("INTERACTION_CREATE", payload)
         return rec
 
+    def _interaction_deadline_passed(self, rec: InteractionRecord) -> None:
+        if not rec.acknowledged:
+            self.interaction_failed(rec, f"no response within {self.interaction_deadline:g}s")
+
+    def interaction_failed(self, rec: InteractionRecord, reason: str) -> None:
+        """Discord invalidates the token; the member sees "This interaction failed"."""
+        if rec.expired:
+            return
+        rec.expired = True
+        self.failed_interactions.append(
+            FailedInteraction(rec.id, rec.name, rec.type, rec.user_id, reason)
+        )
+        _log.warning("interaction %s (%s) failed: %s", rec.id, rec.name, reason)
+        rec.acked.set()  # wake the waiter: it reports the failure at once
+        self._notify()
+
     async def _await_ack(self, rec: InteractionRecord, timeout: float | None) -> None:
-        # Discord gives the bot 3 s; tests may allow longer (e.g. for retried callbacks).
         limit = self.timeout if timeout is None else timeout
         try:
             await asyncio.wait_for(rec.acked.wait(), limit)
@@ -595,6 +662,12 @@ class Sandbox:
                 f"timed out after {limit:.1f}s waiting for the bot to answer {rec.name} "
                 f"(interaction {rec.id}); last requests: {self._recent()}"
             ) from None
+        if not rec.acknowledged:
+            raise SandboxTimeout(
+                f"the bot did not answer {rec.name} (interaction {rec.id}) within Discord's "
+                f"{self.interaction_deadline:g}s: the member saw 'This interaction failed'; "
+                f"last requests: {self._recent()}"
+            )
 
     def _command(self, channel: Channel, name: str) -> dict[str, Any]:
         cmd = self.world.find_command(channel.guild_id, name)
@@ -887,13 +960,20 @@ class Sandbox:
                 for v in self._validator.check_request(method, path, query, body, ctype):
                     self._add_violation(v)
         response = await self._respond(request, rec, body, files)
+        if response is None:  # the ambiguous failure, connection dropped after the write
+            rec.status = DROPPED
+            self._notify()
+            if request.transport is not None:
+                request.transport.abort()
+            # aiohttp needs a response object; nothing reaches the closed socket.
+            return web.Response(status=502)
         rec.status = response.status
         self._notify()
         return response
 
     async def _respond(
         self, request: web.Request, rec: RecordedRequest, body: Any, files: list[dict[str, Any]]
-    ) -> web.Response:
+    ) -> web.Response | None:
         method, path = rec.method, rec.path
         for d in list(self.delays):
             if route_matches(d.route, method, path, rec.template):
@@ -932,6 +1012,16 @@ class Sandbox:
             status, out = 400, {"message": str(err), "code": 0}
         rec.response = out
         self._check_response(rec, status, out)
+        if status < 300:
+            for a in list(self.after_store):
+                if a.fires(method, path, rec.template):
+                    if a.remaining <= 0:
+                        self.after_store.remove(a)
+                    if a.status == DROP:
+                        return None
+                    resp = a.response()
+                    rec.response = json.loads(resp.body)  # type: ignore[arg-type]
+                    return resp
         if out is None:
             return web.Response(status=status)
         return json_response(status, out)
@@ -953,4 +1043,4 @@ def _has_component(components: list[dict[str, Any]], custom_id: str) -> bool:
     return False
 
 
-__all__ = ["DM", "RecordedRequest", "Sandbox"]
+__all__ = ["DM", "FailedInteraction", "RecordedRequest", "Sandbox"]

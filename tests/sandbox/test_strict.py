@@ -20,8 +20,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.clock import ManualClock
-from bot.sandbox import Sandbox, SandboxClient, SandboxTimeout
-from bot.sandbox.server import DROPPED
+from testkit.sandbox import Sandbox, SandboxClient, SandboxTimeout
+from testkit.sandbox.server import DROPPED
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

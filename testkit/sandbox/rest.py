@@ -301,7 +301,10 @@ async def list_messages(sb: Sandbox, ctx: Ctx) -> Result:
     if "before" in ctx.query:
         msgs = [m for m in msgs if int(m["id"]) < int(ctx.query["before"])]
     if "after" in ctx.query:
-        msgs = [m for m in msgs if int(m["id"]) > int(ctx.query["after"])]
+        # As Discord: the `limit` messages right after the id (the oldest of them), still
+        # newest first in the array (discord.py pages on with data[0]).
+        later = [m for m in msgs if int(m["id"]) > int(ctx.query["after"])]
+        return 200, later[-limit:]
     return 200, msgs[:limit]
 
 

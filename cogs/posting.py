@@ -18,6 +18,7 @@ from bot.discord.app import AmaBot
 from bot.discord.scheduled_events import DiscordEventsApi
 from bot.discord.sender import DiscordSender
 from bot.plan.calendar import calendar_hashes, feed_ics
+from bot.services.gap import gap_hook
 from bot.services.gitsync import GitContent
 from bot.services.posting import PostingService
 from bot.web.calendar import calendar_route
@@ -65,6 +66,8 @@ class Posting(commands.Cog):
             git=git,
             sweep_interval=self.bot.sweep_interval,
             events_api=events_api,
+            after_send=gap_hook(self.bot.environ),
+            on_stop=self.bot.stop_for,
         )
         self.bot.posting = self.service
         await self.service.start()

@@ -37,6 +37,13 @@ def main() -> int:
     parser.add_argument("--announcements", type=int, default=10)
     parser.add_argument("--span", type=float, default=60.0, help="seconds everything falls due in")
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs, db)")
+    parser.add_argument(
+        "--nonce-window",
+        type=float,
+        default=3.0,
+        help="seconds the sandbox honours enforce_nonce (Discord: a few minutes); short, so "
+        "only the bot itself prevents a duplicate after an outage",
+    )
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     kills = args.kills if args.kills is not None else (0 if args.faults else 10)
@@ -48,6 +55,7 @@ def main() -> int:
         kills=kills,
         seed=seed,
         faults=args.faults,
+        sandbox={"nonce_window": args.nonce_window},
     )
     if args.faults:
         # Under faults nothing is killed: every reminder must arrive, within a roomier grace.
@@ -74,6 +82,10 @@ def main() -> int:
         f"{i['second_callbacks_rejected']}"
     )
     print(f"Discord answers to the bot, by status: {i['statuses']}")
+    print(
+        f"interactions members saw fail: {i['failed_interactions']}; invalid requests "
+        f"(401/403/429) in the last 10 minutes: {i['invalid_requests']} (ban at 10,000)"
+    )
     print(f"bot log: {report.log_path}")
     bad = report.lost or report.duplicated
     if not args.keep and not bad:

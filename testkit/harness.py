@@ -27,6 +27,7 @@ from bot.config import Settings, load_settings
 from bot.discord.app import AmaBot
 from bot.web.webhook import sign
 from testkit.sandbox import Sandbox
+from testkit.sandbox.state import MANAGE_CHANNELS, MOVE_MEMBERS, MUTE_MEMBERS
 
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -159,6 +160,11 @@ class Harness:
         self.reminders = sb.add_channel(self.guild, "reminders", "text")
         self.stage = sb.add_channel(self.guild, "ama-stage", "stage")
         self.general = sb.add_channel(self.guild, "general", "text")
+        # guild-scheduled-event.mdx: a stage event also needs Manage Channels, Mute Members and
+        # Move Members on the stage channel; the admin grants them to the bot's role there.
+        await sb.set_overwrite(
+            self.stage, sb.bot_role(self.guild), allow=MANAGE_CHANNELS | MUTE_MEMBERS | MOVE_MEMBERS
+        )
         self.organisers_role = sb.add_role(self.guild, "Organisers")
         self.members_role = sb.add_role(self.guild, self.series, mentionable=True)
         self.organiser = sb.add_member(self.guild, "ava", roles=[self.organisers_role])

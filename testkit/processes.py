@@ -71,11 +71,14 @@ def _iso(when: datetime) -> str:
 
 
 class SandboxProcess:
-    """`python3 -m testkit.sandbox --port 0 --state layout.json`, driven over /_sandbox."""
+    """`python3 -m testkit.sandbox --port 0 --state layout.json [--knob V ...]`, driven over
+    /_sandbox. `knobs` are Sandbox keywords (nonce_window=3.0, ...); unset ones keep
+    Discord's defaults."""
 
-    def __init__(self, base: Path, layout: dict[str, Any]):
+    def __init__(self, base: Path, layout: dict[str, Any], knobs: dict[str, float] | None = None):
         self.base = base
         self.layout = layout
+        self.knobs = dict(knobs or {})
         self.proc: asyncio.subprocess.Process | None = None
         self.url = ""
         self.ids: dict[str, Any] = {}
@@ -93,6 +96,7 @@ class SandboxProcess:
             "0",
             "--state",
             str(state),
+            *(f"--{k.replace('_', '-')}={v}" for k, v in self.knobs.items()),
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
             stderr=log,
@@ -243,6 +247,10 @@ class Workload:
     filler_recaps: int = 0
     poll_interval: str = "1s"
     max_down: float = 8.0  # seconds a killed bot may stay down before its restart
+    min_down: float = 0.0
+    # Sandbox knobs for the run. Resilience runs use a nonce window of seconds (Discord's is
+    # "a few minutes"), so only the bot itself can prevent a duplicate after a longer outage.
+    sandbox: dict[str, float] = field(default_factory=dict)
     lead: float = 8.0  # seconds allowed for the first start before the first due time
 
     @property
@@ -442,7 +450,7 @@ class World:
     async def setup(self) -> None:
         began = time.monotonic()
         self.base.mkdir(parents=True, exist_ok=True)
-        self.sandbox = SandboxProcess(self.base, self.layout())
+        self.sandbox = SandboxProcess(self.base, self.layout(), self.w.sandbox)
         await self.sandbox.start(clients=max(1, (self.w.members + 99) // 100))
         self.sb = self.sandbox.client
         # Chosen only now: a port picked earlier could be handed to the sandbox meanwhile.
@@ -678,18 +686,32 @@ def author_head(repo: ContentRepo) -> str:
     return git("rev-parse", "HEAD", cwd=repo.author)
 
 
-async def run_chaos(base: Path, workload: Workload, *, say: Say = _quiet) -> RunReport:
+Scenario = Callable[["World"], Any]  # an async job run beside the workload
+
+
+async def run_chaos(
+    base: Path,
+    workload: Workload,
+    *,
+    say: Say = _quiet,
+    before_start: Scenario | None = None,
+    scenario: Scenario | None = None,
+) -> RunReport:
     """The crash test (workload.kills > 0) or the fault test (workload.faults): drive the
-    workload, kill and restart the bot or inject Discord's bad days, then verify."""
+    workload, kill and restart the bot or inject Discord's bad days, then verify.
+    `before_start(world)` runs once the sandbox is up, before the bot's first start (to arm
+    faults, set overwrites); `scenario(world)` runs beside the workload (a targeted crash)."""
     world = World(base, workload, say=say)
     await world.setup()
     try:
-        return await _drive(world)
+        if before_start is not None:
+            await before_start(world)
+        return await _drive(world, scenario)
     finally:
         await world.close()
 
 
-async def _drive(world: World) -> RunReport:
+async def _drive(world: World, scenario: Scenario | None = None) -> RunReport:
     w, say = world.w, world.say
     rng = world.rng
     began = time.monotonic()
@@ -730,7 +752,7 @@ async def _drive(world: World) -> RunReport:
         if i % 2 and aimed:
             near = min(aimed, key=lambda a, when=when: abs(a - when))
             when = max(near + rng.uniform(0.0, 0.4), 0.5)
-        kill_plan.append((when, rng.uniform(0.0, w.max_down)))
+        kill_plan.append((when, rng.uniform(min(w.min_down, w.max_down), w.max_down)))
     kill_plan.sort()
 
     async def kills() -> None:
@@ -770,6 +792,8 @@ async def _drive(world: World) -> RunReport:
     if w.faults:
         await world.sandbox.client.deny_channel(world.sandbox.channel("ama-reminders"))
         jobs.append(faults())
+    if scenario is not None:
+        jobs.append(scenario(world))
     await asyncio.gather(*jobs)
     driven = time.monotonic() - t0
     health = await world.wait_settled(timeout=max(60.0, span))
@@ -841,24 +865,21 @@ async def verify(world: World) -> RunReport:
     for name in channels:
         cid = sandbox.channel(name)
         messages[cid] = await sb.messages(cid)
-    by_nonce: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for msgs in messages.values():
-        for m in msgs:
-            if m.get("nonce") is not None:
-                by_nonce[str(m["nonce"])].append(m)
     sends: Counter[str] = Counter()
     for r in requests:
         if r["method"] == "POST" and r["path"].endswith("/messages") and r["json"]:
             nonce = r["json"].get("nonce")
             if nonce is not None:
                 sends[str(nonce)] += 1
+    per_key = messages_per_key(await sb.bot_messages(), rows, world.expected)
 
     outcomes: list[Outcome] = []
     problems: list[str] = list(world.problems)
     downtimes = world.bot.downtimes
     for exp in sorted(world.expected.values(), key=lambda e: (e.kind, e.key)):
         nonce = nonce_for(exp.key)
-        msgs = by_nonce.get(nonce, [])
+        # Counted per outbox key in every channel and DM, whatever nonce each copy carries.
+        msgs = per_key.get(exp.key, [])
         row = rows.get(exp.key)
         status = row["status"] if row else None
         reason = row["reason"] if row else None
@@ -869,7 +890,8 @@ async def verify(world: World) -> RunReport:
             late = (when - exp.due_at).total_seconds() if when else None
         if len(msgs) > 1:
             verdict = "duplicated"
-            note = f"{len(msgs)} messages with its nonce"
+            where = sorted({str(m["channel_id"]) for m in msgs})
+            note = f"{len(msgs)} messages for its key (channels {', '.join(where)})"
         elif len(msgs) == 1:
             verdict = "delivered"
             if status != "sent" or int(row["message_id"] or 0) != int(msgs[0]["id"]):
@@ -915,6 +937,7 @@ async def verify(world: World) -> RunReport:
             if n > 1:
                 problems.append(f"channel {cid}: the same post appears {n} times: {shape[:80]}")
     violations = await sb.violations()
+    stats = await sb.stats()
     for v in (violations["requests"] + violations["responses"])[:20]:
         problems.append(f"Discord API spec violation: {v}")
     callbacks = _callbacks(requests)
@@ -932,9 +955,46 @@ async def verify(world: World) -> RunReport:
             "timeouts": sum(1 for x in world.interaction_log if x["outcome"] == "timeout"),
             "answered": sum(1 for x in world.interaction_log if x["outcome"] == "answered"),
             "statuses": dict(sorted(statuses.items())),
+            # Interactions a member saw fail (no answer within 3 s), and the 401/403/429
+            # answers of the last 10 minutes (Cloudflare bans at 10,000).
+            "failed_interactions": stats["failed_interactions"],
+            "invalid_requests": stats["invalid_requests"],
         },
         log_path=world.bot.log,
     )
+
+
+def _shows(message: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """Whether a message shows this outbox payload (its text, or its embeds' titles)."""
+    content = (payload.get("content") or "").strip()
+    titles = [e.get("title") for e in payload.get("embeds") or []]
+    if content:
+        return content[:200] in (message.get("content") or "")
+    return any(titles) and titles == [e.get("title") for e in message.get("embeds") or []]
+
+
+def messages_per_key(
+    messages: list[dict[str, Any]], rows: dict[str, dict[str, Any]], expected: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every bot post (all channels and DMs) assigned to the outbox key it delivers: by its
+    nonce when that is a key's, else by showing a key's payload in that key's channel or in
+    a DM. A resend with another nonce, or none, still counts against its key."""
+    by_nonce = {nonce_for(k): k for k in {*rows, *expected}}
+    payloads = {k: json.loads(r["payload"]) for k, r in rows.items() if r.get("payload")}
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for m in messages:
+        if m.get("interaction_metadata") or m.get("webhook_id"):
+            continue  # replies to members, not outbox posts
+        key = by_nonce.get(str(m.get("nonce")))
+        if key is None:
+            for k, payload in payloads.items():
+                same_place = int(rows[k]["channel_id"] or 0) == int(m["channel_id"])
+                if (same_place or m.get("dm")) and _shows(m, payload):
+                    key = k
+                    break
+        if key is not None:
+            out[key].append(m)
+    return out
 
 
 def _skip_justified(
@@ -1038,6 +1098,7 @@ async def run_load(
     span: float = 30.0,
     seed: int = 7,
     say: Say = _quiet,
+    sandbox: dict[str, float] | None = None,
 ) -> LoadReport:
     """Part 3: `members` members at once send /episode, /recap and autocomplete (with
     `episodes` episodes loaded) while recaps, reminders and announcements are delivered."""
@@ -1053,6 +1114,7 @@ async def run_load(
         filler_recaps=50,
         grace={"30s": "10s", "0m": "10s"},
         lead=12.0,
+        sandbox=dict(sandbox or {}),
     )
     world = World(base, workload, say=say)
     await world.setup()

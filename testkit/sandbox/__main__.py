@@ -1,4 +1,7 @@
-"""`python3 -m testkit.sandbox [--port N] [--state FILE] [--token T]`: a standalone sandbox.
+"""`python3 -m testkit.sandbox [--port N] [--state FILE] [--token T] [knobs]`: a standalone sandbox.
+
+The knobs (`--nonce-window 3`, `--publish-per-hour 2`, ...) are Sandbox's keyword arguments;
+their defaults are Discord's (see testkit/sandbox/README.md).
 
 Prints one line, `sandbox listening on http://127.0.0.1:PORT`, then serves until SIGINT or
 SIGTERM. `--state FILE` is a JSON guild layout to build at start (see build_from_layout);
@@ -17,6 +20,18 @@ from pathlib import Path
 
 from . import Sandbox, build_from_layout
 
+# Sandbox keyword -> type; each is a --flag-with-dashes.
+KNOBS: dict[str, type] = {
+    "nonce_window": float,
+    "interaction_deadline": float,
+    "followup_window": float,
+    "publish_per_hour": int,
+    "old_edit_limit": int,
+    "dm_open_per_minute": int,
+    "empty_event_timeout": float,
+    "unstarted_event_cancel_after": float,
+}
+
 
 def build_layout(sandbox: Sandbox, state: str) -> None:
     layout = json.loads(Path(state).read_text(encoding="utf-8"))
@@ -25,7 +40,8 @@ def build_layout(sandbox: Sandbox, state: str) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    sandbox = Sandbox(args.token, port=args.port)
+    knobs = {k: getattr(args, k) for k in KNOBS if getattr(args, k) is not None}
+    sandbox = Sandbox(args.token, port=args.port, **knobs)
     sandbox.on_violation = lambda v: print(f"VIOLATION {v}", file=sys.stderr, flush=True)  # noqa: T201
     if args.state:
         build_layout(sandbox, args.state)
@@ -46,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 = any free port")
     parser.add_argument("--state", help="JSON guild layout to build at start")
     parser.add_argument("--token", help="the bot token to accept (default: random)")
+    for name, kind in KNOBS.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, dest=name)
     args = parser.parse_args(argv)
     return asyncio.run(_serve(args))
 

@@ -376,6 +376,52 @@ class SandboxClient:
         """Counters: nonce_hits, failed_interactions, ..."""
         return await self._call("GET", "/stats")
 
+    async def bot_messages(self) -> list[dict[str, Any]]:
+        """Every message the bot posted, all channels and DMs (each with `dm`)."""
+        return await self._call("GET", "/bot_messages")
+
+    async def set_overwrite(
+        self, channel: Any, target: Any, *, allow: int = 0, deny: int = 0
+    ) -> None:
+        await self._call(
+            "POST",
+            "/overwrite",
+            {"channel": _key(channel), "target": _key(target), "allow": allow, "deny": deny},
+        )
+
+    async def seed_messages(
+        self,
+        channel: Any,
+        count: int,
+        *,
+        author: Any = None,
+        every: float = 30.0,
+        last_ago: float = 1.0,
+    ) -> list[str]:
+        body = {
+            "channel": _key(channel),
+            "count": count,
+            "author": _key(author),
+            "every": every,
+            "last_ago": last_ago,
+        }
+        return (await self._call("POST", "/seed_messages", body))["ids"]
+
+    async def join_voice(self, member: Any, channel: Any) -> None:
+        await self._call("POST", "/voice", {"member": _key(member), "channel": _key(channel)})
+
+    async def leave_voice(self, member: Any) -> None:
+        await self._call("POST", "/voice", {"member": _key(member), "channel": None})
+
+    async def tick(self) -> list[dict[str, Any]]:
+        return await self._call("POST", "/tick", {})
+
+    async def reset_token(self) -> None:
+        await self._call("POST", "/token", {"reset": True})
+
+    async def set_token(self, token: str) -> None:
+        await self._call("POST", "/token", {"token": token})
+
     async def clear_faults(self) -> None:
         await self._call("POST", "/faults/clear", {})
 

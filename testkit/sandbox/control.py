@@ -209,7 +209,54 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
         return {
             "nonce_hits": sb.nonce_hits,
             "failed_interactions": len(sb.failed_interactions),
+            "invalid_requests": sb.invalid_requests,
+            "invalid_requests_total": sb.invalid.total,
+            "embeds_dropped": sb.embeds_dropped,
         }
+
+    async def bot_messages(a: dict, r: web.Request) -> Any:
+        """Every message the bot posted, in every channel and DM (`dm` marks the DMs)."""
+        bot_id = sb.world.bot.id
+        out = []
+        for cid, msgs in sb.world.messages.items():
+            dm = cid in {c.id for c in sb.world.dm_channels.values()}
+            for sm in msgs:
+                if sm.author_id == bot_id and not sm.deleted and not sm.ephemeral:
+                    out.append({**sm.data, "dm": dm})
+        return out
+
+    async def overwrite(a: dict, r: web.Request) -> Any:
+        await sb.set_overwrite(
+            a["channel"], a["target"], allow=int(a.get("allow", 0)), deny=int(a.get("deny", 0))
+        )
+        return {}
+
+    async def seed(a: dict, r: web.Request) -> Any:
+        made = sb.seed_messages(
+            a["channel"],
+            int(a["count"]),
+            author=a.get("author"),
+            every=float(a.get("every", 30.0)),
+            last_ago=float(a.get("last_ago", 1.0)),
+        )
+        return {"ids": [m["id"] for m in made]}
+
+    async def voice(a: dict, r: web.Request) -> Any:
+        if a.get("channel") is None:
+            await sb.leave_voice(a["member"])
+        else:
+            await sb.join_voice(a["member"], a["channel"])
+        return {}
+
+    async def tick(a: dict, r: web.Request) -> Any:
+        return await sb.tick()
+
+    async def token(a: dict, r: web.Request) -> Any:
+        if a.get("reset"):
+            await sb.reset_token()
+        else:
+            sb.set_token(a["token"])
+        return {}
 
     async def delay(a: dict, r: web.Request) -> Any:
         sb.delay(float(a["seconds"]), a.get("route"), count=a.get("count"))
@@ -284,6 +331,12 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
     post("/faults/fail_after_store", fail_after_store)
     get("/failed_interactions", failed_interactions)
     get("/stats", stats)
+    get("/bot_messages", bot_messages)
+    post("/overwrite", overwrite)
+    post("/seed_messages", seed)
+    post("/voice", voice)
+    post("/tick", tick)
+    post("/token", token)
     post("/faults/clear", clear)
     post("/deny_channel", deny)
     post("/close_dms", close_dms)

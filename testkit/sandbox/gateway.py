@@ -27,6 +27,7 @@ RECONNECT, REQUEST_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 7, 8, 9, 10,
 
 GUILDS = 1 << 0
 GUILD_MEMBERS = 1 << 1
+GUILD_VOICE_STATES = 1 << 7
 GUILD_MESSAGES = 1 << 9
 DIRECT_MESSAGES = 1 << 12
 GUILD_SCHEDULED_EVENTS = 1 << 16
@@ -46,6 +47,7 @@ _EVENT_INTENT: dict[str, int] = {
     "GUILD_SCHEDULED_EVENT_DELETE": GUILD_SCHEDULED_EVENTS,
     "GUILD_SCHEDULED_EVENT_USER_ADD": GUILD_SCHEDULED_EVENTS,
     "GUILD_SCHEDULED_EVENT_USER_REMOVE": GUILD_SCHEDULED_EVENTS,
+    "VOICE_STATE_UPDATE": GUILD_VOICE_STATES,
 }
 _MESSAGE_EVENTS = {"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE"}
 
@@ -70,6 +72,7 @@ class GatewayLog:
     heartbeats: int = 0
     connections: int = 0
     closes: list[int] = field(default_factory=list)
+    sent_closes: list[int] = field(default_factory=list)  # codes the sandbox closed with
     ready_count: int = 0
     resumed_count: int = 0
     replayed: list[str] = field(default_factory=list)  # event names replayed on RESUME
@@ -135,6 +138,7 @@ class Gateway:
         redacted = {k: v for k, v in d.items() if k != "token"}
         self.log.identifies.append(redacted)
         if d.get("token") != self.sandbox.token:
+            self.log.sent_closes.append(4004)
             await ws.close(code=4004, message=b"Authentication failed.")
             return
         world = self.sandbox.world
@@ -169,6 +173,7 @@ class Gateway:
         self.log.resumes.append({k: v for k, v in d.items() if k != "token"})
         s = self.session
         if d.get("token") != self.sandbox.token:
+            self.log.sent_closes.append(4004)
             await ws.close(code=4004, message=b"Authentication failed.")
             return
         if s is None or not s.valid or d.get("session_id") != s.id:
@@ -243,12 +248,14 @@ class Gateway:
 
     async def close(self, code: int = 4000) -> None:
         s = self.session
-        if s is not None and code in (4007, 4009):  # invalid seq / session timed out
+        # invalid seq / session timed out / authentication failed: no RESUME after these.
+        if s is not None and code in (4004, 4007, 4009):
             s.valid = False
         ws = s.ws if s else None
         if s is not None:
             s.ws = None
         if ws is not None and not ws.closed:
+            self.log.sent_closes.append(code)
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.close(code=code, message=b"sandbox close")
 

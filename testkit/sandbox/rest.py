@@ -14,16 +14,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .limits import RateLimited
 from .state import (
     ANNOUNCEMENT,
+    ATTACH_FILES,
+    CONNECT,
     CREATE_EVENTS,
     DM,
+    EMBED_LINKS,
+    MANAGE_CHANNELS,
     MANAGE_EVENTS,
     MANAGE_MESSAGES,
     MANAGE_ROLES,
     MESSAGE_FLAG_CROSSPOSTED,
     MESSAGE_FLAG_EPHEMERAL,
     MESSAGE_FLAG_LOADING,
+    MOVE_MEMBERS,
+    MUTE_MEMBERS,
+    READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
     STAGE,
     VIEW_CHANNEL,
@@ -43,6 +51,7 @@ if TYPE_CHECKING:
 
 MAX_CONTENT = 2000
 MAX_SCHEDULED_EVENTS = 100
+OLD_MESSAGE_SECONDS = 3600.0  # opcodes 30046: "edits to messages older than 1 hour"
 
 
 @dataclass
@@ -223,9 +232,34 @@ def _channel(sb: Sandbox, ctx: Ctx) -> Channel:
     return sb.world.channel(ctx.params["channel_id"])
 
 
+def _missing_access() -> ApiError:
+    return ApiError(403, 50001, "Missing Access")
+
+
+def _missing_permissions() -> ApiError:
+    return ApiError(403, 50013, "Missing Permissions")
+
+
+def _need(sb: Sandbox, channel: Channel, bits: int) -> int:
+    """The bot's permissions in a guild channel; 50001 without View Channel (or Connect in a
+    voice channel: message.mdx), 50013 without the other `bits`."""
+    perms = sb.world.bot_permissions(channel)
+    if channel.guild_id is None:
+        return perms
+    view = VIEW_CHANNEL | (CONNECT if channel.type in (VOICE, STAGE) else 0)
+    if perms & view != view:
+        raise _missing_access()
+    if perms & bits != bits:
+        raise _missing_permissions()
+    return perms
+
+
 @route("GET", "/channels/{channel_id}")
 async def get_channel(sb: Sandbox, ctx: Ctx) -> Result:
-    return 200, _channel(sb, ctx).payload(sb.world.users)
+    channel = _channel(sb, ctx)
+    if channel.guild_id is not None and not sb.world.bot_permissions(channel) & VIEW_CHANNEL:
+        raise _missing_access()
+    return 200, channel.payload(sb.world.users)
 
 
 @route("POST", "/users/@me/channels")
@@ -233,6 +267,11 @@ async def create_dm(sb: Sandbox, ctx: Ctx) -> Result:
     recipient = (ctx.body or {}).get("recipient_id")
     if recipient is None:
         raise form_error("recipient_id", "BASE_TYPE_REQUIRED", "This field is required")
+    # opcodes 40003 "You are opening direct messages too fast", a 403 and transient
+    # (davidhozic/discord-advertisement-framework#82); knob dm_open_per_minute.
+    if sb.dm_opens.retry_after("dm") is not None:
+        raise ApiError(403, 40003, "You are opening direct messages too fast.")
+    sb.dm_opens.add("dm")
     ch = sb.world.dm_channel(int(recipient))
     return 200, ch.payload(sb.world.users)
 
@@ -260,27 +299,37 @@ def _check_not_empty(body: dict[str, Any], files: list[dict[str, Any]]) -> None:
         raise ApiError(400, 50006, "Cannot send an empty message")
 
 
-def _check_send(sb: Sandbox, channel: Channel) -> None:
+def _check_send(sb: Sandbox, channel: Channel) -> int:
+    """The bot's permissions where it sends; refuses what Discord refuses."""
     if channel.type == DM:
         user = sb.world.users[channel.recipients[0]]
+        # opcodes 50007: the member closed their DMs (or shares no server with the bot).
         if not user.dms_open:
             raise ApiError(403, 50007, "Cannot send messages to this user")
-        return
+        return sb.world.bot_permissions(channel)
     if channel.type not in (0, ANNOUNCEMENT, VOICE, STAGE):
         raise ApiError(400, 50008, "Cannot send messages in a non-text channel")
-    perms = sb.world.bot_permissions(channel)
-    if channel.id in sb.denied_channels or (perms & (VIEW_CHANNEL | SEND_MESSAGES)) != (
-        VIEW_CHANNEL | SEND_MESSAGES
-    ):
-        raise ApiError(403, 50013, "Missing Permissions")
+    # message.mdx, Create Message limitations: Send Messages (View Channel to see it at all).
+    return _need(sb, channel, SEND_MESSAGES)
 
 
 @route("POST", "/channels/{channel_id}/messages")
 async def create_message(sb: Sandbox, ctx: Ctx) -> Result:
     channel = _channel(sb, ctx)
-    body = ctx.body or {}
-    _check_send(sb, channel)
+    body = dict(ctx.body or {})
+    perms = _check_send(sb, channel)
     _check_content(sb, ctx, body)
+    if ctx.files and not perms & ATTACH_FILES:
+        raise _missing_permissions()  # permissions.mdx: ATTACH_FILES
+    if body.get("embeds") and not perms & EMBED_LINKS:
+        # Without Embed Links the message is posted without its embeds, no error (widely
+        # reported; permissions.mdx EMBED_LINKS: only then are links "auto-embedded").
+        body["embeds"] = []
+        sb.embeds_dropped += 1
+    ref = body.get("message_reference") or {}
+    if ref.get("message_id") and channel.guild_id and not perms & READ_MESSAGE_HISTORY:
+        # opcodes 160002; message.mdx: a reply needs Read Message History.
+        raise ApiError(403, 160002, "Cannot reply without permission to read message history")
     _check_not_empty(body, ctx.files)
     nonce = body.get("nonce")
     if nonce is not None and body.get("enforce_nonce"):
@@ -293,24 +342,48 @@ async def create_message(sb: Sandbox, ctx: Ctx) -> Result:
     return 200, sm.data
 
 
+def _snowflake_param(ctx: Ctx, name: str) -> int | None:
+    raw = ctx.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise form_error(name, "NUMBER_TYPE_COERCE", f'Value "{raw}" is not snowflake.') from None
+
+
 @route("GET", "/channels/{channel_id}/messages")
 async def list_messages(sb: Sandbox, ctx: Ctx) -> Result:
     channel = _channel(sb, ctx)
-    msgs = list(reversed(sb.world.visible_messages(channel.id)))  # newest first, as Discord
-    limit = min(int(ctx.query.get("limit", 50)), 100)
-    if "before" in ctx.query:
-        msgs = [m for m in msgs if int(m["id"]) < int(ctx.query["before"])]
-    if "after" in ctx.query:
-        # As Discord: the `limit` messages right after the id (the oldest of them), still
-        # newest first in the array (discord.py pages on with data[0]).
-        later = [m for m in msgs if int(m["id"]) > int(ctx.query["after"])]
-        return 200, later[-limit:]
-    return 200, msgs[:limit]
+    # message.mdx, Get Channel Messages: View Channel (and Connect in voice) or 50001; without
+    # Read Message History "no messages will be returned" (an empty list, not an error).
+    perms = _need(sb, channel, 0)
+    try:
+        limit = int(ctx.query.get("limit", 50))
+    except ValueError:
+        raise form_error("limit", "NUMBER_TYPE_COERCE", "Value is not int.") from None
+    if not 1 <= limit <= 100:
+        raise form_error("limit", "NUMBER_TYPE_MAX", "int value should be between 1 and 100.")
+    given = [k for k in ("before", "after", "around") if k in ctx.query]
+    if len(given) > 1:  # message.mdx: "mutually exclusive, only one may be passed at a time"
+        raise form_error(
+            given[1], "BASE_TYPE_BAD_REQUEST", "before, after and around exclude each other."
+        )
+    if channel.guild_id is not None and not perms & READ_MESSAGE_HISTORY:
+        return 200, []
+    return 200, sb.world.history(
+        channel.id,
+        limit=limit,
+        before=_snowflake_param(ctx, "before"),
+        after=_snowflake_param(ctx, "after"),
+        around=_snowflake_param(ctx, "around"),
+    )
 
 
 @route("GET", "/channels/{channel_id}/messages/{message_id}")
 async def get_message(sb: Sandbox, ctx: Ctx) -> Result:
     channel = _channel(sb, ctx)
+    _need(sb, channel, READ_MESSAGE_HISTORY)  # message.mdx: View Channel + Read History
     sm = sb.world.find_message(channel.id, int(ctx.params["message_id"]))
     if sm.ephemeral:
         raise unknown("Message", 10008)
@@ -323,7 +396,27 @@ async def edit_message(sb: Sandbox, ctx: Ctx) -> Result:
     sm = sb.world.find_message(channel.id, int(ctx.params["message_id"]))
     if sm.author_id != sb.world.bot.id:
         raise ApiError(403, 50005, "Cannot edit a message authored by another user")
+    _need(sb, channel, 0)
     _check_content(sb, ctx, ctx.body or {})
+    if sm.data["flags"] & MESSAGE_FLAG_CROSSPOSTED and sb.publishes.retry_after(channel.id):
+        # opcodes 20022 (status undocumented; 403 here): a published message cannot be edited
+        # while its channel is publish-limited.
+        raise ApiError(403, 20022, "This message cannot be edited due to announcement rate limits.")
+    if (sb.clock() - sm.created_at).total_seconds() > OLD_MESSAGE_SECONDS:
+        wait = sb.old_edits.retry_after(channel.id)
+        if wait is not None:
+            # opcodes 30046, reported as a 429 without a `Via` header
+            # (aikaterna/aikaterna-cogs#302): discord.py raises instead of retrying.
+            raise RateLimited(
+                wait,
+                bucket=f"old-edits-{channel.id}",
+                limit=sb.old_edits.limit,
+                code=30046,
+                message="Maximum number of edits to messages older than 1 hour reached. "
+                "Try again later.",
+                via=False,
+            )
+        sb.old_edits.add(channel.id)
     sb.world.edit_message(sm, ctx.body or {}, ctx.files)
     await sb._announce_update(sm)
     return 200, sm.data
@@ -333,8 +426,7 @@ async def edit_message(sb: Sandbox, ctx: Ctx) -> Result:
 async def delete_message(sb: Sandbox, ctx: Ctx) -> Result:
     channel = _channel(sb, ctx)
     sm = sb.world.find_message(channel.id, int(ctx.params["message_id"]))
-    if sm.author_id != sb.world.bot.id and not sb.world.bot_permissions(channel) & MANAGE_MESSAGES:
-        raise ApiError(403, 50013, "Missing Permissions")
+    _need(sb, channel, 0 if sm.author_id == sb.world.bot.id else MANAGE_MESSAGES)
     await sb._delete_message(sm)
     return 204, None
 
@@ -347,8 +439,15 @@ async def crosspost(sb: Sandbox, ctx: Ctx) -> Result:
         raise ApiError(400, 50024, "Cannot execute action on this channel type")
     if sm.data["flags"] & MESSAGE_FLAG_CROSSPOSTED:
         raise ApiError(400, 40033, "This message has already been crossposted.")
-    if sm.author_id != sb.world.bot.id and not sb.world.bot_permissions(channel) & MANAGE_MESSAGES:
-        raise ApiError(403, 50013, "Missing Permissions")
+    # message.mdx, Crosspost Message: Send Messages for its own message, else Manage Messages.
+    own = sm.author_id == sb.world.bot.id
+    _need(sb, channel, SEND_MESSAGES if own else SEND_MESSAGES | MANAGE_MESSAGES)
+    wait = sb.publishes.retry_after(channel.id)
+    if wait is not None:
+        # About 10 publishes per hour per news channel; the next 429 says to wait until the
+        # oldest leaves the hour (MonitoRSS#184, acehox/auto-publisher#13).
+        raise RateLimited(wait, bucket=f"publish-{channel.id}", limit=sb.publishes.limit)
+    sb.publishes.add(channel.id)
     sm.data["flags"] |= MESSAGE_FLAG_CROSSPOSTED
     await sb._announce_update(sm)
     return 200, sm.data
@@ -356,7 +455,7 @@ async def crosspost(sb: Sandbox, ctx: Ctx) -> Result:
 
 @route("POST", "/channels/{channel_id}/typing")
 async def typing(sb: Sandbox, ctx: Ctx) -> Result:
-    _channel(sb, ctx)
+    _need(sb, _channel(sb, ctx), SEND_MESSAGES)
     return 204, None
 
 
@@ -621,11 +720,28 @@ def _check_event(sb: Sandbox, guild: Guild, ev: dict[str, Any], *, creating: boo
         raise form_error("entity_type", "BASE_TYPE_CHOICES", "Value must be one of (1, 2, 3).")
 
 
-def _event_perms(sb: Sandbox, guild: Guild, event: ScheduledEvent | None) -> None:
-    perms = sb.world.bot_guild_permissions(guild)
+# guild-scheduled-event.mdx, "Guild Scheduled Event Permissions Requirements": computed in
+# the event's channel for stage and voice events, at guild level for external ones.
+_EVENT_CHANNEL_NEEDS = {1: MANAGE_CHANNELS | MUTE_MEMBERS | MOVE_MEMBERS, 2: VIEW_CHANNEL | CONNECT}
+
+
+def _event_perms(
+    sb: Sandbox, guild: Guild, event: ScheduledEvent | None, ev: dict[str, Any] | None = None
+) -> None:
+    """`event` None: creating `ev`; else modifying/deleting `event` (into `ev`, if given)."""
+    target = ev if ev is not None else (event.data if event else {})
+    etype = target.get("entity_type")
+    channel = guild.channels.get(int(target.get("channel_id") or 0))
+    if etype in (1, 2) and channel is not None:
+        perms = sb.world.bot_permissions(channel)
+        needs = _EVENT_CHANNEL_NEEDS[etype]
+    else:
+        perms = sb.world.bot_guild_permissions(guild)
+        needs = 0
     own = event is None or event.data.get("creator_id") == str(sb.world.bot.id)
-    if not (perms & MANAGE_EVENTS or (own and perms & CREATE_EVENTS)):
-        raise ApiError(403, 50013, "Missing Permissions")
+    may = perms & MANAGE_EVENTS or (own and perms & CREATE_EVENTS)
+    if not may or perms & needs != needs:
+        raise _missing_permissions()
 
 
 def _event_payload(sb: Sandbox, guild: Guild, ev: ScheduledEvent) -> dict[str, Any]:
@@ -637,9 +753,9 @@ def _event_payload(sb: Sandbox, guild: Guild, ev: ScheduledEvent) -> dict[str, A
 @route("POST", "/guilds/{guild_id}/scheduled-events")
 async def create_event(sb: Sandbox, ctx: Ctx) -> Result:
     guild = _guild(sb, ctx)
-    _event_perms(sb, guild, None)
     body = ctx.body or {}
     _check_event(sb, guild, body, creating=True)
+    _event_perms(sb, guild, None, body)
     live = [e for e in guild.scheduled_events.values() if e.data["status"] in (1, 2)]
     if len(live) >= MAX_SCHEDULED_EVENTS:
         raise ApiError(

@@ -12,6 +12,7 @@ Point discord.py at it with::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -38,9 +39,13 @@ from .interactions import (
     build_payload,
     result_of,
 )
+from .limits import InvalidRequests, SlidingWindow
 from .state import (
     DM,
     NONCE_WINDOW_SECONDS,
+    SEND_MESSAGES,
+    STAGE,
+    VOICE,
     ApiError,
     Channel,
     Guild,
@@ -69,6 +74,17 @@ DEFAULT_TIMEOUT = 5.0
 # follow-ups and edits of the original for 15 minutes.
 INTERACTION_DEADLINE = 3.0
 FOLLOWUP_WINDOW = 900.0
+# MonitoRSS#184, acehox/auto-publisher#13: about 10 publishes per hour per news channel.
+PUBLISH_PER_HOUR = 10
+# opcodes 30046 "Maximum number of edits to messages older than 1 hour reached": Discord
+# gives no number; a handful per hour per channel (aikaterna/aikaterna-cogs#302).
+OLD_EDIT_LIMIT = 5
+# opcodes 40003; DasWolke/SnowTransfer#43: "several DMs at once" work, "a few dozen" do not.
+DM_OPEN_PER_MINUTE = 10
+# guild-scheduled-event.mdx: an ACTIVE stage/voice event ends "a few minutes" after the last
+# member leaves; a SCHEDULED event never started is cancelled "on the order of hours" after.
+EMPTY_EVENT_TIMEOUT = 180.0
+UNSTARTED_EVENT_CANCEL_AFTER = 3 * 3600.0
 DROPPED = 0  # RecordedRequest.status of a request whose connection the sandbox dropped
 
 
@@ -177,6 +193,12 @@ class Sandbox:
         nonce_window: float = NONCE_WINDOW_SECONDS,
         interaction_deadline: float = INTERACTION_DEADLINE,
         followup_window: float = FOLLOWUP_WINDOW,
+        publish_per_hour: int = PUBLISH_PER_HOUR,
+        old_edit_limit: int = OLD_EDIT_LIMIT,
+        dm_open_per_minute: int = DM_OPEN_PER_MINUTE,
+        empty_event_timeout: float = EMPTY_EVENT_TIMEOUT,
+        unstarted_event_cancel_after: float = UNSTARTED_EVENT_CANCEL_AFTER,
+        tick_interval: float | None = 1.0,
     ) -> None:
         self.token = token or new_token()
         self.host = host
@@ -202,6 +224,7 @@ class Sandbox:
         self.interactions: dict[int, InteractionRecord] = {}
         self.interactions_by_token: dict[str, InteractionRecord] = {}
         self.nonce_hits = 0
+        self.embeds_dropped = 0  # messages whose embeds were dropped (no Embed Links)
         # Seconds on the sandbox clock (a ManualClock moved past it models a long downtime).
         self.nonce_window = nonce_window
         # Real seconds (time.monotonic), not the sandbox clock: how fast the bot answers is
@@ -210,6 +233,20 @@ class Sandbox:
         self.followup_window = followup_window
         self.failed_interactions: list[FailedInteraction] = []
         self.after_store: list[AfterStore] = []
+        # Calendar-scale limits run on the sandbox clock, so a test moves past them with it.
+        sandbox_seconds = lambda: self.clock().timestamp()  # noqa: E731
+        self.publishes = SlidingWindow(publish_per_hour, 3600.0, sandbox_seconds)
+        self.old_edits = SlidingWindow(old_edit_limit, 3600.0, sandbox_seconds)
+        self.dm_opens = SlidingWindow(dm_open_per_minute, 60.0, sandbox_seconds)
+        self.empty_event_timeout = empty_event_timeout
+        self.unstarted_event_cancel_after = unstarted_event_cancel_after
+        self.invalid = InvalidRequests()
+        # When each voice/stage channel last became empty (sandbox clock); absent = occupied
+        # or never used.
+        self.empty_since: dict[int, datetime] = {}
+        self._tick_interval = tick_interval
+        self._ticker: asyncio.Task[None] | None = None
+        self._tick_lock: asyncio.Lock | None = None
         self.on_violation: Callable[[Violation], None] | None = None
         self._router = _Router()
         self._runner: web.AppRunner | None = None
@@ -233,6 +270,7 @@ class Sandbox:
 
     async def start(self) -> Sandbox:
         self._changed = asyncio.Event()
+        self._tick_lock = asyncio.Lock()
         self._runner = web.AppRunner(
             self.make_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
@@ -241,9 +279,25 @@ class Sandbox:
         await site.start()
         sockets = site._server.sockets  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1]
+        if self._tick_interval:
+            self._ticker = asyncio.create_task(self._tick_forever(), name="sandbox-tick")
         return self
 
+    async def _tick_forever(self) -> None:
+        # The sandbox's own owner of the time-driven transitions (scheduled events).
+        while True:
+            await asyncio.sleep(self._tick_interval or 1.0)
+            try:
+                await self.tick()
+            except Exception:
+                _log.exception("sandbox tick failed")
+
     async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
         await self.gateway.shutdown()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -381,6 +435,11 @@ class Sandbox:
     def add_user(self, name: str) -> User:
         return self.world.add_user(name)
 
+    def bot_role(self, guild: Any) -> Role:
+        """The bot's managed role in a guild (the one its invite created)."""
+        g = self.world.guild(guild)
+        return next(g.roles[r] for r in g.members[self.world.bot.id].roles if g.roles[r].managed)
+
     def set_bot_permissions(self, guild: Any, permissions: int) -> None:
         g = self.world.guild(guild)
         for rid in g.members[self.world.bot.id].roles:
@@ -466,14 +525,161 @@ class Sandbox:
     async def deny_channel(self, channel: Any, *, allow: bool = False) -> None:
         """Deny (or re-allow) the bot Send Messages in a channel, as a member overwrite."""
         ch = self.world.channel(channel)
-        bot_id = self.world.bot.id
-        ch.overwrites = [o for o in ch.overwrites if o.id != bot_id]
         if allow:
             self.denied_channels.discard(ch.id)
+            await self.set_overwrite(ch, self.world.bot.id, allow=0, deny=0)
         else:
             self.denied_channels.add(ch.id)
-            ch.overwrites.append(Overwrite(bot_id, 1, deny=1 << 11))
+            await self.set_overwrite(ch, self.world.bot.id, deny=SEND_MESSAGES)
+
+    async def set_overwrite(
+        self, channel: Any, target: Any, *, allow: int = 0, deny: int = 0
+    ) -> Overwrite | None:
+        """Set the channel's permission overwrite for a role or member (replacing any);
+        allow=deny=0 removes it. Announced as CHANNEL_UPDATE, as Discord does."""
+        ch = self.world.channel(channel)
+        if ch.guild_id is None:
+            raise SandboxError("DM channels have no permission overwrites")
+        g = self.world.guilds[ch.guild_id]
+        tid = _id(target)
+        if tid in g.roles:
+            otype = 0
+        elif tid in g.members:
+            otype = 1
+        else:
+            raise SandboxError(f"{tid} is neither a role nor a member of {g.name}")
+        ch.overwrites = [o for o in ch.overwrites if o.id != tid]
+        ow = None
+        if allow or deny:
+            ow = Overwrite(tid, otype, allow=int(allow), deny=int(deny))
+            ch.overwrites.append(ow)
         await self._dispatch("CHANNEL_UPDATE", ch.payload())
+        return ow
+
+    def permissions(self, channel: Any, member: Any = None) -> int:
+        """A member's (default: the bot's) computed permissions in a channel."""
+        ch = self.world.channel(channel)
+        if member is None:
+            return self.world.bot_permissions(ch)
+        g = self.world.guilds[ch.guild_id]  # type: ignore[index]
+        return g.permissions_in(self.world.member(g, member), ch)
+
+    def seed_messages(
+        self,
+        channel: Any,
+        count: int,
+        *,
+        author: Any = None,
+        every: float = 30.0,
+        content: str = "message {n} from {author}",
+        last_ago: float = 1.0,
+    ) -> list[dict[str, Any]]:
+        """Fill a channel with `count` messages by another member (default: the owner),
+        the last `last_ago` s before now; no gateway events (history only, as if the bot
+        had been away)."""
+        ch = self.world.channel(channel)
+        user = self.world.owner if author is None else self.world.users[_id(author)]
+        made = self.world.seed_messages(
+            ch, count, user, every=every, content=content, last_ago=last_ago
+        )
+        return [sm.data for sm in made]
+
+    # -- voice and scheduled-event lifecycle ----------------------------------------------
+    async def join_voice(self, member: Any, channel: Any) -> None:
+        """A member connects to a voice or stage channel (VOICE_STATE_UPDATE)."""
+        ch = self.world.channel(channel)
+        if ch.type not in (VOICE, STAGE):
+            raise SandboxError(f"channel {ch.name} is not a voice or stage channel")
+        g = self.world.guilds[ch.guild_id]  # type: ignore[index]
+        uid = _id(member)
+        self.world.member(g, uid)
+        before = g.voice_states.get(uid)
+        g.voice_states[uid] = ch.id
+        self.empty_since.pop(ch.id, None)
+        if before is not None and before != ch.id and not g.voice_members(before):
+            self.empty_since[before] = self.clock()
+        await self._dispatch("VOICE_STATE_UPDATE", g.voice_state(uid))
+
+    async def leave_voice(self, member: Any, guild: Any = None) -> None:
+        uid = _id(member)
+        guilds = (
+            [self.world.guild(guild)] if guild is not None else list(self.world.guilds.values())
+        )
+        for g in guilds:
+            cid = g.voice_states.pop(uid, None)
+            if cid is None:
+                continue
+            if not g.voice_members(cid):
+                self.empty_since[cid] = self.clock()
+            await self._dispatch("VOICE_STATE_UPDATE", g.voice_state(uid))
+
+    async def tick(self) -> list[dict[str, Any]]:
+        """Apply what Discord does on its own as time passes (guild-scheduled-event.mdx):
+        EXTERNAL events start and end at their times; an ACTIVE stage/voice event whose
+        channel stayed empty `empty_event_timeout` is COMPLETED; a SCHEDULED event not
+        started `unstarted_event_cancel_after` past its start is CANCELED. Each change is a
+        GUILD_SCHEDULED_EVENT_UPDATE. Runs on every API request and every `tick_interval`;
+        tests that move a ManualClock may call it directly. Returns the events changed."""
+        lock = self._tick_lock
+        if lock is None:
+            return await self._tick()
+        async with lock:
+            return await self._tick()
+
+    async def _tick(self) -> list[dict[str, Any]]:
+        from .rest import _parse_time
+
+        now = self.clock()
+        changed: list[dict[str, Any]] = []
+        for g in self.world.guilds.values():
+            for ev in list(g.scheduled_events.values()):
+                d = ev.data
+                start = _parse_time("scheduled_start_time", d["scheduled_start_time"])
+                end = d.get("scheduled_end_time")
+                end_at = _parse_time("scheduled_end_time", end) if end else None
+                while True:
+                    status = d["status"]
+                    new = None
+                    if status == 1 and d["entity_type"] == 3 and start <= now:
+                        new = 2
+                    elif status == 1 and (now - start).total_seconds() >= (
+                        self.unstarted_event_cancel_after
+                    ):
+                        new = 4
+                    elif status == 2 and d["entity_type"] == 3 and end_at and end_at <= now:
+                        new = 3
+                    elif status == 2 and d["entity_type"] in (1, 2) and d.get("channel_id"):
+                        cid = int(d["channel_id"])
+                        since = self.empty_since.get(cid)
+                        if since is None and not g.voice_members(cid):
+                            # Started with nobody in it: empty from the moment it went live.
+                            since = self.empty_since[cid] = now
+                        if since is not None and (now - since).total_seconds() >= (
+                            self.empty_event_timeout
+                        ):
+                            new = 3
+                    if new is None:
+                        break
+                    d["status"] = new
+                    changed.append(dict(d))
+                    await self._dispatch("GUILD_SCHEDULED_EVENT_UPDATE", d)
+        return changed
+
+    # -- the token ------------------------------------------------------------------------
+    async def reset_token(self) -> str:
+        """Discord reset the bot's token (e.g. leaked, or 1,000 IDENTIFYs in a day): every
+        request answers 401 and the gateway closes with 4004 until `set_token`."""
+        self.token = new_token()
+        await self.gateway.close(4004)
+        return self.token
+
+    def set_token(self, token: str) -> None:
+        self.token = token
+
+    @property
+    def invalid_requests(self) -> int:
+        """401/403/429 answers in the last 10 minutes (Cloudflare bans at 10,000)."""
+        return self.invalid.last_10_minutes
 
     def close_dms(self, user: Any, closed: bool = True) -> None:
         self.world.users[_id(user)].dms_open = not closed
@@ -959,7 +1165,10 @@ class Sandbox:
                     )
                 for v in self._validator.check_request(method, path, query, body, ctype):
                     self._add_violation(v)
+        await self.tick()
         response = await self._respond(request, rec, body, files)
+        if response is not None:
+            self.invalid.record(response.status, dict(response.headers))
         if response is None:  # the ambiguous failure, connection dropped after the write
             rec.status = DROPPED
             self._notify()
@@ -1004,10 +1213,11 @@ class Sandbox:
             self._check_response(rec, 401, out)
             return json_response(401, out)
         ctx = rest.Ctx(method, path, params, rec.query, body, files)
+        extra: dict[str, str] = {}
         try:
             status, out = await handler(self, ctx)
         except ApiError as err:
-            status, out = err.status, err.body()
+            status, out, extra = err.status, err.body(), err.headers
         except SandboxError as err:
             status, out = 400, {"message": str(err), "code": 0}
         rec.response = out
@@ -1024,7 +1234,7 @@ class Sandbox:
                     return resp
         if out is None:
             return web.Response(status=status)
-        return json_response(status, out)
+        return json_response(status, out, extra)
 
     def _check_response(self, rec: RecordedRequest, status: int, out: Any) -> None:
         if self._validator is None or not self.validate_responses or rec.template is None:

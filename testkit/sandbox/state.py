@@ -12,7 +12,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -23,12 +23,15 @@ MANAGE_CHANNELS = 1 << 4
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
 MANAGE_MESSAGES = 1 << 13
+SEND_TTS_MESSAGES = 1 << 12
 EMBED_LINKS = 1 << 14
 ATTACH_FILES = 1 << 15
 READ_MESSAGE_HISTORY = 1 << 16
 MENTION_EVERYONE = 1 << 17
 CONNECT = 1 << 20
 SPEAK = 1 << 21
+MUTE_MEMBERS = 1 << 22
+MOVE_MEMBERS = 1 << 24
 MANAGE_ROLES = 1 << 28
 USE_APPLICATION_COMMANDS = 1 << 31
 REQUEST_TO_SPEAK = 1 << 32
@@ -259,6 +262,7 @@ class Guild:
     channels: dict[int, Channel] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
     scheduled_events: dict[int, ScheduledEvent] = field(default_factory=dict)
+    voice_states: dict[int, int] = field(default_factory=dict)  # user id -> channel id
 
     @property
     def everyone(self) -> Role:
@@ -289,7 +293,35 @@ class Guild:
         perms = (perms & ~deny) | allow
         if (ow := by_id.get(member.id)) is not None and ow.type == 1:
             perms = (perms & ~ow.deny) | ow.allow
+        # permissions.md, implicit permissions: without View Channel nothing else applies; a
+        # text channel without Send Messages also denies what only sending uses.
+        if not perms & VIEW_CHANNEL:
+            return 0
+        if channel.type in (TEXT, ANNOUNCEMENT) and not perms & SEND_MESSAGES:
+            perms &= ~(MENTION_EVERYONE | EMBED_LINKS | ATTACH_FILES | SEND_TTS_MESSAGES)
         return perms
+
+    def voice_state(self, user_id: int) -> dict[str, Any]:
+        """A VOICE_STATE_UPDATE `d` (channel_id None once the member has left)."""
+        data: dict[str, Any] = {
+            "guild_id": str(self.id),
+            "channel_id": str(self.voice_states[user_id]) if user_id in self.voice_states else None,
+            "user_id": str(user_id),
+            "session_id": f"voice-{user_id}",
+            "deaf": False,
+            "mute": False,
+            "self_deaf": False,
+            "self_mute": False,
+            "self_video": False,
+            "suppress": False,
+            "request_to_speak_timestamp": None,
+        }
+        if user_id in self.members:
+            data["member"] = self.members[user_id].payload()
+        return data
+
+    def voice_members(self, channel_id: int) -> list[int]:
+        return [u for u, c in self.voice_states.items() if c == channel_id]
 
     def top_role_position(self, member: Member) -> int:
         return max((self.roles[r].position for r in member.roles if r in self.roles), default=0)
@@ -330,7 +362,7 @@ class Guild:
             "threads": [],
             "members": [m.payload() for m in members],
             "member_count": len(members),
-            "voice_states": [],
+            "voice_states": [self.voice_state(u) for u in self.voice_states],
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [e.data for e in self.scheduled_events.values()],
@@ -474,6 +506,7 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.errors = errors
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"message": self.message, "code": self.code}
@@ -659,6 +692,71 @@ class World:
             if sm.nonce == nonce and (now - sm.created_at).total_seconds() <= window:
                 return sm
         return None
+
+    def seed_messages(
+        self,
+        channel: Channel,
+        count: int,
+        author: User,
+        *,
+        every: float = 30.0,
+        content: str = "message {n} from {author}",
+        last_ago: float = 1.0,
+    ) -> list[StoredMessage]:
+        """`count` messages by `author`, one every `every` seconds, the last `last_ago`
+        seconds before now; snowflakes and timestamps increase with them, as Discord's do."""
+        now = self.clock()
+        taken = {sm.id for sm in self.messages.get(channel.id, [])}
+        out: list[StoredMessage] = []
+        for i in range(count):
+            when = now - timedelta(seconds=last_ago + every * (count - 1 - i))
+            ms = int(when.timestamp() * 1000) - DISCORD_EPOCH_MS
+            mid = ms << 22
+            while mid in taken or mid in self.message_index:
+                mid += 1
+            taken.add(mid)
+            text = content.format(n=i + 1, author=author.username)
+            sm = self.build_message(channel, {"content": text}, author=author)
+            sm.data["id"] = str(mid)
+            sm.data["timestamp"] = iso(when)
+            sm.created_at = when
+            out.append(sm)
+        msgs = self.messages.setdefault(channel.id, [])
+        msgs.extend(out)
+        msgs.sort(key=lambda m: m.id)
+        for sm in out:
+            self.message_index[sm.id] = sm
+        visible = [m for m in msgs if not m.ephemeral]
+        if visible:
+            channel.last_message_id = visible[-1].id
+        return out
+
+    def history(
+        self,
+        channel_id: int,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        after: int | None = None,
+        around: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """message.mdx, Get Channel Messages: newest first; `after` gives the `limit`
+        messages right after it (still newest first); `around` centres on the id."""
+        msgs = sorted(
+            (sm for sm in self.messages.get(channel_id, []) if not sm.deleted and not sm.ephemeral),
+            key=lambda sm: sm.id,
+        )
+        if before is not None:
+            page = [m for m in msgs if m.id < before][-limit:]
+        elif after is not None:
+            page = [m for m in msgs if m.id > after][:limit]
+        elif around is not None:
+            newer = [m for m in msgs if m.id > around][: limit // 2]
+            older = [m for m in msgs if m.id <= around][-(limit - len(newer)) :]
+            page = older + newer
+        else:
+            page = msgs[-limit:]
+        return [sm.data for sm in reversed(page)]
 
     def build_message(
         self,

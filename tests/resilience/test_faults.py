@@ -21,6 +21,7 @@ async def test_discords_bad_day_loses_and_duplicates_nothing(tmp_path, seed):
         # not, about one run in three on a loaded machine).
         offsets=("45s", "0m"),
         grace={"45s": "45s", "0m": "30s"},
+        sandbox={"nonce_window": 2.0},  # seconds: only the bot itself can prevent a duplicate
     )
     report = await run_chaos(tmp_path / "run", workload, say=print)
     print(report.table())

@@ -21,3 +21,5 @@ async def test_hundred_members_at_once_all_answered_once_and_deliveries_on_time(
     assert not [p for p in d.problems if "past its grace" in p], d.problems
     # Discord's limit: an interaction unanswered within 3 s fails for the member.
     assert percentile(report.server_ms, 100) < 3000
+    assert d.interactions["failed_interactions"] == 0
+    assert d.interactions["invalid_requests"] < 100  # far below the 10,000 that get a ban

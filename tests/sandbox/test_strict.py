@@ -27,9 +27,15 @@ T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 async def call(
-    sb: Sandbox, method: str, path: str, body: Any = None, *, auth: bool = True
+    sb: Sandbox,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    auth: bool = True,
+    token: str | None = None,
 ) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bot {sb.token}"} if auth else {}
+    headers = {"Authorization": f"Bot {token or sb.token}"} if auth else {}
     async with (
         aiohttp.ClientSession() as session,
         session.request(method, sb.api_base + path, json=body, headers=headers) as resp,

@@ -8,6 +8,7 @@ response API, so `payload_kwargs` turns the same dicts into its objects.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from discord.http import Route
 
 from bot.services.delivery import (
     AuthenticationError,
+    HistoryUnreadable,
     PermanentSendError,
     TransientSendError,
     matches_variant,
@@ -27,6 +29,7 @@ log = logging.getLogger("amabot.sender")
 
 # A history lookup reads at most this many pages of 100 messages.
 HISTORY_PAGES = 100
+READY_WAIT = 30.0  # seconds a lookup waits for the gateway's guild data
 TRANSIENT_CODES = frozenset({40003, 30046, 20022})
 
 
@@ -66,10 +69,16 @@ class DiscordSender:
         me = self._client.user
         if me is None:
             raise TransientSendError("not logged in yet: cannot read the history")
+        # The permissions below come from the gateway's guild data: wait for it, or a lookup
+        # right after a start would take Discord's empty answer for "not sent".
+        try:
+            await asyncio.wait_for(self._client.wait_until_ready(), READY_WAIT)
+        except TimeoutError:
+            raise TransientSendError("the gateway is not ready: cannot read the history") from None
         if not self._history_readable(channel_id):
-            raise TransientSendError(
-                f"missing Read Message History in channel {channel_id}: cannot check whether "
-                "a post was already sent"
+            raise HistoryUnreadable(
+                f"the bot lacks Read Message History in <#{channel_id}>, so it cannot see "
+                "whether this post already went out (grant it, then resend if needed)"
             )
         after = discord.utils.time_snowflake(since, high=False)
         found: list[tuple[int, datetime]] = []

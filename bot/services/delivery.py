@@ -96,6 +96,12 @@ class TransientSendError(Exception):
         self.code = code
 
 
+class HistoryUnreadable(PermanentSendError):
+    """The channel's history cannot be read (no Read Message History: Discord answers an
+    empty list), so whether an earlier attempt landed cannot be known. The post is not
+    resent blind: it is recorded failed with the reason and the organisers are told."""
+
+
 class AuthenticationError(Exception):
     """Discord refused the bot's token (401): nothing can be sent until a new one is set."""
 
@@ -373,6 +379,8 @@ class Dispatcher:
                 found = await self._lookup(post)
             except AuthenticationError as exc:
                 return await self._auth_refused(post, str(exc))
+            except PermanentSendError as exc:  # cannot know: never resend blind
+                return await self._fail(post, f"not resent: {exc}")
             except Exception as exc:  # never read as "not sent": look again later
                 # Not a problem on its own (/healthz reports the post once it is overdue).
                 reason = f"could not check whether it was already sent: {exc}"

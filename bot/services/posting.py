@@ -316,7 +316,10 @@ class PostingService:
         reason, before the plan (which forgets events that have ended) could cancel them as
         "no longer planned": after a long outage `amabot plan` must say what really happened."""
         for post in await self.store.outbox.pending():
-            if post.deadline is not None and post.deadline < now:
+            # An unsure post (it may be out already) is settled by delivery's history
+            # lookup, which needs the gateway: never skipped here, and never cancelled by
+            # the plan (Outbox.reconcile leaves it alone).
+            if post.deadline is not None and post.deadline < now and not post.unsure:
                 await self.dispatcher.deliver(post.key)
 
     def _plan_recaps(self, episodes: Mapping[str, Episode], now: datetime) -> list[PlannedPost]:

@@ -78,9 +78,11 @@ _REVIVE = """
      WHERE key = ? AND status = 'cancelled' AND cancelled_by IS NULL
 """
 
+# An `unsure` row may already be in Discord: delivery's lookup settles it (sent, or skipped
+# as late), never the plan.
 _CANCEL_UNPLANNED = """
     UPDATE outbox SET status = 'cancelled', reason = ?, cancelled_by = NULL, updated_at = ?
-     WHERE key = ? AND status = 'pending'
+     WHERE key = ? AND status = 'pending' AND unsure = 0
 """
 
 
@@ -215,7 +217,7 @@ class Outbox:
         async with self._db.transaction() as tx:
             rows = await tx.fetchall(
                 """SELECT key, status, due_at, deadline, event_start, channel_id, content_hash,
-                          subject, cancelled_by
+                          subject, cancelled_by, unsure
                      FROM outbox WHERE substr(key, 1, ?) = ?""",
                 (len(scope), scope),
             )
@@ -243,7 +245,7 @@ class Outbox:
                 else:
                     report.unchanged += 1
             for key, row in existing.items():
-                if key not in plan and row["status"] == PostStatus.PENDING:
+                if key not in plan and row["status"] == PostStatus.PENDING and not row["unsure"]:
                     cancels.append((reason_missing, at, key))
                     report.cancelled.append(key)
             await tx.executemany(_INSERT, inserts)

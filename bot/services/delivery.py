@@ -537,6 +537,9 @@ class Dispatcher:
             member_id = dm_recipient(post.key)
         except ValueError as exc:
             raise PermanentSendError(f"not a DM key: {post.key}") from exc
+        known = await self._outbox.dm_channel_of(member_id)
+        if known:
+            return known
         return await self._sender.open_dm(member_id)
 
     # -- edits ---------------------------------------------------------------------------

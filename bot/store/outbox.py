@@ -430,6 +430,18 @@ class Outbox:
         )
         return [_post(r) for r in rows]
 
+    async def dm_channel_of(self, member_id: int) -> int | None:
+        """The DM channel an earlier ``dm:`` row of this member went to (Discord keeps one
+        per member): a restart need not open it again (opening DMs is rate limited, 40003)."""
+        prefix = f"dm:{int(member_id)}:"
+        value = await self._db.scalar(
+            """SELECT target_channel_id FROM outbox
+                WHERE substr(key, 1, ?) = ? AND target_channel_id IS NOT NULL
+                ORDER BY updated_at DESC LIMIT 1""",
+            (len(prefix), prefix),
+        )
+        return None if value is None else int(value)
+
     async def owner_of_message(self, message_id: int) -> str | None:
         """The row that recorded this Discord message as its own, if any."""
         return await self._db.scalar(

@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from bot.durations import duration_label, parse_duration
+
 
 class ConfigError(Exception):
     """A config value is missing or wrong. The message names the key, the file and the fault."""
@@ -197,10 +199,6 @@ RECAP_URL_PLACEHOLDERS = ("yyyy", "mm", "dd", "slug", "id")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_SNOWFLAKE = 2**63 - 1  # SQLite integers and Discord ids are signed 64-bit
 
-_DURATION = re.compile(
-    r"(?:(\d{1,9})\s*d)?\s*(?:(\d{1,9})\s*h)?\s*(?:(\d{1,9})\s*m)?\s*(?:(\d{1,9})\s*s)?",
-    re.IGNORECASE,
-)
 _CLOCK_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]]+)):(?P<port>\d{1,5})")
@@ -218,39 +216,6 @@ _SECTIONS: dict[str, type] = {
     "events": EventsSettings,
     "optin": OptinSettings,
 }
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"30m"``, ``"1h"``, ``"1h30m"``, ``"24h"``, ``"0m"``, ``"90s"``, ``"2d"`` -> timedelta.
-
-    Raises ValueError with a message a person can act on.
-    """
-    if not isinstance(text, str):
-        raise ValueError(f'expected a duration such as "30m", got {text!r}')
-    match = _DURATION.fullmatch(text.strip())
-    if not text.strip() or match is None or not any(match.groups()):
-        raise ValueError(f'{text!r} is not a duration; write e.g. "30m", "1h", "1h30m" or "90s"')
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    try:
-        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    except OverflowError:
-        raise ValueError(f"{text!r} is too long a duration") from None
-
-
-def format_duration(delta: timedelta) -> str:
-    """The canonical spelling, inverse of `parse_duration`: 1h30m, 24h, 10m, 90s -> 1m30s, 0m.
-
-    Use it wherever a duration becomes part of a key (``reminder:s2-e05:ama:1h``), so "60m"
-    and "1h" in the config name the same reminder.
-    """
-    total = int(delta.total_seconds())
-    if total < 0:
-        raise ValueError("negative duration")
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
-    text += f"{seconds}s" if seconds else ""
-    return text or "0m"
 
 
 def parse_clock_time(text: str) -> time:
@@ -275,8 +240,17 @@ def parse_weekday(text: str) -> int:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``"127.0.0.1:8080"``, ``"[::1]:8080"``, ``"localhost:0"`` -> (host, port)."""
+    """``"127.0.0.1:8080"``, ``"[::1]:8080"``, ``"localhost:0"`` -> (host, port).
+
+    The one reader of `[webhook] listen`, for the config check and the server alike. A host
+    is required: ``":8080"`` (every interface) is refused, because a receiver open to the
+    world should be a choice written out (``"0.0.0.0:8080"``), not a blank left empty."""
     match = _LISTEN.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None and isinstance(text, str) and text.strip().startswith(":"):
+        raise ValueError(
+            f'{text!r} has no host; write "0.0.0.0{text.strip()}" to listen on every '
+            f'interface or "127.0.0.1{text.strip()}" for this machine only'
+        )
     if match is None:
         raise ValueError(f'{text!r} is not "host:port", e.g. "127.0.0.1:8080"')
     port = int(match["port"])
@@ -515,7 +489,7 @@ class _Loader:
                 key = f"reminders.offsets[{i}]"
                 offset = self.as_duration(key, item)
                 if offset in found:
-                    raise self.error(key, f"{format_duration(offset)} is listed twice")
+                    raise self.error(key, f"{duration_label(offset)} is listed twice")
                 found.append(offset)
             offsets = tuple(found)
         grace: list[tuple[timedelta, timedelta]] = []
@@ -529,7 +503,7 @@ class _Loader:
             key = f"reminders.grace.{name}"
             offset = self.as_duration(key, name)
             if offset not in offsets:
-                listed = ", ".join(format_duration(o) for o in offsets) or "none"
+                listed = ", ".join(duration_label(o) for o in offsets) or "none"
                 raise self.error(key, f"{name} is not one of reminders.offsets (listed: {listed})")
             grace.append((offset, self.as_duration(key, value)))
         return ReminderSettings(

@@ -1,6 +1,7 @@
 """What members ask: /episode, /recap, /schedule, with autocomplete.
 
-Thin: parse the options, ask the in-memory content index, render with bot/render/, reply.
+Thin: parse the options, resolve them with bot/content/lookup.py over the in-memory content
+index, render with bot/render/, reply.
 No blocking I/O in a handler: lookups come from the index; a local image is read off the
 event loop.
 """
@@ -11,15 +12,14 @@ import asyncio
 import io
 import logging
 import secrets
-from datetime import datetime
 from pathlib import Path
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.content.models import Episode, Recap
-from bot.content.text import STOP_WORDS, damerau_levenshtein, parse_code, tokens
+from bot.content.lookup import MAX_QUERY, resolve_episode, resolve_recap
+from bot.content.models import EVENT_KINDS, Episode, Recap
 from bot.discord.app import AmaBot, reply_ephemeral
 from bot.discord.sender import payload_kwargs
 from bot.plan.calendar import episode_ics, ics_filename
@@ -40,7 +40,6 @@ log = logging.getLogger("amabot.cogs.members")
 
 MAX_CHOICES = 25
 MAX_SCHEDULE = 10
-MAX_QUERY = 200  # nobody types more; longer input only costs search time
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 
@@ -75,7 +74,7 @@ class Members(commands.Cog):
         """Show an episode: livestream and AMA times in your time zone, guests, links."""
         now = self.bot.clock()
         if query and query.strip():
-            episode = self._resolve_episode(query, now)
+            episode = resolve_episode(self.index, query, now)
             if episode is None:
                 await self._not_found(interaction, "episode", query)
                 return
@@ -107,7 +106,7 @@ class Members(commands.Cog):
         if not guild_id or not self.bot.settings.events.enabled or self.bot.store is None:
             return {}
         urls: dict[str, str] = {}
-        for kind in ("livestream", "ama"):
+        for kind in EVENT_KINDS:
             stored = await self.bot.db.events.get(event_key(episode.id, kind))
             if stored is None or stored.discord_id is None or stored.status in FINISHED:
                 continue
@@ -148,20 +147,6 @@ class Members(commands.Cog):
             # list answers it, and the member can still type a code.
             _log_failure(interaction, "episode autocomplete")
             return []
-
-    def _resolve_episode(self, query: str, now: datetime) -> Episode | None:
-        query = query.strip()[:MAX_QUERY]
-        found = self.index.episode(query) or self.index.find_episode(query)
-        if found is not None:
-            return found
-        if parse_code(query) is not None:
-            # A code that names no episode: a text search would only offer its prefixes
-            # (s2e1 -> S2:E10), which is a suggestion, not an answer.
-            return None
-        matches = self.index.search_episodes(query, now, limit=1)
-        if matches and covers(query, _episode_words(matches[0])):
-            return matches[0]
-        return None
 
     async def _image(self, episode: Episode) -> tuple[discord.File | None, str | None]:
         """A URL is used as is; a file in the content folder is attached."""
@@ -207,7 +192,7 @@ class Members(commands.Cog):
         """Show a written recap of an episode: summary, key takeaway, authors, link."""
         now = self.bot.clock()
         if query and query.strip():
-            recap = self._resolve_recap(query, now)
+            recap = resolve_recap(self.index, query, now)
             if recap is None:
                 await self._not_found(interaction, "recap", query)
                 return
@@ -243,25 +228,6 @@ class Members(commands.Cog):
         except Exception:
             _log_failure(interaction, "recap autocomplete")
             return []
-
-    def _resolve_recap(self, query: str, now: datetime) -> Recap | None:
-        query = query.strip()[:MAX_QUERY]
-        recap = self.index.recap(query)
-        if recap is not None and recap.is_published(now):
-            return recap
-        episode = self.index.find_episode(query)
-        if episode is not None:
-            recap = self.index.recap_for_episode(episode.id)
-            if recap is not None and recap.is_published(now):
-                return recap
-        matches = self.index.search_recaps(query, now, limit=1)
-        if matches and covers(query, self._recap_words(matches[0])):
-            return matches[0]
-        return None
-
-    def _recap_words(self, recap: Recap) -> list[str]:
-        names = [self.index.author_name(a) for a in recap.authors]
-        return [recap.id, recap.title, recap.summary, *recap.tags, *names, recap.episode_id or ""]
 
     # -- /schedule -------------------------------------------------------------------------
 
@@ -321,36 +287,6 @@ def _choice_value(item: Episode | Recap) -> str:
     if isinstance(item, Episode) and item.season is not None and item.number is not None:
         return item.code
     return item.id[:CHOICE_NAME_MAX]
-
-
-def _episode_words(episode: Episode) -> list[str]:
-    return [
-        episode.id,
-        episode.code.replace(":", ""),
-        episode.title,
-        episode.summary,
-        *episode.guests,
-        *episode.hosts,
-        *episode.tags,
-    ]
-
-
-def covers(query: str, texts: list[str]) -> bool:
-    """Every meaningful word typed appears in `texts`: exactly, as the start of a word, or
-    with a small typo. A free-text query that only half matches is "not found" (with
-    suggestions), not a confident answer about another episode."""
-    typed = [w for w in dict.fromkeys(tokens(query)) if w not in STOP_WORDS] or tokens(query)
-    have = {w for text in texts if text for w in tokens(text)}
-    for word in typed:
-        if word in have:
-            continue
-        if len(word) >= 2 and any(h.startswith(word) for h in have):
-            continue
-        edits = 2 if len(word) >= 8 else 1
-        if len(word) >= 4 and any(damerau_levenshtein(word, h, edits) <= edits for h in have):
-            continue
-        return False
-    return True
 
 
 def _log_failure(interaction: discord.Interaction, what: str) -> str:

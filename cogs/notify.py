@@ -24,8 +24,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.content.models import EVENT_KINDS
 from bot.discord.app import AmaBot, UserFacingError, reply_ephemeral
 from bot.discord.sender import payload_kwargs
+from bot.durations import duration_label
 from bot.plan.optin import (
     DEFAULT_LEAD,
     LEADS,
@@ -37,12 +39,10 @@ from bot.plan.optin import (
     parse_lead,
     series_role,
 )
-from bot.plan.reminders import offset_label
 from bot.render.limits import allowed_mentions, role_mention
 
 log = logging.getLogger("amabot.cogs.notify")
 
-EVENT_SERIES = ("livestream", "ama")
 SERIES_CHOICES = [
     app_commands.Choice(name="livestreams", value="livestream"),
     app_commands.Choice(name="amas", value="ama"),
@@ -51,7 +51,7 @@ SERIES_CHOICES = [
 HOW_CHOICES = [
     app_commands.Choice(name="role", value="role"),
     *(
-        app_commands.Choice(name=f"dm {name}", value=f"dm:{offset_label(lead)}")
+        app_commands.Choice(name=f"dm {name}", value=f"dm:{duration_label(lead)}")
         for name, lead in LEADS.items()
     ),
     app_commands.Choice(name="dm each new recap", value="dm"),
@@ -193,9 +193,8 @@ class Notify(commands.Cog):
             ) from exc
 
     async def _replan(self, series: str) -> None:
-        posting = getattr(self.bot, "posting", None)
-        if posting is not None and series in SERIES:
-            await posting.reconcile_dms()
+        if series in SERIES:
+            await self.bot.posting.reconcile_dms()
 
     async def status_text(self, member: int) -> str:
         prefs = await self.store.optin.prefs_of(member)
@@ -208,10 +207,12 @@ class Notify(commands.Cog):
         buttons = []
         if series_role(self.bot.settings, series):
             buttons.append(_button("Ping my role", f"amabot:notify:{series}:role"))
-        if series in EVENT_SERIES:
+        if series in EVENT_KINDS:
             for label, lead in LEADS.items():
                 buttons.append(
-                    _button(f"DM {label} before", f"amabot:notify:{series}:dm:{offset_label(lead)}")
+                    _button(
+                        f"DM {label} before", f"amabot:notify:{series}:dm:{duration_label(lead)}"
+                    )
                 )
         else:
             buttons.append(_button("DM me each new recap", f"amabot:notify:{series}:dm"))

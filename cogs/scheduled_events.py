@@ -27,7 +27,7 @@ from discord.ext import commands
 from bot.discord.app import AmaBot
 from bot.plan.scheduled_events import EventStatus
 
-log = logging.getLogger("amabot.cogs.events")
+log = logging.getLogger("amabot.cogs.scheduled_events")
 
 HOOKED = (
     "GUILD_SCHEDULED_EVENT_USER_ADD",
@@ -122,9 +122,7 @@ class ScheduledEvents(commands.Cog):
                     "is" if name.endswith("_USER_ADD") else "is no longer",
                     key,
                 )
-                posting = getattr(self.bot, "posting", None)
-                if posting is not None:
-                    await posting.reconcile_dms()
+                await self.bot.posting.reconcile_dms()
             return
         event_id = _snowflake(data.get("id"))
         if event_id is None:

@@ -318,7 +318,7 @@ async def _interactive(t: Transcript, h: Harness, clock: ManualClock) -> None:
             continue
         member = h.member
         if line.startswith(":advance"):
-            from bot.config import parse_duration
+            from bot.durations import parse_duration
 
             try:
                 clock.advance(parse_duration(line.split(maxsplit=1)[1]))

@@ -271,8 +271,8 @@ class Harness:
         body: bytes | None = None,
     ) -> int:
         """POST a GitHub-style delivery to the bot's webhook receiver; the HTTP status."""
-        cog = self.bot.get_cog("Posting") if self.bot else None
-        if cog is None or cog.webhook is None:
+        webhook = self.bot.webhook if self.bot else None
+        if webhook is None:
             raise RuntimeError("the webhook receiver is not running")
         if body is None:
             body = json.dumps(
@@ -285,7 +285,7 @@ class Harness:
             headers["X-Hub-Signature-256"] = signature
         async with (
             aiohttp.ClientSession() as session,
-            session.post(f"{cog.webhook.url}/github", data=body, headers=headers) as response,
+            session.post(f"{webhook.url}/github", data=body, headers=headers) as response,
         ):
             await response.read()
             return response.status

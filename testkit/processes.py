@@ -34,10 +34,11 @@ from typing import Any
 
 import aiohttp
 
-from bot.config import default_grace, parse_duration
+from bot.config import default_grace
+from bot.durations import duration_label, parse_duration
 from bot.plan.optin import dm_key
 from bot.plan.posts import nonce_for
-from bot.plan.reminders import offset_label, reminder_key
+from bot.plan.reminders import reminder_key
 from bot.services.gap import ENV as GAP_ENV
 from bot.store import Store
 from bot.web.webhook import sign
@@ -576,7 +577,7 @@ class World:
                     continue
                 for offset in offsets:
                     key = reminder_key(eid, kind, offset)
-                    grace = parse_duration(self.w.grace.get(offset_label(offset), "5m"))
+                    grace = parse_duration(self.w.grace.get(duration_label(offset), "5m"))
                     due = start - offset
                     deadline = due + grace if offset <= timedelta(0) else min(due + grace, start)
                     denied = self.w.faults and kind == "ama"

@@ -19,10 +19,8 @@ from bot.config import (
     StorageSettings,
     discord_token,
     find_config,
-    format_duration,
     load_settings,
     parse_clock_time,
-    parse_duration,
     parse_listen,
     parse_weekday,
     webhook_secret,
@@ -344,37 +342,6 @@ def test_cli_exits_2_on_a_config_error(tmp_path):
 
 
 # --- the small parsers others use ------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("30m", timedelta(minutes=30)),
-        ("1h", timedelta(hours=1)),
-        ("1h30m", timedelta(hours=1, minutes=30)),
-        ("24h", timedelta(hours=24)),
-        ("0m", timedelta(0)),
-        ("90s", timedelta(seconds=90)),
-        ("2d", timedelta(days=2)),
-        (" 1H 30M ", timedelta(hours=1, minutes=30)),
-    ],
-)
-def test_parse_duration(text, expected):
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text", ["", "m", "30", "1.5h", "-5m", "30m1h", "half an hour", "9" * 12 + "d"]
-)
-def test_parse_duration_refuses(text):
-    with pytest.raises(ValueError, match="duration"):
-        parse_duration(text)
-
-
-@pytest.mark.parametrize("text", ["24h", "1h", "10m", "0m", "1h30m", "1m30s", "36h"])
-def test_format_duration_is_the_inverse(text):
-    assert format_duration(parse_duration(text)) == text
-    assert format_duration(parse_duration("60m")) == "1h"
 
 
 def test_small_parsers():

@@ -10,12 +10,10 @@ import pytest
 
 from bot.config import ReminderSettings, Settings
 from bot.content.models import Author, Episode, EpisodeStatus, Recap, ShowEvent
-from bot.plan.late import Action, format_duration, late_decision, payload_for
+from bot.plan.late import Action, late_decision, payload_for
 from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.plan.recaps import backlog_cutoff, plan_recap_announcements
 from bot.plan.reminders import (
-    offset_label,
-    parse_offset_label,
     parse_reminder_key,
     plan_reminders,
     reminder_key,
@@ -80,43 +78,12 @@ def by_key(planned):
 # -- labels and keys -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("td", "label"),
-    [
-        (24 * H, "24h"),
-        (H, "1h"),
-        (10 * M, "10m"),
-        (timedelta(0), "0m"),
-        (90 * M, "1h30m"),
-        (timedelta(seconds=30), "30s"),
-        (48 * H, "48h"),
-    ],
-)
-def test_offset_label_round_trips(td, label):
-    assert offset_label(td) == label
-    assert parse_offset_label(label) == td
-
-
-def test_offset_label_refuses_negative_and_fractional():
-    with pytest.raises(ValueError):
-        offset_label(-H)
-    with pytest.raises(ValueError):
-        offset_label(timedelta(milliseconds=1500))
-
-
 def test_reminder_key_parses_back_even_with_colons_in_the_id():
     key = reminder_key("s2:e05", "ama", 90 * M)
     assert key == "reminder:s2:e05:ama:1h30m"
     assert parse_reminder_key(key) == ("s2:e05", "ama", 90 * M)
     with pytest.raises(ValueError):
         parse_reminder_key("recap:s2-e05")
-
-
-def test_format_duration():
-    assert format_duration(timedelta(seconds=45)) == "45s"
-    assert format_duration(72 * M) == "1h12m"
-    assert format_duration(timedelta(days=2, hours=3, minutes=4)) == "2d3h"
-    assert format_duration(15 * M) == "15m"
 
 
 # -- plan_reminders --------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -40,7 +39,6 @@ from bot.render.messages import (
 )
 from testkit.sandbox.validation import SPEC_PATH
 
-REPO = Path(__file__).resolve().parents[1]
 SPEC = SPEC_PATH  # Discord's own OpenAPI description, shipped with the stand-in
 SETTINGS = Settings()
 NONE_MENTIONS = {"parse": [], "roles": [], "users": [], "replied_user": False}

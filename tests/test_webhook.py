@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.config import ConfigError
-from bot.web.webhook import WebhookServer, make_webhook_app, parse_listen, sign, signature_valid
+from bot.config import ConfigError, parse_listen
+from bot.web.webhook import WebhookServer, make_webhook_app, sign, signature_valid
 from tests.test_gitsync import _isolated_git  # noqa: F401  (autouse: git env for the e2e test)
 
 SECRET = b"s3cret-hook-value-\xf0\x9f\x94\x91"
@@ -390,11 +390,21 @@ def test_signature_helpers():
 
 def test_parse_listen():
     assert parse_listen("127.0.0.1:8080") == ("127.0.0.1", 8080)
-    assert parse_listen(":9000") == ("0.0.0.0", 9000)  # noqa: S104
+    assert parse_listen("0.0.0.0:9000") == ("0.0.0.0", 9000)  # noqa: S104
     assert parse_listen("[::1]:0") == ("::1", 0)
-    for bad in ("8080", "host:", "host:99999", "a:b:c", ""):
-        with pytest.raises(ConfigError):
+    for bad in ("8080", "host:", "host:99999", "a:b:c", "", ":9000"):
+        with pytest.raises(ValueError):
             parse_listen(bad)
+
+
+@pytest.mark.parametrize("listen", [":9000", "host:99999", "8080"])
+def test_the_server_refuses_what_the_config_refuses(listen):
+    # One reader: an address the config check turns down never reaches a running receiver.
+    with pytest.raises(ConfigError) as refused:
+        WebhookServer(web.Application(), listen)
+    assert refused.value.key == "webhook.listen"
+    with pytest.raises(ValueError):
+        parse_listen(listen)
 
 
 async def test_port_in_use_is_a_config_error(receiver):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.plan.when import WhenError, is_ambiguous, parse_duration, parse_when, wall_to_utc
+from bot.plan.when import WhenError, is_ambiguous, parse_when, wall_to_utc
 
 LA = "America/Los_Angeles"
 # Wednesday 2026-11-25, 08:00 in Los Angeles (PST, UTC-8).
@@ -197,13 +197,6 @@ def test_unknown_zone_is_a_whenerror():
 def test_naive_now_is_a_bug():
     with pytest.raises(ValueError):
         parse_when("10:30", now=datetime(2026, 1, 1), tz=LA)
-
-
-def test_parse_duration():
-    assert parse_duration("1h30m") == timedelta(minutes=90)
-    assert parse_duration("2 hours, 5 mins") == timedelta(hours=2, minutes=5)
-    with pytest.raises(WhenError):
-        parse_duration("")
 
 
 def test_month_names_without_year_pick_the_next_such_date():

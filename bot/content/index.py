@@ -23,11 +23,27 @@ from types import MappingProxyType
 from typing import Literal
 
 from bot.config import Settings
-from bot.content.loader import NO_FRONTMATTER, Kind, Parsed, load_speakers, parse_bytes
+from bot.content.loader import (
+    MAX_FILE_BYTES,
+    NO_FRONTMATTER,
+    Kind,
+    Parsed,
+    load_speakers,
+    parse_bytes,
+)
 from bot.content.loader import _did_you_mean as _did_you_mean
-from bot.content.models import Author, Episode, EpisodeStatus, Problem, Recap, ShowEvent
+from bot.content.lookup import episode_fields, recap_code, recap_fields
+from bot.content.models import (
+    Author,
+    Episode,
+    EpisodeStatus,
+    Problem,
+    Recap,
+    ShowEvent,
+    file_too_large,
+)
 from bot.content.search import SearchIndex
-from bot.content.text import code_token, find_code, parse_code
+from bot.content.text import find_code, parse_code
 
 __all__ = ["ContentIndex", "ReloadReport", "parse_code", "problem_sort_key"]
 
@@ -36,8 +52,6 @@ _PAGE_NAMES = frozenset(("readme.md", "license.md", "changelog.md", "contributin
 _CONTENT_SUFFIXES = (".md", ".markdown", ".yaml", ".yml")
 _MAX_EVENT = timedelta(hours=24)  # longest event duration the loader accepts
 _RACY_NS = 100_000_000  # a file modified this close to a scan may change again unseen
-
-W_CODE, W_TITLE, W_PEOPLE, W_TAGS, W_SUMMARY = 10.0, 4.0, 3.0, 2.5, 1.0
 
 
 def problem_sort_key(p: Problem) -> tuple[str, int, int, str]:
@@ -197,7 +211,7 @@ class ContentIndex:
             ):
                 continue
             try:
-                raw = _read_bytes(f.path, f.size) if f.size <= (1 << 20) else b""
+                raw = _read_bytes(f.path, f.size) if f.size <= MAX_FILE_BYTES else b""
             except OSError as exc:
                 raw = None
                 parsed = Parsed(
@@ -206,25 +220,18 @@ class ContentIndex:
                     [Problem(rel, None, "error", f"cannot read: {exc.strerror}", "io")],
                 )
             if raw is not None:
-                if f.size > (1 << 20) and old is not None and old.crc == -1 and old.size == f.size:
+                if (
+                    f.size > MAX_FILE_BYTES
+                    and old is not None
+                    and old.crc == -1
+                    and old.size == f.size
+                ):
                     # Still refused for its size, with the same message: nothing changed.
                     old.mtime_ns = f.mtime_ns
                     old.racy = f.mtime_ns >= scan_start - _RACY_NS
                     continue
-                if f.size > (1 << 20):
-                    parsed = Parsed(
-                        "ignored",
-                        None,
-                        [
-                            Problem(
-                                rel,
-                                None,
-                                "error",
-                                f"file is larger than 1 MiB ({f.size} bytes); skipped",
-                                "too-large",
-                            )
-                        ],
-                    )
+                if f.size > MAX_FILE_BYTES:
+                    parsed = Parsed("ignored", None, [file_too_large(rel, f.size, MAX_FILE_BYTES)])
                     crc = -1
                 else:
                     crc = zlib.crc32(raw)
@@ -443,7 +450,7 @@ class ContentIndex:
             self._recaps[rel] = item
             recap_ids.add(item.id)
             self._recap_ids.setdefault(item.id.lower(), []).append(rel)
-            code = _recap_code(item)
+            code = recap_code(item)
             if code is not None:
                 self._recap_codes.setdefault(code, []).append(rel)
             self._index_recap(rel, item)
@@ -469,7 +476,7 @@ class ContentIndex:
             self._recaps.pop(rel, None)
             recap_ids.add(item.id)
             _drop(self._recap_ids, item.id.lower(), rel)
-            code = _recap_code(item)
+            code = recap_code(item)
             if code is not None:
                 _drop(self._recap_codes, code, rel)
             self._recap_search.remove(rel)
@@ -484,7 +491,7 @@ class ContentIndex:
         until = last.timestamp() if last and ep.status is not EpisodeStatus.CANCELLED else None
         self._ep_search.add_later(
             rel,
-            partial(_episode_words, ep),
+            partial(episode_fields, ep),
             order=first.timestamp() if first else float("-inf"),
             until=until if until is not None else float("-inf"),
         )
@@ -493,21 +500,8 @@ class ContentIndex:
         if recap.draft:
             return  # drafts are never offered; found by id, they are still refused
         self._recap_search.add_later(
-            rel, partial(self._recap_words, recap), order=recap.published.timestamp()
+            rel, partial(recap_fields, recap, self.author_name), order=recap.published.timestamp()
         )
-
-    def _recap_words(self, recap: Recap) -> tuple[list, list]:
-        fields = [
-            (recap.title, W_TITLE),
-            (recap.summary, W_SUMMARY),
-            (" ".join(recap.tags), W_TAGS),
-            (" ".join(self.author_name(a) for a in recap.authors), W_PEOPLE),
-        ]
-        extra = [(recap.id.lower(), W_CODE)]
-        code = _recap_code(recap)
-        if code is not None:
-            extra.append((code_token(*code), W_CODE))
-        return fields, extra
 
     def _after_change(self, touched_recaps: set[str], everything: bool) -> None:
         self._derived = _Derived()
@@ -893,28 +887,6 @@ class ContentIndex:
         if kind == "recap":
             return self.search_recaps(query, now, limit, loose=True)
         return self.search_episodes(query, now, limit, loose=True)
-
-
-def _episode_words(ep: Episode) -> tuple[list, list]:
-    """What search matches an episode on: (text, weight) fields and ready-made tokens."""
-    fields = [
-        (ep.title, W_TITLE),
-        (ep.summary, W_SUMMARY),
-        (" ".join((*ep.guests, *ep.hosts)), W_PEOPLE),
-        (" ".join(ep.tags), W_TAGS),
-    ]
-    extra = [(ep.id.lower(), W_CODE)]
-    if ep.season is not None and ep.number is not None:
-        extra.append((code_token(ep.season, ep.number), W_CODE))
-    return fields, extra
-
-
-def _recap_code(recap: Recap) -> tuple[int, int] | None:
-    if recap.episode_id:
-        code = parse_code(recap.episode_id)
-        if code is not None:
-            return code
-    return find_code(recap.title)
 
 
 def _drop(table: dict, key: object, rel: str) -> None:

@@ -8,13 +8,14 @@ discord.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Literal
 
 EventKind = Literal["livestream", "ama"]
+EVENT_KINDS: tuple[EventKind, ...] = ("livestream", "ama")  # every episode has these two
 Severity = Literal["error", "warning"]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -88,6 +89,13 @@ class Episode:
     def events(self) -> tuple[ShowEvent, ...]:
         return tuple(e for e in (self.livestream, self.ama) if e is not None)
 
+    def timed_events(self) -> Iterator[tuple[EventKind, ShowEvent]]:
+        """(kind, event) for its livestream and AMA that have a time: what can be planned."""
+        for kind in EVENT_KINDS:
+            event = self.event(kind)
+            if event is not None and event.start is not None:
+                yield kind, event
+
     def first_start(self) -> datetime | None:
         starts = [e.start for e in self.events() if e.start is not None]
         return min(starts) if starts else None
@@ -150,6 +158,18 @@ class Problem:
     def render(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.severity}: {self.message}"
+
+
+def file_too_large(rel: str, size: int, limit: int) -> Problem:
+    """The one diagnostic for a file over the size limit (bot/content/loader.py's
+    `MAX_FILE_BYTES`), whether it was read or only seen in a directory listing."""
+    return Problem(
+        rel,
+        None,
+        "error",
+        f"file is larger than {limit >> 20} MiB ({size} bytes); skipped",
+        "too-large",
+    )
 
 
 def utc(dt: datetime) -> datetime:

@@ -1,4 +1,4 @@
-"""Small text helpers shared by the loader and the search: codes, tokens, durations.
+"""Small text helpers shared by the loader and the search: codes and tokens.
 
 Everything here is pure and cheap; the search calls `normalise` and `tokens` on every
 keystroke of an autocomplete, the loader on every file.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import timedelta
+
+# The loader reads `duration:` under this name; the one reader lives in bot/durations.py.
+from bot.durations import read_duration as parse_duration  # noqa: F401
 
 # A whole string that names an episode: s2e5, S2:E5, S02E05, s2-e05, "S2 E5", 2x05,
 # "season 2 episode 5", and the hub's ids "s2-e05-2025-07-15".
@@ -122,53 +124,6 @@ def tokens(text: str) -> list[str]:
     if "-" in norm or "." in norm or "'" in norm:
         words.extend(_SEPARATORS.sub("", j) for j in _JOINED.findall(norm))
     return words
-
-
-_DURATION = re.compile(
-    r"^\s*(?:(?P<h>\d+)\s*h(?:ours?|rs?)?)?\s*(?:(?P<m>\d+)\s*m(?:in(?:utes?)?)?)?"
-    r"\s*(?:(?P<s>\d+)\s*s(?:ec(?:onds?)?)?)?\s*$",
-    re.IGNORECASE,
-)
-_CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
-
-
-_DURATIONS: dict[str, timedelta | None] = {}  # every episode says "30m" or "1h"
-
-
-def parse_duration(value: object) -> timedelta | None:
-    """``"30m"``, ``"1h30m"``, ``"1h"``, ``"90"`` (minutes), ``"1:30"`` -> timedelta; else None."""
-    if type(value) is str and value in _DURATIONS:
-        return _DURATIONS[value]
-    try:
-        found = _parse_duration(value)
-    except OverflowError:  # "99999999999999999h": no event lasts that long
-        found = None
-    if type(value) is str and len(value) <= 16 and len(_DURATIONS) < 1024:
-        _DURATIONS[value] = found
-    return found
-
-
-def _parse_duration(value: object) -> timedelta | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return timedelta(minutes=value)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return timedelta(minutes=int(text))
-    m = _CLOCK.match(text)
-    if m:
-        return timedelta(
-            hours=int(m.group(1)), minutes=int(m.group(2)), seconds=int(m.group(3) or 0)
-        )
-    m = _DURATION.match(text)
-    if m is None or not any(m.group(k) for k in ("h", "m", "s")):
-        return None
-    return timedelta(
-        hours=int(m.group("h") or 0), minutes=int(m.group("m") or 0), seconds=int(m.group("s") or 0)
-    )
 
 
 def damerau_levenshtein(a: str, b: str, limit: int = 2) -> int:

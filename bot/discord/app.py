@@ -1,7 +1,8 @@
 """The discord.py bot: settings, store, content index and clock injected; cogs on top.
 
-Nothing is started in `on_ready` (it fires again after every reconnect): the store, the index
-and the cogs (which own the background work) are set up in `setup_hook`, once.
+Nothing is started in `on_ready` (it fires again after every reconnect): the store, the index,
+the posting service (which owns the background work), the webhook receiver and the cogs are
+set up in `setup_hook`, once, and stopped in `close`.
 """
 
 from __future__ import annotations
@@ -25,10 +26,18 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.clock import Clock, system_clock
-from bot.config import ConfigError, DiscordSettings, Settings, discord_token
+from bot.config import ConfigError, DiscordSettings, Settings, discord_token, webhook_secret
 from bot.content.index import ContentIndex
+from bot.discord.scheduled_events import DiscordEventsApi
+from bot.discord.sender import DiscordSender
 from bot.logsetup import configure_logging
+from bot.plan.calendar import calendar_hashes, feed_ics
+from bot.services.gap import gap_hook
+from bot.services.gitsync import GitContent
+from bot.services.posting import PostingService
 from bot.store import Store
+from bot.web.calendar import calendar_route
+from bot.web.webhook import WebhookServer, make_webhook_app
 
 log = logging.getLogger("amabot")
 
@@ -36,7 +45,6 @@ log = logging.getLogger("amabot")
 DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "cogs.buttons",
     "cogs.members",
-    "cogs.posting",
     "cogs.organisers",
     "cogs.notify",
     "cogs.scheduled_events",
@@ -171,6 +179,8 @@ class AmaBot(commands.Bot):
         self.sweep_interval = sweep_interval
         self._extensions = tuple(extensions)
         self.store: Store | None = None
+        self._posting: PostingService | None = None
+        self.webhook: WebhookServer | None = None
         self.index = ContentIndex(settings.content.path, settings)
         self.commands_synced = False
         self.button_handlers: dict[str, ButtonHandler] = {}
@@ -209,6 +219,7 @@ class AmaBot(commands.Bot):
         # on every full collection (a 70 ms pause with 20k files) by moving them out of its way.
         gc.collect()
         gc.freeze()
+        await self._start_posting()
         for name in self._extensions:
             await self.load_extension(name)
         await self.sync_commands_if_changed()
@@ -220,12 +231,97 @@ class AmaBot(commands.Bot):
         self.index.prepare_search()
         return report
 
+    async def _start_posting(self) -> None:
+        """Build the Discord-free posting service with the Discord sender and start it (its
+        background tasks have their owners there); then the webhook receiver, which also
+        serves the subscribable calendar (`GET /calendar.ics`), when `[webhook] listen` is set."""
+        settings = self.settings
+        # A receiver without its secret is a config error: refuse before anything starts.
+        secret = webhook_secret(settings, self.environ) if settings.webhook.listen else b""
+        git: GitContent | None = GitContent(
+            settings.content.path,
+            remote=settings.content.remote,
+            branch=settings.content.branch,
+            timeout=settings.content.git_timeout,
+        )
+        if not await git.is_checkout():
+            log.info(
+                "%s is not a git checkout; rescanning it by content hash", settings.content.path
+            )
+            git = None
+        events_api = None
+        if settings.events.enabled:
+            if settings.discord.guild_id:
+                events_api = DiscordEventsApi(self, settings.discord.guild_id)
+            else:
+                log.error(
+                    "[events] enabled but [discord] guild_id is not set: no Discord events "
+                    "can be made; set the server's id"
+                )
+        service = PostingService(
+            settings=settings,
+            store=self.db,
+            index=self.index,
+            sender=DiscordSender(self),
+            clock=self.clock,
+            git=git,
+            sweep_interval=self.sweep_interval,
+            events_api=events_api,
+            after_send=gap_hook(self.environ),
+            on_stop=self.stop_for,
+        )
+        self._posting = service
+        await service.start()
+        if not settings.webhook.listen:
+            return
+        configured = settings.content.branch
+
+        def content_branch():
+            # The configured branch, else whatever the checkout is on; without git any push
+            # is worth a rescan.
+            if configured:
+                return configured
+            return git.current_branch() if git is not None else None
+
+        app = make_webhook_app(
+            secret=secret,
+            branch=content_branch,
+            on_push=lambda _payload: service.sync.request_pull("webhook"),
+            health=service.health,
+            extra_routes=[calendar_route(self.calendar_feed)],
+        )
+        webhook = WebhookServer(app, settings.webhook.listen)
+        try:
+            await webhook.start()
+        except BaseException:
+            # A taken port: the start fails, and what started must not outlive it.
+            await service.stop()
+            self._posting = None
+            raise
+        self.webhook = webhook
+
+    async def calendar_feed(self) -> bytes:
+        """`GET /calendar.ics`: every scheduled episode, SEQUENCE numbers from the store so a
+        changed event replaces the subscriber's copy and an unchanged one never does."""
+        now = self.clock()
+        episodes = list(self.index.episodes())
+        hashes = calendar_hashes(episodes, self.settings, now)
+        sequences = await self.db.events.calendar_sequences(hashes, now)
+        return await asyncio.to_thread(feed_ics, episodes, self.settings, now, sequences)
+
     @property
     def db(self) -> Store:
         """The open store; only valid between setup_hook and close."""
         if self.store is None:
             raise RuntimeError("the store is not open")
         return self.store
+
+    @property
+    def posting(self) -> PostingService:
+        """The posting service, built and started in setup_hook (stopped, not dropped, in close)."""
+        if self._posting is None:
+            raise RuntimeError("the posting service is not running")
+        return self._posting
 
     def command_payloads(self) -> dict[str, Any]:
         guild = (
@@ -310,13 +406,23 @@ class AmaBot(commands.Bot):
             return
         self.fatal = reason
         log.critical("stopping: %s", reason)
-        posting = getattr(self, "posting", None)
-        if posting is not None:
-            posting.dispatcher.stop(reason)
+        if self._posting is not None:
+            self._posting.dispatcher.stop(reason)
         asyncio.get_running_loop().create_task(self.close(), name="amabot-stop-for")
 
     async def close(self) -> None:
-        await super().close()  # unloads the cogs first: background work stops, rows stay pending
+        # Background work stops first, while the HTTP session is still open: rows stay pending.
+        try:
+            if self.webhook is not None:
+                await self.webhook.stop()
+                self.webhook = None
+            if self._posting is not None:
+                # Kept, stopped: a gateway event still arriving meets a service that has
+                # stopped, never a missing one.
+                await self._posting.stop()
+        except Exception:  # close must go on to the gateway and the store
+            log.exception("error while stopping the posting service")
+        await super().close()
         if self._lease_task is not None:
             self._lease_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -28,7 +28,6 @@ from bot.config import Settings
 from bot.content.models import Episode, EpisodeStatus, EventKind, ShowEvent, utc
 from bot.render.limits import is_http_url, one_line
 
-EVENT_KINDS: tuple[EventKind, ...] = ("livestream", "ama")
 PRODID = "-//amabot//amabot calendar//EN"
 ALARM_BEFORE = timedelta(minutes=15)
 # The feed keeps ended events this long, so a subscriber still sees last week's show.
@@ -86,10 +85,7 @@ def _events(
     for episode in episodes:
         if episode.status not in FEED_STATUSES:
             continue
-        for kind in EVENT_KINDS:
-            event = episode.event(kind)
-            if event is None or event.start is None:
-                continue
+        for kind, event in episode.timed_events():
             if now is not None and utc(event.start) + event.duration < utc(now) - FEED_HISTORY:
                 continue
             out.append(

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.content.models import Episode, utc
+from bot.durations import short_duration
 from bot.plan.posts import PlannedPost, Post
 from bot.plan.reminders import parse_reminder_key, reminder_role
 from bot.render.messages import (
@@ -27,20 +28,6 @@ LATE_TOLERANCE = timedelta(seconds=60)
 # An organiser announcement more than this late is skipped (a bot down for a day should not
 # post "the AMA starts in 5 minutes" written for yesterday); within it, it is sent "(delayed)".
 ANNOUNCE_LATE_LIMIT = timedelta(hours=1)
-
-
-def format_duration(td: timedelta) -> str:
-    """Short human duration for reasons: ``45s``, ``12m``, ``1h12m``, ``2d3h``."""
-    total = int(abs(td).total_seconds())
-    if total < 60:
-        return f"{total}s"
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    parts = [(days, "d"), (hours, "h"), (minutes, "m")]
-    if days:
-        parts = parts[:2]  # minutes are noise once a post is days late
-    return "".join(f"{n}{u}" for n, u in parts if n) or "0m"
 
 
 class Action(enum.StrEnum):
@@ -99,7 +86,7 @@ def late_decision(
             return Decision(Action.SEND_DELAYED, late_by=late)
         return Decision(
             Action.SKIP,
-            f"late by {format_duration(late)}: past its {format_duration(limit - due)} limit",
+            f"late by {short_duration(late)}: past its {short_duration(limit - due)} limit",
             late,
         )
 
@@ -107,9 +94,12 @@ def late_decision(
     start = utc(post.event_start) if post.event_start is not None else None
     offset = (start - due) if start is not None else None
     deadline = utc(post.deadline) if post.deadline is not None else start
-    grace_text = format_duration(deadline - due) if deadline is not None else "?"
+    grace_text = short_duration(deadline - due) if deadline is not None else "?"
     if on_time and deadline is not None and now > deadline:
         on_time = None  # a grace shorter than the on-time tolerance still holds
+    missed = Decision(
+        Action.SKIP, f"late by {short_duration(late)}: past its {grace_text} grace", late
+    )
 
     if offset is not None and offset <= timedelta(0):
         # The "starting now" reminder: its event is running from the moment it is due.
@@ -117,9 +107,7 @@ def late_decision(
             return on_time
         if deadline is None or now <= deadline:
             return Decision(Action.LIVE_NOW, late_by=late)
-        return Decision(
-            Action.SKIP, f"late by {format_duration(late)}: past its {grace_text} grace", late
-        )
+        return missed
 
     if start is not None and now >= start:
         running = event_end is not None and now < utc(event_end)
@@ -127,17 +115,15 @@ def late_decision(
             return Decision(Action.LIVE_NOW, late_by=late)
         return Decision(
             Action.SKIP,
-            f"late by {format_duration(late)}: "
-            f"event already started {format_duration(now - start)} ago",
+            f"late by {short_duration(late)}: "
+            f"event already started {short_duration(now - start)} ago",
             late,
         )
     if on_time:
         return on_time
     if deadline is None or now <= deadline:
         return Decision(Action.SEND_DELAYED, late_by=late)
-    return Decision(
-        Action.SKIP, f"late by {format_duration(late)}: past its {grace_text} grace", late
-    )
+    return missed
 
 
 def payload_for(

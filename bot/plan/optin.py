@@ -38,17 +38,16 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot.config import Settings, default_grace
-from bot.content.models import Episode, EpisodeStatus, EventKind, utc
+from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
+from bot.durations import duration_label, spoken_duration
 from bot.plan.posts import PlannedPost, Post, PostStatus
-from bot.plan.reminders import offset_label
 from bot.plan.scheduled_events import event_key
 from bot.render.limits import allowed_mentions, fit_message
-from bot.render.messages import humanize_offset, reminder_message
+from bot.render.messages import reminder_message
 
 Series = Literal["livestream", "ama", "recaps"]
 SERIES: tuple[Series, ...] = ("livestream", "ama", "recaps")
 SERIES_NAMES: dict[str, str] = {"livestream": "Livestreams", "ama": "AMAs", "recaps": "Recaps"}
-EVENT_SERIES: tuple[EventKind, ...] = ("livestream", "ama")
 
 
 class Mode(enum.StrEnum):
@@ -116,7 +115,7 @@ def parse_series_custom_id(custom_id: str, prefix: str) -> Series | None:
 
 
 def dm_key(member_id: int, episode_id: str, kind: EventKind, lead: timedelta) -> str:
-    return f"dm:{int(member_id)}:{episode_id}:{kind}:{offset_label(lead)}"
+    return f"dm:{int(member_id)}:{episode_id}:{kind}:{duration_label(lead)}"
 
 
 _DM_KEY = re.compile(r"dm:(\d+):(.+):(livestream|ama):([0-9hms]+)")
@@ -177,7 +176,7 @@ def parse_lead(label: str) -> timedelta:
     """A `/notify` choice (``1 day``, ``1 hour``, ``10 minutes``, or ``1d``/``1h``/``10m``)."""
     text = str(label).strip().lower()
     for name, lead in LEADS.items():
-        if text in (name, offset_label(lead)) or (text == "1d" and lead == timedelta(days=1)):
+        if text in (name, duration_label(lead)) or (text == "1d" and lead == timedelta(days=1)):
             return lead
     raise ValueError(f"{label!r} is not one of {', '.join(LEADS)}")
 
@@ -186,7 +185,7 @@ def lead_name(lead: timedelta) -> str:
     for name, value in LEADS.items():
         if value == lead:
             return name
-    return humanize_offset(lead)
+    return spoken_duration(lead)
 
 
 def series_role(settings: Settings, series: str) -> int:
@@ -221,7 +220,7 @@ def plan_dm_reminders(
     # member -> series -> lead, for members who chose DMs
     wants: dict[int, dict[str, timedelta]] = {}
     for pref in prefs:
-        if pref.mode is Mode.DM and pref.series in EVENT_SERIES and pref.member_id not in closed:
+        if pref.mode is Mode.DM and pref.series in EVENT_KINDS and pref.member_id not in closed:
             wants.setdefault(pref.member_id, {})[pref.series] = pref.lead
     interest_by_event: dict[str, set[int]] = {}
     if settings.optin.interested_dm:
@@ -233,10 +232,7 @@ def plan_dm_reminders(
     for episode in episodes:
         if episode.status not in PLANNED_STATUSES:
             continue
-        for kind in EVENT_SERIES:
-            event = episode.event(kind)
-            if event is None or event.start is None:
-                continue
+        for kind, event in episode.timed_events():
             start = utc(event.start)
             if start + event.duration <= now:
                 continue

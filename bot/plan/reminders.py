@@ -1,4 +1,6 @@
-"""Reminders before every livestream and AMA: their keys, offsets and plan. Pure.
+"""Reminders before every livestream and AMA: their keys, the role they ping, their plan,
+and the keys `/announce skip` cancels. Pure: `now` is always passed in. (Recap
+announcements are planned in `recaps`, the late policy is `late`.)
 
 Reminders are planned for episodes whose status is ``scheduled`` *or* ``live``: an
 organiser who flips an episode to ``live`` during Monday's livestream must not lose the
@@ -11,46 +13,22 @@ are no longer produced at all: a bot started against an old content folder plans
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from bot.config import Settings
-from bot.content.models import Episode, EpisodeStatus, EventKind, utc
+from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
+from bot.durations import duration_label, parse_duration_label
 from bot.plan.posts import PlannedPost
 from bot.render.messages import (
     reminder_message,
 )
 
-EVENT_KINDS: tuple[EventKind, ...] = ("livestream", "ama")
-
-
 REMINDED_STATUSES = frozenset({EpisodeStatus.SCHEDULED, EpisodeStatus.LIVE})
 
 
-def offset_label(td: timedelta) -> str:
-    """Canonical offset label used in keys: ``24h``, ``1h``, ``10m``, ``0m``, ``1h30m``."""
-    total = int(td.total_seconds())
-    if total < 0 or td != timedelta(seconds=total):
-        raise ValueError(f"offset must be a non-negative whole number of seconds, got {td!r}")
-    if total == 0:
-        return "0m"
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n)
-
-
-def parse_offset_label(label: str) -> timedelta:
-    """Inverse of `offset_label`."""
-    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", label)
-    if not label or not m:
-        raise ValueError(f"not an offset label: {label!r}")
-    hours, minutes, seconds = (int(g or 0) for g in m.groups())
-    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
-
-
 def reminder_key(episode_id: str, kind: EventKind, offset: timedelta) -> str:
-    return f"reminder:{episode_id}:{kind}:{offset_label(offset)}"
+    return f"reminder:{episode_id}:{kind}:{duration_label(offset)}"
 
 
 def parse_reminder_key(key: str) -> tuple[str, EventKind, timedelta]:
@@ -60,7 +38,7 @@ def parse_reminder_key(key: str) -> tuple[str, EventKind, timedelta]:
     episode_id, _, kind = episode_id.rpartition(":")
     if prefix != "reminder" or kind not in EVENT_KINDS or not episode_id:
         raise ValueError(f"not a reminder key: {key!r}")
-    return episode_id, kind, parse_offset_label(tail)  # type: ignore[return-value]
+    return episode_id, kind, parse_duration_label(tail)  # type: ignore[return-value]
 
 
 def reminder_role(settings: Settings, kind: EventKind) -> int:
@@ -83,10 +61,7 @@ def plan_reminders(
     for episode in episodes:
         if episode.status not in REMINDED_STATUSES:
             continue
-        for kind in EVENT_KINDS:
-            event = episode.event(kind)
-            if event is None or event.start is None:
-                continue
+        for kind, event in episode.timed_events():
             start = utc(event.start)
             end = start + event.duration
             if end <= now:

@@ -42,12 +42,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.config import Settings
-from bot.content.models import Episode, EpisodeStatus, EventKind, utc
+from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
 from bot.render.limits import cut, is_http_url, one_line
 
 log = logging.getLogger("amabot.events")
 
-EVENT_KINDS: tuple[EventKind, ...] = ("livestream", "ama")
 NAME_MAX = 100
 DESCRIPTION_MAX = 1000
 LOCATION_MAX = 100
@@ -338,6 +337,15 @@ def diff_events(
     return actions
 
 
+def _to_status(
+    op: Op, status: EventStatus, spec: EventSpec, st: StoredLike, reason: str
+) -> EventAction:
+    """Move our Discord event to `status` (cancel, end or start it)."""
+    return EventAction(
+        op, spec.key, st.discord_id, {"status": int(status)}, spec=spec, reason=reason
+    )
+
+
 def _diff_one(
     spec: EventSpec, st: StoredLike | None, now: datetime, *, auto_start: bool
 ) -> EventAction:
@@ -348,22 +356,10 @@ def _diff_one(
         if not ours:
             return EventAction(Op.NONE, spec.key, spec=spec, reason="cancelled; none made")
         if st.status == EventStatus.SCHEDULED:
-            return EventAction(
-                Op.CANCEL,
-                spec.key,
-                st.discord_id,
-                {"status": int(EventStatus.CANCELED)},
-                spec=spec,
-                reason="episode cancelled",
-            )
+            return _to_status(Op.CANCEL, EventStatus.CANCELED, spec, st, "episode cancelled")
         if st.status == EventStatus.ACTIVE:
-            return EventAction(
-                Op.END,
-                spec.key,
-                st.discord_id,
-                {"status": int(EventStatus.COMPLETED)},
-                spec=spec,
-                reason="episode cancelled while running",
+            return _to_status(
+                Op.END, EventStatus.COMPLETED, spec, st, "episode cancelled while running"
             )
         return EventAction(Op.NONE, spec.key, st.discord_id, spec=spec, reason="already over")
 
@@ -384,14 +380,7 @@ def _diff_one(
     changed = _changed_fields(spec.body(), st.body, active=st.status == EventStatus.ACTIVE)
     image_changed = st.spec_hash != spec.spec_hash and spec.image_url != _stored_image(st)
     if st.status == EventStatus.SCHEDULED and auto_start and running and _startable(spec):
-        return EventAction(
-            Op.START,
-            spec.key,
-            st.discord_id,
-            {"status": int(EventStatus.ACTIVE)},
-            spec=spec,
-            reason="its start time",
-        )
+        return _to_status(Op.START, EventStatus.ACTIVE, spec, st, "its start time")
     if st.spec_hash == spec.spec_hash:
         return EventAction(Op.NONE, spec.key, st.discord_id, spec=spec)
     if st.status == EventStatus.SCHEDULED and not ahead:

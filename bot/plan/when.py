@@ -27,7 +27,9 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["WhenError", "is_ambiguous", "parse_duration", "parse_when", "wall_to_utc", "zone"]
+from bot.durations import parse_spoken_duration
+
+__all__ = ["WhenError", "is_ambiguous", "parse_when", "wall_to_utc", "zone"]
 
 HINT = "try `tomorrow 09:00`, `in 2h` or `2026-12-01 09:00`"
 MAX_WHEN = 100  # characters; the longest real form is far shorter
@@ -120,45 +122,9 @@ _MONTHS = {
     )
     for name in names
 }
-_UNITS = {
-    "d": timedelta(days=1),
-    "day": timedelta(days=1),
-    "days": timedelta(days=1),
-    "h": timedelta(hours=1),
-    "hr": timedelta(hours=1),
-    "hrs": timedelta(hours=1),
-    "hour": timedelta(hours=1),
-    "hours": timedelta(hours=1),
-    "m": timedelta(minutes=1),
-    "min": timedelta(minutes=1),
-    "mins": timedelta(minutes=1),
-    "minute": timedelta(minutes=1),
-    "minutes": timedelta(minutes=1),
-    "s": timedelta(seconds=1),
-    "sec": timedelta(seconds=1),
-    "secs": timedelta(seconds=1),
-    "second": timedelta(seconds=1),
-    "seconds": timedelta(seconds=1),
-}
-
-_DURATION_PART = re.compile(r"(\d+)\s*([a-z]+)")
-_DURATION = re.compile(r"(?:\d+\s*[a-z]+\s*(?:and\s+|,\s*)?)+")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _TIME = re.compile(r"(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?")
 _SLASHED = re.compile(r"\d{1,4}/\d{1,2}(?:/\d{2,4})?")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``2h``, ``90m``, ``1h30m``, ``2 hours 15 minutes``, ``3d`` -> timedelta."""
-    s = text.strip().lower()
-    if not s or not _DURATION.fullmatch(s):
-        raise WhenError(f"I couldn't read '{text}' as a length of time; try `2h`, `90m` or `1h30m`")
-    total = timedelta()
-    for amount, unit in _DURATION_PART.findall(s):
-        if unit not in _UNITS:
-            raise WhenError(f"I don't know the unit '{unit}' in '{text}'; use d, h, m or s")
-        total += int(amount) * _UNITS[unit]
-    return total
 
 
 def parse_when(text: str, *, now: datetime, tz: str) -> datetime:
@@ -177,7 +143,10 @@ def parse_when(text: str, *, now: datetime, tz: str) -> datetime:
     zi = zone(tz)
 
     if s.startswith("in "):
-        return now + parse_duration(s[3:])
+        try:
+            return now + parse_spoken_duration(s[3:])
+        except ValueError as exc:
+            raise WhenError(str(exc)) from None
     if s == "now":
         return now
 

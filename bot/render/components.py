@@ -1,5 +1,6 @@
-"""Buttons: link buttons, "Add to calendar" and "Remind me" (their custom ids are routed
-by cogs/buttons.py). Pure.
+"""Buttons: link buttons, "Add to calendar", "Remind me", an announcement draft's Confirm and
+Cancel, a pending list's Previous and Next (their custom ids are routed by cogs/buttons.py).
+Pure.
 """
 
 from __future__ import annotations
@@ -63,3 +64,45 @@ def episode_action_buttons(episode: Episode, now: datetime) -> list[dict[str, An
         )
     buttons.append(remind_me_button())
     return buttons
+
+
+def _action_button(label: str, custom_id: str, *, disabled: bool = False) -> dict[str, Any]:
+    return {"type": 2, "style": 2, "label": label, "custom_id": custom_id, "disabled": disabled}
+
+
+def draft_buttons(draft_id: str) -> list[dict[str, Any]]:
+    """Confirm and Cancel under an announcement preview (`amabot:confirm|discard:<id>`)."""
+    return [
+        {
+            "type": 1,
+            "components": [
+                {
+                    "type": 2,
+                    "style": 3,
+                    "label": "Confirm",
+                    "custom_id": f"amabot:confirm:{draft_id}",
+                },
+                {
+                    "type": 2,
+                    "style": 2,
+                    "label": "Cancel",
+                    "custom_id": f"amabot:discard:{draft_id}",
+                },
+            ],
+        }
+    ]
+
+
+def page_buttons(page: int, pages: int) -> list[dict[str, Any]]:
+    """Previous and Next under a list of pending posts (`amabot:list:<page>`); none for one page."""
+    if pages <= 1:
+        return []
+    return [
+        {
+            "type": 1,
+            "components": [
+                _action_button("Previous", f"amabot:list:{page - 1}", disabled=page <= 1),
+                _action_button("Next", f"amabot:list:{page + 1}", disabled=page >= pages),
+            ],
+        }
+    ]

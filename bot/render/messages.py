@@ -1,12 +1,13 @@
-"""Models -> Discord message JSON (plain dicts in the shape of Discord's API). Pure: no network.
+"""The bot's messages as Discord message JSON (plain dicts in the shape of Discord's API). Pure.
 
-Every function returns a payload passed through `fit_message`, so whatever the content says
-and however long it is, Discord accepts it: long text is cut at a word with "…", never
-rejected. Content is data: every payload carries an explicit ``allowed_mentions`` that
-parses nothing and allows at most the one role the config names, so ``@everyone`` or
-``<@123>`` typed into a recap, a title or an organiser message never pings anyone.
+The replies to members (`/episode`, `/recap`, `/schedule`, not found, nothing yet), the posts
+the bot makes (reminders, "live now", recap and organiser announcements, the "(delayed)"
+mark), and what organisers see (an announcement's preview, the pending list); plus the small
+texts they share (Discord timestamps, autocomplete names, recap links).
 
-Snowflakes in ``allowed_mentions.roles`` are strings, as Discord's OpenAPI spec describes.
+Every payload here goes through `limits.fit_message` and carries `limits.allowed_mentions`,
+so ``@everyone`` or ``<@123>`` typed into a recap, a title or an organiser message never
+pings anyone. The buttons come from `components`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.content.models import Author, Episode, EpisodeStatus, Recap, ShowEvent
-from bot.render.components import _link_button, _rows, episode_action_buttons, remind_me_button
+from bot.durations import spoken_duration
+from bot.render.components import (
+    _link_button,
+    _rows,
+    episode_action_buttons,
+    page_buttons,
+    remind_me_button,
+)
 from bot.render.limits import (
     CHOICE_NAME_MAX,
     CONTENT_MAX,
@@ -76,18 +84,6 @@ def slugify(text: str) -> str:
     value = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     value = re.sub(r"[^\w\s-]", "", value).strip().lower()
     return re.sub(r"[-\s]+", "-", value)
-
-
-def humanize_offset(td: timedelta) -> str:
-    """``1 hour``, ``24 hours``, ``10 minutes``, ``1 hour 30 minutes``."""
-    total = int(td.total_seconds())
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = []
-    for n, word in ((hours, "hour"), (minutes, "minute"), (seconds, "second")):
-        if n:
-            parts.append(f"{n} {word}" if n == 1 else f"{n} {word}s")
-    return " ".join(parts) or "0 minutes"
 
 
 def _join_names(names: Sequence[str]) -> str:
@@ -340,6 +336,19 @@ def recap_reply(
         "fields": fields,
         "footer": {"text": settings.series.name},
     }
+    return _recap_message("", embed, recap, episode, recap_url, role_id=0)
+
+
+def _recap_message(
+    content: str,
+    embed: dict[str, Any],
+    recap: Recap,
+    episode: Episode | None,
+    recap_url: str | None,
+    *,
+    role_id: int,
+) -> Payload:
+    """A recap's embed with its link, its image and a "Read the recap" button."""
     if recap_url and is_http_url(recap_url):
         embed["url"] = recap_url
     image = _recap_image(recap, episode)
@@ -347,10 +356,10 @@ def recap_reply(
         embed["image"] = {"url": image}
     return fit_message(
         {
-            "content": "",
+            "content": content,
             "embeds": [embed],
             "components": _rows(_link_button("Read the recap", recap_url)),
-            "allowed_mentions": allowed_mentions(0),
+            "allowed_mentions": allowed_mentions(role_id),
         }
     )
 
@@ -399,19 +408,7 @@ def recap_announcement(
         "fields": fields,
         "timestamp": recap.published.astimezone(UTC).isoformat(),
     }
-    if recap_url and is_http_url(recap_url):
-        embed["url"] = recap_url
-    image = _recap_image(recap, episode)
-    if image:
-        embed["image"] = {"url": image}
-    return fit_message(
-        {
-            "content": content,
-            "embeds": [embed],
-            "components": _rows(_link_button("Read the recap", recap_url)),
-            "allowed_mentions": allowed_mentions(role_id),
-        }
-    )
+    return _recap_message(content, embed, recap, episode, recap_url, role_id=role_id)
 
 
 def schedule_reply(
@@ -499,7 +496,7 @@ def reminder_message(
     if event.start is None:
         raise ValueError("a reminder needs an event with a start time")
     starting = offset <= timedelta(0)
-    when = "starting now" if starting else f"in {humanize_offset(offset)}"
+    when = "starting now" if starting else f"in {spoken_duration(offset)}"
     emoji = "🔴" if starting else "⏰"
     headline = f"{emoji} **{_event_label(episode, event)} {when}:** {_with_guests(episode)}"
     details = f"{when_line(event.start)} · {episode.code} · {settings.series.name}"
@@ -571,9 +568,8 @@ def announcement_preview(
 ) -> Payload:
     """The ephemeral preview before Confirm: where, when, who is pinged, and the post itself.
 
-    The post's text is shown as an embed so it reads exactly as it will; the cog adds its
-    Confirm and Cancel buttons to the returned ``components`` (the post's own link buttons
-    are kept so the organiser sees them too).
+    The post's text is shown as an embed so it reads exactly as it will; the cog puts its
+    Confirm and Cancel buttons (`components.draft_buttons`) in the returned ``components``.
     """
     pinged = (
         f"it will ping {role_mention(role_id)} and nobody else"
@@ -595,3 +591,21 @@ def announcement_preview(
             "allowed_mentions": allowed_mentions(0),
         }
     )
+
+
+def pending_list(posts: Sequence[Any], *, page: int, pages: int, total: int) -> Payload:
+    """One page of pending posts (`/announce list`): key, channel, when; Previous and Next."""
+    lines = [f"`{p.key}` → <#{p.channel_id}> {discord_timestamp(p.wake_at, 'R')}" for p in posts]
+    payload: dict[str, Any] = {
+        "embeds": [
+            {
+                "title": f"Pending posts: page {page} of {pages} ({total} in all)",
+                "description": "\n".join(lines) if lines else "Nothing is pending.",
+            }
+        ],
+        "allowed_mentions": allowed_mentions(0),
+    }
+    buttons = page_buttons(page, pages)
+    if buttons:
+        payload["components"] = buttons
+    return fit_message(payload)

@@ -30,7 +30,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.clock import Clock
-from bot.plan.late import Action, Decision, format_duration, late_decision
+from bot.durations import short_duration
+from bot.plan.late import Action, Decision, late_decision
 from bot.plan.optin import dm_recipient
 from bot.plan.posts import Post
 from bot.render.messages import mark_delayed
@@ -594,7 +595,7 @@ class Dispatcher:
             "edit of %s refused for now (%s); trying again in %s",
             post.key,
             exc,
-            format_duration(backoff),
+            short_duration(backoff),
         )
         self._schedule(post.key, when)
 
@@ -629,9 +630,9 @@ class Dispatcher:
         if now >= limit:
             reason = (
                 f"dropped: it would reach followers after the event "
-                f"({format_duration(now - limit)} past)"
+                f"({short_duration(now - limit)} past)"
                 if post.event_start
-                else f"dropped: stale, {format_duration(now - (post.sent_at or now))} after it"
+                else f"dropped: stale, {short_duration(now - (post.sent_at or now))} after it"
             )
             await self._outbox.publish_done(key, "dropped", now, reason)
             log.warning("publish of %s %s", key, reason)

@@ -29,7 +29,8 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.content.index import ContentIndex
 from bot.content.models import Episode, Recap
-from bot.plan.late import Decision, format_duration, payload_for
+from bot.durations import short_duration
+from bot.plan.late import Decision, payload_for
 from bot.plan.optin import (
     RECAP_ANNOUNCEMENT_PREFIX,
     Mode,
@@ -483,9 +484,9 @@ class PostingService:
 def _late_reason(post: Post, now: datetime) -> str:
     if post.status is PostStatus.SENDING:
         since = post.claimed_at or post.updated_at or now
-        return f"{post.key} stuck in sending for {format_duration(now - since)}"
+        return f"{post.key} stuck in sending for {short_duration(now - since)}"
     error = f" (last error: {post.last_error})" if post.last_error else ""
-    return f"{post.key} overdue by {format_duration(now - post.due_at)}{error}"
+    return f"{post.key} overdue by {short_duration(now - post.due_at)}{error}"
 
 
 def failure_alert(post: Post, reason: str) -> dict[str, Any]:

@@ -112,11 +112,10 @@ def split_statements(sql: str) -> list[str]:
 # --- the connection --------------------------------------------------------------------------
 
 
-class Transaction:
-    """Statements inside one BEGIN IMMEDIATE ... COMMIT (see `Database.transaction`)."""
+class _Reads:
+    """Reads on the one connection, the same inside a transaction and outside one."""
 
-    def __init__(self, conn: aiosqlite.Connection):
-        self._conn = conn
+    _conn: aiosqlite.Connection
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         return list(await self._conn.execute_fetchall(sql, params))
@@ -124,6 +123,13 @@ class Transaction:
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
+
+
+class Transaction(_Reads):
+    """Statements inside one BEGIN IMMEDIATE ... COMMIT (see `Database.transaction`)."""
+
+    def __init__(self, conn: aiosqlite.Connection):
+        self._conn = conn
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
@@ -139,7 +145,7 @@ class Transaction:
             await self._conn.executemany(sql, rows)
 
 
-class Database:
+class Database(_Reads):
     def __init__(self, conn: aiosqlite.Connection, path: Path, *, schema_before: int, schema: int):
         self._conn = conn
         self._lock = asyncio.Lock()
@@ -166,13 +172,6 @@ class Database:
     async def close(self) -> None:
         async with self._lock:
             await self._conn.close()
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        return list(await self._conn.execute_fetchall(sql, params))
-
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
 
     async def scalar(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)

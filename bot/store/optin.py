@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.content.models import EVENT_KINDS
 from bot.plan.optin import SERIES, Interest, Mode, Preference
 from bot.store.db import Database, from_db, to_db
 
@@ -48,7 +49,7 @@ class OptinStore:
         pref = await self.pref(member_id, series)
         lead = pref.lead if pref is not None else timedelta(hours=1)
         await self.set_pref(member_id, series, Mode.OFF, lead, now)
-        if series in ("livestream", "ama"):
+        if series in EVENT_KINDS:
             await self._db.write(
                 "DELETE FROM optin_interested WHERE member_id = ? AND event_key LIKE ?",
                 (int(member_id), f"event:%:{series}"),

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from bot.config import ConfigError
+from bot.config import ConfigError, parse_listen
 
 log = logging.getLogger("amabot.webhook")
 
@@ -252,19 +252,6 @@ def make_webhook_app(
     return app
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """`host:port`, `[v6]:port` or `:port` (all interfaces) -> (host, port)."""
-    text = listen.strip()
-    match = re.fullmatch(r"\[(?P<v6>[^\]]+)\]:(?P<port>\d+)|(?P<host>[^:\[\]]*):(?P<p>\d+)", text)
-    if match is None:
-        raise ConfigError(f"expected host:port, got {listen!r}", key="webhook.listen")
-    host = match.group("v6") or match.group("host") or "0.0.0.0"  # noqa: S104  (":port" = all)
-    port = int(match.group("port") or match.group("p"))
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"port {port} is out of range", key="webhook.listen")
-    return host, port
-
-
 class WebhookServer:
     """Serves an app on `listen` ("host:port"; port 0 picks a free one).
 
@@ -282,7 +269,10 @@ class WebhookServer:
         shutdown_timeout: float = 2.0,
     ):
         self.app = app
-        self.host, self._requested_port = parse_listen(listen)
+        try:
+            self.host, self._requested_port = parse_listen(listen)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="webhook.listen") from None
         self._idle_timeout = idle_timeout
         self._shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None

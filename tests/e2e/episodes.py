@@ -111,6 +111,5 @@ async def http_get(url: str) -> tuple[int, bytes, dict[str, str]]:
 
 
 def webhook_url(h: Harness) -> str:
-    cog = h.bot.get_cog("Posting")
-    assert cog is not None and cog.webhook is not None
-    return cog.webhook.url
+    assert h.bot.webhook is not None
+    return h.bot.webhook.url

@@ -245,7 +245,7 @@ async def test_dm_reminder_crash_restart_after_the_nonce_window_is_one_dm(tmp_pa
 
 
 async def healthz(h: Harness) -> dict[str, Any]:
-    url = h.bot.get_cog("Posting").webhook.url + "/healthz"
+    url = h.bot.webhook.url + "/healthz"
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         return await response.json()
 

@@ -102,7 +102,7 @@ async def row(h: Harness, key: str):
 
 
 async def healthz(h: Harness) -> dict[str, Any]:
-    url = h.bot.get_cog("Posting").webhook.url + "/healthz"
+    url = h.bot.webhook.url + "/healthz"
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         assert response.status == 200
         return await response.json()
@@ -312,7 +312,7 @@ async def test_bad_webhooks_are_refused_and_pull_nothing(harness):
 async def test_without_webhook_the_poll_announces_within_one_interval(harness):
     h = harness
     await started(h)
-    assert h.bot.get_cog("Posting").webhook is None
+    assert h.bot.webhook is None
     await h.merge({"recaps/p.md": recap_md("p", "Polled recap")}, "Recap")
     merged = asyncio.get_running_loop().time()
     await announced(h, "Polled recap", timeout=5)

@@ -91,7 +91,7 @@ async def test_hostile_deliveries_pull_nothing_and_the_bot_keeps_answering(tmp_p
         assert await h.send_webhook(body=good[:-5], signature=valid) == 401
 
         # A client that sends its headers and then trickles its body.
-        url = h.bot.get_cog("Posting").webhook.url
+        url = h.bot.webhook.url
         host, port = url.removeprefix("http://").split(":")
         _reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(

@@ -271,3 +271,16 @@ def test_publish_and_lease_settings_are_validated(tmp_path):
         bad.write_text(text)
         with pytest.raises(ConfigError):
             load_settings(bad, environ={})
+
+
+async def test_an_unsure_row_is_left_for_the_lookup_not_cancelled_by_the_plan(store):
+    clock = store.test_clock
+    rem = planned("reminder:e:ama:1h", kind="reminder", event_start=T0 + H, deadline=T0 + M)
+    await store.outbox.reconcile([rem], scope="reminder:", now=clock())
+    await store.outbox.claim(rem.key, clock())
+    await store.outbox.note_attempt(rem.key, 10, [variant_of(rem.payload)], clock())
+    await store.outbox.recover_sending(clock())  # a crash after the send went out
+    report = await store.outbox.reconcile([], scope="reminder:", now=clock() + H)
+    assert report.cancelled == []
+    post = await store.outbox.get(rem.key)
+    assert (post.status, post.unsure) == (PostStatus.PENDING, True)

@@ -65,6 +65,11 @@ class AnotherInstance(ConfigError):
         self.file = None
 
 
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+
 def _holder_is_dead(holder: str) -> bool:
     """A lease holder ("host:pid:tag") on this host whose process no longer exists."""
     host, _, rest = holder.partition(":")
@@ -187,6 +192,7 @@ class AmaBot(commands.Bot):
         self.lease_holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._lease_task: asyncio.Task[None] | None = None
         self.fatal: str | None = None  # why the bot stopped itself (exit status 1)
+        self._stopping: asyncio.Task[None] | None = None
 
     def register_button(self, action: str, handler: ButtonHandler) -> None:
         """Route clicks on `amabot:<action>[:<arg>]` buttons to `handler(interaction, arg)`.
@@ -408,7 +414,10 @@ class AmaBot(commands.Bot):
         log.critical("stopping: %s", reason)
         if self._posting is not None:
             self._posting.dispatcher.stop(reason)
-        asyncio.get_running_loop().create_task(self.close(), name="amabot-stop-for")
+        self._stopping = asyncio.get_running_loop().create_task(
+            self.close(), name="amabot-stop-for"
+        )
+        self._stopping.add_done_callback(_log_failure)
 
     async def close(self) -> None:
         # Background work stops first, while the HTTP session is still open: rows stay pending.
@@ -429,9 +438,9 @@ class AmaBot(commands.Bot):
                 await self._lease_task
             self._lease_task = None
         if self.store is not None:
-            if self.fatal is None or "lease" not in self.fatal:
-                with contextlib.suppress(Exception):
-                    await self.store.leases.release(self.lease_holder)
+            # Only ever our own: a lease another process took over is left alone.
+            with contextlib.suppress(Exception):
+                await self.store.leases.release(self.lease_holder)
             await self.store.close()
             self.store = None
 

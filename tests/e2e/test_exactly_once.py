@@ -444,3 +444,14 @@ async def test_a_refused_token_stops_delivery_loses_nothing_and_resumes(tmp_path
         await h.start_bot()  # with a new token
         assert (await settled(h, KEY)).status is PostStatus.SENT
         assert len(bot_messages(h, h.reminders)) == 1
+
+
+async def test_a_lost_lease_stops_the_bot(tmp_path):
+    clock = ManualClock(DUE_1H - 2 * H)
+    async with world(tmp_path, clock, overrides={"storage": {"lease_ttl": "3s"}}) as h:
+        bot = h.bot
+        # The bot stalled past its lease and another process took the database over.
+        assert await bot.db.leases.take("elsewhere:1:x", clock() + 10 * S, 30 * S)
+        await asyncio.wait_for(h._bot_task, timeout=10)  # the next renewal stops it
+        assert bot.fatal is not None and "lease" in bot.fatal
+        assert bot.posting.dispatcher.stopped

@@ -13,7 +13,12 @@ than asked landed between a send and its record.
     python3 bench/chaos.py --faults             # fault run: 429 every third request (some
                                                 # global), 503 bursts, 403 channel, 2 s
                                                 # delays, 3 gateway drops
+    python3 bench/chaos.py --faults --ambiguous # and each 503 burst stores one message
+                                                # before answering 503
     python3 bench/chaos.py --seed 42 --kills 3 --gap-kills 1 --span 40 --keep
+
+The sandbox honours enforce_nonce for --nonce-window seconds (default 3; Discord: a few
+minutes), so a duplicate after a longer outage can only be prevented by the bot itself.
 """
 
 from __future__ import annotations
@@ -49,6 +54,11 @@ def main() -> int:
     parser.add_argument("--long-downs", type=int, default=1, help='70 s outages ("(delayed)")')
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs, db)")
     parser.add_argument(
+        "--ambiguous",
+        action="store_true",
+        help="with --faults: each 503 burst also answers 503 to one stored message",
+    )
+    parser.add_argument(
         "--nonce-window",
         type=float,
         default=3.0,
@@ -67,6 +77,7 @@ def main() -> int:
         kills=kills,
         seed=seed,
         faults=args.faults,
+        ambiguous=args.ambiguous,
         sandbox={"nonce_window": args.nonce_window},
     )
     if crash:

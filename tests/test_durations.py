@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.content.text import parse_duration as loader_duration
 from bot.durations import (
     duration_label,
     parse_duration,
@@ -123,7 +122,6 @@ def test_an_organisers_duration_reaches_them_as_a_when_error():
 )
 def test_read_duration(value, expected):
     assert read_duration(value) == expected
-    assert loader_duration(value) == expected  # the loader's name reads the same
 
 
 @pytest.mark.parametrize("value", ["", "soon", True, None, 1.5, "2d", "9" * 20 + "h", "-5m"])

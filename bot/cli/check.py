@@ -1,6 +1,7 @@
 """`amabot check`: load the content exactly as the bot does and print what is wrong.
 
-Compiler-style lines (`path:line: error: message`) sorted by file and line, then a summary;
+Compiler-style lines (`path:line: error: message [code]`, the code a stable name for the
+kind of problem, e.g. `yaml-syntax`) sorted by file and line, then a summary;
 exit 0 when there are no errors (warnings allowed), 1 when there are, 2 when PATH is
 unusable. With GITHUB_ACTIONS=true it also prints workflow annotations so problems show up
 on the pull request's diff.
@@ -110,7 +111,8 @@ def run_check(
         for p in problems:
             where = printable(shown(p))
             where = f"{where}:{p.line}" if p.line else where
-            out.write(f"{where}: {p.severity}: {printable(p.message)}\n")
+            code = f" [{p.code}]" if p.code else ""
+            out.write(f"{where}: {p.severity}: {printable(p.message)}{code}\n")
         noun = "file" if files == 1 else "files"
         out.write(
             f"{files} {noun} checked: {errors} error{'s' if errors != 1 else ''}, "

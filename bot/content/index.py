@@ -23,25 +23,11 @@ from types import MappingProxyType
 from typing import Literal
 
 from bot.config import Settings
-from bot.content.loader import (
-    MAX_FILE_BYTES,
-    NO_FRONTMATTER,
-    Kind,
-    Parsed,
-    load_speakers,
-    parse_bytes,
-)
-from bot.content.loader import _did_you_mean as _did_you_mean
+from bot.content.fields import did_you_mean as _did_you_mean
+from bot.content.frontmatter import MAX_FILE_BYTES, NO_FRONTMATTER, too_large
+from bot.content.loader import Kind, Parsed, load_speakers, parse_bytes
 from bot.content.lookup import episode_fields, recap_code, recap_fields
-from bot.content.models import (
-    Author,
-    Episode,
-    EpisodeStatus,
-    Problem,
-    Recap,
-    ShowEvent,
-    file_too_large,
-)
+from bot.content.models import Author, Episode, EpisodeStatus, Problem, Recap, ShowEvent
 from bot.content.search import SearchIndex
 from bot.content.text import find_code, parse_code
 
@@ -220,18 +206,14 @@ class ContentIndex:
                     [Problem(rel, None, "error", f"cannot read: {exc.strerror}", "io")],
                 )
             if raw is not None:
-                if (
-                    f.size > MAX_FILE_BYTES
-                    and old is not None
-                    and old.crc == -1
-                    and old.size == f.size
-                ):
+                too_big = f.size > MAX_FILE_BYTES
+                if too_big and old is not None and old.crc == -1 and old.size == f.size:
                     # Still refused for its size, with the same message: nothing changed.
                     old.mtime_ns = f.mtime_ns
                     old.racy = f.mtime_ns >= scan_start - _RACY_NS
                     continue
-                if f.size > MAX_FILE_BYTES:
-                    parsed = Parsed("ignored", None, [file_too_large(rel, f.size, MAX_FILE_BYTES)])
+                if too_big:
+                    parsed = Parsed("ignored", None, [too_large(rel, f.size)])
                     crc = -1
                 else:
                     crc = zlib.crc32(raw)

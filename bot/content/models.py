@@ -157,19 +157,8 @@ class Problem:
 
     def render(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {self.severity}: {self.message}"
-
-
-def file_too_large(rel: str, size: int, limit: int) -> Problem:
-    """The one diagnostic for a file over the size limit (bot/content/loader.py's
-    `MAX_FILE_BYTES`), whether it was read or only seen in a directory listing."""
-    return Problem(
-        rel,
-        None,
-        "error",
-        f"file is larger than {limit >> 20} MiB ({size} bytes); skipped",
-        "too-large",
-    )
+        code = f" [{self.code}]" if self.code else ""
+        return f"{where}: {self.severity}: {self.message}{code}"
 
 
 def utc(dt: datetime) -> datetime:

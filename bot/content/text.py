@@ -10,7 +10,6 @@ import re
 import unicodedata
 
 # The loader reads `duration:` under this name; the one reader lives in bot/durations.py.
-from bot.durations import read_duration as parse_duration  # noqa: F401
 
 # A whole string that names an episode: s2e5, S2:E5, S02E05, s2-e05, "S2 E5", 2x05,
 # "season 2 episode 5", and the hub's ids "s2-e05-2025-07-15".

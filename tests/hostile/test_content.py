@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import SeriesSettings, Settings
-from bot.content import loader
+from bot.content import frontmatter as frontmatter_module
+from bot.content import loader, recaps
 from bot.content.index import ContentIndex
 from bot.content.loader import parse_bytes, parse_text
 from bot.content.models import Episode, Problem, Recap
@@ -143,12 +145,73 @@ def test_amabot_check_text_output_cannot_be_forged_by_control_characters(tmp_pat
 def test_amabot_check_on_a_single_hostile_file_and_on_a_fifo(tmp_path: Path):
     bomb = tmp_path / "bomb.md"
     bomb.write_bytes(next(c.make for c in CASES if c.rel == "episodes/deep-flow.md"))  # type: ignore[arg-type]
-    done = _check_subprocess(str(bomb), cwd=tmp_path, timeout=10)
-    assert done.returncode == 1 and "nested more than 64 levels deep" in done.stdout, done
+    done = _check_subprocess("--format", "json", str(bomb), cwd=tmp_path, timeout=10)
+    assert done.returncode == 1, done
+    (problem,) = json.loads(done.stdout)["problems"]
+    assert (Path(problem["path"]).name, problem["line"], problem["code"]) == (
+        "bomb.md",
+        2,
+        "yaml-depth",
+    )
+    assert _understandable(problem["message"])
     fifo = tmp_path / "pipe.md"
     os.mkfifo(fifo)
     done = _check_subprocess(str(fifo), cwd=tmp_path, timeout=10)
     assert done.returncode != 0 and "not a regular file" in done.stdout + done.stderr, done
+
+
+def _understandable(message: str) -> bool:
+    return len(message.split()) >= 5 and message[0].isalpha()
+
+
+def _upstream_words(raw: bytes) -> list[str]:
+    """What PyYAML itself says about this frontmatter (if it refuses it), to check that our
+    message does not repeat it: its wording changes between releases, ours must not."""
+    text = raw.decode("utf-8", "replace")
+    # Cut: the unguarded C loader dies of a stack overflow on the deepest of these files
+    # (PyYAML 6.0.3 and older): the very crash the loader's depth limit exists for.
+    fm = text.split("\n---", 1)[0].removeprefix("---\n")[:5_000]
+    try:
+        yaml.load(fm, Loader=yaml.CSafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        return [w for w in (exc.problem, exc.context) if w]
+    except RecursionError:
+        return []
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        return [str(exc)] if str(exc) else []
+    return []
+
+
+_YAML_CASES = [c for c in CASES if (c.code or "").startswith("yaml-") or c.code == "bad-date"]
+
+
+@pytest.mark.parametrize("case", _YAML_CASES, ids=lambda c: c.id)
+def test_yaml_refusals_have_our_code_line_and_words(case: Case):
+    """One diagnostic, with our stable code, a line of the file, and a message of ours: the
+    same whichever PyYAML release refused the file (or whether our own limit did)."""
+    assert isinstance(case.make, bytes)
+    parsed = parse_bytes(case.make, case.rel, "auto", SERIES)
+    assert parsed.item is None
+    (problem,) = parsed.problems
+    assert (problem.code, problem.severity) == (case.code, "error")
+    assert problem.line is not None and (case.line is None or problem.line == case.line)
+    assert _understandable(problem.message), problem.message
+    for words in _upstream_words(case.make):
+        assert words not in problem.message, (words, problem.message)
+
+
+def test_too_deep_is_one_diagnostic_below_and_above_libyamls_own_limit():
+    """libyaml (in newer PyYAML wheels) refuses flow collections 1,000 deep by itself; ours
+    refuses past 64. Either way the author reads the same line."""
+    said = set()
+    for depth in (65, 100, 999, 1_000, 1_001, 5_000):
+        raw = b"---\nseason: 2\ntitle: " + b"[" * depth + b"]" * depth + b"\n---\n"
+        (problem,) = parse_bytes(raw, "episodes/deep.md", "episode", SERIES).problems
+        said.add((problem.line, problem.code, problem.message))
+    assert len(said) == 1 and next(iter(said))[:2] == (3, "yaml-depth"), said
+    ok = b"---\nseason: 2\ntitle: T\ntags: " + b"[" * 63 + b"x" + b"]" * 63 + b"\n---\n"
+    problems = parse_bytes(ok, "episodes/ok.md", "episode", SERIES).problems
+    assert not [p for p in problems if p.code.startswith("yaml-")], problems
 
 
 # -- hypothesis ---------------------------------------------------------------------------
@@ -288,8 +351,8 @@ def test_fuzzed_recap_markdown_is_linear_and_never_fails(pieces, repeat):
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(">*_ \ta\n#"), max_size=120))
 def test_linear_summary_finder_agrees_with_the_old_regex(intro):
-    m = loader._BLOCK_OR_ITALIC.search(intro)
-    assert loader._quote_or_italic(intro) == (m.group(0) if m else None)
+    m = recaps._BLOCK_OR_ITALIC.search(intro)
+    assert recaps._quote_or_italic(intro) == (m.group(0) if m else None)
 
 
 @settings(max_examples=200, deadline=None)
@@ -298,13 +361,47 @@ def test_heading_text_agrees_with_the_old_lazy_regex(line):
     import re
 
     old = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE).match(line)
-    new = loader._HEADING.match(line)
+    new = recaps._HEADING.match(line)
     if old is None or not old.group(2).strip():
         # A blank `# ` heading is no title: the new pattern skips it (the old one stopped
         # there and reported "no title" even when a real `# Title` followed).
-        assert new is None or loader._heading_text(new).strip(" \t#") == ""
+        assert new is None or recaps._heading_text(new).strip(" \t#") == ""
     else:
-        assert new is not None and loader._heading_text(new) == old.group(2)
+        assert new is not None and recaps._heading_text(new) == old.group(2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("# \ta\n"), max_size=40), st.integers(0, 45))
+def test_next_heading_finder_agrees_with_the_regex(body, start):
+    start = min(start, len(body))
+    m = recaps._ANY_HEADING.search(body, start)
+    assert recaps._next_heading(body, start) == (m.start() if m else len(body))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("-. \taK\n"), max_size=60))
+def test_closing_line_finder_agrees_with_the_regex(rest):
+    import re
+
+    text = "---\n" + rest
+    m = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE).search(text, 4)
+    assert frontmatter_module._closing(text, 4) == ((m.start(), m.end()) if m else (-1, -1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["#", " ", "\n", "key ", "take", "TAKE", "away", "**", ":", "\u0130"]),
+        max_size=40,
+    ).map("".join)
+)
+def test_takeaway_line_search_agrees_with_a_plain_search(body):
+    for pattern, prefix in (
+        (recaps._KEY_TAKEAWAY_HEADING, "#"),
+        (recaps._KEY_TAKEAWAY_LABEL, "**"),
+    ):
+        want, got = pattern.search(body), recaps._search_lines(pattern, body, prefix)
+        assert (want and want.span()) == (got and got.span())
 
 
 @settings(max_examples=100, deadline=None)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 import yarl
@@ -66,7 +67,7 @@ async def test_eleventh_publish_in_an_hour_waits_for_the_oldest_to_expire(world)
         assert status == 200
         clock.advance(timedelta(minutes=1))
     async with (
-        __import__("aiohttp").ClientSession() as session,
+        aiohttp.ClientSession() as session,
         session.post(
             f"{sb.api_base}/channels/{world.news.id}/messages/{ids[10]}/crosspost",
             headers={"Authorization": f"Bot {sb.token}"},
@@ -111,7 +112,7 @@ async def test_edits_of_old_messages_run_out_with_30046_without_via(world):
     for i in range(5):
         assert (await edit(sb, world.general, old["id"], f"v{i}"))[0] == 200
     async with (
-        __import__("aiohttp").ClientSession() as session,
+        aiohttp.ClientSession() as session,
         session.patch(
             f"{sb.api_base}/channels/{world.general.id}/messages/{old['id']}",
             json={"content": "v5"},
@@ -332,6 +333,3 @@ def _on_ready(ready: asyncio.Event):
         ready.set()
 
     return on_ready
-
-
-_ = datetime, UTC

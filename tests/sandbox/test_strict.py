@@ -248,6 +248,13 @@ async def test_defaults_are_discords():
     sb = Sandbox()
     assert (sb.interaction_deadline, sb.followup_window) == (3.0, 900.0)
     assert sb.failed_interactions == []
+    assert (sb.nonce_window, sb.publishes.limit, sb.old_edits.limit, sb.dm_opens.limit) == (
+        180.0,
+        10,
+        5,
+        10,
+    )
+    assert (sb.empty_event_timeout, sb.unstarted_event_cancel_after) == (180.0, 3 * 3600.0)
 
 
 async def test_a_late_first_response_fails_with_10062_and_is_recorded():

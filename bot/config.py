@@ -160,7 +160,10 @@ class EventsSettings:
     ama_stage_channel_id: int = 0  # 0 = no stage: use ama_voice_channel_id, else external
     ama_voice_channel_id: int = 0  # 0 = no voice channel: the AMA becomes an external event
     create_ahead: int = 10  # create only the next N events; Discord allows 100 per guild
-    auto_start: bool = False  # start the AMA event at its start time, end it after its duration
+    auto_start: bool = False  # start the AMA event once people are there; end it after its time
+    # With auto_start: start this long after the start time if anyone (not only a host) is in
+    # the stage; never into an empty one (bot/plan/auto_start.py).
+    auto_start_after: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,6 +561,7 @@ class _Loader:
             ama_voice_channel_id=self.snowflake(t, "events.ama_voice_channel_id", 0),
             create_ahead=create_ahead,
             auto_start=self.boolean(t, "events.auto_start", d.auto_start),
+            auto_start_after=self.duration(t, "events.auto_start_after", d.auto_start_after),
         )
 
     def optin(self, t: dict[str, Any]) -> OptinSettings:

@@ -13,6 +13,8 @@ originals are put back when the cog unloads.
 - UPDATE / DELETE on one of our events: its status is noted (a person may have cancelled
   or ended it by hand; the reconciler then leaves it alone). Events people made are never
   in the store, so they are never touched.
+- At every READY: what happened while the bot was away is read back from Discord
+  (bot/services/event_sync.py): statuses, events a person deleted, "Interested" users.
 """
 
 from __future__ import annotations
@@ -84,6 +86,55 @@ class ScheduledEvents(commands.Cog):
             return original(data)
 
         return parser
+
+    @commands.Cog.listener("on_voice_state_update")
+    async def someone_joined_the_stage(self, member: Any, before: Any, after: Any) -> None:
+        """With `[events] auto_start`, an AMA event starts when its host joins the stage:
+        run the events pass at once instead of waiting for the next wake-up."""
+        settings = self.bot.settings.events
+        channel = getattr(after, "channel", None)
+        if not settings.auto_start or channel is None:
+            return
+        if channel.id not in (settings.ama_stage_channel_id, settings.ama_voice_channel_id):
+            return
+        posting = getattr(self.bot, "posting", None)
+        if posting is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._run_events_pass(posting), name="amabot-events-voice"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_events_pass(self, posting: Any) -> None:
+        try:
+            await posting.reconcile_events()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the events pass after a stage join failed")
+
+    @commands.Cog.listener("on_ready")
+    async def reconcile_with_discord(self) -> None:
+        """At every READY (a new session: after an outage the gateway replays nothing), re-read
+        our scheduled events and their "Interested" users from Discord. The pass is owned
+        here and logs its own failure; posting does not wait for it."""
+        posting = getattr(self.bot, "posting", None)
+        if posting is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._reconcile(posting), name="amabot-events-ready"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reconcile(self, posting: Any) -> None:
+        try:
+            await posting.sync_with_discord()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reconciling with Discord at READY failed")
 
     async def _handle(self, name: str, data: dict[str, Any]) -> None:
         try:

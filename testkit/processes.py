@@ -579,7 +579,7 @@ class World:
                 if start is None:
                     continue
                 for offset in offsets:
-                    key = reminder_key(eid, kind, offset)
+                    key = reminder_key(eid, kind, offset, start)
                     grace = parse_duration(self.w.grace.get(duration_label(offset), "5m"))
                     due = start - offset
                     deadline = due + grace if offset <= timedelta(0) else min(due + grace, start)

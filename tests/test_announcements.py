@@ -217,17 +217,20 @@ async def test_skip_cancels_this_weeks_pending_reminders_of_one_event(flow, stor
     offsets = (24 * H, H)
     for kind in ("livestream", "ama"):
         for offset in offsets:
-            key = reminder_key(ep.id, kind, offset)
             start = ep.event(kind).start
+            key = reminder_key(ep.id, kind, offset, start)
             await store.outbox.add(
                 PlannedPost(key, "reminder", start - offset, CHANNEL, {"content": key}), clock()
             )
             wakeups.schedule(key, start - offset)
     skipped = await flow.skip(ep, "ama", ORGANISER, offsets)
-    assert skipped == [reminder_key(ep.id, "ama", o) for o in offsets]
+    ama, live = ep.event("ama").start, ep.event("livestream").start
+    assert skipped == [reminder_key(ep.id, "ama", o, ama) for o in offsets]
     for key in skipped:
         assert (await store.outbox.get(key)).status == PostStatus.CANCELLED
-    assert sorted(wakeups.due) == sorted(reminder_key(ep.id, "livestream", o) for o in offsets)
+    assert sorted(wakeups.due) == sorted(
+        reminder_key(ep.id, "livestream", o, live) for o in offsets
+    )
     with pytest.raises(AnnouncementError, match="No pending reminders"):
         await flow.skip(ep, "ama", ORGANISER, offsets)  # nothing left to skip
 

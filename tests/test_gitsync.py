@@ -136,6 +136,7 @@ async def test_rename_reports_both_paths_and_unicode_names(repos):
     result = await GitContent(repos.content).pull()
     assert result.ok, result.error
     assert set(result.changed_paths) == {"recaps/s2-e05.md", "recaps/2025/s2 e05 – ünïcode.md"}
+    assert result.renamed == (("recaps/s2-e05.md", "recaps/2025/s2 e05 – ünïcode.md"),)
 
 
 async def test_content_root_below_the_top_gets_relative_paths(repos):
@@ -151,7 +152,7 @@ async def test_diverged_history_is_an_error_and_leaves_the_tree_alone(repos):
     local = commit_file(repos.content, "recaps/local.md", "# local edit on the server\n")
     (repos.content / "recaps" / "s2-e05.md").write_text("uncommitted scribble\n")
 
-    result = await GitContent(repos.content).pull()
+    result = await GitContent(repos.content, follow_remote=False).pull()
     assert not result.ok
     assert "diverged" in result.error and "\n" not in result.error
     assert result.before == result.after == local
@@ -177,9 +178,30 @@ async def test_local_changes_in_the_way_are_an_error_not_a_half_merge(repos):
 
 async def test_local_commits_ahead_are_kept(repos):
     local = commit_file(repos.content, "recaps/local.md", "# ahead\n")
-    result = await GitContent(repos.content).pull()
+    result = await GitContent(repos.content, follow_remote=False).pull()
     assert result.ok and not result.changed
     assert repos.content_head() == local
+
+
+async def test_a_rewritten_remote_is_followed_and_says_so(repos):
+    remote_head = repos.push("recaps/s2-e06.md", "# remote side\n")
+    local = commit_file(repos.content, "recaps/local.md", "# a commit the remote never had\n")
+    result = await GitContent(repos.content).pull()
+    assert result.ok and result.rewritten and result.changed
+    assert (result.before, result.after) == (local, remote_head)
+    assert repos.content_head() == remote_head
+    assert set(result.changed_paths) == {"recaps/s2-e06.md", "recaps/local.md"}
+    assert not (repos.content / "recaps" / "local.md").exists()
+    again = await GitContent(repos.content).pull()
+    assert again.ok and not again.changed and not again.rewritten
+
+
+async def test_a_remote_that_dropped_commits_is_followed(repos):
+    commit_file(repos.content, "recaps/dropped.md", "# dropped upstream\n")
+    result = await GitContent(repos.content).pull()
+    assert result.ok and result.rewritten
+    assert result.changed_paths == ("recaps/dropped.md",)
+    assert not (repos.content / "recaps" / "dropped.md").exists()
 
 
 async def test_missing_remote_and_wrong_branch_are_one_line_errors(repos, tmp_path):

@@ -58,6 +58,11 @@ def episode(id="s2-e05", status=EpisodeStatus.SCHEDULED, ls=MONDAY, ama=FRIDAY) 
     )
 
 
+def bare(key: str) -> str:
+    """A DM key without its event instant."""
+    return key.partition("@")[0]
+
+
 def settings(**optin) -> Settings:
     return Settings(optin=OptinSettings(**optin))
 
@@ -72,7 +77,7 @@ def test_a_dm_at_each_chosen_lead_time_with_stable_keys():
         Preference(5, "recaps", Mode.DM, H),
     ]
     plan = plan_dm_reminders([episode()], prefs, [], settings(), NOW)
-    assert [(p.key, p.due_at) for p in plan] == [
+    assert [(bare(p.key), p.due_at) for p in plan] == [
         ("dm:1:s2-e05:livestream:24h", MONDAY - DAY),
         ("dm:2:s2-e05:ama:1h", FRIDAY - H),
         ("dm:1:s2-e05:ama:10m", FRIDAY - 10 * M),
@@ -108,7 +113,7 @@ def test_the_dm_reads_like_a_reminder_pings_nobody_and_has_a_stop_button():
 def test_closed_dms_are_not_planned():
     prefs = [Preference(1, "ama", Mode.DM, H), Preference(2, "ama", Mode.DM, H)]
     plan = plan_dm_reminders([episode()], prefs, [], settings(), NOW, dm_closed={1})
-    assert [p.key for p in plan] == ["dm:2:s2-e05:ama:1h"]
+    assert [bare(p.key) for p in plan] == ["dm:2:s2-e05:ama:1h"]
 
 
 def test_cancelled_tbd_and_past_events_get_no_dm():
@@ -120,7 +125,7 @@ def test_cancelled_tbd_and_past_events_get_no_dm():
     assert plan_dm_reminders([episode(ls=None, ama=None)], prefs, [], settings(), NOW) == []
     after_monday = MONDAY + H
     plan = plan_dm_reminders([episode()], prefs, [], settings(), after_monday)
-    assert [p.key for p in plan] == ["dm:1:s2-e05:ama:1h"]
+    assert [p.key for p in plan] == ["dm:1:s2-e05:ama:1h@20250718T173000Z"]
 
 
 def test_a_lead_time_already_past_its_grace_is_not_planned():
@@ -134,12 +139,12 @@ def test_interested_members_get_a_dm_only_when_configured():
     interested = [Interest(9, "event:s2-e05:ama"), Interest(10, "event:s2-e05:livestream")]
     assert plan_dm_reminders([episode()], [], interested, settings(), NOW) == []
     plan = plan_dm_reminders([episode()], [], interested, settings(interested_dm=True), NOW)
-    assert [p.key for p in plan] == ["dm:10:s2-e05:livestream:1h", "dm:9:s2-e05:ama:1h"]
+    assert [bare(p.key) for p in plan] == ["dm:10:s2-e05:livestream:1h", "dm:9:s2-e05:ama:1h"]
     assert INTERESTED_LEAD == H
     # Their own DM lead time wins, and one DM per member and event, not two.
     prefs = [Preference(9, "ama", Mode.DM, 10 * M)]
     plan = plan_dm_reminders([episode()], prefs, interested, settings(interested_dm=True), NOW)
-    assert [p.key for p in plan] == ["dm:10:s2-e05:livestream:1h", "dm:9:s2-e05:ama:10m"]
+    assert [bare(p.key) for p in plan] == ["dm:10:s2-e05:livestream:1h", "dm:9:s2-e05:ama:10m"]
     closed = plan_dm_reminders(
         [episode()], [], interested, settings(interested_dm=True), NOW, dm_closed={9, 10}
     )
@@ -180,9 +185,10 @@ def test_pace_spreads_dms_to_the_rate():
 
 
 def test_keys_custom_ids_and_leads():
-    key = dm_key(42, "odd:id", "ama", H)
-    assert key == "dm:42:odd:id:ama:1h"
+    key = dm_key(42, "odd:id", "ama", H, FRIDAY)
+    assert key == "dm:42:odd:id:ama:1h@20250718T173000Z"
     assert parse_dm_key(key) == (42, "odd:id", "ama", "1h")
+    assert parse_dm_key("dm:42:odd:id:ama:1h") == (42, "odd:id", "ama", "1h")  # round-1 rows
     with pytest.raises(ValueError):
         parse_dm_key("reminder:s2-e05:ama:1h")
     assert optout_custom_id("recaps") == "amabot:optout:recaps"
@@ -238,7 +244,7 @@ async def test_preferences_interests_and_closed_dms_survive_a_restart(tmp_path):
             NOW,
             dm_closed=await store.optin.dm_closed(),
         )
-        assert [p.key for p in plan] == ["dm:3:s2-e05:ama:1h"]
+        assert [bare(p.key) for p in plan] == ["dm:3:s2-e05:ama:1h"]
         # Opting in anew reopens the member.
         await store.optin.set_pref(1, "ama", Mode.DM, 10 * M, NOW)
         assert not await store.optin.is_dm_closed(1)
@@ -262,15 +268,15 @@ async def test_dm_posts_go_through_the_outbox_exactly_once(tmp_path):
     plan = plan_dm_reminders([episode()], prefs, [], settings(), NOW)
     async with await Store.open(path) as store:
         report = await store.outbox.reconcile(plan, scope="dm:", now=NOW)
-        assert report.inserted == ["dm:1:s2-e05:ama:1h"]
+        assert report.inserted == ["dm:1:s2-e05:ama:1h@20250718T173000Z"]
     async with await Store.open(path) as store:
         report = await store.outbox.reconcile(plan, scope="dm:", now=NOW)
         assert report.inserted == [] and report.unchanged == 1
-        post = await store.outbox.get("dm:1:s2-e05:ama:1h")
+        post = await store.outbox.get("dm:1:s2-e05:ama:1h@20250718T173000Z")
         assert (post.kind, post.channel_id) == ("dm", 0)
         # The member stops: the pending DM is cancelled.
         report = await store.outbox.reconcile([], scope="dm:", now=NOW)
-        assert report.cancelled == ["dm:1:s2-e05:ama:1h"]
+        assert report.cancelled == ["dm:1:s2-e05:ama:1h@20250718T173000Z"]
 
 
 # -- recaps by DM ----------------------------------------------------------------------------

@@ -14,7 +14,10 @@ from bot.plan.late import Action, late_decision, payload_for
 from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.plan.recaps import backlog_cutoff, plan_recap_announcements
 from bot.plan.reminders import (
+    instant_label,
     parse_reminder_key,
+    parse_reminder_key_at,
+    plan_reminder_followups,
     plan_reminders,
     reminder_key,
     skip_week,
@@ -71,19 +74,28 @@ def settings(**reminders):
     return Settings(reminders=ReminderSettings(channel_id=100, role_id=200, **reminders))
 
 
+def bare(key):
+    """A reminder key without its instant (most tests here look at one instant per event)."""
+    return key.partition("@")[0]
+
+
 def by_key(planned):
-    return {p.key: p for p in planned}
+    return {bare(p.key): p for p in planned}
 
 
 # -- labels and keys -------------------------------------------------------------------------
 
 
 def test_reminder_key_parses_back_even_with_colons_in_the_id():
-    key = reminder_key("s2:e05", "ama", 90 * M)
-    assert key == "reminder:s2:e05:ama:1h30m"
+    key = reminder_key("s2:e05", "ama", 90 * M, AMA_START)
+    assert key == "reminder:s2:e05:ama:1h30m@20250718T173000Z"
     assert parse_reminder_key(key) == ("s2:e05", "ama", 90 * M)
-    with pytest.raises(ValueError):
-        parse_reminder_key("recap:s2-e05")
+    assert parse_reminder_key_at(key) == ("s2:e05", "ama", 90 * M, AMA_START)
+    # A round-1 key (no instant) still parses: old outbox rows are read with it.
+    assert parse_reminder_key_at("reminder:s2-e05:ama:1h") == ("s2-e05", "ama", H, None)
+    for bad in ("recap:s2-e05", "reminder:s2-e05:ama:1h@yesterday"):
+        with pytest.raises(ValueError):
+            parse_reminder_key(bad)
 
 
 # -- plan_reminders --------------------------------------------------------------------------
@@ -91,7 +103,7 @@ def test_reminder_key_parses_back_even_with_colons_in_the_id():
 
 def test_one_reminder_per_offset_and_event_with_due_deadline_and_payload():
     planned = plan_reminders([s2e5()], settings(), NOW)
-    assert [p.key for p in planned] == [
+    assert [bare(p.key) for p in planned] == [
         "reminder:s2-e05:livestream:24h",
         "reminder:s2-e05:livestream:1h",
         "reminder:s2-e05:livestream:10m",
@@ -145,30 +157,73 @@ def test_tbd_cancelled_and_published_episodes_get_no_reminders(status):
 def test_live_episode_keeps_its_ama_reminders():
     # Flipped to `live` during Monday's livestream: Friday's AMA must still be reminded.
     now = LS_START + 10 * M
-    keys = {p.key for p in plan_reminders([s2e5(status=EpisodeStatus.LIVE)], settings(), now)}
+    keys = {bare(p.key) for p in plan_reminders([s2e5(status=EpisodeStatus.LIVE)], settings(), now)}
     assert "reminder:s2-e05:ama:1h" in keys
 
 
 def test_tbd_times_get_none_even_when_scheduled():
     ep = episode(livestream=event("livestream", None), ama=event("ama", AMA_START))
-    keys = {p.key for p in plan_reminders([ep], settings(), NOW)}
+    keys = {bare(p.key) for p in plan_reminders([ep], settings(), NOW)}
     assert keys == {f"reminder:s2-e05:ama:{o}" for o in ("24h", "1h", "10m")}
 
 
-def test_moved_episode_keeps_keys_and_moves_due_times():
-    before = by_key(plan_reminders([s2e5()], settings(), NOW))
+def test_a_moved_event_gets_new_keys_and_the_other_event_keeps_its_own():
+    before = {p.key: p for p in plan_reminders([s2e5()], settings(), NOW)}
     moved = episode(
         livestream=event("livestream", LS_START + 24 * H, url="https://example.org/register"),
         ama=event("ama", AMA_START, url="https://discord.gg/x"),
     )
-    after = by_key(plan_reminders([moved], settings(), NOW))
-    assert before.keys() == after.keys()
-    for key in before:
-        if ":livestream:" in key:
-            assert after[key].due_at == before[key].due_at + 24 * H
-            assert after[key].content_hash != before[key].content_hash
-        else:
-            assert after[key] == before[key]
+    after = {p.key: p for p in plan_reminders([moved], settings(), NOW)}
+    kept = before.keys() & after.keys()
+    assert kept and all(":ama:" in k for k in kept)
+    assert all(after[k] == before[k] for k in kept)
+    new = sorted(after.keys() - before.keys())
+    assert len(new) == 3 and all(k.endswith(f"@{instant_label(LS_START + 24 * H)}") for k in new)
+
+
+def _sent(planned):
+    return Post(
+        key=planned.key,
+        kind="reminder",
+        due_at=planned.due_at,
+        channel_id=planned.channel_id,
+        payload=planned.payload,
+        status=PostStatus.SENT,
+        content_hash=planned.content_hash,
+        event_start=planned.event_start,
+        subject=planned.subject,
+    )
+
+
+def test_followups_say_moved_with_the_new_time_cancelled_or_nothing():
+    cfg = settings()
+    ep = s2e5()
+    sent = [_sent(p) for p in plan_reminders([ep], cfg, NOW) if "24h" in p.key]
+    later = LS_START + 24 * H
+    moved = replace(ep, livestream=replace(ep.livestream, start=later))
+    plan = {p.key for p in plan_reminders([moved], cfg, NOW)}
+    [(key, payload)] = plan_reminder_followups(sent, plan, {ep.id: moved}, cfg, NOW)
+    assert ":livestream:24h@" in key
+    assert (
+        payload["content"].startswith("~~")
+        and f"<t:{int(later.timestamp())}:F>" in (payload["content"])
+    )
+    assert payload["allowed_mentions"]["roles"] == []
+    # The same inputs give the same edit (so it is made once), whatever the row holds now.
+    again = [replace(p, payload=payload) if p.key == key else p for p in sent]
+    assert plan_reminder_followups(again, plan, {ep.id: moved}, cfg, NOW) == [(key, payload)]
+
+    cancelled = replace(ep, status=EpisodeStatus.CANCELLED)
+    out = dict(plan_reminder_followups(sent, set(), {ep.id: cancelled}, cfg, NOW))
+    assert len(out) == 2 and all("Cancelled" in p["content"] for p in out.values())
+    assert all(p["components"] == [] for p in out.values())
+
+    # History: both instants over, or the episode gone from the content: left alone.
+    assert plan_reminder_followups(sent, set(), {ep.id: moved}, cfg, later + 2 * H) == []
+    assert plan_reminder_followups(sent, set(), {}, cfg, NOW) == []
+    # Still planned (nothing moved): no follow-up.
+    same = {p.key for p in plan_reminders([ep], cfg, NOW)}
+    assert plan_reminder_followups(sent, same, {ep.id: ep}, cfg, NOW) == []
 
 
 def test_per_kind_channels_and_roles_fall_back():
@@ -196,7 +251,7 @@ def test_past_deadline_reminders_are_listed_until_the_event_ends():
     # Restart 30 minutes before the AMA: the 24h and 1h reminders are past their grace but
     # still listed, so delivery records them as skipped with a reason.
     now = AMA_START - 30 * M
-    keys = {p.key for p in plan_reminders([s2e5()], settings(), now)}
+    keys = {bare(p.key) for p in plan_reminders([s2e5()], settings(), now)}
     assert keys == {"reminder:s2-e05:ama:24h", "reminder:s2-e05:ama:1h", "reminder:s2-e05:ama:10m"}
     # Once the AMA has ended nothing is planned for it.
     assert plan_reminders([s2e5()], settings(), AMA_START + 30 * M) == []
@@ -329,13 +384,15 @@ def test_backlog_cutoff():
 
 def test_skip_week_lists_the_keys_for_one_or_both_events():
     ep = s2e5()
-    assert skip_week(ep, "ama", NOW) == [
+    assert [bare(k) for k in skip_week(ep, "ama", NOW)] == [
         "reminder:s2-e05:ama:24h",
         "reminder:s2-e05:ama:1h",
         "reminder:s2-e05:ama:10m",
     ]
     assert len(skip_week(ep, None, NOW)) == 6
-    assert skip_week(ep, "ama", NOW, offsets=[timedelta(0)]) == ["reminder:s2-e05:ama:0m"]
+    assert skip_week(ep, "ama", NOW, offsets=[timedelta(0)]) == [
+        f"reminder:s2-e05:ama:0m@{instant_label(AMA_START)}"
+    ]
     # Keys match what planning produces, so cancelling them really stops those reminders.
     planned = {p.key for p in plan_reminders([ep], settings(), NOW)}
     assert set(skip_week(ep, None, NOW)) == planned

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.config import Settings
+from bot.content.identity import identity_problems
 from bot.content.index import ContentIndex, problem_sort_key
 from bot.content.models import Problem
 
@@ -77,7 +78,10 @@ def run_check(
         index = ContentIndex(target, settings)
         shown_root = target
     report = index.reload()
-    problems = sorted(report.problems, key=problem_sort_key)
+    # Recaps that share an identity (episode + day) could be mistaken for each other on a
+    # rename: the bot keys announcements by it when a recap has no `id:`.
+    shared = identity_problems(index.recaps(include_drafts=True))
+    problems = sorted([*report.problems, *shared], key=problem_sort_key)
 
     def shown(p: Problem) -> str:
         if p.path in (".", ""):

@@ -16,12 +16,14 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import Clock, system_clock
 from bot.config import Settings
+from bot.content.identity import announcement_ids
 from bot.content.index import ContentIndex
 from bot.plan.late import Action, late_decision
 from bot.plan.posts import Post, PostStatus
 from bot.plan.recaps import backlog_cutoff, plan_recap_announcements
 from bot.plan.reminders import plan_reminders
 from bot.plan.scheduled_events import Op, diff_events, plan_guild_events
+from bot.services.posting import RECAP_ALIAS_PREFIX
 from bot.store import Store
 
 RECENT = 10
@@ -36,8 +38,14 @@ async def collect_plan(
     async with await Store.open(settings.storage.database, clock=clock) as store:
         first_start = store.first_start
         episodes = {e.id: e for e in index.episodes()}
+        aliases = await store.state.with_prefix(RECAP_ALIAS_PREFIX)
         recap_plan = plan_recap_announcements(
-            index.recaps(), episodes=episodes, authors=index.authors, settings=settings, now=now
+            index.recaps(),
+            episodes=episodes,
+            authors=index.authors,
+            settings=settings,
+            now=now,
+            ids=announcement_ids(index.recaps(), aliases),
         )
         reminder_plan = plan_reminders(episodes.values(), settings, now)
         pending = await store.outbox.pending()

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from bot.config import Settings
 from bot.content.fields import did_you_mean as _did_you_mean
@@ -114,6 +114,13 @@ class ContentIndex:
         self._ep_codes: dict[tuple[int, int], list[str]] = {}
         self._recap_ids: dict[str, list[str]] = {}
         self._recap_codes: dict[tuple[int, int], list[str]] = {}  # code -> recap rels
+        # The keys of the three tables above held by two files or more: the duplicates
+        # diagnostics look only at these, so a reload of one file costs O(1), not O(corpus).
+        self._multi: dict[str, set[Any]] = {
+            "_ep_ids": set(),
+            "_ep_codes": set(),
+            "_recap_ids": set(),
+        }
         self._generation = 0
         self._ep_search = SearchIndex()
         self._recap_search = SearchIndex()
@@ -424,14 +431,14 @@ class ContentIndex:
             self._episodes[rel] = item
             ep_ids.add(item.id)
             self._keys_added += [item.id.lower(), (item.season, item.number)]
-            self._ep_ids.setdefault(item.id.lower(), []).append(rel)
+            self._add("_ep_ids", item.id.lower(), rel)
             if item.season is not None and item.number is not None:
-                self._ep_codes.setdefault((item.season, item.number), []).append(rel)
+                self._add("_ep_codes", (item.season, item.number), rel)
             self._index_episode(rel, item)
         elif isinstance(item, Recap):
             self._recaps[rel] = item
             recap_ids.add(item.id)
-            self._recap_ids.setdefault(item.id.lower(), []).append(rel)
+            self._add("_recap_ids", item.id.lower(), rel)
             code = recap_code(item)
             if code is not None:
                 self._recap_codes.setdefault(code, []).append(rel)
@@ -439,6 +446,17 @@ class ContentIndex:
         elif parsed.kind == "authors" and item is not None:
             self._authors = item  # type: ignore[assignment]
             self._authors_moved = True
+
+    def _add(self, table: str, key: Any, rel: str) -> None:
+        rels = getattr(self, table).setdefault(key, [])
+        rels.append(rel)
+        if len(rels) > 1:
+            self._multi[table].add(key)
+
+    def _remove(self, table: str, key: Any, rel: str) -> None:
+        _drop(getattr(self, table), key, rel)
+        if len(getattr(self, table).get(key, ())) < 2:
+            self._multi[table].discard(key)
 
     def _forget(self, rel: str, ep_ids: set[str], recap_ids: set[str]) -> None:
         state = self._files.pop(rel, None)
@@ -450,14 +468,14 @@ class ContentIndex:
             self._episodes.pop(rel, None)
             ep_ids.add(item.id)
             self._keys_removed += [item.id.lower(), (item.season, item.number)]
-            _drop(self._ep_ids, item.id.lower(), rel)
+            self._remove("_ep_ids", item.id.lower(), rel)
             if item.season is not None and item.number is not None:
-                _drop(self._ep_codes, (item.season, item.number), rel)
+                self._remove("_ep_codes", (item.season, item.number), rel)
             self._ep_search.remove(rel)
         elif isinstance(item, Recap):
             self._recaps.pop(rel, None)
             recap_ids.add(item.id)
-            _drop(self._recap_ids, item.id.lower(), rel)
+            self._remove("_recap_ids", item.id.lower(), rel)
             code = recap_code(item)
             if code is not None:
                 _drop(self._recap_codes, code, rel)
@@ -547,10 +565,11 @@ class ContentIndex:
     def _cross_file_problems(self) -> list[Problem]:
         out: list[Problem] = []
         # One file per id and per season/episode: every later file (by path) is the duplicate.
+        ep_ids, ep_codes, recap_ids = self._ep_ids, self._ep_codes, self._recap_ids
         tables = (
-            ((f"episode id {k!r}", rels) for k, rels in self._ep_ids.items()),
-            ((f"episode S{s}:E{n}", rels) for (s, n), rels in self._ep_codes.items()),
-            ((f"recap id {k!r}", rels) for k, rels in self._recap_ids.items()),
+            ((f"episode id {k!r}", ep_ids[k]) for k in sorted(self._multi["_ep_ids"])),
+            ((f"episode S{s}:E{n}", ep_codes[(s, n)]) for s, n in sorted(self._multi["_ep_codes"])),
+            ((f"recap id {k!r}", recap_ids[k]) for k in sorted(self._multi["_recap_ids"])),
         )
         codes = ("duplicate-id", "duplicate-episode", "duplicate-id")
         for table, code in zip(tables, codes, strict=True):
@@ -641,6 +660,13 @@ class ContentIndex:
     def episode(self, episode_id: str) -> Episode | None:
         rels = self._ep_ids.get(episode_id.strip().lower())
         return self._episodes.get(min(rels)) if rels else None
+
+    def recap_at(self, rel: str) -> Recap | None:
+        """The recap loaded from the file at `rel` (relative to the content root), if any."""
+        return self._recaps.get(rel)
+
+    def recap_paths(self) -> list[str]:
+        return list(self._recaps)
 
     def recap(self, recap_id: str) -> Recap | None:
         rels = self._recap_ids.get(recap_id.strip().lower())

@@ -165,6 +165,8 @@ class AmaBot(commands.Bot):
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_scheduled_events = True
+        # auto_start looks at who is in the stage before starting it (not privileged).
+        intents.voice_states = settings.events.auto_start
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,

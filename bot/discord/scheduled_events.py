@@ -8,12 +8,14 @@ records (a 403 is the missing Manage Events permission).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
 import discord
 from discord.http import Route
 
+from bot.plan.auto_start import StagePresence
 from bot.plan.scheduled_events import EventsApiError, image_data_uri
 
 log = logging.getLogger("amabot.events")
@@ -61,6 +63,51 @@ class DiscordEventsApi:
         )
         try:
             await self._client.http.request(route)
+        except discord.HTTPException as exc:
+            raise EventsApiError(
+                f"{exc.status} {exc.text or ''}".strip(), status=exc.status, code=exc.code or None
+            ) from exc
+
+    def stage_presence(self, channel_id: int, host_role_ids: Iterable[int]) -> StagePresence:
+        """Who is in the stage or voice channel, from the gateway's voice states (the bot asks
+        for the non-privileged voice states intent when `[events] auto_start` is on)."""
+        channel = self._client.get_channel(channel_id)
+        states = getattr(channel, "voice_states", None) or {}
+        guild = getattr(channel, "guild", None)
+        hosts_roles = set(host_role_ids)
+        hosts = 0
+        for user_id in states:
+            member = guild.get_member(user_id) if guild is not None else None
+            if member is not None and hosts_roles & {r.id for r in member.roles}:
+                hosts += 1
+        return StagePresence(hosts=hosts, people=len(states))
+
+    def bot_user_id(self) -> int:
+        """Our own user id: the events whose creator it is are the bot's."""
+        user = self._client.user
+        return user.id if user is not None else 0
+
+    async def list_events(self) -> list[dict[str, Any]]:
+        """Every scheduled event of the guild, people's included (bot/services/event_sync)."""
+        route = Route("GET", "/guilds/{guild_id}/scheduled-events", guild_id=self._guild_id)
+        return await self._get(route, {"with_user_count": "false"})
+
+    async def event_users(self, event_id: int, *, after: int = 0) -> list[dict[str, Any]]:
+        """One page (at most 100) of the users "Interested" in an event, ids above `after`."""
+        route = Route(
+            "GET",
+            "/guilds/{guild_id}/scheduled-events/{event_id}/users",
+            guild_id=self._guild_id,
+            event_id=event_id,
+        )
+        params: dict[str, Any] = {"limit": 100}
+        if after:
+            params["after"] = str(after)
+        return await self._get(route, params)
+
+    async def _get(self, route: Route, params: dict[str, Any]) -> Any:
+        try:
+            return await self._client.http.request(route, params=params)
         except discord.HTTPException as exc:
             raise EventsApiError(
                 f"{exc.status} {exc.text or ''}".strip(), status=exc.status, code=exc.code or None

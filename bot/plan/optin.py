@@ -41,6 +41,7 @@ from bot.config import Settings, default_grace
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
 from bot.durations import duration_label, spoken_duration
 from bot.plan.posts import PlannedPost, Post, PostStatus
+from bot.plan.reminders import instant_label
 from bot.plan.scheduled_events import event_key
 from bot.render.limits import allowed_mentions, fit_message
 from bot.render.messages import reminder_message
@@ -114,15 +115,26 @@ def parse_series_custom_id(custom_id: str, prefix: str) -> Series | None:
     return series if series in SERIES else None  # type: ignore[return-value]
 
 
-def dm_key(member_id: int, episode_id: str, kind: EventKind, lead: timedelta) -> str:
-    return f"dm:{int(member_id)}:{episode_id}:{kind}:{duration_label(lead)}"
+def dm_key(
+    member_id: int,
+    episode_id: str,
+    kind: EventKind,
+    lead: timedelta,
+    start: datetime | None = None,
+) -> str:
+    """``dm:42:s2-e05:ama:1h@20250718T173000Z``: like a reminder's key, it carries the event's
+    instant, so a moved event is a new event for DMs too (without `start`: the round-1
+    shape, for reading old rows)."""
+    base = f"dm:{int(member_id)}:{episode_id}:{kind}:{duration_label(lead)}"
+    return base if start is None else f"{base}@{instant_label(start)}"
 
 
-_DM_KEY = re.compile(r"dm:(\d+):(.+):(livestream|ama):([0-9hms]+)")
+_DM_KEY = re.compile(r"dm:(\d+):(.+):(livestream|ama):([0-9hms]+)(?:@\d{8}T\d{6}Z)?")
 
 
 def parse_dm_key(key: str) -> tuple[int, str, EventKind, str]:
-    """``dm:42:s2-e05:ama:1h`` -> (42, "s2-e05", "ama", "1h"). Episode ids may hold colons."""
+    """``dm:42:s2-e05:ama:1h@…`` -> (42, "s2-e05", "ama", "1h"). Episode ids may hold
+    colons; a key without the instant parses too."""
     match = _DM_KEY.fullmatch(key)
     if match is None:
         raise ValueError(f"not a DM key: {key!r}")
@@ -246,7 +258,7 @@ def plan_dm_reminders(
                 deadline = min(due + default_grace(lead), start)
                 if deadline <= now:
                     continue
-                key = dm_key(member, episode.id, kind, lead)
+                key = dm_key(member, episode.id, kind, lead, start)
                 planned[key] = PlannedPost(
                     key=key,
                     kind="dm",

@@ -31,8 +31,12 @@ def plan_recap_announcements(
     authors: Mapping[str, Author],
     settings: Settings,
     now: datetime,
+    ids: Mapping[str, str] | None = None,
 ) -> list[PlannedPost]:
-    """One announcement per published recap, oldest first; due at its publication time."""
+    """One announcement per published recap, oldest first; due at its publication time.
+
+    `ids` (recap path -> announcement id, from bot/content/identity.py) keeps a renamed
+    recap's key; without it the key is the recap's id."""
     now = utc(now)
     planned: list[PlannedPost] = []
     for recap in recaps:
@@ -40,9 +44,10 @@ def plan_recap_announcements(
             continue
         episode = episodes.get(recap.episode_id) if recap.episode_id else None
         url = recap_url_for(recap, settings)
+        rid = ids.get(recap.path, recap.id) if ids is not None else recap.id
         planned.append(
             PlannedPost(
-                key=f"recap:{recap.id}",
+                key=f"recap:{rid}",
                 kind="recap",
                 due_at=utc(recap.published),
                 channel_id=settings.announcements.channel_id,
@@ -53,7 +58,7 @@ def plan_recap_announcements(
                     recap_url=url,
                     role_id=recap_role(settings),
                 ),
-                subject=recap.id,
+                subject=rid,
                 fingerprint=json.dumps(
                     [
                         recap.title,

@@ -13,32 +13,65 @@ are no longer produced at all: a bot started against an old content folder plans
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace as dc_replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.config import Settings
-from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
+from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, ShowEvent, utc
 from bot.durations import duration_label, parse_duration_label
-from bot.plan.posts import PlannedPost
+from bot.plan.posts import PlannedPost, Post
 from bot.render.messages import (
     reminder_message,
 )
+from bot.render.superseded import reminder_cancelled, reminder_moved
+
+INSTANT_FORMAT = "%Y%m%dT%H%M%SZ"
+
 
 REMINDED_STATUSES = frozenset({EpisodeStatus.SCHEDULED, EpisodeStatus.LIVE})
 
 
-def reminder_key(episode_id: str, kind: EventKind, offset: timedelta) -> str:
-    return f"reminder:{episode_id}:{kind}:{duration_label(offset)}"
+def instant_label(start: datetime) -> str:
+    """The event's instant as it appears in reminder keys: ``20250714T173000Z`` (UTC)."""
+    return utc(start).strftime(INSTANT_FORMAT)
+
+
+def reminder_key(
+    episode_id: str, kind: EventKind, offset: timedelta, start: datetime | None = None
+) -> str:
+    """``reminder:s2-e05:ama:1h@20250718T173000Z``: the event's instant is part of the key, so
+    a rescheduled event is a new event for reminders (the old reminders stay what they were,
+    sent or not, and the new instant gets its own). Without `start`: the key shape of the
+    round-1 bot, kept only to read old rows (see `Outbox.upgrade_reminder_keys`)."""
+    base = f"reminder:{episode_id}:{kind}:{duration_label(offset)}"
+    return base if start is None else f"{base}@{instant_label(start)}"
 
 
 def parse_reminder_key(key: str) -> tuple[str, EventKind, timedelta]:
-    """``reminder:s2-e05:ama:1h`` -> (``s2-e05``, ``ama``, 1 hour). Episode ids may hold colons."""
+    """``reminder:s2-e05:ama:1h@…`` -> (``s2-e05``, ``ama``, 1 hour). Episode ids may hold
+    colons. Old keys without the instant parse too."""
+    episode_id, kind, offset, _ = parse_reminder_key_at(key)
+    return episode_id, kind, offset
+
+
+def parse_reminder_key_at(key: str) -> tuple[str, EventKind, timedelta, datetime | None]:
+    """Like `parse_reminder_key`, with the event instant the reminder was for (None for a
+    round-1 key that did not carry it)."""
     prefix, _, rest = key.partition(":")
     episode_id, _, tail = rest.rpartition(":")
     episode_id, _, kind = episode_id.rpartition(":")
     if prefix != "reminder" or kind not in EVENT_KINDS or not episode_id:
         raise ValueError(f"not a reminder key: {key!r}")
-    return episode_id, kind, parse_duration_label(tail)  # type: ignore[return-value]
+    label, at, instant = tail.partition("@")
+    start = None
+    if at:
+        try:
+            start = datetime.strptime(instant, INSTANT_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"not a reminder key: {key!r}") from None
+    return episode_id, kind, parse_duration_label(label), start  # type: ignore[return-value]
 
 
 def reminder_role(settings: Settings, kind: EventKind) -> int:
@@ -73,7 +106,7 @@ def plan_reminders(
                 role_id = reminder_role(settings, kind)
                 planned.append(
                     PlannedPost(
-                        key=reminder_key(episode.id, kind, offset),
+                        key=reminder_key(episode.id, kind, offset, start),
                         kind="reminder",
                         due_at=due,
                         channel_id=cfg.channel_for(kind),
@@ -109,5 +142,70 @@ def skip_week(
         event = episode.event(k)
         if event is None or event.start is None or utc(event.start) + event.duration <= now:
             continue
-        keys.extend(reminder_key(episode.id, k, off) for off in offsets)
+        keys.extend(reminder_key(episode.id, k, off, event.start) for off in offsets)
     return keys
+
+
+# How far back a sent reminder's event may lie and still be followed up: a week covers any
+# reschedule people make in practice, and keeps the scan to a handful of rows.
+FOLLOW_UP_WINDOW = timedelta(days=7)
+
+
+def plan_reminder_followups(
+    sent: Iterable[Post],
+    planned_keys: Collection[str],
+    episodes: Mapping[str, Episode],
+    settings: Settings,
+    now: datetime,
+) -> list[tuple[str, dict[str, Any]]]:
+    """(key, new payload) for the sent reminders whose event moved or was cancelled. Pure.
+
+    A sent reminder no longer in the plan is about an instant the content has left: the
+    episode was cancelled (the message is struck through and says so), made TBD (struck
+    through, "new time to be announced") or moved (struck through, the new timestamp). The
+    payload is rendered from the key's own instant, never from the stored (possibly already
+    edited) message, so planning it again yields the same payload: the edit happens once.
+    A reminder for an event that has ended, at its old time and at any new one, is history
+    and is left alone; so is one whose episode left the content (it may only be renamed).
+    """
+    now = utc(now)
+    out: list[tuple[str, dict[str, Any]]] = []
+    for post in sent:
+        if post.kind != "reminder" or post.key in planned_keys:
+            continue
+        try:
+            episode_id, kind, offset, old_start = parse_reminder_key_at(post.key)
+        except ValueError:
+            continue
+        old_start = old_start or post.event_start
+        episode = episodes.get(episode_id)
+        if episode is None or old_start is None:
+            continue
+        event = episode.event(kind)
+        template = event or ShowEvent(kind, None, timedelta(0), timezone=episode.timezone)
+        old_over = old_start + template.duration <= now
+        original = reminder_message(
+            episode,
+            dc_replace(template, start=old_start),
+            offset,
+            role_id=reminder_role(settings, kind),
+            settings=settings,
+        )
+        if episode.status is EpisodeStatus.CANCELLED:
+            if not old_over:
+                out.append((post.key, reminder_cancelled(original)))
+            continue
+        new_start = None
+        if (
+            event is not None
+            and event.start is not None
+            and episode.status is not (EpisodeStatus.TBD)
+        ):
+            new_start = utc(event.start)
+        if new_start == old_start:
+            continue  # same instant, just no longer planned (published, ended): history
+        new_over = new_start is not None and new_start + template.duration <= now
+        if old_over and (new_start is None or new_over):
+            continue
+        out.append((post.key, reminder_moved(original, new_start)))
+    return out

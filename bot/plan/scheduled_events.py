@@ -36,7 +36,7 @@ import enum
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -521,10 +521,18 @@ class EventReconciler:
     recorded on the key and reported once per pass, and the rest of the bot is unaffected.
     """
 
-    def __init__(self, events_store: Any, api: EventsApi, settings: Settings):
+    def __init__(
+        self,
+        events_store: Any,
+        api: EventsApi,
+        settings: Settings,
+        may_start: Callable[[EventSpec, datetime], bool] | None = None,
+    ):
         self._store = events_store  # bot.store.events.EventStore
         self._api = api
         self._settings = settings
+        # auto_start's gate (bot/plan/auto_start.py): None starts at the start time.
+        self._may_start = may_start
 
     async def reconcile(self, episodes: Iterable[Episode], now: datetime) -> EventsReport:
         cfg = self._settings.events
@@ -536,6 +544,11 @@ class EventReconciler:
         actions = diff_events(
             plan, stored, now, auto_start=cfg.auto_start, create_ahead=cfg.create_ahead
         )
+        if self._may_start is not None:
+            gate = self._may_start
+            actions = [
+                a for a in actions if a.op is not Op.START or a.spec is None or gate(a.spec, now)
+            ]
         for action in actions:
             if action.op is Op.NONE:
                 continue

@@ -126,6 +126,9 @@ class PullResult:
     before: str | None = None
     after: str | None = None
     changed_paths: tuple[str, ...] = ()  # relative to the content root; both sides of renames
+    renamed: tuple[tuple[str, str], ...] = ()  # (old path, new path) git saw as renames
+    # The remote's history was rewritten (force-push) and the checkout was reset to it.
+    rewritten: bool = False
     error: str | None = None  # one line, no credentials
     rescan: bool = False  # not a git checkout: the index should rescan by content hash
     branch: str | None = None
@@ -143,10 +146,14 @@ class PullResult:
 
 
 class GitContent:
-    """The content root as a git checkout: fetch and fast-forward, nothing else.
+    """The content root as a git checkout: fetch and fast-forward.
 
-    Never merges, rebases or resets: a checkout that cannot be fast-forwarded is reported and
-    left exactly as it was.
+    Never merges or rebases. The checkout is a read-only mirror of the content repository:
+    when the remote's history was rewritten (a force-push: the checkout's HEAD is no longer
+    an ancestor of the remote branch), it is reset to the remote branch and the result says
+    `rewritten`, so the bot re-plans from the new tree and tells the organisers. With
+    `follow_remote=False` such a checkout is reported and left exactly as it was.
+    Uncommitted edits in the way of a fast-forward are never thrown away: that is an error.
     """
 
     def __init__(
@@ -158,8 +165,10 @@ class GitContent:
         timeout: float = 30.0,
         env: Mapping[str, str] | None = None,
         allow_subdirectory: bool = False,
+        follow_remote: bool = True,
     ):
         self.root = Path(root)
+        self.follow_remote = follow_remote
         self.remote = remote
         self.branch = branch
         self.timeout = timeout
@@ -215,12 +224,34 @@ class GitContent:
             result = await self._pull()
             return replace(result, duration=time.monotonic() - started)
 
+    async def _position(self) -> tuple[bool, str | None, str | None]:
+        """(a checkout we may pull, its branch, its HEAD) in one git call when it has a
+        commit (each git process costs milliseconds on the merge -> announcement path)."""
+        res = await self._git(
+            "rev-parse",
+            "--is-inside-work-tree",
+            "--show-prefix",
+            "HEAD^{commit}",
+            "--symbolic-full-name",
+            "HEAD",
+        )
+        lines = res.stdout.decode("utf-8", "replace").splitlines() if res.ok else []
+        if len(lines) != 4 or lines[0] != "true":  # no commit yet, not a repository, bare
+            if not await self.is_checkout():
+                return False, None, None
+            return True, await self.current_branch(), await self.head()
+        if not self.allow_subdirectory and lines[1] != "":
+            return False, None, None
+        branch = (
+            lines[3].removeprefix("refs/heads/") if lines[3].startswith("refs/heads/") else None
+        )
+        return True, branch, lines[2]
+
     async def _pull(self) -> PullResult:
-        if not await self.is_checkout():
+        ok, current, before = await self._position()
+        if not ok:
             return PullResult(error=f"{self.root} is not the top of a git checkout")
-        current = await self.current_branch()
         branch = self.branch or current
-        before = await self.head()
         base = PullResult(before=before, after=before, branch=branch)
         if branch is None:
             return replace(base, error="HEAD is detached; set [content] branch")
@@ -242,10 +273,21 @@ class GitContent:
         if target == before:
             return base
 
-        if before is not None:
+        # The usual case first: a fast-forward. Only when it does not end at the remote's
+        # commit is the history looked at (diverged, behind, or something in the way).
+        merge = await self._git("merge", "--ff-only", "--quiet", "--no-edit", target)
+        after = await self.head()
+        if merge.ok and after == target:
+            changed, renamed = await self._changes(before, after)
+            return replace(base, after=after, changed_paths=changed, renamed=renamed)
+
+        if before is not None and after == before:
             ff = await self._git("merge-base", "--is-ancestor", before, target)
             if ff.returncode == 1:
                 behind = await self._git("merge-base", "--is-ancestor", target, before)
+                if self.follow_remote:
+                    # Diverged, or the remote dropped commits we hold: history was rewritten.
+                    return await self._follow(base, before, target, where)
                 if behind.ok:
                     # Local commits on top of the remote: nothing to take, nothing to lose.
                     return base
@@ -258,32 +300,74 @@ class GitContent:
                 )
             if not ff.ok:
                 return replace(base, error=self._failure("git merge-base failed", ff))
-
-        merge = await self._git("merge", "--ff-only", "--quiet", "--no-edit", target)
-        after = await self.head()
         if not merge.ok:
             return replace(
                 base, after=after, error=self._failure(f"fast-forward to {where} failed", merge)
             )
-        if after != target:
-            return replace(base, after=after, error=f"fast-forward to {where} left HEAD at {after}")
-        return replace(base, after=after, changed_paths=await self._changed(before, after))
+        return replace(base, after=after, error=f"fast-forward to {where} left HEAD at {after}")
 
-    async def _changed(self, before: str | None, after: str) -> tuple[str, ...]:
-        # --no-renames: a moved file must show up as gone at its old path and new at the
-        # new one, so the index drops the one and loads the other. --relative: paths are
-        # relative to the content root even when it is a subdirectory of the checkout.
+    async def _changes(
+        self, before: str | None, after: str
+    ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """The changed paths (both sides of a rename: the index drops the one and loads the
+        other) and git's renames, in one `git diff`; `--relative`: paths are relative to the
+        content root even when it is a subdirectory of the checkout."""
         if before is None:
             res = await self._git("ls-tree", "-r", "-z", "--name-only", after)
-        else:
-            res = await self._git(
-                "diff", "--name-only", "-z", "--no-renames", "--relative", before, after
-            )
+            if not res.ok:
+                log.warning("%s", self._failure("could not list changed files", res))
+                return (), ()
+            names = res.stdout.decode("utf-8", "surrogateescape").split("\0")
+            return tuple(n for n in names if n), ()
+        found = await self.changes_between(before, after)
+        if found is None:
+            log.warning("could not list the files changed from %s to %s", before[:12], after[:12])
+            return (), ()
+        return found
+
+    async def changes_between(
+        self, before: str, after: str
+    ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None:
+        """(changed paths, renames) between two commits; None if git cannot say (one of them
+        is gone). A recap whose id is its file name keeps its announcement across `git mv`
+        through the renames (bot/content/identity.py)."""
+        res = await self._git("diff", "--name-status", "-z", "-M", "--relative", before, after)
         if not res.ok:
-            log.warning("%s", self._failure("could not list changed files", res))
-            return ()
-        names = res.stdout.decode("utf-8", "surrogateescape").split("\0")
-        return tuple(n for n in names if n)
+            return None
+        fields = res.stdout.decode("utf-8", "surrogateescape").split("\0")
+        paths: list[str] = []
+        renames: list[tuple[str, str]] = []
+        i = 0
+        while i < len(fields) and fields[i]:
+            status = fields[i]
+            if status[:1] in ("R", "C"):
+                old, new = fields[i + 1], fields[i + 2]
+                paths.extend((old, new) if status[0] == "R" else (new,))
+                if status[0] == "R":
+                    renames.append((old, new))
+                i += 3
+            else:
+                paths.append(fields[i + 1])
+                i += 2
+        return tuple(dict.fromkeys(paths)), tuple(renames)
+
+    async def _follow(self, base: PullResult, before: str, target: str, where: str) -> PullResult:
+        """Reset the checkout to the rewritten remote branch; what changed is the diff of the
+        two trees, whatever the histories."""
+        reset = await self._git("reset", "--hard", "--quiet", target)
+        after = await self.head()
+        if not reset.ok or after != target:
+            return replace(
+                base, after=after, error=self._failure(f"reset to rewritten {where} failed", reset)
+            )
+        log.warning(
+            "%s was rewritten (force-push): checkout reset from %s to %s",
+            where,
+            before[:12],
+            target[:12],
+        )
+        changed, renamed = await self._changes(before, after)
+        return replace(base, after=after, changed_paths=changed, renamed=renamed, rewritten=True)
 
 
 class ContentSync:

@@ -19,17 +19,20 @@ them) run that events pass at each AMA's start and end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.content.identity import announcement_ids, new_aliases, renamed
 from bot.content.index import ContentIndex
 from bot.content.models import Episode, Recap
 from bot.durations import short_duration
+from bot.plan.auto_start import may_start, start_check_times
 from bot.plan.late import Decision, payload_for
 from bot.plan.optin import (
     RECAP_ANNOUNCEMENT_PREFIX,
@@ -41,7 +44,7 @@ from bot.plan.optin import (
 )
 from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.plan.recaps import backlog_cutoff, plan_recap_announcements
-from bot.plan.reminders import plan_reminders
+from bot.plan.reminders import FOLLOW_UP_WINDOW, plan_reminder_followups, plan_reminders
 from bot.plan.scheduled_events import (
     EventReconciler,
     EventsApi,
@@ -50,8 +53,11 @@ from bot.plan.scheduled_events import (
     transition_times,
 )
 from bot.services.delivery import AfterSend, DeliveryPolicy, Dispatcher, Sender, StopHook
+from bot.services.event_sync import DiscordSideSync, SyncReport
 from bot.services.gitsync import ContentSync, GitContent, PullResult
+from bot.services.recap_plan import IncrementalRecapPlan
 from bot.services.wakeups import Wakeups
+from bot.store.outbox import DuplicateKeyError
 
 log = logging.getLogger("amabot.posting")
 
@@ -61,6 +67,7 @@ OVERDUE_AFTER = timedelta(minutes=5)
 EVENTS_WAKE_PREFIX = "events:"  # wake-ups that run the scheduled events reconcile (auto_start)
 STATE_COMMIT = "content.last_commit"
 STATE_RELOADED = "content.last_reload_at"
+RECAP_ALIAS_PREFIX = "recap.alias:"  # state rows: file-name id of a renamed recap -> its old id
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,21 +126,35 @@ class PostingService:
         # Discord scheduled events: one pass at a time, so two passes never both create one.
         self.events: EventReconciler | None = None
         if events_api is not None and settings.events.enabled:
-            self.events = EventReconciler(store.events, events_api, settings)
+            self.events = EventReconciler(
+                store.events, events_api, settings, may_start=self._auto_start_gate(events_api)
+            )
         self._events_lock = asyncio.Lock()
+        self._events_api = events_api
+        self.last_discord_sync: SyncReport | None = None
         self._event_wakes: dict[str, datetime] = {}
         self.last_events_report: EventsReport | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._sync_task: asyncio.Task[None] | None = None
         self.last_reload_at: datetime | None = None
-        self._recap_cache: dict[tuple[Recap, Episode | None], PlannedPost] = {}
+        self._recap_cache: dict[tuple[Recap, Episode | None, str], PlannedPost] = {}
         self._cache_authors: dict[str, Any] | None = None
+        self._recap_aliases: dict[str, str] = {}
+        # Incremental planning: what the content changes since the last pass touched.
+        self._recap_plan = IncrementalRecapPlan()
+        self._changed_paths: set[str] = set()
+        self._changed_episodes: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Recover, reconcile and schedule; never waits on Discord. Posts already due go out
         from their wake-ups as soon as the event loop runs them."""
+        # Before anything reads reminder keys: rows of the previous version get their instant.
+        upgraded = await self.store.outbox.upgrade_reminder_keys()
+        if upgraded:
+            log.info("%d reminder rows of the previous version now carry their instant", upgraded)
+        self._recap_aliases = await self.store.state.with_prefix(RECAP_ALIAS_PREFIX)
         await self.dispatcher.recover()
         # The owner loaded the index just before starting us.
         self.last_reload_at = self.clock()
@@ -142,7 +163,7 @@ class PostingService:
         await self.reconcile(events=False)
         self.wakeups.start()
         if self.events is not None:
-            self._spawn(self.reconcile_events(), "amabot-events-startup")
+            self._spawn(self.sync_with_discord(), "amabot-events-startup")
         self._sync_task = asyncio.create_task(self._run_sync(), name="amabot-content-sync")
         # Merges that landed while the bot was down are picked up at once, not one poll later.
         self.sync.request_pull("startup")
@@ -179,10 +200,18 @@ class PostingService:
     async def on_content_change(self, result: PullResult | None = None) -> None:
         """After every pull (or rescan tick): reload what changed, then reconcile. Reconciling
         even when nothing changed matters: time passes, so a recap dated today becomes due."""
+        result = await self._since_last_processed(result)
         if result is None or result.rescan or result.changed:
             # A git pull names the files it changed; a rescan (no git) looks at every file.
             paths = None if result is None or result.rescan else result.changed_paths
+            before = self._recaps_at(paths)
             report = await asyncio.to_thread(self.index.reload, paths)
+            if paths is None:
+                self._recap_plan.invalidate()  # a rescan: the next pass plans everything
+            else:
+                self._changed_paths |= report.added | report.changed | report.removed
+                self._changed_episodes |= report.episodes_changed
+            await self._follow_recap_renames(before, report, result)
             self.last_reload_at = self.clock()
             await self.store.state.set(STATE_RELOADED, self.last_reload_at.isoformat())
             if report.added or report.changed or report.removed:
@@ -194,38 +223,101 @@ class PostingService:
                 )
         if result is not None and result.after:
             await self.store.state.set(STATE_COMMIT, result.after)
-        await self.reconcile()
+        if result is not None and result.rewritten:
+            await self._alert_history_rewritten(result)
+        await self.reconcile(incremental=True)
         await self.deliver_due()
 
-    async def reconcile(self, *, events: bool = True) -> ReconcileSummary:
+    async def _since_last_processed(self, result: PullResult | None) -> PullResult | None:
+        """The pull as seen from the last commit the bot processed, not from where the
+        checkout was just before it: a person who reset the checkout by hand (say to
+        `origin/main`, as the old "diverged" error advised) moved HEAD without a pull, and
+        what changed since is what must be reloaded."""
+        git = self.sync.git
+        if result is None or git is None or not result.ok or result.before is None:
+            return result
+        last = await self.store.state.get(STATE_COMMIT)
+        if last is None or last == result.before or result.after is None:
+            return result
+        log.warning(
+            "the checkout moved from %s to %s outside a pull; reloading what differs",
+            last[:12],
+            result.before[:12],
+        )
+        found = await git.changes_between(last, result.after)
+        if found is None:  # the old commit is gone: look at every file
+            return replace(result, before=last, rescan=True)
+        changed, renames = found
+        return replace(result, before=last, changed_paths=changed, renamed=renames)
+
+    async def _alert_history_rewritten(self, result: PullResult) -> None:
+        """Tell the organisers once per rewrite, through the outbox (so a crash or an outage
+        does not lose it and a restart does not repeat it)."""
+        channel_id = self.settings.organisers.alerts_channel_id
+        if not channel_id:
+            log.warning("content history rewritten; no [organisers] alerts_channel_id to say so")
+            return
+        now = self.clock()
+        post = PlannedPost(
+            key=f"alert:rewritten:{result.after}",
+            kind="announce",
+            due_at=now,
+            channel_id=channel_id,
+            payload=history_rewritten_alert(result),
+            subject="content",
+        )
+        with contextlib.suppress(DuplicateKeyError):  # already told
+            await self.store.outbox.add(post, now)
+
+    def _recaps_at(self, paths: tuple[str, ...] | None) -> dict[str, Recap]:
+        rels = self.index.recap_paths() if paths is None else paths
+        return {rel: r for rel in rels if (r := self.index.recap_at(rel)) is not None}
+
+    async def _follow_recap_renames(
+        self, before: Mapping[str, Recap], report: Any, result: PullResult | None
+    ) -> None:
+        """A recap that moved to a new path keeps its announcement id (bot/content/identity)."""
+        gone = {rel: r for rel, r in before.items() if self.index.recap_at(rel) is None}
+        if not gone:
+            return
+        arrived = {
+            rel: r
+            for rel in (*report.added, *report.changed)
+            if rel not in before and (r := self.index.recap_at(rel)) is not None
+        }
+        pairs = renamed(gone, arrived, result.renamed if result is not None else ())
+        for new_id, old_id in new_aliases(pairs, self._recap_aliases).items():
+            await self.store.state.set(RECAP_ALIAS_PREFIX + new_id, old_id)
+            self._recap_aliases[new_id] = old_id
+            log.info("recap %s was renamed: it keeps the announcement of %s", new_id, old_id)
+
+    async def reconcile(
+        self, *, events: bool = True, incremental: bool = False
+    ) -> ReconcileSummary:
         """Plan and write the outbox (recaps, reminders, members' DMs), then, with
-        `events`, bring the Discord scheduled events in line with the content."""
-        summary = await self._reconcile_outbox()
+        `events`, bring the Discord scheduled events in line with the content.
+
+        `incremental`: re-plan only the recaps the content changes since the last pass
+        touched (bot/services/recap_plan.py); a full pass when there is no plan to update."""
+        summary = await self._reconcile_outbox(incremental=incremental)
         if events and self.events is not None:
             await self.reconcile_events()
         return summary
 
-    async def _reconcile_outbox(self) -> ReconcileSummary:
+    async def _reconcile_outbox(self, *, incremental: bool = False) -> ReconcileSummary:
         async with self._reconcile_lock:
             now = self.clock()
             episodes = {e.id: e for e in self.index.episodes()}
-            # Rendering 10,000 announcements takes a while: off the event loop, so the
-            # gateway heartbeat and slash commands are not held up.
-            recap_plan = await asyncio.to_thread(self._plan_recaps, episodes, now)
-            backlog: list[str] = []
-            if self.store.first_start:
-                cutoff = backlog_cutoff(self.settings, now)
-                old = [p for p in recap_plan if p.due_at < cutoff]
-                # One transaction; rows that already exist (a crash mid-way) stay as they are.
-                backlog = await self.store.outbox.insert_skipped(old, "backlog", now)
-                recorded = {p.key for p in old}
-                recap_plan = [p for p in recap_plan if p.key not in recorded]
-                await self.store.mark_initialised(now)
-                if backlog:
-                    log.info("first start: %d existing recaps recorded as backlog", len(backlog))
-            recaps = await self.store.outbox.reconcile(
-                recap_plan, scope="recap:", now=now, reason_missing="recap removed or unpublished"
-            )
+            if (
+                incremental
+                and self._recap_plan.state is not None
+                and not self.store.first_start
+                and self.index.authors == self._cache_authors
+            ):
+                recaps = await self._reconcile_recaps_incrementally(episodes, now)
+                backlog: list[str] = []
+            else:
+                recaps, backlog = await self._reconcile_all_recaps(episodes, now)
             await self._settle_expired(now)
             reminder_plan = plan_reminders(episodes.values(), self.settings, now)
             reminders = await self.store.outbox.reconcile(
@@ -234,15 +326,87 @@ class PostingService:
                 now=now,
                 reason_missing="episode cancelled, moved or made TBD",
             )
+            followups = await self._follow_up_reminders(reminder_plan, episodes, now)
             dms = await self._reconcile_dms_locked(episodes.values(), now)
             await self.rebuild_wakeups()
             return ReconcileSummary(
                 inserted=(*recaps.inserted, *reminders.inserted, *dms.inserted),
                 moved=(*recaps.moved, *reminders.moved, *dms.moved),
                 cancelled=(*recaps.cancelled, *reminders.cancelled, *dms.cancelled),
-                edits=tuple(recaps.edit_needed),
+                edits=(*recaps.edit_needed, *reminders.edit_needed, *followups),
                 backlog=tuple(backlog),
             )
+
+    async def _reconcile_all_recaps(
+        self, episodes: Mapping[str, Episode], now: datetime
+    ) -> tuple[Any, list[str]]:
+        self._changed_paths, self._changed_episodes = set(), set()
+        # Rendering 10,000 announcements takes a while: off the event loop, so the
+        # gateway heartbeat and slash commands are not held up.
+        pairs = await asyncio.to_thread(self._plan_recaps, episodes, now)
+        recap_plan = [post for _, post in pairs]
+        backlog: list[str] = []
+        if self.store.first_start:
+            cutoff = backlog_cutoff(self.settings, now)
+            old = [p for p in recap_plan if p.due_at < cutoff]
+            # One transaction; rows that already exist (a crash mid-way) stay as they are.
+            backlog = await self.store.outbox.insert_skipped(old, "backlog", now)
+            recorded = {p.key for p in old}
+            recap_plan = [p for p in recap_plan if p.key not in recorded]
+            await self.store.mark_initialised(now)
+            if backlog:
+                log.info("first start: %d existing recaps recorded as backlog", len(backlog))
+        report = await self.store.outbox.reconcile(
+            recap_plan, scope="recap:", now=now, reason_missing="recap removed or unpublished"
+        )
+        return report, backlog
+
+    async def _reconcile_recaps_incrementally(
+        self, episodes: Mapping[str, Episode], now: datetime
+    ) -> Any:
+        paths, episode_ids = self._changed_paths, self._changed_episodes
+        self._changed_paths, self._changed_episodes = set(), set()
+
+        def plan_one(recap: Recap, rid: str) -> PlannedPost:
+            return plan_recap_announcements(
+                [recap],
+                episodes=episodes,
+                authors=self.index.authors,
+                settings=self.settings,
+                now=now,
+                ids={recap.path: rid},
+            )[0]
+
+        planned, touched = self._recap_plan.update(
+            index=self.index,
+            paths=paths,
+            episode_ids=episode_ids,
+            now=now,
+            aliases=self._recap_aliases,
+            plan_one=plan_one,
+        )
+        return await self.store.outbox.reconcile(
+            planned,
+            scope="recap:",
+            now=now,
+            reason_missing="recap removed or unpublished",
+            only=touched,
+        )
+
+    async def _follow_up_reminders(
+        self, plan: list[PlannedPost], episodes: Mapping[str, Episode], now: datetime
+    ) -> list[str]:
+        """Sent reminders whose event moved or was cancelled are edited to say so (once:
+        the same follow-up planned again is the payload already stored)."""
+        sent = await self.store.outbox.sent_with_event_after("reminder:", now - FOLLOW_UP_WINDOW)
+        planned = {p.key for p in plan}
+        edited = []
+        for key, payload in plan_reminder_followups(sent, planned, episodes, self.settings, now):
+            if await self.store.outbox.request_edit(key, payload, now):
+                edited.append(key)
+        if edited:
+            log.info("%d sent reminders edited: their event moved or was cancelled", len(edited))
+        return edited
 
     # -- members' DM reminders and Discord scheduled events ---------------------------------
 
@@ -289,6 +453,44 @@ class PostingService:
             return []
         return await self.store.outbox.unsent_or_sent_since(RECAP_ANNOUNCEMENT_PREFIX, min(since))
 
+    def _auto_start_gate(self, api: Any) -> Any:
+        """auto_start starts an event only with people in its channel (bot/plan/auto_start)."""
+        if not self.settings.events.auto_start or not hasattr(api, "stage_presence"):
+            return None
+        hosts = self.settings.organisers.role_ids
+        after = self.settings.events.auto_start_after
+
+        def gate(spec: Any, now: datetime) -> bool:
+            return may_start(spec, now, api.stage_presence(spec.channel_id, hosts), after)
+
+        return gate
+
+    async def sync_with_discord(self) -> EventsReport | None:
+        """Re-read Discord's side of our scheduled events (at start-up and at every READY:
+        bot/services/event_sync.py), then run the events pass on what it found. A failure is
+        logged; the events pass runs anyway."""
+        if self.events is None:
+            return None
+        api = self._events_api
+        if hasattr(api, "list_events") and hasattr(api, "event_users"):
+            bot_id = api.bot_user_id() if hasattr(api, "bot_user_id") else 0
+            sync = DiscordSideSync(self.store.events, self.store.optin, api, self.settings)
+            async with self._events_lock:
+                try:
+                    report = await sync.run(self.index.episodes(), self.clock(), bot_id=bot_id)
+                except Exception:
+                    log.exception("re-reading Discord's scheduled events failed")
+                    report = None
+            self.last_discord_sync = report
+            if report is not None and report.interest_changed:
+                log.info(
+                    "Interested while we were away: %d added, %d removed",
+                    report.interest_added,
+                    report.interest_removed,
+                )
+                await self.reconcile_dms()
+        return await self.reconcile_events()
+
     async def reconcile_events(self) -> EventsReport | None:
         """Create, update, cancel (and with auto_start, start and end) our Discord scheduled
         events. A failure here is logged and recorded in the store; it never stops posting."""
@@ -305,9 +507,9 @@ class PostingService:
             self.last_events_report = report
             if self.settings.events.auto_start:
                 plan = plan_guild_events(episodes, self.settings, now)
-                self._event_wakes = {
-                    f"{EVENTS_WAKE_PREFIX}{t.isoformat()}": t for t in transition_times(plan, now)
-                }
+                after = self.settings.events.auto_start_after
+                times = {*transition_times(plan, now), *start_check_times(plan, now, after)}
+                self._event_wakes = {f"{EVENTS_WAKE_PREFIX}{t.isoformat()}": t for t in times}
                 for key, when in self._event_wakes.items():
                     self.wakeups.schedule(key, when)
             return report
@@ -323,8 +525,11 @@ class PostingService:
             if post.deadline is not None and post.deadline < now and not post.unsure:
                 await self.dispatcher.deliver(post.key)
 
-    def _plan_recaps(self, episodes: Mapping[str, Episode], now: datetime) -> list[PlannedPost]:
-        """plan_recap_announcements, remembering each announcement by its inputs.
+    def _plan_recaps(
+        self, episodes: Mapping[str, Episode], now: datetime
+    ) -> list[tuple[str, PlannedPost]]:
+        """plan_recap_announcements, remembering each announcement by its inputs; (path,
+        announcement) pairs, and the incremental plan rebuilt from them.
 
         Planning is pure, so an unchanged (recap, episode) pair renders the same payload: a
         pull that changed one file re-renders one announcement, not 10,000. Keys compare by
@@ -334,25 +539,34 @@ class PostingService:
             self._recap_cache = {}
             self._cache_authors = dict(authors)
         previous, kept = self._recap_cache, {}
-        planned: list[PlannedPost] = []
-        for recap in self.index.recaps():
+        planned: list[tuple[str, PlannedPost]] = []
+        recaps = self.index.recaps()
+        ids = announcement_ids(recaps, self._recap_aliases) if self._recap_aliases else None
+        for recap in recaps:
             if not recap.is_published(now):
                 continue
             episode = episodes.get(recap.episode_id) if recap.episode_id else None
-            key: tuple[Recap, Episode | None] | None = (recap, episode)
+            rid = ids.get(recap.path, recap.id) if ids is not None else recap.id
+            key: tuple[Recap, Episode | None, str] | None = (recap, episode, rid)
             try:
                 post = previous.get(key)
             except TypeError:  # an unhashable field somewhere: just render it
                 key, post = None, None
             if post is None:
                 post = plan_recap_announcements(
-                    [recap], episodes=episodes, authors=authors, settings=self.settings, now=now
+                    [recap],
+                    episodes=episodes,
+                    authors=authors,
+                    settings=self.settings,
+                    now=now,
+                    ids={recap.path: rid},
                 )[0]
             if key is not None:
                 kept[key] = post
-            planned.append(post)
+            planned.append((recap.path, post))
         self._recap_cache = kept
-        planned.sort(key=lambda p: (p.due_at, p.key))
+        planned.sort(key=lambda pair: (pair[1].due_at, pair[1].key))
+        self._recap_plan.rebuild(recaps, planned, now)
         return planned
 
     async def rebuild_wakeups(self) -> None:
@@ -498,6 +712,19 @@ def failure_alert(post: Post, reason: str) -> dict[str, Any]:
         f"<#{post.channel_id}>: {reason}.\n"
         "Check my permissions there (View Channel, Send Messages, Embed Links). "
         "`amabot plan` lists failed posts; a failed post is not retried."
+    )
+    return {"content": text[:2000], "allowed_mentions": {"parse": []}}
+
+
+def history_rewritten_alert(result: PullResult) -> dict[str, Any]:
+    """The note to the organisers after a force-push was followed. Plain text, pings nobody."""
+    before, after = (result.before or "?")[:12], (result.after or "?")[:12]
+    text = (
+        f"⚠️ The content repository's history was rewritten (force-push on "
+        f"`{result.branch or 'the content branch'}`). I followed it: my copy went from "
+        f"`{before}` to `{after}` ({len(result.changed_paths)} files differ) and I re-planned "
+        "from the new tree. What was already posted stays posted and is not announced again; "
+        "new content is announced as usual. Nothing for you to do unless that is a surprise."
     )
     return {"content": text[:2000], "allowed_mentions": {"parse": []}}
 

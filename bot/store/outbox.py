@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.plan.posts import PlannedPost, Post, PostStatus
+from bot.plan.posts import PlannedPost, Post, PostStatus, payload_hash
 from bot.store.db import Database, StoreError, from_db, from_db_opt, to_db, to_db_opt
 
 ANNOUNCE_SEQUENCE = "announce"
@@ -77,6 +77,9 @@ _REVIVE = """
            content_hash = ?, subject = ?, updated_at = ?
      WHERE key = ? AND status = 'cancelled' AND cancelled_by IS NULL
 """
+
+_RECONCILE_SELECT = """SELECT key, status, due_at, deadline, event_start, channel_id, content_hash,
+                             subject, cancelled_by, unsure FROM outbox"""
 
 # An `unsure` row may already be in Discord: delivery's lookup settles it (sent, or skipped
 # as late), never the plan.
@@ -195,8 +198,12 @@ class Outbox:
         scope: str,
         now: datetime,
         reason_missing: str = "no longer planned",
+        only: Iterable[str] | None = None,
     ) -> ReconcileReport:
         """Make the rows whose key starts with `scope` match the plan, in one transaction.
+
+        With `only`, just those keys are looked at (the plan must lie within them): an
+        incremental plan of the few recaps a merge touched, not the whole archive.
 
         New key: pending. Pending and changed: updated in place. Sent and changed: new
         payload stored and flagged for an edit. Pending but no longer planned: cancelled.
@@ -214,14 +221,28 @@ class Outbox:
             plan[post.key] = post
         at = to_db(now)
         report = ReconcileReport(scope)
+        keys = None if only is None else sorted(set(only))
+        if keys is not None and not set(plan) <= set(keys):
+            raise ValueError("an incremental plan must lie within its `only` keys")
         async with self._db.transaction() as tx:
-            rows = await tx.fetchall(
-                """SELECT key, status, due_at, deadline, event_start, channel_id, content_hash,
-                          subject, cancelled_by, unsure
-                     FROM outbox WHERE substr(key, 1, ?) = ?""",
-                (len(scope), scope),
-            )
-            existing = {r["key"]: r for r in rows}
+            if keys is None:
+                # A key range, not substr(): the primary key's index answers it, so planning
+                # the reminders does not read the 10,000 recap rows.
+                rows = await tx.fetchall(
+                    f"{_RECONCILE_SELECT} WHERE key >= ? AND key < ?", _prefix_range(scope)
+                )
+            else:
+                rows = []
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i : i + 500]
+                    marks = ", ".join("?" * len(chunk))
+                    rows.extend(
+                        await tx.fetchall(
+                            f"{_RECONCILE_SELECT} WHERE key IN ({marks})",
+                            chunk,
+                        )
+                    )
+            existing = {r["key"]: r for r in rows if r["key"].startswith(scope)}
             inserts, moves, edits, revives, cancels = [], [], [], [], []
             for key, post in plan.items():
                 row = existing.get(key)
@@ -254,6 +275,52 @@ class Outbox:
             await tx.executemany(_REVIVE, revives)
             await tx.executemany(_CANCEL_UNPLANNED, cancels)
         return report
+
+    async def sent_with_event_after(self, prefix: str, after: datetime) -> list[Post]:
+        """Sent rows under `prefix` whose event starts after `after`: the reminders a
+        reschedule or a cancellation may have to follow up."""
+        rows = await self._db.fetchall(
+            """SELECT * FROM outbox
+                WHERE key >= ? AND key < ? AND status = 'sent' AND event_start > ?
+                ORDER BY due_at, key""",
+            (*_prefix_range(prefix), to_db(after)),
+        )
+        return [_post(r) for r in rows]
+
+    async def request_edit(self, key: str, payload: dict, now: datetime) -> bool:
+        """Store a new payload for a sent post and flag it for an edit, unless it already
+        holds exactly that payload (so asking twice edits once)."""
+        row = await self._db.fetchone(
+            "SELECT channel_id FROM outbox WHERE key = ? AND status = 'sent'", (key,)
+        )
+        if row is None:
+            return False
+        new_hash = payload_hash(payload, row["channel_id"])
+        return await self._update(
+            """UPDATE outbox SET payload = ?, content_hash = ?, edit_pending = 1, updated_at = ?
+                WHERE key = ? AND status = 'sent' AND content_hash != ?""",
+            (_json(payload), new_hash, to_db(now), key, new_hash),
+        )
+
+    async def upgrade_reminder_keys(self) -> int:
+        """Give round-1 reminder and DM rows (``reminder:<episode>:<kind>:<offset>``, no instant)
+        the instant of the event they were planned for, from their own `event_start`, so a
+        database from the previous version keeps working: a sent reminder is not sent again
+        under its new-style key. Idempotent; a no-op once done."""
+        upgraded = 0
+        # Event DMs (``dm:<member>:<episode>:<kind>:<lead>``) too; recap DMs have no event.
+        for low, high in (("reminder:", "reminder;"), ("dm:", "dm;")):
+            rows = await self._db.write(
+                """UPDATE OR IGNORE outbox
+                      SET key = key || '@' || strftime('%Y%m%dT%H%M%SZ', event_start / 1000000,
+                                                       'unixepoch')
+                    WHERE key >= ? AND key < ? AND instr(key, '@') = 0
+                      AND event_start IS NOT NULL
+                RETURNING key""",
+                (low, high),
+            )
+            upgraded += len(rows)
+        return upgraded
 
     async def insert_skipped(
         self, planned: PlannedPost | Iterable[PlannedPost], reason: str, now: datetime
@@ -542,6 +609,13 @@ class Outbox:
     async def _update(self, sql: str, params: tuple) -> bool:
         rows = await self._db.write(sql.strip() + " RETURNING key", params)
         return bool(rows)
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    """(low, high) such that `low <= key < high` is "key starts with prefix" (binary order)."""
+    if not prefix:
+        raise ValueError("an empty key prefix")
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _json(payload: dict) -> str:

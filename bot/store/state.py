@@ -30,6 +30,13 @@ class State:
             (key, value, to_db(self._clock())),
         )
 
+    async def with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every entry whose key starts with `prefix`, keyed without the prefix."""
+        rows = await self._db.fetchall(
+            "SELECT key, value FROM state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        )
+        return {r["key"][len(prefix) :]: r["value"] for r in rows}
+
     async def delete(self, key: str) -> bool:
         return bool(await self._db.write("DELETE FROM state WHERE key = ? RETURNING key", (key,)))
 

@@ -854,13 +854,29 @@ async def delete_event(sb: Sandbox, ctx: Ctx) -> Result:
 async def event_users(sb: Sandbox, ctx: Ctx) -> Result:
     guild = _guild(sb, ctx)
     ev = _event(sb, ctx, guild)
+    # Like Discord: at most `limit` (1..100) users, ascending by id, after/before a user id.
+    try:
+        limit = int(ctx.query.get("limit", 100))
+        after = int(ctx.query.get("after", 0))
+        before = int(ctx.query["before"]) if "before" in ctx.query else None
+    except ValueError:
+        raise ApiError(400, 50035, "Invalid Form Body") from None
+    if not 1 <= limit <= 100:
+        raise ApiError(400, 50035, "Invalid Form Body")
+    uids = sorted(ev.interested)
+    if before is not None:
+        uids = [u for u in uids if u < before][-limit:]
+    else:
+        uids = [u for u in uids if u > after][:limit]
     out = []
-    for uid in sorted(ev.interested):
+    for uid in uids:
         item: dict[str, Any] = {
             "guild_scheduled_event_id": str(ev.id),
+            "user_id": str(uid),  # required by the spec, with `response`
+            "response": 1,  # INTERESTED
             "user": sb.world.users[uid].payload(),
         }
         if ctx.query.get("with_member") in ("1", "true", "True") and uid in guild.members:
             item["member"] = guild.members[uid].payload(with_user=False)
         out.append(item)
-    return 200, out[: int(ctx.query.get("limit", 100))]
+    return 200, out

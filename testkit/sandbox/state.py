@@ -268,6 +268,25 @@ class Guild:
     def everyone(self) -> Role:
         return self.roles[self.id]
 
+    def voice_state(self, user_id: int) -> dict[str, Any]:
+        """A VOICE_STATE_UPDATE `d` (channel_id None once the member has left)."""
+        data: dict[str, Any] = {
+            "guild_id": str(self.id),
+            "channel_id": str(self.voice_states[user_id]) if user_id in self.voice_states else None,
+            "user_id": str(user_id),
+            "session_id": f"voice-{user_id}",
+            "deaf": False,
+            "mute": False,
+            "self_deaf": False,
+            "self_mute": False,
+            "self_video": False,
+            "suppress": False,
+            "request_to_speak_timestamp": None,
+        }
+        if user_id in self.members:
+            data["member"] = self.members[user_id].payload()
+        return data
+
     def base_permissions(self, member: Member) -> int:
         if member.id == self.owner_id:
             return ALL_PERMISSIONS
@@ -300,25 +319,6 @@ class Guild:
         if channel.type in (TEXT, ANNOUNCEMENT) and not perms & SEND_MESSAGES:
             perms &= ~(MENTION_EVERYONE | EMBED_LINKS | ATTACH_FILES | SEND_TTS_MESSAGES)
         return perms
-
-    def voice_state(self, user_id: int) -> dict[str, Any]:
-        """A VOICE_STATE_UPDATE `d` (channel_id None once the member has left)."""
-        data: dict[str, Any] = {
-            "guild_id": str(self.id),
-            "channel_id": str(self.voice_states[user_id]) if user_id in self.voice_states else None,
-            "user_id": str(user_id),
-            "session_id": f"voice-{user_id}",
-            "deaf": False,
-            "mute": False,
-            "self_deaf": False,
-            "self_mute": False,
-            "self_video": False,
-            "suppress": False,
-            "request_to_speak_timestamp": None,
-        }
-        if user_id in self.members:
-            data["member"] = self.members[user_id].payload()
-        return data
 
     def voice_members(self, channel_id: int) -> list[int]:
         return [u for u, c in self.voice_states.items() if c == channel_id]

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from bot.config import load_settings
+from bot.plan.reminders import instant_label
 from testkit.harness import Harness
 
 LA = "America/Los_Angeles"
@@ -113,3 +114,8 @@ async def http_get(url: str) -> tuple[int, bytes, dict[str, str]]:
 def webhook_url(h: Harness) -> str:
     assert h.bot.webhook is not None
     return h.bot.webhook.url
+
+
+def rk(key: str, start: datetime) -> str:
+    """A reminder key with the instant of its event: ``rk("reminder:s9-e01:ama:1h", AMA_START)``."""
+    return f"{key}@{instant_label(start)}"

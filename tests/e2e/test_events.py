@@ -203,6 +203,7 @@ async def test_auto_start_starts_the_stage_event_at_its_time_and_ends_it_after(t
         await h.posting.reconcile_events()
         (ama,) = ours(h)  # the livestream is over by Friday
         assert f"events:{AMA_START.isoformat()}" in h.posting.wakeups.job_ids()
+        await h.sandbox.join_voice(h.organiser, h.stage)  # the host is early
 
         def status_patch(value):
             return lambda r: (

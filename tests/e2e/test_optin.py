@@ -12,9 +12,11 @@ from tests.e2e.episodes import (
     AMA_START,
     LS_START,
     SUNDAY,
+    WEEK,
     episode_md,
     events_on,
     ours,
+    rk,
     weekly_episodes,
     world,
 )
@@ -56,7 +58,7 @@ async def test_a_dm_at_the_chosen_lead_time_exactly_once_across_a_restart(tmp_pa
     async with world(tmp_path, clock=clock, episodes={"s9-e01": episode_md()}) as h:
         answer = await notify(h, "ama", "dm:10m")
         assert answer.ephemeral and "DM you 10 minutes before each AMA" in answer.content
-        key = f"dm:{h.member.id}:s9-e01:ama:10m"
+        key = rk(f"dm:{h.member.id}:s9-e01:ama:10m", AMA_START)
         post = await h.bot.db.outbox.get(key)
         assert post.status is PostStatus.PENDING and post.due_at == AMA_START - timedelta(
             minutes=10
@@ -96,9 +98,11 @@ async def test_stop_these_in_a_dm_ends_that_series(tmp_path):
         pref = await h.bot.db.optin.pref(h.member.id, "livestream")
         assert pref.mode == "off"
         # Next week's livestream DM is cancelled; the AMA DMs stay.
-        week2 = await h.bot.db.outbox.get(f"dm:{h.member.id}:s9-e02:livestream:1h")
+        week2 = await h.bot.db.outbox.get(
+            rk(f"dm:{h.member.id}:s9-e02:livestream:1h", LS_START + WEEK)
+        )
         assert week2.status is PostStatus.CANCELLED
-        ama = await h.bot.db.outbox.get(f"dm:{h.member.id}:s9-e01:ama:1h")
+        ama = await h.bot.db.outbox.get(rk(f"dm:{h.member.id}:s9-e01:ama:1h", AMA_START))
         assert ama.status is PostStatus.PENDING
         clock.set(AMA_START - H)
         await h.posting.deliver_due()
@@ -116,11 +120,11 @@ async def test_closed_dms_are_recorded_and_not_retried(tmp_path):
         h.sandbox.close_dms(h.member)
         clock.set(LS_START - H)
         await h.posting.deliver_due()
-        key = f"dm:{h.member.id}:s9-e01:livestream:1h"
+        key = rk(f"dm:{h.member.id}:s9-e01:livestream:1h", LS_START)
         failed = await h.bot.db.outbox.get(key)
         assert failed.status is PostStatus.FAILED and "50007" in failed.reason
         assert h.member.id in await h.bot.db.optin.dm_closed()
-        ama = await h.bot.db.outbox.get(f"dm:{h.member.id}:s9-e01:ama:1h")
+        ama = await h.bot.db.outbox.get(rk(f"dm:{h.member.id}:s9-e01:ama:1h", AMA_START))
         assert ama.status is PostStatus.CANCELLED
         await h.posting.reconcile()
         assert (await h.bot.db.outbox.get(ama.key)).status is PostStatus.CANCELLED
@@ -146,7 +150,7 @@ async def test_interested_on_our_event_means_a_dm(tmp_path):
     ) as h:
         await h.posting.reconcile_events()
         _, ama = ours(h)
-        key = f"dm:{h.member.id}:s9-e01:ama:1h"
+        key = rk(f"dm:{h.member.id}:s9-e01:ama:1h", AMA_START)
         await h.sandbox.mark_interested(h.member, ama["id"])
         await eventually(lambda: h.bot.db.outbox.get(key), lambda p: p is not None)
         await h.sandbox.mark_interested(h.member, ama["id"], interested=False)

@@ -19,6 +19,7 @@ from bot.config import load_settings
 from bot.plan.posts import PostStatus
 from testkit.harness import Harness
 from testkit.sandbox.interactions import build_options
+from tests.e2e.episodes import AMA_START, LS_START, rk
 from tests.e2e.test_reminders import SUNDAY, episode_md, sends_of
 
 MANAGE_EVENTS = 1 << 33
@@ -323,7 +324,7 @@ async def test_list_is_paginated_soonest_first(tmp_path):
         assert first.embeds[0]["title"] == "Pending posts: page 1 of 3 (24 in all)"
         lines = list_lines(first)
         assert len(lines) == 10
-        assert lines[0].startswith("`reminder:s9-e01:livestream:24h` → ")
+        assert lines[0].startswith(f"`{rk('reminder:s9-e01:livestream:24h', LS_START)}` → ")
         assert f"<#{h.reminders.id}>" in lines[0] and ":R>" in lines[0]
         assert [line.split("`")[1] for line in lines] == [p.key for p in pending[:10]]
 
@@ -352,10 +353,10 @@ async def test_cancel_with_autocomplete_is_recorded_and_sticks(tmp_path):
             h.organiser, h.general, "announce", "key", "ama", subcommand="cancel"
         )
         assert [c["value"] for c in choices] == [
-            "reminder:s9-e01:ama:1h",
-            "reminder:s9-e01:ama:10m",
+            rk("reminder:s9-e01:ama:1h", AMA_START),
+            rk("reminder:s9-e01:ama:10m", AMA_START),
         ]
-        key = "reminder:s9-e01:ama:1h"
+        key = rk("reminder:s9-e01:ama:1h", AMA_START)
         result = await sb.slash(h.organiser, h.general, "announce", subcommand="cancel", key=key)
         assert result.ephemeral and result.content == f"Cancelled `{key}`."
         post = await h.bot.db.outbox.get(key)
@@ -366,7 +367,7 @@ async def test_cancel_with_autocomplete_is_recorded_and_sticks(tmp_path):
         choices = await sb.autocomplete(
             h.organiser, h.general, "announce", "key", "ama", subcommand="cancel"
         )
-        assert [c["value"] for c in choices] == ["reminder:s9-e01:ama:10m"]
+        assert [c["value"] for c in choices] == [rk("reminder:s9-e01:ama:10m", AMA_START)]
 
         again = await sb.slash(h.organiser, h.general, "announce", subcommand="cancel", key=key)
         assert "Nothing to cancel: it is cancelled" in again.content
@@ -401,10 +402,10 @@ async def test_skip_one_events_reminders_is_recorded(tmp_path):
         assert "Skipped 2 reminder(s) for S9:E1" in result.content
         statuses = {p.key: p.status for p in await h.bot.db.outbox.all()}
         assert statuses == {
-            "reminder:s9-e01:livestream:1h": PostStatus.PENDING,
-            "reminder:s9-e01:livestream:10m": PostStatus.PENDING,
-            "reminder:s9-e01:ama:1h": PostStatus.CANCELLED,
-            "reminder:s9-e01:ama:10m": PostStatus.CANCELLED,
+            rk("reminder:s9-e01:livestream:1h", LS_START): PostStatus.PENDING,
+            rk("reminder:s9-e01:livestream:10m", LS_START): PostStatus.PENDING,
+            rk("reminder:s9-e01:ama:1h", AMA_START): PostStatus.CANCELLED,
+            rk("reminder:s9-e01:ama:10m", AMA_START): PostStatus.CANCELLED,
         }
         [audit] = await h.bot.db.audit.recent()
         assert (audit.action, audit.key, audit.actor_id) == (
@@ -418,6 +419,6 @@ async def test_skip_one_events_reminders_is_recorded(tmp_path):
         assert "No pending reminders" in again.content
         assert len(await h.bot.db.audit.recent()) == 1
         await h.restart_bot()  # the start-up reconcile leaves the skip alone
-        assert (await h.bot.db.outbox.get("reminder:s9-e01:ama:1h")).status is (
+        assert (await h.bot.db.outbox.get(rk("reminder:s9-e01:ama:1h", AMA_START))).status is (
             PostStatus.CANCELLED
         )

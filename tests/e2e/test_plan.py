@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from tests.e2e.episodes import rk
 from tests.e2e.test_recaps import announced, merge_and_push, recap_md, started
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,7 @@ async def test_plan_shows_pending_in_both_zones_and_the_last_outcomes_with_reaso
     data = json.loads(await amabot_plan(h.config_path, "--format", "json", "--days", "7"))
     assert data["timezone"] == "America/Los_Angeles"
     pending = {p["key"]: p for p in data["pending"]}
-    one_hour = pending["reminder:s9-e02:livestream:1h"]
+    one_hour = pending[rk("reminder:s9-e02:livestream:1h", start_local)]
     due = start_local - timedelta(hours=1)
     assert one_hour["due_utc"] == due.astimezone(UTC).isoformat()
     assert one_hour["due_local"] == due.strftime("%a %Y-%m-%d %H:%M %Z")
@@ -92,7 +93,9 @@ async def test_plan_shows_pending_in_both_zones_and_the_last_outcomes_with_reaso
     assert data["counts"]["failed"] == 1 and data["counts"]["sent"] == 1
 
     text = await amabot_plan(h.config_path, "--days", "7")
-    line = next(ln for ln in text.splitlines() if "reminder:s9-e02:livestream:1h" in ln)
+    line = next(
+        ln for ln in text.splitlines() if rk("reminder:s9-e02:livestream:1h", start_local) in ln
+    )
     assert due.strftime("%a %Y-%m-%d %H:%M %Z") in line
     assert due.astimezone(UTC).isoformat() in line
     assert f"channel {h.reminders.id}" in line

@@ -21,7 +21,7 @@ from bot.clock import ManualClock, system_clock
 from bot.config import load_settings
 from bot.plan.posts import PostStatus, nonce_for
 from testkit.harness import Harness
-from tests.e2e.episodes import AMA_START, LS_START, REGISTER, SUNDAY, episode_md
+from tests.e2e.episodes import AMA_START, LS_START, REGISTER, SUNDAY, episode_md, rk
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
@@ -94,7 +94,7 @@ async def test_each_reminder_is_sent_exactly_once_at_its_time(tmp_path):
     ) as h:
         sb = h.sandbox
         keys = {
-            f"reminder:s9-e01:{kind}:{off}": start - delta
+            rk(f"reminder:s9-e01:{kind}:{off}", start): start - delta
             for kind, start in (("livestream", LS_START), ("ama", AMA_START))
             for off, delta in (("24h", 24 * H), ("1h", H), ("0m", timedelta(0)))
         }
@@ -113,7 +113,7 @@ async def test_each_reminder_is_sent_exactly_once_at_its_time(tmp_path):
             assert len(sends_of(h, key)) == 1, key
             assert len(sb.messages(h.reminders)) == n
             assert (await row(h, key)).status is PostStatus.SENT
-            by_key[key] = sb.messages(h.reminders)[-1]
+            by_key[key.partition("@")[0]] = sb.messages(h.reminders)[-1]
 
         role = f"<@&{h.members_role.id}>"
 
@@ -160,8 +160,8 @@ async def test_per_kind_channels_and_roles(tmp_path):
         },
     ) as h:
         ama_role = h.settings.reminders.ama_role_id
-        ama = await row(h, "reminder:s9-e01:ama:1h")
-        live = await row(h, "reminder:s9-e01:livestream:1h")
+        ama = await row(h, rk("reminder:s9-e01:ama:1h", AMA_START))
+        live = await row(h, rk("reminder:s9-e01:livestream:1h", LS_START))
         assert (ama.channel_id, live.channel_id) == (h.general.id, h.reminders.id)
         for due in (LS_START - H, AMA_START - H):
             clock.set(due)
@@ -182,7 +182,7 @@ async def test_restart_before_the_due_time_sends_once(tmp_path):
     async with running(
         tmp_path, clock=clock, episodes={"s9-e01": episode_md(ama=None)}, offsets=["1h"]
     ) as h:
-        key = "reminder:s9-e01:livestream:1h"
+        key = rk("reminder:s9-e01:livestream:1h", LS_START)
         await h.restart_bot()
         clock.set(LS_START - H - 10 * M)
         await h.restart_bot()
@@ -203,7 +203,7 @@ async def test_restart_after_the_due_time_within_grace_sends_once_delayed(tmp_pa
     async with running(
         tmp_path, clock=clock, episodes={"s9-e01": episode_md(ama=None)}, offsets=["1h"]
     ) as h:
-        key = "reminder:s9-e01:livestream:1h"  # grace: a quarter of 1h = 15m
+        key = rk("reminder:s9-e01:livestream:1h", LS_START)  # grace: a quarter of 1h = 15m
         await h.stop_bot()
         clock.set(LS_START - H + 10 * M)
         await h.start_bot()  # start-up delivers what is due
@@ -226,7 +226,7 @@ async def test_restart_beyond_grace_skips_and_records_why(tmp_path):
         await h.stop_bot()
         clock.set(LS_START - H + 20 * M)  # 20m late for "1h" (grace 15m); "10m" not due yet
         await h.start_bot()
-        late = await row(h, "reminder:s9-e01:livestream:1h")
+        late = await row(h, rk("reminder:s9-e01:livestream:1h", LS_START))
         assert late.status is PostStatus.SKIPPED
         assert late.reason == "late by 20m: past its 15m grace"
         assert sends_of(h, late.key) == []
@@ -235,12 +235,14 @@ async def test_restart_beyond_grace_skips_and_records_why(tmp_path):
         assert [(p["key"], p["reason"]) for p in plan["recent"]["skipped"]] == [
             (late.key, "late by 20m: past its 15m grace")
         ]
-        assert [p["key"] for p in plan["pending"]] == ["reminder:s9-e01:livestream:10m"]
+        assert [p["key"] for p in plan["pending"]] == [
+            rk("reminder:s9-e01:livestream:10m", LS_START)
+        ]
         # The event starts: "in 10 minutes" is not sent after the start either.
         await h.stop_bot()
         clock.set(LS_START + M)
         await h.start_bot()
-        after = await row(h, "reminder:s9-e01:livestream:10m")
+        after = await row(h, rk("reminder:s9-e01:livestream:10m", LS_START))
         assert after.status is PostStatus.SKIPPED
         assert "event already started 1m ago" in after.reason
         assert h.sandbox.messages(h.reminders) == []
@@ -261,7 +263,7 @@ async def test_moving_the_episode_moves_its_pending_reminders(tmp_path):
             {"episodes/s9-e01.md": episode_md(livestream="2025-07-15T11:00", ama=None)}, "move"
         )
         await h.posting.sync.pull_now("test")
-        moved = await row(h, "reminder:s9-e01:livestream:1h")
+        moved = await row(h, rk("reminder:s9-e01:livestream:1h", new_start))
         assert (moved.status, moved.due_at) == (PostStatus.PENDING, new_start - H)
         assert ts(new_start) in moved.payload["content"]
         assert "Tuesday livestream" in moved.payload["content"]
@@ -315,7 +317,9 @@ async def test_tbd_episode_gets_no_reminders_until_it_has_a_time(tmp_path):
         assert await h.bot.db.outbox.all() == []
         await h.merge({"episodes/s9-e01.md": episode_md(ama=None)}, "scheduled")
         await h.posting.sync.pull_now("test")
-        assert [p.key for p in await h.bot.db.outbox.pending()] == ["reminder:s9-e01:livestream:1h"]
+        assert [p.key for p in await h.bot.db.outbox.pending()] == [
+            rk("reminder:s9-e01:livestream:1h", LS_START)
+        ]
 
 
 # -- daylight saving --------------------------------------------------------------------------
@@ -338,8 +342,8 @@ async def test_1030_los_angeles_across_the_us_dst_change(tmp_path):
     ) as h:
         due = {p.key: p.due_at for p in await h.bot.db.outbox.pending()}
         assert due == {
-            "reminder:s9-e01:livestream:1h": before - H,
-            "reminder:s9-e02:livestream:1h": after - H,
+            rk("reminder:s9-e01:livestream:1h", before): before - H,
+            rk("reminder:s9-e02:livestream:1h", after): after - H,
         }
         for start in (before, after):
             clock.set(start - H)
@@ -361,7 +365,7 @@ async def test_the_wakeup_sends_on_time_with_the_real_clock(tmp_path):
     async with running(
         tmp_path, clock=system_clock, episodes={"s9-e01": text}, offsets=["4s"], sweep_interval=3600
     ) as h:
-        key = "reminder:s9-e01:livestream:4s"
+        key = rk("reminder:s9-e01:livestream:4s", start)
         assert key in h.posting.wakeups.job_ids()
         assert sends_of(h, key) == []
         message = await h.sandbox.wait_for_message(h.reminders, timeout=15)
@@ -383,8 +387,8 @@ async def test_plan_report_lists_reminders_and_announcements(tmp_path, offsets):
     ) as h:
         plan = await collect_plan(h.settings, days=7, clock=clock)
         assert [p["key"] for p in plan["pending"]] == [
-            "reminder:s9-e01:livestream:1h",
-            "reminder:s9-e01:ama:1h",
+            rk("reminder:s9-e01:livestream:1h", LS_START),
+            rk("reminder:s9-e01:ama:1h", AMA_START),
         ]
         assert plan["pending"][0]["due_local"] == "Mon 2025-07-14 09:30 PDT"
 
@@ -416,7 +420,7 @@ async def test_reminders_of_an_event_that_ended_while_the_bot_was_down_are_skipp
         await h.stop_bot()  # the bot goes down before the reminder is due ...
         clock.set(start + timedelta(days=1))  # ... and comes back after the event ended
         await h.start_bot()
-        post = await h.bot.db.outbox.get("reminder:s9-e01:livestream:1h")
+        post = await h.bot.db.outbox.get(rk("reminder:s9-e01:livestream:1h", start))
         assert post.status is PostStatus.SKIPPED
         assert post.reason.startswith("late by")
         assert h.sandbox.messages(h.reminders) == []

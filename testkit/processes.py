@@ -590,7 +590,7 @@ class World:
                     lead = parse_duration(self.w.dm_lead)
                     for i in range(self.w.dm_members):
                         member = sb.member(f"d{i:03d}")
-                        key = dm_key(member, eid, "livestream", lead)
+                        key = dm_key(member, eid, "livestream", lead, start)
                         due = start - lead
                         deadline = min(due + default_grace(lead), start)
                         self.expected[key] = Expected(key, "dm", 0, due, deadline)

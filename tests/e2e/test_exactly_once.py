@@ -24,7 +24,9 @@ import aiohttp
 
 from bot.clock import ManualClock, system_clock
 from bot.config import load_settings
+from bot.plan.optin import dm_key
 from bot.plan.posts import PostStatus
+from bot.plan.reminders import reminder_key
 from bot.services.gap import ENV as GAP_ENV
 from bot.store import Store
 from testkit.harness import Harness
@@ -35,7 +37,7 @@ H = timedelta(hours=1)
 M = timedelta(minutes=1)
 S = timedelta(seconds=1)
 DUE_1H = LS_START - H  # the 1h livestream reminder; its grace is 15 minutes
-KEY = "reminder:s9-e01:livestream:1h"
+KEY = reminder_key("s9-e01", "livestream", H, LS_START)
 AUTHORS = "authors:\n  nitya:\n    name: Nitya Narasimhan\n"
 
 
@@ -237,7 +239,7 @@ async def test_dm_reminder_crash_restart_after_the_nonce_window_is_one_dm(tmp_pa
     async with world(tmp_path, clock) as h:
         await h.bot.db.optin.set_pref(h.member.id, "livestream", "dm", H, clock())
         await h.posting.reconcile_dms()
-        key = f"dm:{h.member.id}:s9-e01:livestream:1h"
+        key = dm_key(h.member.id, "s9-e01", "livestream", H, LS_START)
         assert (await h.bot.db.outbox.get(key)).status is PostStatus.PENDING
         dm = h.sandbox.world.dm_channel(h.member.id)
         clock.set(DUE_1H)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.clock import ManualClock
+from bot.plan.optin import dm_key
 from bot.plan.posts import PostStatus
 from tests.e2e.episodes import AMA_START, SUNDAY, episode_md, world
 
@@ -22,7 +23,7 @@ async def test_a_dm_stored_then_answered_503_reaches_the_member_once(tmp_path):
         sb = h.sandbox
         assert sb.nonce_window == 180.0  # Discord's "few minutes", not a short test knob
         await sb.slash(h.member, h.general, "notify", subcommand="set", series="ama", how="dm:10m")
-        key = f"dm:{h.member.id}:s9-e01:ama:10m"
+        key = dm_key(h.member.id, "s9-e01", "ama", timedelta(minutes=10), AMA_START)
         dm = sb.world.dm_channel(h.member.id)
         route = f"POST /channels/{dm.id}/messages"
         clock.set(AMA_START - timedelta(minutes=10))

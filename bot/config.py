@@ -72,6 +72,8 @@ class ContentSettings:
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
     database: Path = Path("data/amabot.sqlite3")
+    # One bot process per database: the lease expires this long after its last renewal.
+    lease_ttl: timedelta = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,8 @@ class AnnouncementSettings:
     channel_id: int = 0
     role_id: int = 0  # 0 = ping nobody
     backlog_days: int = 0
+    # Discord allows about 10 crossposts per hour per announcement channel.
+    publish_per_hour: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,9 @@ class ReminderSettings:
     ama_channel_id: int = 0
     livestream_role_id: int = 0  # 0 = role_id
     ama_role_id: int = 0
+    # Crosspost reminders posted in an announcement channel (they spend the channel's
+    # publish budget and reach followers late when it runs out).
+    publish: bool = False
 
     def channel_for(self, kind: str) -> int:
         specific = self.livestream_channel_id if kind == "livestream" else self.ama_channel_id
@@ -403,9 +410,7 @@ class _Loader:
         return Settings(
             discord=self.discord(tables["discord"]),
             content=self.content(tables["content"]),
-            storage=StorageSettings(
-                database=self.path(tables["storage"], "storage.database", StorageSettings.database)
-            ),
+            storage=self.storage(tables["storage"]),
             series=self.series(tables["series"]),
             announcements=self.announcements(tables["announcements"]),
             reminders=reminders,
@@ -472,6 +477,9 @@ class _Loader:
             channel_id=self.snowflake(t, "announcements.channel_id", d.channel_id),
             role_id=self.snowflake(t, "announcements.role_id", d.role_id),
             backlog_days=self.count(t, "announcements.backlog_days", d.backlog_days),
+            publish_per_hour=self.bounded(
+                t, "announcements.publish_per_hour", d.publish_per_hour, 1, 100
+            ),
         )
 
     def reminders(self, t: dict[str, Any]) -> ReminderSettings:
@@ -510,6 +518,7 @@ class _Loader:
             ama_channel_id=self.snowflake(t, "reminders.ama_channel_id", 0),
             livestream_role_id=self.snowflake(t, "reminders.livestream_role_id", 0),
             ama_role_id=self.snowflake(t, "reminders.ama_role_id", 0),
+            publish=self.boolean(t, "reminders.publish", d.publish),
         )
 
     def role_ids(self, t: dict[str, Any]) -> tuple[int, ...]:
@@ -623,6 +632,19 @@ class _Loader:
                 key, f"expected a Discord id (a number like 1234567890123456789), got {value!r}"
             )
         return number
+
+    def storage(self, t: dict[str, Any]) -> StorageSettings:
+        d = StorageSettings()
+        ttl = self.duration(t, "storage.lease_ttl", d.lease_ttl, positive=True)
+        if ttl < timedelta(seconds=2):
+            raise self.error("storage.lease_ttl", "must be at least 2s (it is renewed every third)")
+        return StorageSettings(database=self.path(t, "storage.database", d.database), lease_ttl=ttl)
+
+    def bounded(self, t: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+        value = self.count(t, key, default)
+        if not low <= value <= high:
+            raise self.error(key, f"expected {low} to {high}, got {value}")
+        return value
 
     def count(self, t: dict[str, Any], key: str, default: int) -> int:
         value = t.get(_leaf(key), default)

@@ -34,9 +34,13 @@ from typing import Any
 
 import aiohttp
 
+from bot.config import default_grace
 from bot.durations import duration_label, parse_duration
+from bot.plan.optin import dm_key
 from bot.plan.posts import nonce_for
 from bot.plan.reminders import reminder_key
+from bot.services.gap import ENV as GAP_ENV
+from bot.store import Store
 from bot.web.webhook import sign
 from testkit.harness import WEBHOOK_SECRET, ContentRepo, git, write_config
 from testkit.sandbox import SandboxClient, SandboxError, SandboxTimeout
@@ -216,6 +220,24 @@ class BotProcess:
         self.downtimes.append(Downtime(utcnow()))
         await self.proc.wait()
 
+    async def kill_in_gap(self, gap: Path, *, within: float) -> bool:
+        """Arm the send-gap hook: the bot SIGKILLs itself right after its next send is
+        answered, before recording it. True if that happened within `within` seconds; else
+        the hook is disarmed and the bot is SIGKILLed where it stands."""
+        kill = gap / "kill"
+        kill.write_text("kill", encoding="utf-8")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.proc.wait()), within)
+        if not self.alive:
+            self.downtimes.append(Downtime(utcnow()))
+            return True
+        kill.unlink(missing_ok=True)
+        if not self.alive:  # it went just as the hook was disarmed
+            self.downtimes.append(Downtime(utcnow()))
+            return True
+        await self.kill()
+        return False
+
     async def stop(self) -> int | None:
         if not self.alive:
             return self.proc.returncode if self.proc else None
@@ -257,6 +279,21 @@ class Workload:
     sandbox: dict[str, float] = field(default_factory=dict)
     lead: float = 8.0  # seconds allowed for the first start before the first due time
     validate: bool = True  # the stand-in checks each request against Discord's spec
+    # Issue 14: kills aimed at the gap between Discord's answer to a send and its record
+    # (the bot SIGKILLs itself there, bot/services/gap.py); at least `min_up` seconds of
+    # serving between two kills, so ten kills are ten outages, not one long one.
+    gap_kills: int = 0
+    min_up: float = 0.0
+    # Members who asked for DM reminders (livestreams, `dm_lead` before): DMs in the workload.
+    dm_members: int = 0
+    dm_lead: str = "30s"
+    busy: int = 0  # member messages in each posting channel before the start
+    bury: int = 0  # member messages posted in them while the bot is down after a gap kill
+    after_store: int = 0  # sends Discord stores and then answers 503, 502 or drops
+    # Kills aimed just before a reminder with an offset over a minute, down `long_down`
+    # seconds: it goes out "(delayed)" (later than the 60 s on-time tolerance, within grace).
+    long_downs: int = 0
+    long_down: float = 75.0
 
     @property
     def events_per_episode(self) -> int:
@@ -349,6 +386,10 @@ class RunReport:
     timings: dict[str, float]
     interactions: dict[str, Any]
     log_path: Path
+    # Keys whose send Discord had answered when the bot was SIGKILLed, before the record.
+    gap_landed: list[str] = field(default_factory=list)
+    delayed: int = 0  # reminders delivered marked "(delayed)"
+    kills: list[str] = field(default_factory=list)  # each kill: when, how, downtime
 
     def count(self, verdict: str, kind: str | None = None) -> int:
         return sum(
@@ -364,7 +405,7 @@ class RunReport:
         return self.count("duplicated")
 
     def table(self) -> str:
-        kinds = ("recap", "announce", "reminder")
+        kinds = ("recap", "announce", "reminder", "dm")
         head = f"{'kind':<10}{'expected':>9}{'delivered':>10}{'duplicated':>11}"
         head += f"{'skipped':>8}{'failed':>7}{'lost':>5}"
         rows = [head, "-" * len(head)]
@@ -387,6 +428,11 @@ class RunReport:
         )
         for reason, n in sorted(reasons.items()):
             rows.append(f"  {n} x {reason}")
+        rows.append(
+            f"killed between send and record: {len(self.gap_landed)}"
+            + (f" ({', '.join(self.gap_landed)})" if self.gap_landed else "")
+        )
+        rows.append(f"reminders delivered marked (delayed): {self.delayed}")
         resent = sum(1 for o in self.outcomes if o.sends > 1)
         rows.append(f"resent after a crash or error (answered by the nonce, one message): {resent}")
         for o in self.outcomes:
@@ -429,10 +475,12 @@ class World:
         self.interaction_log: list[dict[str, Any]] = []
         self.timings: dict[str, float] = {}
         self.problems: list[str] = []
+        self.kill_log: list[str] = []  # where each kill landed, for the report
 
     def layout(self) -> dict[str, Any]:
         members = [{"name": "ava", "roles": ["Organisers"]}, {"name": "sam", "roles": [SERIES]}]
         members += [{"name": f"m{i:04d}", "roles": [SERIES]} for i in range(self.w.members)]
+        members += [{"name": f"d{i:03d}", "roles": [SERIES]} for i in range(self.w.dm_members)]
         return {
             "guilds": [
                 {
@@ -469,6 +517,9 @@ class World:
         self.config = write_config(self.base / "amabot.toml", self.config_sections())
         env = {k: v for k, v in os.environ.items() if k != "AMABOT_CONFIG"}
         env.update({"DISCORD_TOKEN": self.sb.token, "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET})
+        self.gap = self.base / "gap"
+        self.gap.mkdir(exist_ok=True)
+        env[GAP_ENV] = str(self.gap)  # acts only when the harness drops a `kill` file there
         self.bot = BotProcess(
             self.config, env, self.base / "bot.log", f"http://127.0.0.1:{self.port}/healthz"
         )
@@ -539,6 +590,14 @@ class World:
                     denied = self.w.faults and kind == "ama"
                     channel = sb.channel("ama-reminders" if denied else "reminders")
                     self.expected[key] = Expected(key, "reminder", channel, due, deadline, denied)
+                if kind == "livestream":
+                    lead = parse_duration(self.w.dm_lead)
+                    for i in range(self.w.dm_members):
+                        member = sb.member(f"d{i:03d}")
+                        key = dm_key(member, eid, "livestream", lead, start)
+                        due = start - lead
+                        deadline = min(due + default_grace(lead), start)
+                        self.expected[key] = Expected(key, "dm", 0, due, deadline)
         for i in range(self.w.filler_episodes):
             (source / "episodes" / f"filler-{i:05d}.md").write_text(filler_episode_md(i))
         old = datetime(2020, 1, 1, tzinfo=UTC)
@@ -549,6 +608,41 @@ class World:
             )
 
     # -- driving -------------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Before the first start: members' DM choices in the bot's database (as /notify
+        would record them) and channels already busy with members' chatter."""
+        if self.w.dm_members:
+            store = await Store.open(self.base / "amabot.sqlite3")
+            try:
+                lead = parse_duration(self.w.dm_lead)
+                for i in range(self.w.dm_members):
+                    member = self.sandbox.member(f"d{i:03d}")
+                    await store.optin.set_pref(member, "livestream", "dm", lead, utcnow())
+            finally:
+                await store.close()
+        if self.w.busy:
+            sam = self.sandbox.member("sam")
+            for name in ("announcements", "reminders"):
+                await self.sb.seed_messages(
+                    self.sandbox.channel(name), self.w.busy, author=sam, every=0.01, last_ago=1.0
+                )
+
+    async def bury(self) -> None:
+        """Members talk on while the bot is down: its last post sinks under `bury` more."""
+        if not self.w.bury:
+            return
+        sam = self.sandbox.member("sam")
+        for name in ("announcements", "reminders"):
+            await self.sb.seed_messages(
+                self.sandbox.channel(name), self.w.bury, author=sam, every=0.001, last_ago=0.01
+            )
+
+    def landed(self) -> list[str]:
+        path = self.gap / "landed"
+        if not path.exists():
+            return []
+        return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line]
 
     async def start_bot(self) -> float:
         await self.bot.start()
@@ -711,6 +805,7 @@ async def run_chaos(
     world = World(base, workload, say=say)
     await world.setup()
     try:
+        await world.prepare()
         if before_start is not None:
             await before_start(world)
         return await _drive(world, scenario)
@@ -754,22 +849,56 @@ async def _drive(world: World, scenario: Scenario | None = None) -> RunReport:
         for e in world.expected.values()
         if e.due_at is not None
     ]
-    kill_plan = []
+    kill_plan: list[tuple[float, float, str]] = []
+    gap_left = w.gap_kills
     for i, when in enumerate(kill_at):
-        if i % 2 and aimed:
+        how = "random"
+        if (i % 2 or gap_left >= w.kills - i) and aimed:
             near = min(aimed, key=lambda a, when=when: abs(a - when))
             when = max(near + rng.uniform(0.0, 0.4), 0.5)
-        kill_plan.append((when, rng.uniform(min(w.min_down, w.max_down), w.max_down)))
+            how = "aimed"
+            if gap_left > 0:
+                # Armed a little before the due time: the next send is the one killed.
+                when, how, gap_left = max(near - 0.3, 0.5), "gap", gap_left - 1
+        kill_plan.append((when, rng.uniform(min(w.min_down, w.max_down), w.max_down), how))
+    long_aims = sorted(
+        (e.due_at - utcnow()).total_seconds() + (time.monotonic() - t0)
+        for e in world.expected.values()
+        if e.kind == "reminder"
+        and e.due_at is not None
+        and e.deadline is not None
+        and (e.deadline - e.due_at) > timedelta(seconds=w.long_down - 5)
+    )
+    for when in long_aims[: w.long_downs]:
+        kill_plan.append((max(when - 3.0, 0.5), w.long_down, "long"))
     kill_plan.sort()
 
     async def kills() -> None:
-        for when, down in kill_plan:
+        for when, down, how in kill_plan:
             await at(when)
-            await world.bot.kill()
-            say(f"  SIGKILL at +{time.monotonic() - t0:5.1f}s, down {down:.1f}s")
+            moment = time.monotonic() - t0
+            if how == "gap":
+                landed = await world.bot.kill_in_gap(world.gap, within=8.0)
+                how = "gap (landed)" if landed else "gap (no send came; plain SIGKILL)"
+            else:
+                await world.bot.kill()
+            line = f"SIGKILL at +{moment:5.1f}s, {how}, down {down:.1f}s"
+            world.kill_log.append(line)
+            say("  " + line)
+            await world.bury()
             await asyncio.sleep(down)
             await world.bot.start()
             await world.bot.wait_serving(timeout=60)
+            if w.min_up:
+                await asyncio.sleep(w.min_up)  # serving for a while: each kill its own outage
+
+    async def after_store() -> None:
+        statuses: list[int | str] = [503, "drop", 502]
+        moments = sorted(rng.uniform(1.0, span * 0.8) for _ in range(w.after_store))
+        for n, when in enumerate(moments):
+            await at(when)
+            await world.sb.fail_after_store(MESSAGES_ROUTE, statuses[n % 3], count=1)
+            say(f"  stored-then-{statuses[n % 3]} armed at +{time.monotonic() - t0:5.1f}s")
 
     async def faults() -> None:
         sb = world.sb
@@ -796,8 +925,10 @@ async def _drive(world: World, scenario: Scenario | None = None) -> RunReport:
             say(f"  fault {what} at +{time.monotonic() - t0:5.1f}s")
 
     jobs = [recaps(), announcements()]
-    if w.kills:
+    if kill_plan:
         jobs.append(kills())
+    if w.after_store:
+        jobs.append(after_store())
     if w.faults:
         await world.sandbox.client.deny_channel(world.sandbox.channel("ama-reminders"))
         jobs.append(faults())
@@ -932,6 +1063,7 @@ async def verify(world: World) -> RunReport:
         )
 
     known = {nonce_for(k) for k in world.expected}
+    bot_id = str(sb.info["bot_user_id"])
     strays: list[str] = []
     for cid, msgs in messages.items():
         seen: Counter[str] = Counter()
@@ -940,6 +1072,8 @@ async def verify(world: World) -> RunReport:
                 strays.append(f"channel {cid} message {m['id']}: {m['content'][:60]!r}")
             if m.get("interaction_metadata") or m.get("webhook_id"):
                 continue  # replies to members, not the bot's own posts
+            if str(m.get("author", {}).get("id")) != bot_id:
+                continue  # members' chatter (busy channels)
             shape = json.dumps([m.get("content"), m.get("embeds")], sort_keys=True)
             seen[shape] += 1
         for shape, n in seen.items():
@@ -951,7 +1085,17 @@ async def verify(world: World) -> RunReport:
         problems.append(f"Discord API spec violation: {v}")
     callbacks = _callbacks(requests)
     statuses = Counter(str(r["status"]) for r in requests)
+    delayed = sum(
+        1
+        for o in outcomes
+        if o.kind == "reminder"
+        and o.verdict == "delivered"
+        and any("(delayed)" in (m.get("content") or "") for m in per_key.get(o.key, []))
+    )
     return RunReport(
+        gap_landed=world.landed(),
+        kills=list(world.kill_log),
+        delayed=delayed,
         workload=world.w,
         seed=world.w.seed,
         outcomes=outcomes,
@@ -1006,28 +1150,56 @@ def messages_per_key(
     return out
 
 
+# After /healthz answers again, the restarted bot needs this long for its first deliveries.
+STARTUP_ALLOWANCE = timedelta(seconds=1.5)
+# Windows shorter than this in which the bot was serving cannot decide a skip either way.
+SERVING_SLACK = timedelta(seconds=0.5)
+
+
 def _skip_justified(
     exp: Expected, row: dict[str, Any], downtimes: list[Downtime], *, faults: bool = False
 ) -> str:
-    """'' when skipping was right: the bot was down (or starting) for part of the window in
-    which the reminder was due and still within its grace, or (in the fault run, where
-    Discord itself holds sends back) it was decided only once its grace had run out; else
-    what is wrong."""
+    """'' when skipping was right, else what is wrong. Against the exact downtimes and grace:
+    the whole window in which the post was due and still within its grace, [due, deadline],
+    must have been covered by the bot being down (killed until serving again, plus the
+    start-up allowance). In a fault run Discord itself can hold sends back past the grace:
+    there a skip also counts when the row records Discord refusing an attempt."""
     if exp.due_at is None or exp.deadline is None:
-        return "not a reminder with a deadline"
-    # The bot's own deadline: the episode file holds whole seconds, the workload exact times.
+        return "not a post with a deadline"
+    # The bot's own times: the episode file holds whole seconds, the workload exact times.
     deadline = _from_us(row.get("deadline")) or exp.deadline
+    due = _from_us(row.get("due_at")) or exp.due_at
     decided = _from_us(row["updated_at"])
     if decided is not None and decided <= deadline:
         return f"decided {(deadline - decided).total_seconds():.1f}s before its deadline"
-    if faults:
+    down = sorted((d.killed_at, (d.serving_at or utcnow()) + STARTUP_ALLOWANCE) for d in downtimes)
+    cursor, serving = due, timedelta(0)
+    worst: tuple[datetime, datetime] | None = None
+    for start, end in down:
+        if end <= cursor or start >= deadline:
+            continue
+        if start > cursor:
+            serving += start - cursor
+            worst = worst or (cursor, start)
+        cursor = max(cursor, end)
+        if cursor >= deadline:
+            break
+    if cursor < deadline:
+        serving += deadline - cursor
+        worst = worst or (cursor, deadline)
+    if serving <= SERVING_SLACK:
         return ""
-    for d in downtimes:
-        back = d.serving_at or utcnow()
-        # Down at some moment between due and deadline (1 s for start-up's first sweep).
-        if d.killed_at <= exp.deadline and back + timedelta(seconds=1) >= exp.due_at:
-            return ""
-    return "the bot was up for the whole window"
+    if faults and row.get("last_error"):
+        return ""
+    worst = worst or (due, deadline)
+    return (
+        f"the bot was serving {serving.total_seconds():.1f}s of its window "
+        f"{_hms(due)}-{_hms(deadline)} (e.g. {_hms(worst[0])}-{_hms(worst[1])})"
+    )
+
+
+def _hms(when: datetime) -> str:
+    return when.strftime("%H:%M:%S.%f")[:-3]
 
 
 def _callbacks(requests: list[dict[str, Any]]) -> dict[str, Any]:

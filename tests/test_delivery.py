@@ -10,41 +10,77 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.plan.posts import PlannedPost, PostStatus
-from bot.services.delivery import Dispatcher, PermanentSendError, TransientSendError
+from bot.services.delivery import (
+    Dispatcher,
+    PermanentSendError,
+    TransientSendError,
+    matches_variant,
+)
 from bot.store import Store
 
 T0 = datetime(2025, 7, 14, 17, 0, tzinfo=UTC)
 
 
 class RecordingSender:
-    """Stands in for Discord: records sends, dedupes nonces like Discord does, can fail."""
+    """Stands in for Discord: records sends, dedupes nonces like Discord does (for
+    `nonce_window`, on `clock`; forever when None), keeps each channel's history for
+    `find_sent`, and can fail before or after storing a message."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Any = None, nonce_window: timedelta | None = None) -> None:
+        self.clock = clock
+        self.nonce_window = nonce_window
         self.sent: list[tuple[int, dict[str, Any], str]] = []
-        self.by_nonce: dict[str, int] = {}
+        self.by_nonce: dict[str, tuple[int, datetime]] = {}
+        self.history: dict[int, list[tuple[int, dict[str, Any], datetime]]] = {}
         self.edits: list[tuple[int, int, dict[str, Any]]] = []
         self.published: list[int] = []
-        self.failures: list[Exception] = []
+        self.failures: list[BaseException] = []  # raised instead of storing
+        self.after_store: list[BaseException] = []  # raised after storing (ambiguous)
+        self.history_failures: list[BaseException] = []
+        self.lookups = 0
         self.news_channels: set[int] = set()
         self.gate: asyncio.Event | None = None
         self.dms_opened: list[int] = []
+
+    def now(self) -> datetime:
+        return self.clock() if self.clock is not None else T0
 
     async def send(self, channel_id: int, payload: dict[str, Any], *, nonce: str) -> int:
         if self.gate is not None:
             await self.gate.wait()
         if self.failures:
             raise self.failures.pop(0)
-        if nonce in self.by_nonce:
-            return self.by_nonce[nonce]
+        known = self.by_nonce.get(nonce)
+        if known is not None and (
+            self.nonce_window is None or self.now() - known[1] <= self.nonce_window
+        ):
+            return known[0]
         message_id = 1000 + len(self.sent)
         self.sent.append((channel_id, payload, nonce))
-        self.by_nonce[nonce] = message_id
+        self.by_nonce[nonce] = (message_id, self.now())
+        self.history.setdefault(channel_id, []).append((message_id, payload, self.now()))
+        if self.after_store:
+            raise self.after_store.pop(0)
         return message_id
 
+    async def find_sent(self, channel_id: int, variants, *, since: datetime):
+        self.lookups += 1
+        if self.history_failures:
+            raise self.history_failures.pop(0)
+        return [
+            (mid, at)
+            for mid, payload, at in self.history.get(channel_id, [])
+            if at >= since and matches_variant(payload, variants)
+        ]
+
     async def edit(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
         self.edits.append((channel_id, message_id, payload))
 
     async def publish(self, channel_id: int, message_id: int) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
         self.published.append(message_id)
 
     async def is_announcement_channel(self, channel_id: int) -> bool:
@@ -53,6 +89,9 @@ class RecordingSender:
     async def open_dm(self, member_id: int) -> int:
         self.dms_opened.append(member_id)
         return 900_000 + member_id
+
+    def messages_in(self, channel_id: int) -> int:
+        return len(self.history.get(channel_id, []))
 
 
 def planned(key: str, kind: str = "recap", due: datetime = T0, **kw: Any) -> PlannedPost:
@@ -70,7 +109,7 @@ def planned(key: str, kind: str = "recap", due: datetime = T0, **kw: Any) -> Pla
 async def world(tmp_path):
     clock = ManualClock(T0)
     store = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
-    sender = RecordingSender()
+    sender = RecordingSender(clock)
     dispatcher = Dispatcher(store.outbox, sender, clock=clock)
     yield clock, store, sender, dispatcher
     await store.close()
@@ -111,12 +150,20 @@ async def test_not_due_is_not_sent(world):
     assert len(sender.sent) == 1
 
 
-async def test_crash_between_send_and_record_resends_with_same_nonce(world, tmp_path):
+class Crash(BaseException):
+    """SIGKILL stand-in: not an Exception, so no `except Exception` in delivery catches it."""
+
+
+async def crash_after_send(post, message_id):
+    raise Crash()
+
+
+async def test_crash_between_send_and_record_is_settled_from_history(world, tmp_path):
     clock, store, sender, _ = world
     await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
-    claimed = await store.outbox.claim("recap:a", clock())
-    # The message reached Discord, then the process died before mark_sent.
-    await sender.send(claimed.channel_id, claimed.payload, nonce=claimed.nonce)
+    crashing = Dispatcher(store.outbox, sender, clock=clock, after_send=crash_after_send)
+    with pytest.raises(Crash):  # the message reached Discord, then the process died
+        await crashing.deliver("recap:a")
     await store.close()
 
     reopened = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
@@ -126,8 +173,9 @@ async def test_crash_between_send_and_record_resends_with_same_nonce(world, tmp_
         await dispatcher.deliver_due()
         post = await reopened.outbox.get("recap:a")
         assert post.status is PostStatus.SENT
-        assert post.message_id == 1000  # Discord answered with the message it already had
+        assert post.message_id == 1000  # found in the history, not sent again
         assert len(sender.sent) == 1
+        assert sender.lookups == 1
     finally:
         await reopened.close()
 
@@ -432,24 +480,23 @@ async def test_a_post_found_after_a_crash_is_recorded_as_sent_not_skipped(world,
         event_start=start,
     )
     await store.outbox.reconcile([reminder], scope="reminder:", now=clock())
-    claimed = await store.outbox.claim(reminder.key, clock())
-    message_id = await sender.send(claimed.channel_id, claimed.payload, nonce=claimed.nonce)
-    await store.close()  # the crash: Discord has the message, the outbox says "sending"
-
-    class Finder(RecordingSender):
-        async def find_sent(self, channel_id, payload, *, since):
-            return (message_id, T0 + timedelta(seconds=1)) if payload == claimed.payload else None
+    clock.advance(timedelta(seconds=1))
+    crashing = Dispatcher(store.outbox, sender, clock=clock, after_send=crash_after_send)
+    with pytest.raises(Crash):  # Discord has the message, the outbox says "sending"
+        await crashing.deliver(reminder.key)
+    await store.close()
 
     clock.advance(timedelta(minutes=20))  # back long after its grace
     reopened = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
     try:
-        dispatcher = Dispatcher(reopened.outbox, Finder(), clock=clock)
+        dispatcher = Dispatcher(reopened.outbox, sender, clock=clock)
         await dispatcher.recover()
         await dispatcher.deliver_due()
         post = await reopened.outbox.get(reminder.key)
         assert post.status is PostStatus.SENT
-        assert post.message_id == message_id
+        assert post.message_id == 1000
         assert post.sent_at == T0 + timedelta(seconds=1)  # when Discord took it
+        assert len(sender.sent) == 1
     finally:
         await reopened.close()
 

@@ -36,6 +36,7 @@ from bot.store import Store
 LA = "America/Los_Angeles"
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
+S = timedelta(seconds=1)
 DAY = timedelta(days=1)
 NOW = datetime(2025, 7, 10, 12, 0, tzinfo=UTC)
 MONDAY = datetime(2025, 7, 14, 17, 30, tzinfo=UTC)
@@ -169,16 +170,18 @@ def test_pace_spreads_dms_to_the_rate():
     times = [p.due_at for p in paced]
     for t in times:
         assert sum(1 for u in times if t <= u < t + M) <= 30
-    assert times[0] == due and times[29] == due and times[30] == due + M
-    assert times[-1] == due + 3 * M
-    assert all(p.deadline >= p.due_at for p in paced)
+    # Spread over the minutes before the time asked for, never after it.
+    assert times[0] == due - 3 * M and times[9] == due - 3 * M and times[10] == due - 2 * M
+    assert times[69] == due - M and times[70] == due and times[-1] == due
+    assert all(p.deadline == due + 15 * M for p in paced)  # each keeps its own deadline
     assert pace(posts, 30) == paced  # deterministic
-    # Pacing never pushes a DM to or past its event's start: those are not planned.
+    # A crowd right before its event: every DM still goes out before the start.
     crowd = [replace(p, due_at=FRIDAY - 2 * M, deadline=FRIDAY) for p in posts]
     kept = pace(crowd, 10)
-    assert len(kept) == 20
-    assert max(p.due_at for p in kept) == FRIDAY - M
-    assert all(late_decision(p, p.due_at).sends for p in kept)
+    assert len(kept) == 100
+    assert max(p.due_at for p in kept) == FRIDAY - 2 * M
+    assert min(p.due_at for p in kept) == FRIDAY - 11 * M
+    assert all(late_decision(p, p.due_at + 5 * S).sends for p in kept)
 
 
 def test_keys_custom_ids_and_leads():

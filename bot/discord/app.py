@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -33,6 +34,7 @@ from bot.discord.sender import DiscordSender
 from bot.discord.timing import InteractionTimer
 from bot.logsetup import configure_logging
 from bot.plan.calendar import calendar_hashes, feed_ics
+from bot.services.gap import gap_hook
 from bot.services.gitsync import GitContent
 from bot.services.posting import PostingService
 from bot.store import Store
@@ -56,6 +58,35 @@ STATE_COMMANDS_HASH = "commands.hash"
 
 # A button handler: told the interaction and what follows "amabot:<action>:" in the custom id.
 ButtonHandler = Callable[[discord.Interaction, str], Awaitable[None]]
+
+
+class AnotherInstance(ConfigError):
+    """Another `amabot run` holds the database's lease (exit status 2, nothing changed)."""
+
+    def __init__(self, message: str):
+        Exception.__init__(self, message)
+        self.key = "storage.database"
+        self.file = None
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """A lease holder ("host:pid:tag") on this host whose process no longer exists."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class UserFacingError(app_commands.AppCommandError):
@@ -173,6 +204,10 @@ class AmaBot(commands.Bot):
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=guild_ready_timeout,
+            # Raise RateLimited instead of sleeping out a long 429 (a crosspost's can last most
+            # of an hour): delivery retries later and nothing else waits. 30 s is the least
+            # discord.py accepts.
+            max_ratelimit_timeout=30.0,
         )
         self.interaction_timer.install(self._connection.parsers)
         point_discord_at(settings.discord)
@@ -187,6 +222,10 @@ class AmaBot(commands.Bot):
         self.index = ContentIndex(settings.content.path, settings)
         self.commands_synced = False
         self.button_handlers: dict[str, ButtonHandler] = {}
+        self.lease_holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._lease_task: asyncio.Task[None] | None = None
+        self.fatal: str | None = None  # why the bot stopped itself (exit status 1)
+        self._stopping: asyncio.Task[None] | None = None
 
     def register_button(self, action: str, handler: ButtonHandler) -> None:
         """Route clicks on `amabot:<action>[:<arg>]` buttons to `handler(interaction, arg)`.
@@ -205,6 +244,8 @@ class AmaBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.settings.storage.database, clock=self.clock)
+        # Before anything touches the outbox: one process per database.
+        await self._take_lease()
         report = await asyncio.to_thread(self._load_content)
         errors = [p for p in report.problems if p.severity == "error"]
         log.info(
@@ -275,6 +316,8 @@ class AmaBot(commands.Bot):
             git=git,
             sweep_interval=self.sweep_interval,
             events_api=events_api,
+            after_send=gap_hook(self.environ),
+            on_stop=self.stop_for,
         )
         self._posting = service
         await service.start()
@@ -364,6 +407,60 @@ class AmaBot(commands.Bot):
         log.info("slash commands synced")
         return True
 
+    async def _take_lease(self) -> None:
+        leases = self.db.leases
+        ttl = self.settings.storage.lease_ttl
+        if not await leases.take(self.lease_holder, self.clock(), ttl):
+            held = await leases.get()
+            dead = held is not None and _holder_is_dead(held.holder)
+            if not dead or not await leases.take(
+                self.lease_holder, self.clock(), ttl, replacing=held.holder
+            ):
+                await self.store.close()
+                self.store = None
+                raise AnotherInstance(
+                    f"another amabot ({held.holder if held else '?'}) is running on "
+                    f"{self.settings.storage.database} (its lease runs until "
+                    f"{held.expires_at.isoformat() if held else '?'}); not starting a second "
+                    "one. Nothing was changed."
+                )
+            log.warning("took over the lease of %s, whose process is gone", held.holder)
+        self._lease_task = asyncio.create_task(self._keep_lease(), name="amabot-lease")
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease every third of its time; losing it stops the bot at once."""
+        ttl = self.settings.storage.lease_ttl
+        try:
+            while True:
+                await asyncio.sleep(ttl.total_seconds() / 3)
+                try:
+                    ours = await self.db.leases.renew(self.lease_holder, self.clock(), ttl)
+                except Exception:
+                    log.exception("could not renew the lease; trying again")
+                    continue
+                if not ours:
+                    self.stop_for("the database lease was taken by another amabot process")
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the lease keeper died")
+            self.stop_for("the lease keeper died")
+
+    def stop_for(self, reason: str) -> None:
+        """Stop the bot from inside (the token was refused, the lease was lost): nothing more
+        is claimed, pending rows stay for the next start; the process exits with status 1."""
+        if self.fatal is not None:
+            return
+        self.fatal = reason
+        log.critical("stopping: %s", reason)
+        if self._posting is not None:
+            self._posting.dispatcher.stop(reason)
+        self._stopping = asyncio.get_running_loop().create_task(
+            self.close(), name="amabot-stop-for"
+        )
+        self._stopping.add_done_callback(_log_failure)
+
     async def close(self) -> None:
         if not self.is_closed():
             self.interaction_timer.log_summary()
@@ -379,7 +476,15 @@ class AmaBot(commands.Bot):
         except Exception:  # close must go on to the gateway and the store
             log.exception("error while stopping the posting service")
         await super().close()
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._lease_task
+            self._lease_task = None
         if self.store is not None:
+            # Only ever our own: a lease another process took over is left alone.
+            with contextlib.suppress(Exception):
+                await self.store.leases.release(self.lease_holder)
             await self.store.close()
             self.store = None
 
@@ -467,6 +572,9 @@ async def _serve_once(
         if ready in done and runner not in done:
             log.info("connected to Discord as %s", bot.user)
             done, _ = await asyncio.wait({runner, stopper}, return_when="FIRST_COMPLETED")
+        if bot.fatal is not None:
+            log.error("amabot stopped: %s", bot.fatal)
+            return 1
         if runner in done:
             return _runner_status(
                 runner, settings, logged_in=bot.user is not None, connected=bot.ws is not None

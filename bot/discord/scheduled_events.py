@@ -42,6 +42,32 @@ class DiscordEventsApi:
         )
         return await self._request(route, body)
 
+    async def ours(self) -> list[dict[str, Any]]:
+        """The guild's scheduled events this bot made (`creator_id`): never anyone else's."""
+        route = Route("GET", "/guilds/{guild_id}/scheduled-events", guild_id=self._guild_id)
+        try:
+            events = await self._client.http.request(route)
+        except discord.HTTPException as exc:
+            raise EventsApiError(
+                f"{exc.status} {exc.text or ''}".strip(), status=exc.status, code=exc.code or None
+            ) from exc
+        me = self._client.user.id if self._client.user else None
+        return [e for e in events if me is not None and int(e.get("creator_id") or 0) == me]
+
+    async def delete_event(self, event_id: int) -> None:
+        route = Route(
+            "DELETE",
+            "/guilds/{guild_id}/scheduled-events/{event_id}",
+            guild_id=self._guild_id,
+            event_id=event_id,
+        )
+        try:
+            await self._client.http.request(route)
+        except discord.HTTPException as exc:
+            raise EventsApiError(
+                f"{exc.status} {exc.text or ''}".strip(), status=exc.status, code=exc.code or None
+            ) from exc
+
     def stage_presence(self, channel_id: int, host_role_ids: Iterable[int]) -> StagePresence:
         """Who is in the stage or voice channel, from the gateway's voice states (the bot asks
         for the non-privileged voice states intent when `[events] auto_start` is on)."""

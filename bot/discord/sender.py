@@ -8,17 +8,29 @@ response API, so `payload_kwargs` turns the same dicts into its objects.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 import discord
 from discord.http import Route
 
-from bot.services.delivery import PermanentSendError, TransientSendError
+from bot.services.delivery import (
+    AuthenticationError,
+    HistoryUnreadable,
+    PermanentSendError,
+    TransientSendError,
+    matches_variant,
+)
 
 log = logging.getLogger("amabot.sender")
+
+# A history lookup reads at most this many pages of 100 messages.
+HISTORY_PAGES = 100
+READY_WAIT = 30.0  # seconds a lookup waits for the gateway's guild data
+TRANSIENT_CODES = frozenset({40003, 30046, 20022})
 
 
 def _describe(exc: discord.HTTPException) -> str:
@@ -44,27 +56,64 @@ class DiscordSender:
         return channel_id
 
     async def find_sent(
-        self, channel_id: int, payload: dict[str, Any], *, since: datetime
-    ) -> tuple[int, datetime] | None:
-        """After a crash mid-send: the bot's own message carrying this payload and when Discord
-        took it, if Discord has it (history does not return nonces, so the text is compared)."""
+        self, channel_id: int, variants: list[dict[str, Any]], *, since: datetime
+    ) -> list[tuple[int, datetime]]:
+        """The bot's own messages in the channel (a DM channel too) since `since` that match
+        a recorded variant, oldest first, with the time Discord took each.
+
+        History holds no nonces, so the recorded variants are compared. Read forward from
+        `since` with `after=` and paged, 100 at a time, to the newest message: bounded by
+        time, however busy the channel. Any failure raises TransientSendError, and so does a
+        channel whose history the bot may not read (Discord would answer an empty list,
+        which must not be read as "not sent")."""
         me = self._client.user
         if me is None:
-            return None
-        route = Route("GET", "/channels/{channel_id}/messages", channel_id=channel_id)
+            raise TransientSendError("not logged in yet: cannot read the history")
+        # The permissions below come from the gateway's guild data: wait for it, or a lookup
+        # right after a start would take Discord's empty answer for "not sent".
         try:
-            messages = await self._client.http.request(route, params={"limit": 50})
-        except discord.HTTPException:
-            return None
-        for message in messages:
-            if int(message.get("author", {}).get("id", 0)) != me.id:
-                continue
-            created_at = discord.utils.snowflake_time(int(message["id"]))
-            if created_at < since - timedelta(minutes=1):
-                continue
-            if same_post(message, payload):
-                return int(message["id"]), created_at
-        return None
+            await asyncio.wait_for(self._client.wait_until_ready(), READY_WAIT)
+        except TimeoutError:
+            raise TransientSendError("the gateway is not ready: cannot read the history") from None
+        if not self._history_readable(channel_id):
+            raise HistoryUnreadable(
+                f"the bot lacks Read Message History in <#{channel_id}>, so it cannot see "
+                "whether this post already went out (grant it, then resend if needed)"
+            )
+        after = discord.utils.time_snowflake(since, high=False)
+        found: list[tuple[int, datetime]] = []
+        for _page in range(HISTORY_PAGES):
+            route = Route("GET", "/channels/{channel_id}/messages", channel_id=channel_id)
+            batch = await self._request(route, None, params={"limit": 100, "after": after})
+            if not isinstance(batch, list):
+                raise TransientSendError(f"unexpected history answer: {type(batch).__name__}")
+            for message in batch:
+                if int(message.get("author", {}).get("id", 0)) != me.id:
+                    continue
+                if matches_variant(message, variants):
+                    mid = int(message["id"])
+                    found.append((mid, discord.utils.snowflake_time(mid)))
+            if len(batch) < 100:
+                return sorted(found)
+            after = max(int(m["id"]) for m in batch)
+        raise TransientSendError(
+            f"more than {HISTORY_PAGES * 100} messages since {since.isoformat()} in channel "
+            f"{channel_id}: history lookup gave up"
+        )
+
+    def _history_readable(self, channel_id: int) -> bool:
+        """False only when the cached guild channel says the bot lacks Read Message History
+        (or View Channel); unknown channels and DMs are assumed readable."""
+        channel = self._client.get_channel(channel_id)
+        guild = getattr(channel, "guild", None)
+        me = getattr(guild, "me", None)
+        if channel is None or guild is None or me is None:
+            return True
+        try:
+            perms = channel.permissions_for(me)
+        except Exception:  # a partial cache: let the request decide
+            return True
+        return bool(perms.read_message_history and perms.view_channel)
 
     async def send(self, channel_id: int, payload: dict[str, Any], *, nonce: str) -> int:
         body = dict(payload)
@@ -106,24 +155,40 @@ class DiscordSender:
             return self._channel_types[channel_id] == discord.ChannelType.news.value
         return isinstance(channel, discord.TextChannel) and channel.is_news()
 
-    async def _request(self, route: Route, body: dict[str, Any] | None) -> Any:
+    async def _request(
+        self, route: Route, body: dict[str, Any] | None, *, params: dict[str, Any] | None = None
+    ) -> Any:
+        kwargs: dict[str, Any] = {}
+        if body is not None:
+            kwargs["json"] = body
+        if params is not None:
+            kwargs["params"] = params
         try:
-            if body is None:
-                return await self._client.http.request(route)
-            return await self._client.http.request(route, json=body)
-        except (discord.Forbidden, discord.NotFound) as exc:
-            raise PermanentSendError(_describe(exc)) from exc
+            return await self._client.http.request(route, **kwargs)
         except discord.DiscordServerError as exc:
-            raise TransientSendError(_describe(exc)) from exc
+            # A 5xx does not prove the write failed: the next attempt looks first.
+            raise TransientSendError(_describe(exc), maybe_sent=True, code=exc.code) from exc
         except discord.RateLimited as exc:
             raise TransientSendError("rate limited", exc.retry_after) from exc
         except discord.HTTPException as exc:
-            if exc.status == 429 or exc.status >= 500:
-                raise TransientSendError(_describe(exc)) from exc
-            # Any other 4xx: the request itself is wrong; sending it again cannot help.
-            raise PermanentSendError(_describe(exc)) from exc
+            if exc.status == 401:
+                raise AuthenticationError(_describe(exc)) from exc
+            if exc.code in TRANSIENT_CODES:
+                # 40003 DMs opened too fast (a 403), 30046 old-message edits and 20022
+                # publishing limits: "try again later", not a refusal.
+                raise TransientSendError(_describe(exc), code=exc.code) from exc
+            if exc.status == 429:
+                raise TransientSendError(_describe(exc), code=exc.code) from exc
+            if exc.status >= 500:
+                raise TransientSendError(_describe(exc), maybe_sent=True, code=exc.code) from exc
+            # Any other 4xx (403, 404, 400): the request itself is refused; sending it again
+            # cannot help.
+            raise PermanentSendError(_describe(exc), code=exc.code) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransientSendError(f"network: {type(exc).__name__}: {exc}") from exc
+            # The request may have reached Discord before the connection broke.
+            raise TransientSendError(
+                f"network: {type(exc).__name__}: {exc}", maybe_sent=True
+            ) from exc
 
 
 def allowed_mentions_from(payload: dict[str, Any]) -> discord.AllowedMentions:
@@ -175,14 +240,3 @@ def payload_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
     if view is not None:
         kwargs["view"] = view
     return kwargs
-
-
-def same_post(message: dict[str, Any], payload: dict[str, Any]) -> bool:
-    """Whether a message in the channel is this payload as sent (maybe marked "(delayed)")."""
-    content = (payload.get("content") or "").strip()
-    if content and not (message.get("content") or "").startswith(content[:200]):
-        return False
-    titles = [e.get("title") for e in payload.get("embeds") or []]
-    return titles == [e.get("title") for e in message.get("embeds") or []] and bool(
-        content or any(titles)
-    )

@@ -74,7 +74,7 @@ def late_decision(
     now = utc(now)
     due = utc(post.due_at)
     late = now - due
-    if post.kind == "recap":
+    if post.kind in ("recap", "alert"):  # still news late; an alert is never dropped
         return Decision(Action.SEND, late_by=max(late, timedelta(0)))
     on_time = Decision(Action.SEND, late_by=max(late, timedelta(0))) if late <= tolerance else None
 

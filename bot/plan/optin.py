@@ -333,31 +333,49 @@ def plan_recap_dms(
 
 
 def pace(
-    posts: Iterable[PlannedPost], rate_per_minute: int, *, window: timedelta = timedelta(minutes=1)
+    posts: Iterable[PlannedPost],
+    rate_per_minute: int,
+    *,
+    window: timedelta = timedelta(minutes=1),
 ) -> list[PlannedPost]:
-    """The posts in due order, each moved later as needed so that no `window` (a minute)
-    holds more than `rate_per_minute` of them. Deterministic: the same plan paces the same.
+    """The posts in due order, spread so that no `window` (a minute) holds more than
+    `rate_per_minute` of them. Deterministic and independent of the time of planning: the
+    same plan paces the same, so re-planning never shuffles rows already sent.
 
-    A moved post's deadline becomes at least its new due time (it is late by design, not by
-    accident) but never later than its event's start. A post that pacing would push to or
-    past its event's start is dropped: "in 1 hour" must never arrive after the start, and
-    delivery would read a post due after its start as a "starting now" one.
+    A member who asked for "1 hour before" gets it before the event, never skipped because
+    of our own pacing: a crowd due at one moment is spread over the minutes *before* it
+    (earlier, never later), each keeping its own deadline. A plan made so late that some
+    slots are already past sends those at once (delivery slows down if Discord says 40003).
     """
     rate = max(int(rate_per_minute), 1)
-    ordered = sorted(posts, key=lambda p: (p.due_at, p.key))
-    out: list[PlannedPost] = []
-    for post in ordered:
+    # Backwards from each due time: the latest ones keep their time, the rest move earlier.
+    latest_first = sorted(posts, key=lambda p: (p.due_at, p.key), reverse=True)
+    earlier: list[tuple[datetime, PlannedPost]] = []
+    for post in latest_first:
         due = post.due_at
+        if len(earlier) >= rate:
+            due = min(due, earlier[-rate][0] - window)
+        earlier.append((due, post))
+    # Forwards: posts due at different times may still crowd a window; those move later,
+    # keeping their grace from the new time (capped at the event's start).
+    out: list[PlannedPost] = []
+    for due, post in sorted(earlier, key=lambda e: (e[0], e[1].key)):
         if len(out) >= rate:
             due = max(due, out[-rate].due_at + window)
         if due == post.due_at:
             out.append(post)
             continue
+        if due < post.due_at:
+            out.append(replace(post, due_at=due))
+            continue
         if post.event_start is not None and due >= post.event_start:
             continue
         deadline = post.deadline
-        if deadline is not None and deadline < due:
-            deadline = due
+        if deadline is not None:
+            grace = max(deadline - post.due_at, timedelta(0))
+            deadline = max(deadline, due + grace)
+            if post.event_start is not None:
+                deadline = min(deadline, post.event_start)
         out.append(replace(post, due_at=due, deadline=deadline))
     return out
 

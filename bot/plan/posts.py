@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 # "dm": a reminder sent to one member (bot/plan/optin.py); channel_id 0, member id in the key.
-PostKind = Literal["recap", "reminder", "announce", "dm"]
+# "alert": a note to the organisers that a post was refused (one per refused post).
+PostKind = Literal["recap", "reminder", "announce", "dm", "alert"]
 
 
 class PostStatus(enum.StrEnum):
@@ -90,6 +91,18 @@ class Post:
     next_attempt_at: datetime | None = None
     # Sent, but planning changed its payload since: delivery should edit the message.
     edit_pending: bool = False
+    # Delivery's memory of the current attempt (bot/services/delivery.py):
+    claimed_at: datetime | None = None
+    attempt_since: datetime | None = None  # the first send attempt; history is read from here
+    target_channel_id: int | None = None  # where the attempts went (a DM channel for `dm`)
+    variants: tuple[dict[str, Any], ...] = ()  # what was put on the wire, recorded beforehand
+    unsure: bool = False  # an attempt may have reached Discord: look before sending again
+    publish_status: str | None = None  # pending, done, dropped, failed; None = not wanted
+    publish_attempts: int = 0
+    published_at: datetime | None = None
+    publish_reason: str | None = None
+    edit_attempts: int = 0
+    edit_next_at: datetime | None = None
 
     @property
     def wake_at(self) -> datetime:

@@ -474,6 +474,24 @@ class EventsApi(Protocol):
         ...
 
 
+def same_event(event: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Whether a live Discord event (one of ours) is the one `body` would create: same name,
+    same start."""
+    if int(event.get("status") or EventStatus.SCHEDULED) not in (
+        EventStatus.SCHEDULED,
+        EventStatus.ACTIVE,
+    ):
+        return False
+    if event.get("name") != body.get("name"):
+        return False
+    try:
+        theirs = datetime.fromisoformat(str(event["scheduled_start_time"]))
+        mine = datetime.fromisoformat(str(body["scheduled_start_time"]))
+    except (KeyError, ValueError):
+        return False
+    return theirs == mine
+
+
 def image_data_uri(content_type: str, data: bytes) -> str | None:
     """``data:image/png;base64,...`` for PNG/JPEG/GIF/WebP covers; None for anything else."""
     kind = (content_type or "").split(";", 1)[0].strip().lower()
@@ -565,6 +583,27 @@ class EventReconciler:
             log.info("%s", report.summary())
         return report
 
+    async def _create_once(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create, unless Discord already has this event from us: a create answered 5xx (or
+        cut off by a crash) may have been made, and discord.py retries some 5xx by itself.
+        An event of ours with the same name and start is adopted (and brought in line with
+        `body`); copies a retried create left behind are removed. APIs without `ours` (a
+        test double) just create."""
+        ours = getattr(self._api, "ours", None)
+        if ours is None:
+            return await self._api.create_event(body)
+        same = [e for e in await ours() if same_event(e, body)]
+        if same:
+            keep = min(same, key=lambda e: int(e["id"]))
+            log.warning("adopting Discord event %s (%s) made earlier", keep["id"], body["name"])
+            return await self._api.edit_event(int(keep["id"]), body)
+        answer = await self._api.create_event(body)
+        made = int(answer["id"])
+        for extra in [e for e in await ours() if same_event(e, body) and int(e["id"]) != made]:
+            log.warning("removing a second copy %s of event %s", extra["id"], body["name"])
+            await self._api.delete_event(int(extra["id"]))
+        return answer
+
     async def _apply(self, action: EventAction, st: Any, now: datetime) -> None:
         body = dict(action.body)
         if action.image_url:
@@ -572,7 +611,7 @@ class EventReconciler:
             if image:
                 body["image"] = image
         if action.op is Op.CREATE:
-            answer = await self._api.create_event(body)
+            answer = await self._create_once(body)
             discord_id = int(answer["id"])
             status = int(answer.get("status") or EventStatus.SCHEDULED)
         else:

@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
@@ -31,6 +31,7 @@ from bot.config import Settings
 from bot.content.identity import announcement_ids, new_aliases, renamed
 from bot.content.index import ContentIndex
 from bot.content.models import Episode, Recap
+from bot.durations import short_duration
 from bot.plan.auto_start import may_start, start_check_times
 from bot.plan.late import Decision, payload_for
 from bot.plan.optin import (
@@ -41,7 +42,7 @@ from bot.plan.optin import (
     is_recap_dm_key,
     plan_dm_reminders,
 )
-from bot.plan.posts import PlannedPost, Post, PostStatus, nonce_for
+from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.plan.recaps import backlog_cutoff, plan_recap_announcements
 from bot.plan.reminders import FOLLOW_UP_WINDOW, plan_reminder_followups, plan_reminders
 from bot.plan.scheduled_events import (
@@ -51,7 +52,7 @@ from bot.plan.scheduled_events import (
     plan_guild_events,
     transition_times,
 )
-from bot.services.delivery import Dispatcher, Sender
+from bot.services.delivery import AfterSend, DeliveryPolicy, Dispatcher, Sender, StopHook
 from bot.services.event_sync import DiscordSideSync, SyncReport
 from bot.services.gitsync import ContentSync, GitContent, PullResult
 from bot.services.recap_plan import IncrementalRecapPlan
@@ -60,6 +61,9 @@ from bot.store.outbox import DuplicateKeyError
 
 log = logging.getLogger("amabot.posting")
 
+ALERT_PREFIX = "alert:"  # organiser alerts: one outbox row per refused post
+# /healthz says not-ok while a post is this late (pending) or claimed this long (sending).
+OVERDUE_AFTER = timedelta(minutes=5)
 EVENTS_WAKE_PREFIX = "events:"  # wake-ups that run the scheduled events reconcile (auto_start)
 STATE_COMMIT = "content.last_commit"
 STATE_RELOADED = "content.last_reload_at"
@@ -87,6 +91,8 @@ class PostingService:
         git: GitContent | None = None,
         sweep_interval: float = 30.0,
         events_api: EventsApi | None = None,
+        after_send: AfterSend | None = None,
+        on_stop: StopHook | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -99,6 +105,12 @@ class PostingService:
             payload_for=self._payload_for,
             on_failure=self._tell_organisers,
             on_retry=self._schedule_retry,
+            after_send=after_send,
+            on_stop=on_stop,
+            policy=DeliveryPolicy(
+                publish_per_hour=settings.announcements.publish_per_hour,
+                publish_reminders=settings.reminders.publish,
+            ),
         )
         # A wake-up for one key delivers everything due, so a channel's posts keep their order.
         self.wakeups = Wakeups(
@@ -515,7 +527,10 @@ class PostingService:
         reason, before the plan (which forgets events that have ended) could cancel them as
         "no longer planned": after a long outage `amabot plan` must say what really happened."""
         for post in await self.store.outbox.pending():
-            if post.deadline is not None and post.deadline < now:
+            # An unsure post (it may be out already) is settled by delivery's history
+            # lookup, which needs the gateway: never skipped here, and never cancelled by
+            # the plan (Outbox.reconcile leaves it alone).
+            if post.deadline is not None and post.deadline < now and not post.unsure:
                 await self.dispatcher.deliver(post.key)
 
     def _plan_recaps(
@@ -618,11 +633,20 @@ class PostingService:
         channel_id = self.settings.organisers.alerts_channel_id
         if not channel_id or channel_id == post.channel_id:
             return  # no alerts channel, or it is the very channel that refuses us
-        payload = failure_alert(post, reason)
-        try:
-            await self.sender.send(channel_id, payload, nonce=nonce_for(f"alert:{post.key}"))
-        except Exception as exc:
-            log.error("could not tell the organisers in channel %s: %s", channel_id, exc)
+        if post.kind == "alert":
+            return  # the alerts channel itself refuses us: the log and /healthz say so
+        # An outbox row like every other post: a 429, a 5xx or a crash cannot lose it.
+        now = self.clock()
+        alert = PlannedPost(
+            key=f"{ALERT_PREFIX}{post.key}",
+            kind="alert",
+            due_at=now,
+            channel_id=channel_id,
+            payload=failure_alert(post, reason),
+            subject=post.key,
+        )
+        if await self.store.outbox.add_once(alert, now):
+            self.wakeups.schedule(alert.key, now)
 
     async def _dm_refused(self, post: Post, reason: str) -> None:
         if not is_dm_closed_error(reason):
@@ -652,11 +676,21 @@ class PostingService:
         sync = self.sync.status()
         problems = [p.as_dict() for p in list(self.dispatcher.problems)[-10:]]
         events = await self.events_health()
+        now = self.clock()
+        late = await self.store.outbox.overdue(now, now - OVERDUE_AFTER)
+        reasons = [_late_reason(p, now) for p in late]
+        if self.dispatcher.stopped:
+            reasons.insert(0, f"delivery stopped: {self.dispatcher.stopped}")
+        if sync["last_error"] is not None:
+            reasons.append(f"content sync: {sync['last_error']}")
+        if problems:
+            reasons.append(f"{len(problems)} delivery problem(s) in this run (see problems)")
+        if events["permission_error"]:
+            reasons.append(f"scheduled events: {events['permission_error']}")
+        reasons.extend(f"set-up: {p['problem']}" for p in self.setup_problems)
         return {
-            "ok": sync["last_error"] is None
-            and not problems
-            and not events["permission_error"]
-            and not self.setup_problems,
+            "ok": not reasons,
+            "reasons": reasons,
             "last_commit": await self.store.state.get(STATE_COMMIT),
             "last_reload_at": await self.store.state.get(STATE_RELOADED),
             "posts": {
@@ -682,6 +716,14 @@ class PostingService:
             # What the self-check (bot/services/selfcheck.py) found wrong with the set-up.
             "setup_problems": list(self.setup_problems),
         }
+
+
+def _late_reason(post: Post, now: datetime) -> str:
+    if post.status is PostStatus.SENDING:
+        since = post.claimed_at or post.updated_at or now
+        return f"{post.key} stuck in sending for {short_duration(now - since)}"
+    error = f" (last error: {post.last_error})" if post.last_error else ""
+    return f"{post.key} overdue by {short_duration(now - post.due_at)}{error}"
 
 
 def failure_alert(post: Post, reason: str) -> dict[str, Any]:

@@ -210,9 +210,11 @@ async def _configure(conn: aiosqlite.Connection, path: Path) -> None:
         if mode != "wal" and str(path) != ":memory:":
             log.warning("%s: SQLite refused WAL mode (journal mode is %s)", path, mode)
         await conn.execute("PRAGMA foreign_keys = ON")
-        # With WAL, NORMAL is durable across application crashes (only an OS crash can lose
-        # the last commits) and keeps each commit cheap.
-        await conn.execute("PRAGMA synchronous = NORMAL")
+        # FULL: every commit (a claim, the note of what is about to be sent, the record of
+        # what was) is on disk before delivery acts on it, also across an OS crash or power
+        # loss, which NORMAL with WAL does not promise. Measured (bench/sqlite_sync.py):
+        # about 0.2 ms per claim+record against 0.02 ms, nothing next to a Discord request.
+        await conn.execute("PRAGMA synchronous = FULL")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: cannot use this file as the amabot database: {exc}") from exc
 

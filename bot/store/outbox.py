@@ -65,7 +65,8 @@ _MOVE = """
 
 # The message stays where it was posted: the new payload is hashed with that channel.
 _NEEDS_EDIT = """
-    UPDATE outbox SET payload = ?, content_hash = ?, edit_pending = 1, updated_at = ?
+    UPDATE outbox SET payload = ?, content_hash = ?, edit_pending = 1, updated_at = ?,
+                      edit_attempts = 0, edit_next_at = NULL
      WHERE key = ? AND status = 'sent'
 """
 
@@ -78,11 +79,13 @@ _REVIVE = """
 """
 
 _RECONCILE_SELECT = """SELECT key, status, due_at, deadline, event_start, channel_id, content_hash,
-                             subject, cancelled_by FROM outbox"""
+                             subject, cancelled_by, unsure FROM outbox"""
 
+# An `unsure` row may already be in Discord: delivery's lookup settles it (sent, or skipped
+# as late), never the plan.
 _CANCEL_UNPLANNED = """
     UPDATE outbox SET status = 'cancelled', reason = ?, cancelled_by = NULL, updated_at = ?
-     WHERE key = ? AND status = 'pending'
+     WHERE key = ? AND status = 'pending' AND unsure = 0
 """
 
 
@@ -189,9 +192,13 @@ class Outbox:
         )
         return [_post(r) for r in rows]
 
-    async def edits_pending(self) -> list[Post]:
+    async def edits_pending(self, now: datetime | None = None) -> list[Post]:
+        """Sent rows whose message needs an edit; with `now`, only those not backing off."""
         rows = await self._db.fetchall(
-            "SELECT * FROM outbox WHERE edit_pending = 1 AND status = 'sent' ORDER BY updated_at"
+            """SELECT * FROM outbox WHERE edit_pending = 1 AND status = 'sent'
+                 AND (? IS NULL OR edit_next_at IS NULL OR edit_next_at <= ?)
+               ORDER BY updated_at""",
+            (to_db_opt(now), to_db_opt(now)),
         )
         return [_post(r) for r in rows]
 
@@ -272,7 +279,7 @@ class Outbox:
                 else:
                     report.unchanged += 1
             for key, row in existing.items():
-                if key not in plan and row["status"] == PostStatus.PENDING:
+                if key not in plan and row["status"] == PostStatus.PENDING and not row["unsure"]:
                     cancels.append((reason_missing, at, key))
                     report.cancelled.append(key)
             await tx.executemany(_INSERT, inserts)
@@ -376,23 +383,42 @@ class Outbox:
         """pending -> sending if due; the caller that gets the Post back is the one to send it."""
         at = to_db(now)
         rows = await self._db.write(
-            """UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ?
+            """UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ?,
+                      claimed_at = ?
                 WHERE key = ? AND status = 'pending' AND due_at <= ?
                   AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
             RETURNING *""",
-            (at, key, at, at),
+            (at, at, key, at, at),
         )
         return _post(rows[0]) if rows else None
 
-    async def mark_sent(self, key: str, message_id: int, now: datetime) -> bool:
-        """sending -> sent. Also from cancelled: an organiser may cancel while the send is in
-        flight, and once the message exists the row must say so, or it could be revived and
-        posted twice."""
+    async def note_attempt(
+        self, key: str, target_channel_id: int, variants: list[dict], now: datetime
+    ) -> bool:
+        """Just before a send: where it goes and every variant put on the wire so far. From
+        here until the outcome is recorded the row is `unsure`: a crash, an unclear 5xx or a
+        timeout is settled by looking in that channel's history, from `attempt_since` on."""
+        return await self._update(
+            """UPDATE outbox SET unsure = 1, attempt_since = COALESCE(attempt_since, ?),
+                      target_channel_id = ?, variants = ?, updated_at = ?
+                WHERE key = ? AND status = 'sending'""",
+            (to_db(now), target_channel_id, _json(variants), to_db(now), key),
+        )
+
+    async def mark_sent(
+        self, key: str, message_id: int, now: datetime, *, publish: bool = False
+    ) -> bool:
+        """sending -> sent (`now`: when Discord took it). Also from cancelled: an organiser may
+        cancel while the send is in flight, and once the message exists the row must say so,
+        or it could be revived and posted twice. With `publish`, the crosspost is queued in
+        the same write, so a crash cannot lose it."""
         return await self._update(
             """UPDATE outbox SET status = 'sent', message_id = ?, sent_at = ?, updated_at = ?,
-                      last_error = NULL, next_attempt_at = NULL
+                      last_error = NULL, next_attempt_at = NULL, claimed_at = NULL, unsure = 0,
+                      publish_status = CASE WHEN ? THEN 'pending' ELSE publish_status END,
+                      publish_next_at = CASE WHEN ? THEN ? ELSE publish_next_at END
                 WHERE key = ? AND status IN ('sending', 'cancelled')""",
-            (message_id, to_db(now), to_db(now), key),
+            (message_id, to_db(now), to_db(now), publish, publish, to_db(now), key),
         )
 
     async def mark_failed(self, key: str, reason: str, now: datetime) -> bool:
@@ -404,14 +430,31 @@ class Outbox:
         return await self._finish(key, PostStatus.SKIPPED, reason, now)
 
     async def retry_later(
-        self, key: str, error: str, next_attempt_at: datetime, now: datetime
+        self,
+        key: str,
+        error: str,
+        next_attempt_at: datetime,
+        now: datetime,
+        *,
+        unsure: bool | None = None,
+        count_attempt: bool = True,
     ) -> bool:
-        """sending -> pending, not claimable before next_attempt_at."""
+        """sending -> pending, not claimable before next_attempt_at. `unsure`: whether an
+        attempt may have reached Discord (None: leave as recorded). `count_attempt=False`
+        gives the claim's attempt back (nothing was tried: e.g. the token was refused)."""
         return await self._update(
             """UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ?,
-                      updated_at = ?
+                      updated_at = ?, claimed_at = NULL, unsure = COALESCE(?, unsure),
+                      attempts = attempts - ?
                 WHERE key = ? AND status = 'sending'""",
-            (error, to_db(next_attempt_at), to_db(now), key),
+            (
+                error,
+                to_db(next_attempt_at),
+                to_db(now),
+                None if unsure is None else int(unsure),
+                0 if count_attempt else 1,
+                key,
+            ),
         )
 
     async def cancel(self, key: str, reason: str, now: datetime, by: int | None = None) -> bool:
@@ -456,15 +499,124 @@ class Outbox:
         return [r["key"] for r in revived], [r["key"] for r in skipped]
 
     async def recover_sending(self, now: datetime) -> list[Post]:
-        """At start-up only: rows a crash left in `sending` go back to pending, to be resent
-        with the same nonce (Discord then returns the message it may already have)."""
+        """At start-up (under the lease, so no other process is sending): every row left in
+        `sending` goes back to pending. A row whose send was already on its way stays
+        `unsure`, so delivery looks in Discord's history before it sends again."""
         rows = await self._db.write(
-            """UPDATE outbox SET status = 'pending', next_attempt_at = NULL, updated_at = ?
+            """UPDATE outbox SET status = 'pending', next_attempt_at = NULL, claimed_at = NULL,
+                      updated_at = ?
                 WHERE status = 'sending'
             RETURNING *""",
             (to_db(now),),
         )
         return sorted((_post(r) for r in rows), key=lambda p: (p.due_at, p.key))
+
+    async def stuck(self, claimed_before: datetime) -> list[Post]:
+        """Rows in `sending` whose claim is older than `claimed_before` (a record step that
+        failed, a wake-up that died): the periodic sweep recovers them."""
+        rows = await self._db.fetchall(
+            """SELECT * FROM outbox WHERE status = 'sending'
+                 AND COALESCE(claimed_at, updated_at) < ? ORDER BY due_at, key""",
+            (to_db(claimed_before),),
+        )
+        return [_post(r) for r in rows]
+
+    async def recover_stuck(self, key: str, claimed_before: datetime, now: datetime) -> bool:
+        """One stuck row back to pending, if it is still stuck (its `unsure` flag stays)."""
+        return await self._update(
+            """UPDATE outbox SET status = 'pending', next_attempt_at = NULL, claimed_at = NULL,
+                      updated_at = ?
+                WHERE key = ? AND status = 'sending' AND COALESCE(claimed_at, updated_at) < ?""",
+            (to_db(now), key, to_db(claimed_before)),
+        )
+
+    async def overdue(self, now: datetime, late_by: datetime) -> list[Post]:
+        """Pending rows due before `late_by` (still not out), and `sending` rows claimed before
+        it: what /healthz reports."""
+        rows = await self._db.fetchall(
+            """SELECT * FROM outbox
+                WHERE (status = 'pending' AND due_at < ?)
+                   OR (status = 'sending' AND COALESCE(claimed_at, updated_at) < ?)
+                ORDER BY due_at, key LIMIT 20""",
+            (to_db(late_by), to_db(late_by)),
+        )
+        return [_post(r) for r in rows]
+
+    async def dm_channel_of(self, member_id: int) -> int | None:
+        """The DM channel an earlier ``dm:`` row of this member went to (Discord keeps one
+        per member): a restart need not open it again (opening DMs is rate limited, 40003)."""
+        prefix = f"dm:{int(member_id)}:"
+        value = await self._db.scalar(
+            """SELECT target_channel_id FROM outbox
+                WHERE substr(key, 1, ?) = ? AND target_channel_id IS NOT NULL
+                ORDER BY updated_at DESC LIMIT 1""",
+            (len(prefix), prefix),
+        )
+        return None if value is None else int(value)
+
+    async def owner_of_message(self, message_id: int) -> str | None:
+        """The row that recorded this Discord message as its own, if any."""
+        return await self._db.scalar(
+            "SELECT key FROM outbox WHERE message_id = ? LIMIT 1", (message_id,)
+        )
+
+    async def add_once(self, planned: PlannedPost, now: datetime) -> bool:
+        """Insert one pending post unless its key exists (an organiser alert: one per post)."""
+        changed = await self._db.write(
+            _INSERT.replace("INSERT", "INSERT OR IGNORE", 1).strip() + " RETURNING key",
+            _insert_params(planned, PostStatus.PENDING, None, to_db(now)),
+        )
+        return bool(changed)
+
+    # --- publishing (crossposts), paced per channel ---------------------------------------
+
+    async def publishes_due(self, now: datetime) -> list[Post]:
+        rows = await self._db.fetchall(
+            """SELECT * FROM outbox WHERE publish_status = 'pending'
+                 AND COALESCE(publish_next_at, 0) <= ? ORDER BY sent_at, key""",
+            (to_db(now),),
+        )
+        return [_post(r) for r in rows]
+
+    async def next_publish_at(self) -> datetime | None:
+        return from_db_opt(
+            await self._db.scalar(
+                "SELECT MIN(COALESCE(publish_next_at, 0)) FROM outbox"
+                " WHERE publish_status = 'pending'"
+            )
+        )
+
+    async def published_since(self, channel_id: int, since: datetime) -> list[datetime]:
+        """When this channel's posts were published since `since`, oldest first."""
+        rows = await self._db.fetchall(
+            """SELECT published_at FROM outbox
+                WHERE channel_id = ? AND published_at IS NOT NULL AND published_at >= ?
+                ORDER BY published_at""",
+            (channel_id, to_db(since)),
+        )
+        return [from_db(r[0]) for r in rows]
+
+    async def publish_later(
+        self, key: str, when: datetime, reason: str, now: datetime, *, attempt: bool
+    ) -> bool:
+        return await self._update(
+            """UPDATE outbox SET publish_next_at = ?, publish_reason = ?, updated_at = ?,
+                      publish_attempts = publish_attempts + ?
+                WHERE key = ? AND publish_status = 'pending'""",
+            (to_db(when), reason, to_db(now), int(attempt), key),
+        )
+
+    async def publish_done(
+        self, key: str, status: str, now: datetime, reason: str | None = None
+    ) -> bool:
+        """pending -> done (published now), dropped (stale) or failed (with the reason)."""
+        return await self._update(
+            """UPDATE outbox SET publish_status = ?, publish_reason = ?, updated_at = ?,
+                      published_at = CASE WHEN ? = 'done' THEN ? ELSE published_at END,
+                      publish_next_at = NULL
+                WHERE key = ? AND publish_status = 'pending'""",
+            (status, reason, to_db(now), status, to_db(now), key),
+        )
 
     async def mark_edited(
         self,
@@ -477,9 +629,19 @@ class Outbox:
         """The pending edit is done (or given up, with `error`). With `content_hash`, only if
         the payload has not changed again since it was read: that newer edit stays pending."""
         return await self._update(
-            """UPDATE outbox SET edit_pending = 0, last_error = ?, updated_at = ?
+            """UPDATE outbox SET edit_pending = 0, last_error = ?, updated_at = ?,
+                      edit_attempts = 0, edit_next_at = NULL
                 WHERE key = ? AND edit_pending = 1 AND (? IS NULL OR content_hash = ?)""",
             (error, to_db(now), key, content_hash, content_hash),
+        )
+
+    async def edit_later(self, key: str, when: datetime, error: str, now: datetime) -> bool:
+        """An edit Discord refused for now (30046, 20022, 429, 5xx): not before `when`."""
+        return await self._update(
+            """UPDATE outbox SET edit_next_at = ?, last_error = ?, updated_at = ?,
+                      edit_attempts = edit_attempts + 1
+                WHERE key = ? AND edit_pending = 1""",
+            (to_db(when), error, to_db(now), key),
         )
 
     async def _finish(self, key: str, status: PostStatus, reason: str, now: datetime) -> bool:
@@ -566,4 +728,15 @@ def _post(row: sqlite3.Row) -> Post:
         extra=json.loads(row["extra"]),
         next_attempt_at=from_db_opt(row["next_attempt_at"]),
         edit_pending=bool(row["edit_pending"]),
+        claimed_at=from_db_opt(row["claimed_at"]),
+        attempt_since=from_db_opt(row["attempt_since"]),
+        target_channel_id=row["target_channel_id"],
+        variants=tuple(json.loads(row["variants"])),
+        unsure=bool(row["unsure"]),
+        publish_status=row["publish_status"],
+        publish_attempts=row["publish_attempts"],
+        published_at=from_db_opt(row["published_at"]),
+        publish_reason=row["publish_reason"],
+        edit_attempts=row["edit_attempts"],
+        edit_next_at=from_db_opt(row["edit_next_at"]),
     )

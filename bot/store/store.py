@@ -8,6 +8,7 @@ from types import TracebackType
 
 from bot.clock import Clock, system_clock
 from bot.store.db import Database, StoreError
+from bot.store.lease import Leases
 from bot.store.optin import OptinStore
 from bot.store.outbox import Outbox
 from bot.store.scheduled_events import EventStore
@@ -27,6 +28,7 @@ class Store:
         self.audit = Audit(db)
         self.events = EventStore(db)
         self.optin = OptinStore(db)
+        self.leases = Leases(db)
         self._first_start = first_start
 
     @classmethod
@@ -62,7 +64,6 @@ class Store:
 
     async def mark_initialised(self, now: datetime | None = None) -> None:
         await self.state.set(INITIALISED_KEY, (now or self.clock()).isoformat())
-        self._first_start = False
         self._first_start = False
 
     async def close(self) -> None:

@@ -3,34 +3,27 @@
 In process (the real bot against the sandbox, one ManualClock for both): Discord stores the
 DM and answers 503, then stays down a few minutes; the bot's retry comes after the nonce
 window, and nothing else tells it the member already has the DM. Counted per outbox key in
-the member's DM channel. Today's bot sends it twice: xfail (strict), issue 14.
+the member's DM channel. Before issue 14 the bot sent it twice (this was a strict xfail);
+now the DM's history is read before any resend.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from bot.clock import ManualClock
+from bot.plan.optin import dm_key
 from bot.plan.posts import PostStatus
-from bot.plan.reminders import instant_label
 from tests.e2e.episodes import AMA_START, SUNDAY, episode_md, world
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 14: a DM answered 503 after Discord stored it is resent blind once Discord "
-    "is back; past the nonce window the member gets it twice (find_sent skips DMs)",
-)
 async def test_a_dm_stored_then_answered_503_reaches_the_member_once(tmp_path):
     clock = ManualClock(SUNDAY)
     async with world(tmp_path, clock=clock, episodes={"s9-e01": episode_md()}) as h:
         sb = h.sandbox
         assert sb.nonce_window == 180.0  # Discord's "few minutes", not a short test knob
         await sb.slash(h.member, h.general, "notify", subcommand="set", series="ama", how="dm:10m")
-        key = f"dm:{h.member.id}:s9-e01:ama:10m@{instant_label(AMA_START)}"
+        key = dm_key(h.member.id, "s9-e01", "ama", timedelta(minutes=10), AMA_START)
         dm = sb.world.dm_channel(h.member.id)
         route = f"POST /channels/{dm.id}/messages"
         clock.set(AMA_START - timedelta(minutes=10))

@@ -1,0 +1,57 @@
+"""What `PRAGMA synchronous = FULL` costs the outbox (issue 14, item 9): the time of one
+claim-and-record cycle (two single-row UPDATEs, each its own commit, as delivery does) in WAL
+mode with NORMAL and with FULL, on the disk the database lives on.
+
+    python3 bench/sqlite_sync.py [--rows 2000] [--dir /path/on/the/target/disk]
+
+With WAL, NORMAL may lose the last commits on an OS crash or power loss (not on a process
+crash); FULL syncs the WAL on every commit. A lost `mark_sent` would be recovered by the
+history lookup, but a lost *claim/attempt note* could let a send go out with no record of it
+being tried, so the bot runs FULL if the cost below is small next to a Discord round trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def cycle_ms(path: Path, mode: str, rows: int) -> list[float]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {mode}")
+    conn.execute("CREATE TABLE IF NOT EXISTS outbox (key TEXT PRIMARY KEY, status TEXT, n INT)")
+    conn.executemany(
+        "INSERT OR REPLACE INTO outbox VALUES (?, 'pending', 0)", [(f"k{i}",) for i in range(rows)]
+    )
+    took = []
+    for i in range(rows):
+        began = time.perf_counter()
+        conn.execute("UPDATE outbox SET status = 'sending', n = n + 1 WHERE key = ?", (f"k{i}",))
+        conn.execute("UPDATE outbox SET status = 'sent' WHERE key = ?", (f"k{i}",))
+        took.append((time.perf_counter() - began) * 1000)
+    conn.close()
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--dir", default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        for mode in ("NORMAL", "FULL"):
+            xs = cycle_ms(Path(tmp) / f"{mode}.sqlite3", mode, args.rows)
+            xs.sort()
+            print(
+                f"{mode:<6} claim+record: median {statistics.median(xs):.3f} ms, "
+                f"p99 {xs[int(len(xs) * 0.99)]:.3f} ms, max {xs[-1]:.3f} ms ({args.rows} cycles)"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The lease: one bot process per database (issue 14, "One instance per database").
+
+A row per name (holder, acquired, renewed, expires). Taking it is one conditional upsert:
+it succeeds when the row is free, expired, or already ours. Renewing is a conditional
+update on our own holder id. Nothing here needs SQLite's file locks, so a shared database
+server can hold the same row later (``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE`` is
+PostgreSQL's syntax too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.store.db import Database, from_db, to_db
+
+LEASE_NAME = "amabot"
+
+_TAKE = """
+    INSERT INTO lease (name, holder, acquired_at, renewed_at, expires_at)
+    VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE
+       SET holder = excluded.holder,
+           acquired_at = CASE WHEN lease.holder = excluded.holder THEN lease.acquired_at
+                              ELSE excluded.acquired_at END,
+           renewed_at = excluded.renewed_at,
+           expires_at = excluded.expires_at
+     WHERE lease.holder = excluded.holder OR lease.expires_at <= excluded.renewed_at
+        OR lease.holder = ?
+    RETURNING holder
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseInfo:
+    """Who holds a lease, and until when (unless renewed)."""
+
+    name: str
+    holder: str
+    acquired_at: datetime
+    renewed_at: datetime
+    expires_at: datetime
+
+
+class Leases:
+    def __init__(self, db: Database):
+        self._db = db
+
+    async def take(
+        self,
+        holder: str,
+        now: datetime,
+        ttl: timedelta,
+        *,
+        name: str = LEASE_NAME,
+        replacing: str | None = None,
+    ) -> bool:
+        """Take (or keep) the lease for `ttl`. False when someone else holds a live one.
+
+        `replacing`: a holder known to be dead (its process is gone on this very host) whose
+        lease may be taken before it expires."""
+        at = to_db(now)
+        rows = await self._db.write(
+            _TAKE, (name, holder, at, at, to_db(now + ttl), replacing or "")
+        )
+        return bool(rows)
+
+    async def renew(
+        self, holder: str, now: datetime, ttl: timedelta, *, name: str = LEASE_NAME
+    ) -> bool:
+        """Extend our own lease; False when it is no longer ours (taken over after expiry)."""
+        rows = await self._db.write(
+            """UPDATE lease SET renewed_at = ?, expires_at = ?
+                WHERE name = ? AND holder = ?
+            RETURNING holder""",
+            (to_db(now), to_db(now + ttl), name, holder),
+        )
+        return bool(rows)
+
+    async def release(self, holder: str, *, name: str = LEASE_NAME) -> bool:
+        """Give the lease up at a clean stop, so the next start need not wait for expiry."""
+        rows = await self._db.write(
+            "DELETE FROM lease WHERE name = ? AND holder = ? RETURNING holder", (name, holder)
+        )
+        return bool(rows)
+
+    async def get(self, *, name: str = LEASE_NAME) -> LeaseInfo | None:
+        row = await self._db.fetchone("SELECT * FROM lease WHERE name = ?", (name,))
+        if row is None:
+            return None
+        return LeaseInfo(
+            row["name"],
+            row["holder"],
+            from_db(row["acquired_at"]),
+            from_db(row["renewed_at"]),
+            from_db(row["expires_at"]),
+        )

@@ -276,6 +276,7 @@ class Dispatcher:
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
         self._edit_lock = asyncio.Lock()
+        self._edits_again = False
         self._publish_lock = asyncio.Lock()
         self._channel_locks: dict[tuple[int, str], asyncio.Lock] = {}
         self._inflight: set[str] = set()  # keys this process is sending right now
@@ -551,32 +552,43 @@ class Dispatcher:
         20022 while publishing is limited, 429, 5xx) backs off per post, much later each time,
         and is given up with the reason after `edit_max_attempts`."""
         done = 0
-        if self.stopped or self._edit_lock.locked():
-            return 0  # another pass is editing
+        if self.stopped:
+            return 0
+        if self._edit_lock.locked():
+            # Another pass is editing: it looks again before it ends, so an edit requested
+            # after it read the list does not wait for the next sweep.
+            self._edits_again = True
+            return 0
         async with self._edit_lock:
-            for post in await self._outbox.edits_pending(self._clock()):
-                if post.message_id is None:
-                    continue
-                try:
-                    channel_id = await self._channel_of(post)
-                    await self._sender.edit(channel_id, post.message_id, post.payload)
-                except PermanentSendError as exc:
-                    # The message is gone or out of reach: give the edit up, say why.
-                    await self._give_up_edit(post, str(exc))
-                    continue
-                except AuthenticationError as exc:
-                    self.stop(f"Discord refused the bot's token ({exc})")
-                    return done
-                except Exception as exc:
-                    await self._edit_later(post, exc)
-                    continue
-                # Only this version: if the content changed again meanwhile, that edit stays due.
-                await self._outbox.mark_edited(
-                    post.key, self._clock(), content_hash=post.content_hash
-                )
-                self.stats.edited += 1
-                done += 1
-                log.info("edited %s (message %s)", post.key, post.message_id)
+            self._edits_again = True
+            while self._edits_again and not self.stopped:
+                self._edits_again = False
+                done += await self._apply_edits_once()
+        return done
+
+    async def _apply_edits_once(self) -> int:
+        done = 0
+        for post in await self._outbox.edits_pending(self._clock()):
+            if post.message_id is None:
+                continue
+            try:
+                channel_id = await self._channel_of(post)
+                await self._sender.edit(channel_id, post.message_id, post.payload)
+            except PermanentSendError as exc:
+                # The message is gone or out of reach: give the edit up, say why.
+                await self._give_up_edit(post, str(exc))
+                continue
+            except AuthenticationError as exc:
+                self.stop(f"Discord refused the bot's token ({exc})")
+                return done
+            except Exception as exc:
+                await self._edit_later(post, exc)
+                continue
+            # Only this version: if the content changed again meanwhile, that edit stays due.
+            await self._outbox.mark_edited(post.key, self._clock(), content_hash=post.content_hash)
+            self.stats.edited += 1
+            done += 1
+            log.info("edited %s (message %s)", post.key, post.message_id)
         return done
 
     async def _edit_later(self, post: Post, exc: Exception) -> None:

@@ -22,7 +22,11 @@ async def test_a_dm_stored_then_answered_503_reaches_the_member_once(tmp_path):
     async with world(tmp_path, clock=clock, episodes={"s9-e01": episode_md()}) as h:
         sb = h.sandbox
         assert sb.nonce_window == 180.0  # Discord's "few minutes", not a short test knob
-        await sb.slash(h.member, h.general, "notify", subcommand="set", series="ama", how="dm:10m")
+        await sb.wait_final(  # /notify acknowledges first, then saves the choice
+            await sb.slash(
+                h.member, h.general, "notify", subcommand="set", series="ama", how="dm:10m"
+            )
+        )
         key = dm_key(h.member.id, "s9-e01", "ama", timedelta(minutes=10), AMA_START)
         dm = sb.world.dm_channel(h.member.id)
         route = f"POST /channels/{dm.id}/messages"

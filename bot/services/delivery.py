@@ -276,7 +276,6 @@ class Dispatcher:
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
         self._edit_lock = asyncio.Lock()
-        self._edits_again = False
         self._publish_lock = asyncio.Lock()
         self._channel_locks: dict[tuple[int, str], asyncio.Lock] = {}
         self._inflight: set[str] = set()  # keys this process is sending right now
@@ -551,20 +550,12 @@ class Dispatcher:
         change, never a new message. An edit Discord refuses for now (30046 old-message edits,
         20022 while publishing is limited, 429, 5xx) backs off per post, much later each time,
         and is given up with the reason after `edit_max_attempts`."""
-        done = 0
         if self.stopped:
             return 0
-        if self._edit_lock.locked():
-            # Another pass is editing: it looks again before it ends, so an edit requested
-            # after it read the list does not wait for the next sweep.
-            self._edits_again = True
-            return 0
+        # One pass edits at a time; a pass that waited reads the list again afterwards, so an
+        # edit requested while another pass was editing is applied now, not at the next sweep.
         async with self._edit_lock:
-            self._edits_again = True
-            while self._edits_again and not self.stopped:
-                self._edits_again = False
-                done += await self._apply_edits_once()
-        return done
+            return await self._apply_edits_once()
 
     async def _apply_edits_once(self) -> int:
         done = 0

@@ -23,9 +23,11 @@ from bot.plan.optin import (
     optout_custom_id,
     pace,
     parse_dm_key,
+    parse_dm_key_at,
     parse_lead,
     parse_recap_dm_key,
     parse_series_custom_id,
+    plan_dm_followups,
     plan_dm_reminders,
     recap_dm_key,
 )
@@ -366,3 +368,46 @@ async def test_recap_dms_follow_the_outbox_announcements_from_the_choice_on(tmp_
         # Sent after the choice: still followed, so the DM is not cancelled by the next plan.
         rows = await store.outbox.unsent_or_sent_since("recap:", NOW)
         assert [r.key for r in rows] == ["recap:new"]
+
+
+def _sent(planned: PlannedPost) -> Post:
+    return Post(
+        key=planned.key,
+        kind=planned.kind,
+        due_at=planned.due_at,
+        channel_id=0,
+        payload=planned.payload,
+        status=PostStatus.SENT,
+        content_hash=planned.content_hash,
+        event_start=planned.event_start,
+        subject=planned.subject,
+    )
+
+
+def test_a_sent_dm_of_a_moved_or_cancelled_event_is_followed_up_once():
+    prefs = [Preference(7, "livestream", Mode.DM, H)]
+    ep = episode()
+    [sent] = [_sent(p) for p in plan_dm_reminders([ep], prefs, [], settings(), NOW)][:1]
+    assert parse_dm_key_at(sent.key)[4] == MONDAY == sent.event_start
+    later = MONDAY + DAY
+    moved = replace(ep, livestream=replace(ep.livestream, start=later))
+    planned = {p.key for p in plan_dm_reminders([moved], prefs, [], settings(), NOW)}
+    assert sent.key not in planned
+    [(key, payload)] = plan_dm_followups([sent], planned, {ep.id: moved}, settings(), NOW)
+    assert key == sent.key
+    assert payload["content"].startswith("~~")
+    assert f"Moved to <t:{int(later.timestamp())}:F>" in payload["content"]
+    assert f"~~<t:{int(MONDAY.timestamp())}:F>" in payload["content"]
+    assert payload["allowed_mentions"] == sent.payload["allowed_mentions"]
+    # Planned again from the row as edited: the same payload, so request_edit edits once.
+    edited = replace(sent, payload=payload)
+    assert plan_dm_followups([edited], planned, {ep.id: moved}, settings(), NOW) == [(key, payload)]
+    cancelled = replace(ep, status=EpisodeStatus.CANCELLED)
+    [(_, struck)] = plan_dm_followups([sent], set(), {ep.id: cancelled}, settings(), NOW)
+    assert "Cancelled" in struck["content"] and struck["components"] == []
+    # Not moved (the member opted out, say), history, gone, or a recap DM: left alone.
+    assert plan_dm_followups([sent], set(), {ep.id: ep}, settings(), NOW) == []
+    assert plan_dm_followups([sent], set(), {ep.id: moved}, settings(), later + DAY) == []
+    assert plan_dm_followups([sent], set(), {}, settings(), NOW) == []
+    recap = replace(sent, key=recap_dm_key(7, "s2-e05"))
+    assert plan_dm_followups([recap], set(), {ep.id: moved}, settings(), NOW) == []

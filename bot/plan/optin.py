@@ -32,16 +32,16 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from bot.config import Settings, default_grace
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
-from bot.durations import duration_label, spoken_duration
+from bot.durations import duration_label, parse_duration_label, spoken_duration
 from bot.plan.posts import PlannedPost, Post, PostStatus
-from bot.plan.reminders import instant_label
+from bot.plan.reminders import INSTANT_FORMAT, followup_payload, instant_label
 from bot.plan.scheduled_events import event_key
 from bot.render.limits import allowed_mentions, fit_message
 from bot.render.messages import reminder_message
@@ -129,16 +129,29 @@ def dm_key(
     return base if start is None else f"{base}@{instant_label(start)}"
 
 
-_DM_KEY = re.compile(r"dm:(\d+):(.+):(livestream|ama):([0-9hms]+)(?:@\d{8}T\d{6}Z)?")
+_DM_KEY = re.compile(r"dm:(\d+):(.+):(livestream|ama):([0-9hms]+)(?:@(\d{8}T\d{6}Z))?")
 
 
 def parse_dm_key(key: str) -> tuple[int, str, EventKind, str]:
     """``dm:42:s2-e05:ama:1h@…`` -> (42, "s2-e05", "ama", "1h"). Episode ids may hold
     colons; a key without the instant parses too."""
+    member, episode_id, kind, lead, _ = parse_dm_key_at(key)
+    return member, episode_id, kind, lead
+
+
+def parse_dm_key_at(key: str) -> tuple[int, str, EventKind, str, datetime | None]:
+    """Like `parse_dm_key`, with the event instant the DM was for (None for a round-1 key
+    that did not carry it)."""
     match = _DM_KEY.fullmatch(key)
     if match is None:
         raise ValueError(f"not a DM key: {key!r}")
-    return int(match[1]), match[2], match[3], match[4]  # type: ignore[return-value]
+    start = None
+    if match[5]:
+        try:
+            start = datetime.strptime(match[5], INSTANT_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"not a DM key: {key!r}") from None
+    return int(match[1]), match[2], match[3], match[4], start  # type: ignore[return-value]
 
 
 RECAP_DM_INFIX = "recap"
@@ -272,6 +285,41 @@ def plan_dm_reminders(
     for post in plan_recap_dms(announcements, prefs, dm_closed=closed):
         planned[post.key] = post
     return pace(planned.values(), settings.optin.dm_rate_per_minute)
+
+
+def plan_dm_followups(
+    sent: Iterable[Post],
+    planned_keys: Collection[str],
+    episodes: Mapping[str, Episode],
+    settings: Settings,
+    now: datetime,
+) -> list[tuple[str, dict[str, Any]]]:
+    """(key, new payload) for the members' sent DM reminders whose event moved or was
+    cancelled: the same follow-up as a channel reminder's (`plan_reminder_followups`), struck
+    through with the new time or "cancelled", rendered from the key's own instant so the
+    edit is made once. Recap DMs are about a post, not an instant: never followed up. Pure."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for post in sent:
+        if post.kind != "dm" or post.key in planned_keys:
+            continue
+        try:
+            _, episode_id, kind, label, old_start = parse_dm_key_at(post.key)
+            lead = parse_duration_label(label)
+        except ValueError:
+            continue  # a recap DM, or not ours
+        episode = episodes.get(episode_id)
+        if episode is None:
+            continue
+        payload = followup_payload(
+            episode,
+            kind,
+            old_start or post.event_start,
+            lambda old, k=kind, lead=lead: dm_reminder_message(old, k, lead, settings),
+            now,
+        )
+        if payload is not None:
+            out.append((post.key, payload))
+    return out
 
 
 RECAP_ANNOUNCEMENT_PREFIX = "recap:"

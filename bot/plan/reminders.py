@@ -13,7 +13,7 @@ are no longer produced at all: a bot started against an old content folder plans
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace as dc_replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -177,35 +177,50 @@ def plan_reminder_followups(
             episode_id, kind, offset, old_start = parse_reminder_key_at(post.key)
         except ValueError:
             continue
-        old_start = old_start or post.event_start
         episode = episodes.get(episode_id)
-        if episode is None or old_start is None:
+        if episode is None:
             continue
-        event = episode.event(kind)
-        template = event or ShowEvent(kind, None, timedelta(0), timezone=episode.timezone)
-        old_over = old_start + template.duration <= now
-        original = reminder_message(
+        role_id = reminder_role(settings, kind)
+        payload = followup_payload(
             episode,
-            dc_replace(template, start=old_start),
-            offset,
-            role_id=reminder_role(settings, kind),
-            settings=settings,
+            kind,
+            old_start or post.event_start,
+            lambda old, k=kind, o=offset, r=role_id: reminder_message(
+                old, old.event(k), o, role_id=r, settings=settings
+            ),
+            now,
         )
-        if episode.status is EpisodeStatus.CANCELLED:
-            if not old_over:
-                out.append((post.key, reminder_cancelled(original)))
-            continue
-        new_start = None
-        if (
-            event is not None
-            and event.start is not None
-            and episode.status is not (EpisodeStatus.TBD)
-        ):
-            new_start = utc(event.start)
-        if new_start == old_start:
-            continue  # same instant, just no longer planned (published, ended): history
-        new_over = new_start is not None and new_start + template.duration <= now
-        if old_over and (new_start is None or new_over):
-            continue
-        out.append((post.key, reminder_moved(original, new_start)))
+        if payload is not None:
+            out.append((post.key, payload))
     return out
+
+
+def followup_payload(
+    episode: Episode,
+    kind: EventKind,
+    old_start: datetime | None,
+    render: Callable[[Episode], dict[str, Any]],
+    now: datetime,
+) -> dict[str, Any] | None:
+    """What a sent reminder of `episode`'s `kind` event at `old_start` becomes now, or None
+    when it stays as it is (same instant, history, no instant known). `render` gives the
+    message as it was sent, from the episode with that event put back at `old_start`: the
+    channel reminder's wording or a member's DM. Shared by channel and DM follow-ups."""
+    if old_start is None:
+        return None
+    now = utc(now)
+    event = episode.event(kind)
+    template = event or ShowEvent(kind, None, timedelta(0), timezone=episode.timezone)
+    old_over = old_start + template.duration <= now
+    original = render(dc_replace(episode, **{kind: dc_replace(template, start=old_start)}))
+    if episode.status is EpisodeStatus.CANCELLED:
+        return None if old_over else reminder_cancelled(original)
+    new_start = None
+    if event is not None and event.start is not None and episode.status is not EpisodeStatus.TBD:
+        new_start = utc(event.start)
+    if new_start == old_start:
+        return None  # same instant, just no longer planned (published, ended): history
+    new_over = new_start is not None and new_start + template.duration <= now
+    if old_over and (new_start is None or new_over):
+        return None
+    return reminder_moved(original, new_start)

@@ -40,6 +40,7 @@ from bot.plan.optin import (
     dm_recipient,
     is_dm_closed_error,
     is_recap_dm_key,
+    plan_dm_followups,
     plan_dm_reminders,
 )
 from bot.plan.posts import PlannedPost, Post, PostStatus
@@ -334,14 +335,22 @@ class PostingService:
                 now=now,
                 reason_missing="episode cancelled, moved or made TBD",
             )
-            followups = await self._follow_up_reminders(reminder_plan, episodes, now)
-            dms = await self._reconcile_dms_locked(episodes.values(), now)
+            followups = await self._follow_up(
+                "reminder:", plan_reminder_followups, reminder_plan, episodes, now
+            )
+            dms, dm_plan = await self._reconcile_dms_locked(episodes.values(), now)
+            dm_followups = await self._follow_up("dm:", plan_dm_followups, dm_plan, episodes, now)
             await self.rebuild_wakeups()
             return ReconcileSummary(
                 inserted=(*recaps.inserted, *reminders.inserted, *dms.inserted),
                 moved=(*recaps.moved, *reminders.moved, *dms.moved),
                 cancelled=(*recaps.cancelled, *reminders.cancelled, *dms.cancelled),
-                edits=(*recaps.edit_needed, *reminders.edit_needed, *followups),
+                edits=(
+                    *recaps.edit_needed,
+                    *reminders.edit_needed,
+                    *followups,
+                    *dm_followups,
+                ),
                 backlog=tuple(backlog),
             )
 
@@ -401,19 +410,25 @@ class PostingService:
             only=touched,
         )
 
-    async def _follow_up_reminders(
-        self, plan: list[PlannedPost], episodes: Mapping[str, Episode], now: datetime
+    async def _follow_up(
+        self,
+        prefix: str,
+        follow_ups: Any,
+        plan: list[PlannedPost],
+        episodes: Mapping[str, Episode],
+        now: datetime,
     ) -> list[str]:
-        """Sent reminders whose event moved or was cancelled are edited to say so (once:
-        the same follow-up planned again is the payload already stored)."""
-        sent = await self.store.outbox.sent_with_event_after("reminder:", now - FOLLOW_UP_WINDOW)
+        """Sent reminders (channel ones, or members' DMs) whose event moved or was cancelled
+        are edited to say so (once: the same follow-up planned again is the payload already
+        stored)."""
+        sent = await self.store.outbox.sent_with_event_after(prefix, now - FOLLOW_UP_WINDOW)
         planned = {p.key for p in plan}
         edited = []
-        for key, payload in plan_reminder_followups(sent, planned, episodes, self.settings, now):
+        for key, payload in follow_ups(sent, planned, episodes, self.settings, now):
             if await self.store.outbox.request_edit(key, payload, now):
                 edited.append(key)
         if edited:
-            log.info("%d sent reminders edited: their event moved or was cancelled", len(edited))
+            log.info("%d sent %s edited: their event moved or was cancelled", len(edited), prefix)
         return edited
 
     # -- members' DM reminders and Discord scheduled events ---------------------------------
@@ -422,11 +437,13 @@ class PostingService:
         """Re-plan the members' DM reminders alone: after a /notify choice, a "Stop these"
         click or an "Interested" mark. Cheap: no recap is rendered."""
         async with self._reconcile_lock:
-            report = await self._reconcile_dms_locked(self.index.episodes(), self.clock())
+            report, _ = await self._reconcile_dms_locked(self.index.episodes(), self.clock())
             await self.rebuild_wakeups()
             return report
 
-    async def _reconcile_dms_locked(self, episodes: Any, now: datetime) -> Any:
+    async def _reconcile_dms_locked(
+        self, episodes: Any, now: datetime
+    ) -> tuple[Any, list[PlannedPost]]:
         optin = self.store.optin
         prefs = await optin.prefs()
         closed = await optin.dm_closed()
@@ -439,12 +456,13 @@ class PostingService:
             dm_closed=closed,
             announcements=await self._recap_announcements_for_dms(prefs, closed, now),
         )
-        return await self.store.outbox.reconcile(
+        report = await self.store.outbox.reconcile(
             plan,
             scope="dm:",
             now=now,
             reason_missing="member opted out, DMs closed, or the event changed",
         )
+        return report, plan
 
     async def _recap_announcements_for_dms(
         self, prefs: Any, closed: frozenset[int], now: datetime

@@ -191,6 +191,10 @@ async def test_a_database_of_the_previous_version_keeps_its_sent_reminders(tmp_p
         assert all("@" in p.key for p in await h.bot.db.outbox.all())
 
 
+def dm_edits(h) -> list:
+    return h.sandbox.requests_to("PATCH", f"/channels/{dm_channel(h).id}/messages/*")
+
+
 async def test_a_members_dm_reminder_follows_a_move_too(tmp_path):
     clock = ManualClock(SUNDAY)
     async with world(
@@ -199,16 +203,45 @@ async def test_a_members_dm_reminder_follows_a_move_too(tmp_path):
         episodes={"s9-e01": livestream_only()},
         configure=reminders_config,
     ) as h:
-        await notify(h, "livestream", "dm:1h")
+        await h.sandbox.wait_final(await notify(h, "livestream", "dm:1h"))
         await at(h, clock, LS_START - H)
-        assert len(h.sandbox.messages(dm_channel(h))) == 1
+        [sent] = h.sandbox.messages(dm_channel(h))
+        assert ts(LS_START) in sent["content"]
         # Bad weather: the livestream moves a day on, after the member's DM went out.
         new_start = LS_START + 24 * H
         await h.merge({"episodes/s9-e01.md": livestream_only(livestream="2025-07-15T10:30")}, "mv")
         await pull(h)
+        [moved] = h.sandbox.messages(dm_channel(h))
+        assert moved["id"] == sent["id"]
+        assert (
+            moved["content"].startswith("~~") and f"Moved to {ts(new_start)}" in (moved["content"])
+        )
+        assert len(dm_edits(h)) == 1
         await h.restart_bot()
+        await pull(h)
         await at(h, clock, new_start - H)
         await h.posting.deliver_due()
         dms = h.sandbox.messages(dm_channel(h))
         assert len(dms) == 2, [m["content"] for m in dms]
-        assert ts(new_start) in dms[1]["content"]
+        assert ts(new_start) in dms[1]["content"] and "~~" not in dms[1]["content"]
+        assert len(dm_edits(h)) == 1  # edited once, not at every pass or restart
+
+
+async def test_a_cancellation_strikes_the_members_sent_dm(tmp_path):
+    clock = ManualClock(SUNDAY)
+    async with world(
+        tmp_path,
+        clock=clock,
+        episodes={"s9-e01": livestream_only()},
+        configure=reminders_config,
+    ) as h:
+        await h.sandbox.wait_final(await notify(h, "livestream", "dm:1h"))
+        await at(h, clock, LS_START - H)
+        await h.merge({"episodes/s9-e01.md": livestream_only(status="cancelled")}, "cancel")
+        await pull(h)
+        await h.restart_bot()
+        await pull(h)
+        [struck] = h.sandbox.messages(dm_channel(h))
+        assert struck["content"].startswith("~~") and "Cancelled" in struck["content"]
+        assert not struck["components"]
+        assert len(dm_edits(h)) == 1

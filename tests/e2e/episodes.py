@@ -119,3 +119,13 @@ def webhook_url(h: Harness) -> str:
 def rk(key: str, start: datetime) -> str:
     """A reminder key with the instant of its event: ``rk("reminder:s9-e01:ama:1h", AMA_START)``."""
     return f"{key}@{instant_label(start)}"
+
+
+def livestream_role_config(h: Harness) -> dict:
+    """`configure=` for `world`: a mentionable "Livestream pings" role (h.ls_role), both the
+    opt-in role members give themselves and the role livestream reminders ping."""
+    h.ls_role = h.sandbox.add_role(h.guild, "Livestream pings", mentionable=True)
+    return {
+        "optin": {"livestream_role_id": h.ls_role.id},
+        "reminders": {"livestream_role_id": h.ls_role.id},
+    }

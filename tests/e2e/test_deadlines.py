@@ -10,7 +10,7 @@ import time
 from datetime import timedelta
 
 from bot.clock import ManualClock
-from tests.e2e.episodes import LS_START, SUNDAY, episode_md, world
+from tests.e2e.episodes import LS_START, SUNDAY, episode_md, livestream_role_config, world
 from tests.e2e.test_optin import ids
 
 HOLD = 10.0
@@ -19,15 +19,8 @@ HOLD = 10.0
 async def test_clicks_while_the_reconcile_lock_is_held_for_10s(tmp_path):
     clock = ManualClock(SUNDAY)
 
-    def configure(h):
-        h.ls_role = h.sandbox.add_role(h.guild, "Livestream pings", mentionable=True)
-        return {
-            "optin": {"livestream_role_id": h.ls_role.id},
-            "reminders": {"livestream_role_id": h.ls_role.id},
-        }
-
     async with world(
-        tmp_path, clock=clock, episodes={"s9-e01": episode_md()}, configure=configure
+        tmp_path, clock=clock, episodes={"s9-e01": episode_md()}, configure=livestream_role_config
     ) as h:
         sb = h.sandbox
         assert sb.interaction_deadline == 3.0

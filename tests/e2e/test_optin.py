@@ -15,6 +15,7 @@ from tests.e2e.episodes import (
     WEEK,
     episode_md,
     events_on,
+    livestream_role_config,
     ours,
     rk,
     weekly_episodes,
@@ -183,15 +184,8 @@ async def test_interested_on_our_event_means_a_dm(tmp_path):
 async def test_role_self_assigned_and_removed_with_the_remind_me_button(tmp_path):
     clock = ManualClock(SUNDAY)
 
-    def configure(h):
-        h.ls_role = h.sandbox.add_role(h.guild, "Livestream pings", mentionable=True)
-        return {
-            "optin": {"livestream_role_id": h.ls_role.id},
-            "reminders": {"livestream_role_id": h.ls_role.id},
-        }
-
     async with world(
-        tmp_path, clock=clock, episodes={"s9-e01": episode_md()}, configure=configure
+        tmp_path, clock=clock, episodes={"s9-e01": episode_md()}, configure=livestream_role_config
     ) as h:
         sb = h.sandbox
         clock.set(LS_START - H)

@@ -9,6 +9,7 @@ cancels the rest.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from datetime import timedelta
 
@@ -195,8 +196,9 @@ def dm_edits(h) -> list:
     return h.sandbox.requests_to("PATCH", f"/channels/{dm_channel(h).id}/messages/*")
 
 
-async def test_a_members_dm_reminder_follows_a_move_too(tmp_path):
-    clock = ManualClock(SUNDAY)
+@contextlib.asynccontextmanager
+async def dm_sent(tmp_path, clock: ManualClock):
+    """A member who asked for a DM 1 hour before each livestream, and that DM sent."""
     async with world(
         tmp_path,
         clock=clock,
@@ -205,6 +207,12 @@ async def test_a_members_dm_reminder_follows_a_move_too(tmp_path):
     ) as h:
         await h.sandbox.wait_final(await notify(h, "livestream", "dm:1h"))
         await at(h, clock, LS_START - H)
+        yield h
+
+
+async def test_a_members_dm_reminder_follows_a_move_too(tmp_path):
+    clock = ManualClock(SUNDAY)
+    async with dm_sent(tmp_path, clock) as h:
         [sent] = h.sandbox.messages(dm_channel(h))
         assert ts(LS_START) in sent["content"]
         # Bad weather: the livestream moves a day on, after the member's DM went out.
@@ -229,14 +237,7 @@ async def test_a_members_dm_reminder_follows_a_move_too(tmp_path):
 
 async def test_a_cancellation_strikes_the_members_sent_dm(tmp_path):
     clock = ManualClock(SUNDAY)
-    async with world(
-        tmp_path,
-        clock=clock,
-        episodes={"s9-e01": livestream_only()},
-        configure=reminders_config,
-    ) as h:
-        await h.sandbox.wait_final(await notify(h, "livestream", "dm:1h"))
-        await at(h, clock, LS_START - H)
+    async with dm_sent(tmp_path, clock) as h:
         await h.merge({"episodes/s9-e01.md": livestream_only(status="cancelled")}, "cancel")
         await pull(h)
         await h.restart_bot()

@@ -51,6 +51,7 @@ _PAGE_NAMES = frozenset(("readme.md", "license.md", "changelog.md", "contributin
 _CONTENT_SUFFIXES = (".md", ".markdown", ".yaml", ".yml")
 _MAX_EVENT = timedelta(hours=24)  # longest event duration the loader accepts
 _RACY_NS = 100_000_000  # a file modified this close to a scan may change again unseen
+_SEARCH_BATCH = 256  # files a cold load parses between two steps of indexing their words
 
 
 def problem_sort_key(p: Problem) -> tuple[str, int, int, str]:
@@ -174,23 +175,35 @@ class ContentIndex:
         return self._content_root
 
     def reload(
-        self, paths: Iterable[str | Path] | None = None, *, rehash: bool = False
+        self,
+        paths: Iterable[str | Path] | None = None,
+        *,
+        rehash: bool = False,
+        search: bool = False,
     ) -> ReloadReport:
         """Bring the index in line with the folder. `paths` (relative to the root, e.g. from
         `git diff --name-only`) limits the scan to those files; ``rehash`` re-reads every file
-        and compares bytes, for folders whose mtimes cannot be trusted. Never raises."""
+        and compares bytes, for folders whose mtimes cannot be trusted. ``search`` also does
+        `prepare_search`'s work (what the bot wants before it answers anyone): a cold load
+        in worker processes then indexes the words of each file while the workers parse the
+        next ones, on a core this process would otherwise leave idle. Never raises."""
         # A cold load allocates millions of objects that all live on: the cyclic collector
         # would walk the growing heap again and again (a tenth of the load) to free nothing.
         # Frontmatter and models are acyclic; any garbage cycle waits for the next pass.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._reload(paths, rehash)
+            report = self._reload(paths, rehash, search)
+            if search:
+                self._prepare_search()
+            return report
         finally:
             if collecting:
                 gc.enable()
 
-    def _reload(self, paths: Iterable[str | Path] | None, rehash: bool) -> ReloadReport:
+    def _reload(
+        self, paths: Iterable[str | Path] | None, rehash: bool, search: bool
+    ) -> ReloadReport:
         scan_start = time.time_ns()
         try:
             found, complete = self._discover(paths)
@@ -214,11 +227,21 @@ class ContentIndex:
         self.last_load_workers = 1
         stream = self._cold_stream(found)
         ahead = next(stream, None)
+        # Recaps are indexed under their authors' names: not before the authors file is in
+        # (the scan lists it first).
+        authors_due = {r for r, f in found.items() if f.kind == "authors" and f.refused is None}
+        streamed = 0
         for rel, f in found.items():
             if ahead is not None and ahead[0] == rel:
                 # Read and parsed already (by the worker processes of a cold load).
                 _rel, crc, parsed = ahead
                 ahead = next(stream, None)
+                streamed += 1
+                authors_due.discard(rel)
+                if search and streamed % _SEARCH_BATCH == 0:
+                    self._ep_search.flush()
+                    if not authors_due:
+                        self._recap_search.flush()
                 added.add(rel)
                 state = _FileState(
                     parsed.kind,
@@ -299,6 +322,12 @@ class ContentIndex:
                 self._forget(rel, ep_ids, recap_ids)
                 removed.add(rel)
         changed -= removed
+        if self._authors_moved and self._loaded:
+            # A recap is found by its authors' names: words indexed under the old names
+            # would keep finding it by a name the authors file no longer gives.
+            for rel, recap in self._recaps.items():
+                if rel not in added and rel not in changed:
+                    self._index_recap(rel, recap)
         if added or changed or removed or not self._loaded:
             keys_moved = Counter(self._keys_added) != Counter(self._keys_removed)
             touched = {r for r in added | changed | removed if r in self._recaps or r in removed}
@@ -386,8 +415,8 @@ class ContentIndex:
             return found, False
         if self.is_content_root:
             c = self.settings.content
-            for folder in (c.episodes, c.recaps):
-                self._walk(found, self.root / folder, folder.strip("/"))
+            # Authors first: a cold load can then index each recap under its authors' names
+            # while the other files are still being parsed.
             authors = self.root / c.authors
             if authors.exists() or authors.is_symlink():
                 self._stat_one(found, authors, c.authors, "authors")
@@ -398,6 +427,8 @@ class ContentIndex:
                     f"{c.recaps}/.authors.yml",
                     "authors",
                 )
+            for folder in (c.episodes, c.recaps):
+                self._walk(found, self.root / folder, folder.strip("/"))
         else:
             self._walk(found, self.root, "")
         return found, True
@@ -885,6 +916,15 @@ class ContentIndex:
         """Build the search index and the sorted lists now rather than on first use (loading
         leaves the words of new or changed files untokenised until someone searches, and the
         lists unsorted): the caller runs it off the event loop, with the reload."""
+        collecting = gc.isenabled()
+        gc.disable()  # as in reload: everything built here lives on
+        try:
+            self._prepare_search()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _prepare_search(self) -> None:
         self._ep_search.flush()
         self._recap_search.flush()
         self.episodes()

@@ -273,8 +273,7 @@ class AmaBot(commands.Bot):
         collection walks them either (a 400 ms pause on the loop otherwise)."""
         gc.disable()
         try:
-            report = self.index.reload()
-            self.index.prepare_search()
+            report = self.index.reload(search=True)
         finally:
             gc.freeze()
             gc.enable()

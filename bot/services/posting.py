@@ -296,8 +296,7 @@ class PostingService:
     def _reload(self, paths: Any) -> Any:
         """In a thread: the reload, and the sorting and indexing it leaves for first use, so
         the next reconcile or search does not do them on the event loop."""
-        report = self.index.reload(paths)
-        self.index.prepare_search()
+        report = self.index.reload(paths, search=True)
         return report
 
     async def reconcile(

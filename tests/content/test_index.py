@@ -285,3 +285,21 @@ def test_search_is_fast_on_the_corpus(corpus_index: ContentIndex):
     for q in ["s2e5", "fine tuning", "distilation", "voutila", "", "m", "agents"] * 20:
         corpus_index.search_episodes(q, LATER)
     assert (time.perf_counter() - start) / 140 < 0.01
+
+
+def test_a_renamed_author_finds_their_recaps_by_the_new_name(sample: Path):
+    """Recaps are searchable by their authors' names: a rename in the authors file must
+    reach recaps whose words were indexed already."""
+    authors = sample / "authors.yml"
+    index = ContentIndex(sample, Settings())
+    index.reload(search=True)
+    later = datetime(2030, 1, 1, tzinfo=UTC)
+    key, author = next(iter(index.authors.items()))
+    surname = author.name.split()[-1].lower()
+    mine = {r.id for r in index.recaps() if key in r.authors}
+    assert mine and mine <= {r.id for r in index.search_recaps(surname, later)}
+    authors.write_text(authors.read_text().replace(author.name, "Zebulon Quixote"))
+    _bump(authors)
+    index.reload(search=True)
+    assert mine <= {r.id for r in index.search_recaps("quixote", later)}
+    assert not mine & {r.id for r in index.search_recaps(surname, later)}

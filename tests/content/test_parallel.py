@@ -110,3 +110,37 @@ def test_when_processes_cannot_start_the_load_is_parsed_in_process(
     assert par.last_load_workers == 1
     assert "in-process" in caplog.text
     _same(seq, par)
+
+
+def _searches(index: ContentIndex) -> list[list[str]]:
+    from datetime import UTC, datetime
+
+    now = datetime(2025, 1, 15, tzinfo=UTC)
+    queries = ["", "episode", "episod", "guest 12", "nitya", "narasimhan", "s1e3", "recap 4"]
+    return [[e.id for e in index.search_episodes(q, now, 25)] for q in queries] + [
+        [r.id for r in index.search_recaps(q, now, 25)] for q in queries
+    ]
+
+
+def test_words_indexed_while_the_workers_parse_equal_a_search_built_afterwards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.content.index as index_module
+
+    _generate(tmp_path, 300)
+    seq = _load(tmp_path, 1)
+    seq.prepare_search()
+    monkeypatch.setattr(index_module, "_SEARCH_BATCH", 7)  # many steps, a partial last one
+    par = ContentIndex(tmp_path, Settings(), workers=2)
+    par.parallel_min_files = 0
+    par.reload(search=True)
+    assert par.last_load_workers == 2
+    assert not par._ep_search._pending and not par._recap_search._pending  # all indexed
+    _same(seq, par)
+    for mine, theirs in ((par._ep_search, seq._ep_search), (par._recap_search, seq._recap_search)):
+        assert mine._keys == theirs._keys  # the same documents in the same slots
+        assert mine._postings == theirs._postings
+        assert mine._doc_words == theirs._doc_words
+    found = _searches(seq)
+    assert found[4 + 8] and found[5 + 8]  # recaps are found by their author's name
+    assert _searches(par) == found

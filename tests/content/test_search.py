@@ -4,16 +4,19 @@ of ContentIndex (generation, published recaps, ranking in time)."""
 from __future__ import annotations
 
 import random
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.config import Settings
 from bot.content.index import ContentIndex
 from bot.content.search import SearchIndex, query_words
-from bot.content.text import tokens
+from bot.content.text import normalise, tokens
 
 REPO = Path(__file__).resolve().parents[2]
 NEVER = float("-inf")
@@ -168,3 +171,17 @@ def test_upcoming_matches_sooner_first_on_the_corpus(corpus: Path):
     # A recap is found by its episode's code in any spelling, not only the indexed one.
     later = datetime(2026, 5, 1, tzinfo=UTC)
     assert [r.id for r in index.search_recaps("2x05", later)][:1] == ["seed-recap-s2e5"]
+
+
+_JOINED_REFERENCE = re.compile(r"(?<![^\W_])[^\W_]++(?:[-.'][^\W_]++)+")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab1é_-.' \u2014\u00e9\u0301x9Ω.-", max_size=40))
+def test_tokens_are_the_words_and_the_joined_words(text: str) -> None:
+    """What `tokens` gives, whatever shortcut it takes: every word, then every run of words
+    joined by - . ' with its separators dropped (as the plain regexes find them)."""
+    norm = normalise(text)
+    words = re.findall(r"[^\W_]+", norm)
+    joined = [re.sub(r"[-.']", "", j) for j in _JOINED_REFERENCE.findall(norm)]
+    assert list(tokens(text)) == words + joined

@@ -145,7 +145,7 @@ def main() -> int:
     # Incremental: change one episode file.
     target = sorted((root / "episodes").iterdir())[len(os.listdir(root / "episodes")) // 2]
     rel = f"episodes/{target.name}"
-    timings_full, timings_hint = [], []
+    timings_full, timings_hint, timings_bot = [], [], []
     for k in range(5):
         text = target.read_text().replace("title: ", f"title: Changed{k} ", 1)
         target.write_text(text)
@@ -161,9 +161,21 @@ def main() -> int:
         rep = index.reload([rel])
         timings_hint.append(time.perf_counter() - t)
         assert rep.changed == {rel}, rep.changed
+        # As the bot runs it after a pull: the search index and the sorted lists, too.
+        target.write_text(target.read_text().replace("title: ", f"title: Bot{k} ", 1))
+        os.utime(target, ns=(time.time_ns() - 3 * 10**9, time.time_ns() - 3 * 10**9))
+        t = time.perf_counter()
+        rep = index.reload([rel], search=True)
+        timings_bot.append(time.perf_counter() - t)
+        assert rep.changed == {rel}, rep.changed
+        target.write_text(target.read_text().replace(f"title: Bot{k} ", "title: ", 1))
+        os.utime(target, ns=(time.time_ns() - 4 * 10**9, time.time_ns() - 4 * 10**9))
+        index.reload([rel], search=True)
     print(
         f"incremental reload, one file changed: full stat scan {statistics.median(timings_full) * 1000:.1f} ms; "
-        f"with the changed path (git diff) {statistics.median(timings_hint) * 1000:.2f} ms (target <= 20 ms)"
+        f"with the changed path (git diff) {statistics.median(timings_hint) * 1000:.2f} ms; "
+        f"the same with the search index and sorted lists, as the bot runs it, "
+        f"{statistics.median(timings_bot) * 1000:.1f} ms (target <= 20 ms)"
     )
 
     rng = random.Random(3)

@@ -127,6 +127,7 @@ class ContentIndex:
         self._cross: list[Problem] = []
         self._problems: tuple[Problem, ...] | None = None
         self._episodes: dict[str, Episode] = {}  # rel -> episode
+        self._ep_sort_keys: dict[str, tuple[int, int, float, str]] = {}  # rel -> its place
         self._recaps: dict[str, Recap] = {}
         self._authors: Mapping[str, Author] = MappingProxyType({})
         self._ep_ids: dict[str, list[str]] = {}  # lower-case id -> rels
@@ -556,6 +557,7 @@ class ContentIndex:
         item = state.parsed.item
         if isinstance(item, Episode):
             self._episodes.pop(rel, None)
+            self._ep_sort_keys.pop(rel, None)
             ep_ids.add(item.id)
             self._keys_removed += [item.id.lower(), (item.season, item.number)]
             self._remove("_ep_ids", item.id.lower(), rel)
@@ -584,6 +586,14 @@ class ContentIndex:
             partial(episode_fields, ep),
             order=first.timestamp() if first else float("-inf"),
             until=until if until is not None else float("-inf"),
+        )
+        # episodes()'s order, worked out once per file: a reload of one file re-sorts them
+        # all, and asking each episode for its first start again doubled that sort.
+        self._ep_sort_keys[rel] = (
+            ep.season if ep.season is not None else 1 << 30,
+            ep.number if ep.number is not None else 1 << 30,
+            first.timestamp() if first else float("inf"),
+            ep.id,
         )
 
     def _index_recap(self, rel: str, recap: Recap) -> None:
@@ -715,34 +725,36 @@ class ContentIndex:
 
     def episodes(self) -> list[Episode]:
         if self._derived.episodes is None:
-            far = float("inf")
-            self._derived.episodes = sorted(
-                self._live_episodes(),
-                key=lambda e: (
-                    e.season if e.season is not None else 1 << 30,
-                    e.number if e.number is not None else 1 << 30,
-                    e.first_start().timestamp() if e.first_start() else far,
-                    e.id,
-                ),
-            )
+            # Each live episode has its own id, so the sort keys order them completely.
+            live = self._episodes.keys() - self._shadowed("_ep_ids")
+            order = sorted(live, key=self._ep_sort_keys.__getitem__)
+            self._derived.episodes = [self._episodes[rel] for rel in order]
         return list(self._derived.episodes)
+
+    def _shadowed(self, table: str) -> set[str]:
+        """Files whose id another file holds too and that lose to it (the first file by path
+        wins): only ids held twice are looked at, so this costs nothing in a clean folder."""
+        rels_of = getattr(self, table)
+        return {
+            rel
+            for key in self._multi[table]
+            for rel in rels_of.get(key, ())
+            if rel != min(rels_of[key])
+        }
 
     def _live_episodes(self) -> Iterable[Episode]:
         """Episodes minus the later duplicates of an id (the first file by path wins)."""
+        shadowed = self._shadowed("_ep_ids")
         for rel, ep in self._episodes.items():
-            rels = self._ep_ids.get(ep.id.lower(), [rel])
-            if len(rels) == 1 or min(rels) == rel:
+            if rel not in shadowed:
                 yield ep
 
     def recaps(self, include_drafts: bool = False) -> list[Recap]:
         if self._derived.recaps is None:
-            seen: set[str] = set()
-            out = []
-            for rel in sorted(self._recaps):
-                recap = self._recaps[rel]
-                if recap.id.lower() not in seen:
-                    seen.add(recap.id.lower())
-                    out.append(recap)
+            # One recap per id, the first file by path (as for episodes): no two kept share
+            # an id, so (published, id) orders them completely.
+            shadowed = self._shadowed("_recap_ids")
+            out = [r for rel, r in self._recaps.items() if rel not in shadowed]
             out.sort(key=lambda r: (r.published, r.id))
             self._derived.recaps = out
         return [r for r in self._derived.recaps if include_drafts or not r.draft]

@@ -19,7 +19,6 @@ them) run that events pass at each AMA's start and end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -58,7 +57,6 @@ from bot.services.event_sync import DiscordSideSync, SyncReport
 from bot.services.gitsync import ContentSync, GitContent, PullResult
 from bot.services.recap_plan import IncrementalRecapPlan
 from bot.services.wakeups import Wakeups
-from bot.store.outbox import DuplicateKeyError
 
 log = logging.getLogger("amabot.posting")
 
@@ -255,21 +253,12 @@ class PostingService:
     async def _alert_history_rewritten(self, result: PullResult) -> None:
         """Tell the organisers once per rewrite, through the outbox (so a crash or an outage
         does not lose it and a restart does not repeat it)."""
-        channel_id = self.settings.organisers.alerts_channel_id
-        if not channel_id:
+        if not self.settings.organisers.alerts_channel_id:
             log.warning("content history rewritten; no [organisers] alerts_channel_id to say so")
             return
-        now = self.clock()
-        post = PlannedPost(
-            key=f"alert:rewritten:{result.after}",
-            kind="announce",
-            due_at=now,
-            channel_id=channel_id,
-            payload=history_rewritten_alert(result),
-            subject="content",
+        await self._alert_organisers(
+            f"rewritten:{result.after}", history_rewritten_alert(result), subject="content"
         )
-        with contextlib.suppress(DuplicateKeyError):  # already told
-            await self.store.outbox.add(post, now)
 
     def _recaps_at(self, paths: tuple[str, ...] | None) -> dict[str, Recap]:
         rels = self.index.recap_paths() if paths is None else paths
@@ -652,15 +641,23 @@ class PostingService:
             return  # no alerts channel, or it is the very channel that refuses us
         if post.kind == "alert":
             return  # the alerts channel itself refuses us: the log and /healthz say so
-        # An outbox row like every other post: a 429, a 5xx or a crash cannot lose it.
+        await self._alert_organisers(post.key, failure_alert(post, reason), subject=post.key)
+
+    async def _alert_organisers(self, key: str, payload: dict[str, Any], *, subject: str) -> None:
+        """One note in `[organisers] alerts_channel_id`, once per key. An outbox row like
+        every other post, so a 429, a 5xx or a crash cannot lose it; of kind "alert", so it
+        is never dropped for being late and never published."""
+        channel_id = self.settings.organisers.alerts_channel_id
+        if not channel_id:
+            return
         now = self.clock()
         alert = PlannedPost(
-            key=f"{ALERT_PREFIX}{post.key}",
+            key=f"{ALERT_PREFIX}{key}",
             kind="alert",
             due_at=now,
             channel_id=channel_id,
-            payload=failure_alert(post, reason),
-            subject=post.key,
+            payload=payload,
+            subject=subject,
         )
         if await self.store.outbox.add_once(alert, now):
             self.wakeups.schedule(alert.key, now)

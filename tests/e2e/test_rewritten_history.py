@@ -50,6 +50,9 @@ async def test_a_force_push_is_followed_and_the_organisers_told_once(world):
     [alert] = h.sandbox.messages(h.alerts)
     assert "rewritten" in alert["content"] and h.repo.head()[:12] in alert["content"]
     assert h.sandbox.pings(alert).roles == [] and not h.sandbox.pings(alert).everyone
+    # An organiser alert like any other: never skipped for being late, never published.
+    row = await h.bot.db.outbox.get(f"alert:rewritten:{h.repo.head()}")
+    assert (row.kind, row.message_id) == ("alert", int(alert["id"]))
 
     # More pulls and a restart: nothing more to say, nothing announced twice.
     await h.restart_bot()

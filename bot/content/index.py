@@ -230,7 +230,11 @@ class ContentIndex:
         ahead = next(stream, None)
         # Recaps are indexed under their authors' names: not before the authors file is in
         # (the scan lists it first).
-        authors_due = {r for r, f in found.items() if f.kind == "authors" and f.refused is None}
+        authors_due = (
+            {r for r, f in found.items() if f.kind == "authors" and f.refused is None}
+            if search and ahead is not None
+            else set()
+        )
         streamed = 0
         for rel, f in found.items():
             if ahead is not None and ahead[0] == rel:
@@ -735,12 +739,12 @@ class ContentIndex:
         """Files whose id another file holds too and that lose to it (the first file by path
         wins): only ids held twice are looked at, so this costs nothing in a clean folder."""
         rels_of = getattr(self, table)
-        return {
-            rel
-            for key in self._multi[table]
-            for rel in rels_of.get(key, ())
-            if rel != min(rels_of[key])
-        }
+        shadowed: set[str] = set()
+        for key in self._multi[table]:
+            rels = rels_of.get(key, ())
+            shadowed.update(rels)
+            shadowed.discard(min(rels, default=None))
+        return shadowed
 
     def _live_episodes(self) -> Iterable[Episode]:
         """Episodes minus the later duplicates of an id (the first file by path wins)."""

@@ -285,8 +285,7 @@ class PostingService:
     def _reload(self, paths: Any) -> Any:
         """In a thread: the reload, and the sorting and indexing it leaves for first use, so
         the next reconcile or search does not do them on the event loop."""
-        report = self.index.reload(paths, search=True)
-        return report
+        return self.index.reload(paths, search=True)
 
     async def reconcile(
         self, *, events: bool = True, incremental: bool = False

@@ -110,21 +110,10 @@ class Outbox:
         )
         return [_post(r) for r in rows]
 
-    async def due(self, now: datetime) -> list[Post]:
-        """Pending posts whose due time (and retry time, if any) has come, oldest first."""
-        at = to_db(now)
-        rows = await self._db.fetchall(
-            """SELECT * FROM outbox
-                WHERE status = 'pending' AND due_at <= ?
-                  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
-                ORDER BY due_at, key""",
-            (at, at),
-        )
-        return [_post(r) for r in rows]
-
     async def due_keys(self, now: datetime) -> list[tuple[str, str, int]]:
-        """(key, kind, channel id) of the posts `due` would return: what delivery needs to
-        queue them, without decoding a thousand payloads on the event loop each wake-up."""
+        """(key, kind, channel id) of the pending posts whose due time (and retry time, if
+        any) has come, oldest first: what delivery needs to queue them, without decoding a
+        thousand payloads on the event loop each wake-up."""
         at = to_db(now)
         rows = await self._db.fetchall(
             """SELECT key, kind, channel_id FROM outbox

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+import bot.content.index as index_module
 import bot.content.parallel as parallel
 from bot.config import Settings
 from bot.content.frontmatter import MAX_FILE_BYTES
@@ -112,21 +114,20 @@ def test_when_processes_cannot_start_the_load_is_parsed_in_process(
     _same(seq, par)
 
 
-def _searches(index: ContentIndex) -> list[list[str]]:
-    from datetime import UTC, datetime
+QUERIES = ["", "episode", "episod", "guest 12", "nitya", "narasimhan", "s1e3", "recap 4"]
 
+
+def _searches(index: ContentIndex) -> dict[tuple[str, str], list[str]]:
+    """What each query finds, among episodes and among recaps."""
     now = datetime(2025, 1, 15, tzinfo=UTC)
-    queries = ["", "episode", "episod", "guest 12", "nitya", "narasimhan", "s1e3", "recap 4"]
-    return [[e.id for e in index.search_episodes(q, now, 25)] for q in queries] + [
-        [r.id for r in index.search_recaps(q, now, 25)] for q in queries
-    ]
+    found = {("episodes", q): [e.id for e in index.search_episodes(q, now, 25)] for q in QUERIES}
+    found |= {("recaps", q): [r.id for r in index.search_recaps(q, now, 25)] for q in QUERIES}
+    return found
 
 
 def test_words_indexed_while_the_workers_parse_equal_a_search_built_afterwards(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.content.index as index_module
-
     _generate(tmp_path, 300)
     seq = _load(tmp_path, 1)
     seq.prepare_search()
@@ -142,5 +143,5 @@ def test_words_indexed_while_the_workers_parse_equal_a_search_built_afterwards(
         assert mine._postings == theirs._postings
         assert mine._doc_words == theirs._doc_words
     found = _searches(seq)
-    assert found[4 + 8] and found[5 + 8]  # recaps are found by their author's name
+    assert found["recaps", "nitya"] and found["recaps", "narasimhan"]  # by the author's name
     assert _searches(par) == found

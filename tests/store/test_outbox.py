@@ -34,7 +34,7 @@ async def test_datetimes_round_trip_as_aware_utc_to_the_microsecond(store):
 
 async def test_naive_datetimes_are_refused(store):
     with pytest.raises(ValueError, match="naive"):
-        await store.outbox.due(datetime(2025, 7, 14, 12, 0))
+        await store.outbox.due_keys(datetime(2025, 7, 14, 12, 0))
 
 
 async def test_times_before_1970_and_far_ahead_compare_correctly(store):
@@ -44,7 +44,7 @@ async def test_times_before_1970_and_far_ahead_compare_correctly(store):
         planned("recap:far", datetime(2999, 1, 1, tzinfo=UTC)),
     ]
     await store.outbox.reconcile(posts, scope="recap:", now=T0)
-    assert [p.key for p in await store.outbox.due(T0)] == ["recap:old", "recap:mid"]
+    assert [k for k, _, _ in await store.outbox.due_keys(T0)] == ["recap:old", "recap:mid"]
     assert [p.key for p in await store.outbox.pending()] == ["recap:old", "recap:mid", "recap:far"]
 
 
@@ -318,7 +318,7 @@ async def test_retry_later_waits_for_the_next_attempt(store):
     post = await store.outbox.get(key)
     assert (post.status, post.last_error) == (PostStatus.PENDING, "503 Service Unavailable")
     assert post.wake_at == T0 + minutes(2)
-    assert await store.outbox.due(T0 + minutes(1)) == []
+    assert await store.outbox.due_keys(T0 + minutes(1)) == []
     assert await store.outbox.claim(key, T0 + minutes(1)) is None
     assert await store.outbox.next_due_at() == T0 + minutes(2)
     assert await store.outbox.wake_times() == [(key, T0 + minutes(2))]
@@ -392,7 +392,7 @@ async def test_counts_pending_and_prefix_queries(store):
     pending = [p.key for p in await store.outbox.pending()]
     assert pending == ["reminder:e1:ama:1h", "reminder:e2:ama:1h", "recap:a", "reminder:e3:ama:1h"]
     assert [p.key for p in await store.outbox.pending(limit=2, offset=1)] == pending[1:3]
-    assert [p.key for p in await store.outbox.due(T0 + minutes(2))] == pending[:2]
+    assert [k for k, _, _ in await store.outbox.due_keys(T0 + minutes(2))] == pending[:2]
     assert await store.outbox.next_due_at() == T0 + minutes(1)
     assert await store.outbox.keys_with_prefix("reminder:e") == [
         f"reminder:e{i}:ama:1h" for i in range(5)

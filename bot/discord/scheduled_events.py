@@ -106,12 +106,7 @@ class DiscordEventsApi:
         return await self._get(route, params)
 
     async def _get(self, route: Route, params: dict[str, Any]) -> Any:
-        try:
-            return await self._client.http.request(route, params=params)
-        except discord.HTTPException as exc:
-            raise EventsApiError(
-                f"{exc.status} {exc.text or ''}".strip(), status=exc.status, code=exc.code or None
-            ) from exc
+        return await self._call(route, params=params)
 
     async def fetch_image(self, url: str) -> str | None:
         """Download a cover (bounded in size and time); None when it cannot be had."""
@@ -131,8 +126,12 @@ class DiscordEventsApi:
             return None
 
     async def _request(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(route, json=body)
+
+    async def _call(self, route: Route, **kwargs: Any) -> Any:
+        """One request; Discord's refusal as an EventsApiError with its status and code."""
         try:
-            return await self._client.http.request(route, json=body)
+            return await self._client.http.request(route, **kwargs)
         except discord.HTTPException as exc:
             raise EventsApiError(
                 f"{exc.status} {exc.text or ''}".strip(), status=exc.status, code=exc.code or None

@@ -90,6 +90,28 @@ class AmaTimes:
     closes_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class AmaSession:
+    """One AMA as stored: its state, its times and the Discord places made for it."""
+
+    id: int
+    key: AmaKey
+    state: SessionState
+    title: str
+    timezone: str
+    times: AmaTimes
+    guests: tuple[str, ...] = ()
+    live_started_at: datetime | None = None
+    closed_at: datetime | None = None
+    thread_id: int | None = None
+    board_thread_id: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Taking questions."""
+        return self.state in OPEN_STATES
+
+
 def session_times(
     ama_start: datetime,
     ama_duration: timedelta,

@@ -7,6 +7,7 @@ from pathlib import Path
 from types import TracebackType
 
 from bot.clock import Clock, system_clock
+from bot.store.ama import AmaStore
 from bot.store.db import Database, StoreError
 from bot.store.lease import Leases
 from bot.store.optin import OptinStore
@@ -29,6 +30,7 @@ class Store:
         self.events = EventStore(db)
         self.optin = OptinStore(db)
         self.leases = Leases(db)
+        self.ama = AmaStore(db)
         self._first_start = first_start
 
     @classmethod

@@ -20,7 +20,6 @@ from bot.plan.ama import (
     Question,
     QuestionState,
     SessionState,
-    offset_label,
 )
 from bot.render.limits import (
     EMBED_DESCRIPTION_MAX,
@@ -281,12 +280,16 @@ def merge_picker(source: Question, candidates: Sequence[Question]) -> Payload:
     return _message(f"Merge question #{source.id} into which question?", rows=[_row(select)])
 
 
-def board_message(view: SessionView, board: Board) -> Payload:
-    """The host board: the question on air, the next five by votes, the counters."""
+def board_message(view: SessionView, board: Board, live_started_at: datetime | None) -> Payload:
+    """The host board: the question on air, the next five by votes, the counters. Times are
+    Discord timestamps, which members' clients count up themselves: the message is edited
+    when the queue changes, never to move a clock."""
     sid = view.session_id
     lines: list[str] = []
     if board.on_air is not None:
-        since = f" · on air {offset_label(board.on_air_for)}" if board.on_air_for else ""
+        since = (
+            f" · on air since {_ts(board.on_air.on_air_at, 'R')}" if board.on_air.on_air_at else ""
+        )
         lines.append(f"**On air** (#{board.on_air.id}, {board.on_air.score} backing{since})")
         lines.append(f"> {cut(one_line(escape_markdown(board.on_air.text)), 600)}")
         lines.append(f"— {_asked_by(board.on_air, reveal=False)}")
@@ -296,14 +299,15 @@ def board_message(view: SessionView, board: Board) -> Payload:
     lines.append("**Up next**" if board.next else "**The queue is empty.**")
     for q in board.next:
         lines.append(f"`{q.score:>3}` #{q.id} {cut(one_line(escape_markdown(q.text)), 150)}")
+    if live_started_at is not None:
+        lines += ["", f"Live since {_ts(live_started_at, 'T')} ({_ts(live_started_at, 'R')})"]
     c = board.counts
-    clock = f" · live {offset_label(board.live_for)}" if board.live_for is not None else ""
     embed = {
         "title": cut(f"Host board: {view.title}", 256),
         "description": cut("\n".join(lines), EMBED_DESCRIPTION_MAX),
         "footer": {
             "text": f"pending {c.get('pending', 0)} · approved {c.get('approved', 0)} · "
-            f"answered {c.get('answered', 0)} · skipped {c.get('skipped', 0)}{clock}"
+            f"answered {c.get('answered', 0)} · skipped {c.get('skipped', 0)}"
         },
         "color": _COLOURS[QuestionState.ON_AIR] if board.on_air else _GREY,
     }

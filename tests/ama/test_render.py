@@ -46,7 +46,7 @@ def payloads():
         "review": render.review_card(ANON, similar=[NAMED]),
         "review-done": render.review_card(NAMED, done_by=3),
         "merge": render.merge_picker(ANON, [NAMED] * 30),
-        "board": render.board_message(VIEW, b),
+        "board": render.board_message(VIEW, b, T0),
         "mine": render.my_questions([ANON, NAMED]),
         "offer": render.similar_offer(3, [NAMED, ANON]),
         "not-reached": render.not_reached_list([ANON] * 30),

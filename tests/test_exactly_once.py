@@ -20,7 +20,7 @@ from bot.services.delivery import (
     matches_variant,
     variant_of,
 )
-from bot.store import Store
+from bot.store import open_store
 from tests.test_delivery import T0, RecordingSender, planned
 
 H = timedelta(hours=1)
@@ -33,7 +33,7 @@ async def store(tmp_path):
     from bot.clock import ManualClock
 
     clock = ManualClock(T0)
-    s = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    s = await open_store(tmp_path / "amabot.sqlite3", clock=clock)
     s.test_clock = clock  # type: ignore[attr-defined]
     yield s
     await s.close()

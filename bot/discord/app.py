@@ -37,7 +37,7 @@ from bot.plan.calendar import calendar_hashes, feed_ics
 from bot.services.gap import gap_hook
 from bot.services.gitsync import GitContent
 from bot.services.posting import PostingService
-from bot.store import Store
+from bot.store import Store, open_store
 from bot.web.calendar import calendar_route
 from bot.web.webhook import WebhookServer, make_webhook_app
 
@@ -243,7 +243,7 @@ class AmaBot(commands.Bot):
         self.button_handlers.pop(action, None)
 
     async def setup_hook(self) -> None:
-        self.store = await Store.open(self.settings.storage.database, clock=self.clock)
+        self.store = await open_store(self.settings.storage.database, clock=self.clock)
         # Before anything touches the outbox: one process per database.
         await self._take_lease()
         report = await asyncio.to_thread(self._load_content)

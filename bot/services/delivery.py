@@ -35,6 +35,7 @@ from bot.plan.late import Action, Decision, late_decision
 from bot.plan.optin import dm_recipient
 from bot.plan.posts import Post
 from bot.render.messages import mark_delayed
+from bot.store import Outbox
 
 log = logging.getLogger("amabot.delivery")
 
@@ -251,7 +252,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        outbox: Any,  # bot.store.outbox.Outbox
+        outbox: Outbox,
         sender: Sender,
         *,
         clock: Clock,

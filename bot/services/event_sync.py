@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from bot.config import Settings
 from bot.content.models import Episode
 from bot.plan.scheduled_events import EventSpec, EventStatus, plan_guild_events
+from bot.store import EventStore, OptinStore
 
 log = logging.getLogger("amabot.events.sync")
 
@@ -109,9 +110,15 @@ def adoptable(
 class DiscordSideSync:
     """One pass of the READY reconciliation; see the module docstring."""
 
-    def __init__(self, events_store: Any, optin_store: Any, api: EventsReader, settings: Settings):
-        self._events = events_store  # bot.store.scheduled_events.EventStore
-        self._optin = optin_store  # bot.store.optin.OptinStore
+    def __init__(
+        self,
+        events_store: EventStore,
+        optin_store: OptinStore,
+        api: EventsReader,
+        settings: Settings,
+    ):
+        self._events = events_store
+        self._optin = optin_store
         self._api = api
         self._settings = settings
 
@@ -143,21 +150,21 @@ class DiscordSideSync:
 
         plan = plan_guild_events(list(episodes), self._settings, now)
         known = {st.discord_id for st in stored.values() if st.discord_id is not None}
-        for key, event in adoptable(listed.values(), plan, known, bot_id).items():
-            st = stored.get(key)
-            if st is not None and st.discord_id is not None:
+        for key, found in adoptable(listed.values(), plan, known, bot_id).items():
+            ours = stored.get(key)
+            if ours is not None and ours.discord_id is not None:
                 continue  # the key has its own event; the listed one is someone else's worry
             # An empty record: the reconciler PATCHes the whole spec onto it once.
             await self._events.upsert(
                 key,
-                discord_id=int(event["id"]),
+                discord_id=int(found["id"]),
                 spec_hash="",
-                status=_id(event.get("status")) or int(EventStatus.SCHEDULED),
+                status=_id(found.get("status")) or int(EventStatus.SCHEDULED),
                 body={},
                 now=now,
             )
             report.adopted.append(key)
-            log.info("adopted our Discord event %s for %s", event["id"], key)
+            log.info("adopted our Discord event %s for %s", found["id"], key)
 
         if self._settings.optin.interested_dm:
             await self._backfill_interest(listed, report, now)
@@ -170,7 +177,9 @@ class DiscordSideSync:
         for item in await self._optin.interested():
             have.setdefault(item.event_key, set()).add(item.member_id)
         for key, st in (await self._events.all()).items():
-            event = listed.get(st.discord_id) if st.discord_id is not None else None
+            if st.discord_id is None:
+                continue
+            event = listed.get(st.discord_id)
             if event is None or _id(event.get("status")) not in OPEN:
                 continue
             users = await self._all_users(st.discord_id)

@@ -57,6 +57,7 @@ from bot.services.event_sync import DiscordSideSync, SyncReport
 from bot.services.gitsync import ContentSync, GitContent, PullResult
 from bot.services.recap_plan import IncrementalRecapPlan
 from bot.services.wakeups import Wakeups
+from bot.store import Store
 
 log = logging.getLogger("amabot.posting")
 
@@ -83,7 +84,7 @@ class PostingService:
         self,
         *,
         settings: Settings,
-        store: Any,  # bot.store.Store
+        store: Store,
         index: ContentIndex,
         sender: Sender,
         clock: Clock,

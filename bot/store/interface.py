@@ -302,12 +302,18 @@ class Store(Protocol):
 
     Opened by `bot.store.open_store(database, clock=...)`; usable as ``async with``."""
 
-    outbox: Outbox
-    state: State
-    audit: Audit
-    events: EventStore
-    optin: OptinStore
-    leases: Leases
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def audit(self) -> Audit: ...
+    @property
+    def events(self) -> EventStore: ...
+    @property
+    def optin(self) -> OptinStore: ...
+    @property
+    def leases(self) -> Leases: ...
 
     @property
     def description(self) -> str:

@@ -233,21 +233,7 @@ async def test_edits_refused_30046_back_off_then_are_given_up_with_the_reason(st
     assert sender.edits == []
 
 
-# -- the lease ---------------------------------------------------------------------------
-
-
-async def test_the_lease_has_one_holder_until_it_expires(store):
-    clock = store.test_clock
-    leases = store.leases
-    assert await leases.take("a", clock(), 30 * S)
-    assert await leases.take("a", clock(), 30 * S)  # ours: kept
-    assert not await leases.take("b", clock() + 10 * S, 30 * S)
-    assert await leases.renew("a", clock() + 20 * S, 30 * S)
-    assert not await leases.take("b", clock() + 45 * S, 30 * S)  # renewed until +50 s
-    assert await leases.take("b", clock() + 51 * S, 30 * S)  # expired: taken over
-    assert not await leases.renew("a", clock() + 52 * S, 30 * S)  # a has lost it
-    assert await leases.take("c", clock() + 52 * S, 30 * S, replacing="b")  # b is known dead
-    assert (await leases.get()).holder == "c"
+# The lease's own behaviour is in the store's conformance suite (tests/store/test_leases.py).
 
 
 # -- config ------------------------------------------------------------------------------

@@ -118,6 +118,31 @@ async def test_reconcile_leaves_other_scopes_alone(store):
         await store.outbox.reconcile([planned("recap:b")], scope="reminder:", now=T0)
 
 
+async def test_an_incremental_reconcile_looks_only_at_its_keys(store):
+    keys = [f"recap:r{i:04d}" for i in range(1200)]  # more keys than one query takes
+    await store.outbox.reconcile([planned(k) for k in keys], scope="recap:", now=T0)
+    touched = [*keys[:2], *keys[600:602], "recap:gone", "reminder:x"]
+    moved = planned(keys[600], T0 + minutes(5))
+    report = await store.outbox.reconcile(
+        [planned(keys[0]), moved, planned("recap:new")],
+        scope="recap:",
+        now=T0,
+        only=[*touched, "recap:new"],
+    )
+    # keys[1] and keys[601] were looked at and are no longer planned; the other 1,196
+    # recaps were not looked at, so they stay pending; "reminder:x" is outside the scope.
+    assert report.inserted == ["recap:new"]
+    assert report.moved == [keys[600]]
+    assert sorted(report.cancelled) == [keys[1], keys[601]]
+    assert report.unchanged == 1
+    assert (await store.outbox.counts())[PostStatus.PENDING] == 1200 - 2 + 1
+    assert (await store.outbox.get(keys[600])).due_at == T0 + minutes(5)
+    with pytest.raises(ValueError, match="within its `only` keys"):
+        await store.outbox.reconcile(
+            [planned("recap:elsewhere")], scope="recap:", now=T0, only=["recap:new"]
+        )
+
+
 async def test_reconcile_flags_a_changed_sent_post_for_an_edit_that_survives_restart(
     open_db, clock
 ):

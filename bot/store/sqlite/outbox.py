@@ -194,10 +194,10 @@ class Outbox:
         skipped and failed rows are left alone.
         """
         plan = _checked_plan(planned, scope)
+        changes = _ReconcileChanges(ReconcileReport(scope), to_db(now))
         keys = None if only is None else sorted(set(only))
         if keys is not None and not set(plan) <= set(keys):
             raise ValueError("an incremental plan must lie within its `only` keys")
-        changes = _ReconcileChanges(ReconcileReport(scope), to_db(now))
         async with self._db.transaction() as tx:
             existing = await _rows_in_scope(tx, scope, keys)
             for key, post in plan.items():

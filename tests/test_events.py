@@ -27,8 +27,7 @@ from bot.plan.scheduled_events import (
     recorded_body,
     transition_times,
 )
-from bot.store import open_store
-from bot.store import StoredEvent
+from bot.store import StoredEvent, open_store
 
 LA = "America/Los_Angeles"
 H = timedelta(hours=1)

@@ -176,6 +176,11 @@ class Database(_Reads):
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    async def text(self, sql: str, params: Params = ()) -> str | None:
+        """The first column of the first row as text (None: no row, or NULL)."""
+        value = await self.scalar(sql, params)
+        return None if value is None else str(value)
+
     async def write(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """One writing statement, atomic on its own; returns its RETURNING rows, if any."""
         async with self._lock:

@@ -10,11 +10,13 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from bot.plan.posts import PlannedPost, Post, PostStatus, payload_hash
 from bot.store.interface import DuplicateKeyError, ReconcileReport, StoreError
 from bot.store.sqlite.db import (
     Database,
+    Params,
     Transaction,
     from_db,
     from_db_opt,
@@ -219,7 +221,7 @@ class Outbox:
         )
         return [_post(r) for r in rows]
 
-    async def request_edit(self, key: str, payload: dict, now: datetime) -> bool:
+    async def request_edit(self, key: str, payload: dict[str, Any], now: datetime) -> bool:
         """Store a new payload for a sent post and flag it for an edit, unless it already
         holds exactly that payload (so asking twice edits once)."""
         row = await self._db.fetchone(
@@ -312,7 +314,7 @@ class Outbox:
         return _post(rows[0]) if rows else None
 
     async def note_attempt(
-        self, key: str, target_channel_id: int, variants: list[dict], now: datetime
+        self, key: str, target_channel_id: int, variants: list[dict[str, Any]], now: datetime
     ) -> bool:
         """Just before a send: where it goes and every variant put on the wire so far. From
         here until the outcome is recorded the row is `unsure`: a crash, an unclear 5xx or a
@@ -475,7 +477,7 @@ class Outbox:
 
     async def owner_of_message(self, message_id: int) -> str | None:
         """The row that recorded this Discord message as its own, if any."""
-        return await self._db.scalar(
+        return await self._db.text(
             "SELECT key FROM outbox WHERE message_id = ? LIMIT 1", (message_id,)
         )
 
@@ -570,7 +572,7 @@ class Outbox:
             (status.value, reason, to_db(now), key),
         )
 
-    async def _update(self, sql: str, params: tuple) -> bool:
+    async def _update(self, sql: str, params: Params) -> bool:
         rows = await self._db.write(sql.strip() + " RETURNING key", params)
         return bool(rows)
 
@@ -617,11 +619,11 @@ class _ReconcileChanges:
     def __init__(self, report: ReconcileReport, at: int):
         self.report = report
         self._at = at
-        self._inserts: list[tuple] = []
-        self._moves: list[tuple] = []
-        self._edits: list[tuple] = []
-        self._revives: list[tuple] = []
-        self._cancels: list[tuple] = []
+        self._inserts: list[tuple[Any, ...]] = []
+        self._moves: list[tuple[Any, ...]] = []
+        self._edits: list[tuple[Any, ...]] = []
+        self._revives: list[tuple[Any, ...]] = []
+        self._cancels: list[tuple[Any, ...]] = []
 
     def plan(self, key: str, post: PlannedPost, row: sqlite3.Row | None) -> None:
         """A planned post against its row (None: not in the outbox yet)."""
@@ -671,7 +673,7 @@ def _json(payload: object) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-def _plan_values(post: PlannedPost) -> tuple:
+def _plan_values(post: PlannedPost) -> tuple[Any, ...]:
     """due_at, deadline, event_start, channel_id, payload, content_hash, subject."""
     return (
         to_db(post.due_at),
@@ -684,7 +686,9 @@ def _plan_values(post: PlannedPost) -> tuple:
     )
 
 
-def _insert_params(post: PlannedPost, status: PostStatus, reason: str | None, at: int) -> tuple:
+def _insert_params(
+    post: PlannedPost, status: PostStatus, reason: str | None, at: int
+) -> tuple[Any, ...]:
     return (
         post.key,
         post.kind,
@@ -698,7 +702,7 @@ def _insert_params(post: PlannedPost, status: PostStatus, reason: str | None, at
 
 
 def _differs(row: sqlite3.Row, post: PlannedPost) -> bool:
-    return (
+    return bool(
         row["due_at"] != to_db(post.due_at)
         or row["deadline"] != to_db_opt(post.deadline)
         or row["event_start"] != to_db_opt(post.event_start)

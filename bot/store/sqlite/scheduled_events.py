@@ -32,7 +32,7 @@ class EventStore:
 
     async def key_for(self, discord_id: int) -> str | None:
         """The event key of one of our Discord events (for the gateway's user add/remove)."""
-        return await self._db.scalar(
+        return await self._db.text(
             "SELECT key FROM guild_events WHERE discord_id = ?", (int(discord_id),)
         )
 
@@ -95,7 +95,7 @@ class EventStore:
     async def permission_error(self) -> str | None:
         """The latest "Manage Events missing" error still standing, for /healthz and
         `amabot plan`; None once every key has gone through again."""
-        return await self._db.scalar(
+        return await self._db.text(
             "SELECT last_error FROM guild_events WHERE error_kind = ?"
             " ORDER BY updated_at DESC, key LIMIT 1",
             (PERMISSION,),

@@ -20,7 +20,7 @@ class State:
         self._clock = clock
 
     async def get(self, key: str) -> str | None:
-        return await self._db.scalar("SELECT value FROM state WHERE key = ?", (key,))
+        return await self._db.text("SELECT value FROM state WHERE key = ?", (key,))
 
     async def set(self, key: str, value: str) -> None:
         await self._db.write(

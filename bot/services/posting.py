@@ -32,6 +32,7 @@ from bot.content.index import ContentIndex
 from bot.content.models import Episode, Recap
 from bot.durations import short_duration
 from bot.plan.auto_start import may_start, start_check_times
+from bot.plan.kinds import alert_key, publish_settings_on
 from bot.plan.late import Decision, payload_for
 from bot.plan.optin import (
     RECAP_ANNOUNCEMENT_PREFIX,
@@ -60,7 +61,6 @@ from bot.services.wakeups import Wakeups
 
 log = logging.getLogger("amabot.posting")
 
-ALERT_PREFIX = "alert:"  # organiser alerts: one outbox row per refused post
 # /healthz says not-ok while a post is this late (pending) or claimed this long (sending).
 OVERDUE_AFTER = timedelta(minutes=5)
 EVENTS_WAKE_PREFIX = "events:"  # wake-ups that run the scheduled events reconcile (auto_start)
@@ -108,7 +108,7 @@ class PostingService:
             on_stop=on_stop,
             policy=DeliveryPolicy(
                 publish_per_hour=settings.announcements.publish_per_hour,
-                publish_reminders=settings.reminders.publish,
+                publish_settings=publish_settings_on(settings),
             ),
         )
         # A wake-up for one key delivers everything due, so a channel's posts keep their order.
@@ -651,7 +651,7 @@ class PostingService:
             return
         now = self.clock()
         alert = PlannedPost(
-            key=f"{ALERT_PREFIX}{key}",
+            key=alert_key(key),
             kind="alert",
             due_at=now,
             channel_id=channel_id,

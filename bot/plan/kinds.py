@@ -316,7 +316,7 @@ KINDS: dict[str, Kind] = {
             target=Target.SETTINGS,
             channel=lambda settings, _event: settings.organisers.alerts_channel_id,
             late=Late.ALWAYS,  # an alert is never dropped
-            render="bot.services.posting:failure_alert",
+            render="bot.render.messages:failure_alert",
         ),
         Kind(
             name="dm",

@@ -164,7 +164,7 @@ async def test_reminders_are_not_published_unless_configured(store):
     assert (await store.outbox.get(rem.key)).publish_status is None
     rem2 = planned("reminder:f:ama:1h", kind="reminder", event_start=T0 + H, deadline=T0 + M)
     await store.outbox.reconcile([rem, rem2], scope="reminder:", now=clock())
-    await dispatcher(store, sender, publish_reminders=True).deliver_due()
+    await dispatcher(store, sender, publish_settings=frozenset({"reminders.publish"})).deliver_due()
     assert len(sender.published) == 1
 
 
@@ -172,7 +172,7 @@ async def test_a_publish_that_would_arrive_after_its_event_is_dropped_and_record
     clock = store.test_clock
     sender = RecordingSender(clock)
     sender.news_channels.add(10)
-    d = dispatcher(store, sender, publish_reminders=True)
+    d = dispatcher(store, sender, publish_settings=frozenset({"reminders.publish"}))
     rem = planned("reminder:e:ama:10m", kind="reminder", event_start=T0 + 10 * M)
     await store.outbox.reconcile([rem], scope="reminder:", now=clock())
     await store.outbox.claim(rem.key, clock())

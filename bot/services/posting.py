@@ -32,6 +32,7 @@ from bot.content.index import ContentIndex
 from bot.content.models import Episode, Recap
 from bot.durations import short_duration
 from bot.plan.auto_start import may_start, start_check_times
+from bot.plan.kinds import alert_key, declared, publish_settings_on
 from bot.plan.late import Decision, payload_for
 from bot.plan.optin import (
     RECAP_ANNOUNCEMENT_PREFIX,
@@ -52,6 +53,7 @@ from bot.plan.scheduled_events import (
     plan_guild_events,
     transition_times,
 )
+from bot.render.messages import failure_alert
 from bot.services.delivery import AfterSend, DeliveryPolicy, Dispatcher, Sender, StopHook
 from bot.services.event_sync import DiscordSideSync, SyncReport
 from bot.services.gitsync import ContentSync, GitContent, PullResult
@@ -61,7 +63,6 @@ from bot.store import Store
 
 log = logging.getLogger("amabot.posting")
 
-ALERT_PREFIX = "alert:"  # organiser alerts: one outbox row per refused post
 # /healthz says not-ok while a post is this late (pending) or claimed this long (sending).
 OVERDUE_AFTER = timedelta(minutes=5)
 EVENTS_WAKE_PREFIX = "events:"  # wake-ups that run the scheduled events reconcile (auto_start)
@@ -109,7 +110,7 @@ class PostingService:
             on_stop=on_stop,
             policy=DeliveryPolicy(
                 publish_per_hour=settings.announcements.publish_per_hour,
-                publish_reminders=settings.reminders.publish,
+                publish_settings=publish_settings_on(settings),
             ),
         )
         # A wake-up for one key delivers everything due, so a channel's posts keep their order.
@@ -641,7 +642,8 @@ class PostingService:
             return  # no alerts channel, or it is the very channel that refuses us
         if post.kind == "alert":
             return  # the alerts channel itself refuses us: the log and /healthz say so
-        await self._alert_organisers(post.key, failure_alert(post, reason), subject=post.key)
+        alert = failure_alert(post.key, post.channel_id, reason, what=declared(post.kind).noun)
+        await self._alert_organisers(post.key, alert, subject=post.key)
 
     async def _alert_organisers(self, key: str, payload: dict[str, Any], *, subject: str) -> None:
         """One note in `[organisers] alerts_channel_id`, once per key. An outbox row like
@@ -652,7 +654,7 @@ class PostingService:
             return
         now = self.clock()
         alert = PlannedPost(
-            key=f"{ALERT_PREFIX}{key}",
+            key=alert_key(key),
             kind="alert",
             due_at=now,
             channel_id=channel_id,
@@ -738,19 +740,6 @@ def _late_reason(post: Post, now: datetime) -> str:
         return f"{post.key} stuck in sending for {short_duration(now - since)}"
     error = f" (last error: {post.last_error})" if post.last_error else ""
     return f"{post.key} overdue by {short_duration(now - post.due_at)}{error}"
-
-
-def failure_alert(post: Post, reason: str) -> dict[str, Any]:
-    """The note to the organisers when Discord refuses a post for good. Plain text, pings
-    nobody: it is read in the organisers' own channel."""
-    what = {"recap": "recap announcement", "reminder": "reminder", "announce": "announcement"}
-    text = (
-        f"⚠️ I could not post the {what.get(post.kind, 'post')} `{post.key}` in "
-        f"<#{post.channel_id}>: {reason}.\n"
-        "Check my permissions there (`amabot doctor` says which are missing). Once they are "
-        "back I send it, if still in time; `amabot plan` lists failed posts."
-    )
-    return {"content": text[:2000], "allowed_mentions": {"parse": []}}
 
 
 def history_rewritten_alert(result: PullResult) -> dict[str, Any]:

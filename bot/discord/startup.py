@@ -59,7 +59,7 @@ async def load_content(index: ContentIndex) -> Any:
 
 async def content_checkout(settings: Settings) -> GitContent | None:
     """The content's git checkout, or None: then the content is rescanned by hash."""
-    git: GitContent | None = GitContent(
+    git = GitContent(
         settings.content.path,
         remote=settings.content.remote,
         branch=settings.content.branch,
@@ -67,7 +67,7 @@ async def content_checkout(settings: Settings) -> GitContent | None:
     )
     if not await git.is_checkout():
         log.info("%s is not a git checkout; rescanning it by content hash", settings.content.path)
-        git = None
+        return None
     return git
 
 

@@ -273,7 +273,7 @@ class EventsPass:
         the events pass runs anyway."""
         if self.reconciler is None:
             return None
-        api = self._events_api
+        api: Any = self._events_api  # what else it can do is asked of it
         if hasattr(api, "list_events") and hasattr(api, "event_users"):
             bot_id = api.bot_user_id() if hasattr(api, "bot_user_id") else 0
             sync = DiscordSideSync(self.store.events, self.store.optin, api, self.settings)

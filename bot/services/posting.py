@@ -85,20 +85,7 @@ class PostingService:
         self.alerts = OrganiserAlerts(
             settings=settings, store=store, clock=clock, wakeups=self.wakeups
         )
-        self.dispatcher = Dispatcher(
-            store.outbox,
-            sender,
-            clock=clock,
-            payload_for=self._payload_for,
-            on_failure=self.alerts.post_refused,
-            on_retry=self.wakeups.schedule,
-            after_send=after_send,
-            on_stop=on_stop,
-            policy=DeliveryPolicy(
-                publish_per_hour=settings.announcements.publish_per_hour,
-                publish_reminders=settings.reminders.publish,
-            ),
-        )
+        self.dispatcher = self._dispatcher(sender, after_send, on_stop)
         self.sync = ContentSync(
             git,
             on_change=self.on_content_change,
@@ -130,6 +117,25 @@ class PostingService:
         self.last_reload_at: datetime | None = None
         # What the self-check (bot/services/selfcheck.py, through cogs/selfcheck.py) found.
         self.setup_problems: list[dict[str, str]] = []
+
+    def _dispatcher(
+        self, sender: Sender, after_send: AfterSend | None, on_stop: StopHook | None
+    ) -> Dispatcher:
+        """Delivery: refusals go to the organisers' alerts, retries to the wake-ups."""
+        return Dispatcher(
+            self.store.outbox,
+            sender,
+            clock=self.clock,
+            payload_for=self._payload_for,
+            on_failure=self.alerts.post_refused,
+            on_retry=self.wakeups.schedule,
+            after_send=after_send,
+            on_stop=on_stop,
+            policy=DeliveryPolicy(
+                publish_per_hour=self.settings.announcements.publish_per_hour,
+                publish_reminders=self.settings.reminders.publish,
+            ),
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from bot.plan.kinds import (
 from bot.plan.late import Action, late_decision
 from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.services.delivery import DeliveryPolicy, Dispatcher
-from bot.store import Store
+from bot.store import open_store
 from tests.test_delivery import RecordingSender
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,7 +205,7 @@ def test_an_undeclared_kind_is_refused():
 @pytest.fixture
 async def world(tmp_path):
     clock = ManualClock(T0)
-    store = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    store = await open_store(tmp_path / "amabot.sqlite3", clock=clock)
     sender = RecordingSender(clock)
     sender.news_channels.add(10)
     yield clock, store, sender

@@ -25,6 +25,7 @@ from bot.plan.recaps import backlog_cutoff
 from bot.plan.reminders import FOLLOW_UP_WINDOW, plan_reminder_followups, plan_reminders
 from bot.services.delivery import Dispatcher
 from bot.services.recap_plan import RecapPlanner
+from bot.store import Store
 
 log = logging.getLogger("amabot.posting")
 
@@ -46,7 +47,7 @@ class OutboxReconciler:
         self,
         *,
         settings: Settings,
-        store: Any,  # bot.store.Store
+        store: Store,
         index: ContentIndex,
         clock: Clock,
         planner: RecapPlanner,

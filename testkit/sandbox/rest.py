@@ -486,7 +486,8 @@ async def crosspost(sb: Sandbox, ctx: Ctx) -> Result:
 
 @route("POST", "/channels/{channel_id}/typing")
 async def typing(sb: Sandbox, ctx: Ctx) -> Result:
-    _need(sb, _channel(sb, ctx), SEND_MESSAGES)
+    channel = _channel(sb, ctx)
+    _need(sb, channel, SEND_MESSAGES_IN_THREADS if channel.thread else SEND_MESSAGES)
     return 204, None
 
 

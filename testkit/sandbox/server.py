@@ -44,6 +44,7 @@ from .modals import ModalRefused, ShownModal, submission
 from .state import (
     DM,
     NONCE_WINDOW_SECONDS,
+    READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
     STAGE,
     VIEW_CHANNEL,
@@ -453,8 +454,21 @@ class Sandbox:
                 g.roles[rid].permissions = permissions
 
     # -- reading ------------------------------------------------------------------------
-    def messages(self, channel: Any, *, ephemeral: bool = False) -> list[dict[str, Any]]:
-        """The channel as Discord would show it, oldest first (ephemeral replies hidden)."""
+    def messages(
+        self, channel: Any, *, ephemeral: bool = False, as_member: Any = None
+    ) -> list[dict[str, Any]]:
+        """The channel as Discord would show it, oldest first (ephemeral replies hidden);
+        `as_member`: as that member sees it (MemberCannotSee for a channel or private thread
+        they may not view; an empty list without Read Message History)."""
+        if as_member is not None:
+            ch = self.world.channel(channel)
+            if not self.can_see(as_member, ch):
+                raise MemberCannotSee(f"member {_id(as_member)} cannot see channel {ch.name}")
+            if ch.guild_id is not None:
+                g = self.world.guilds[ch.guild_id]
+                perms = g.permissions_in(self.world.member(g, as_member), ch)
+                if not perms & READ_MESSAGE_HISTORY:
+                    return []
         return self.world.visible_messages(_id(channel), ephemeral=ephemeral)
 
     def stored(self, message: Any) -> StoredMessage:
@@ -1139,6 +1153,8 @@ class Sandbox:
         """A member clicks a button (or picks select `values`) on a message."""
         user, ch = self._resolve_actor(member, channel)
         sm = self.stored(message)
+        if int(sm.data["channel_id"]) != ch.id:
+            raise SandboxError(f"message {sm.id} is not in channel {ch.name} ({ch.id})")
         if not _has_component(sm.data.get("components", []), custom_id):
             raise SandboxError(f"message {sm.id} has no component {custom_id!r}")
         ctype = component_type or (3 if values is not None else 2)

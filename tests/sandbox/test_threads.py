@@ -13,7 +13,14 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from testkit.sandbox import MemberCannotSee, ModalRefused, Sandbox, SandboxError, SandboxTimeout
+from testkit.sandbox import (
+    MemberCannotSee,
+    ModalRefused,
+    Sandbox,
+    SandboxClient,
+    SandboxError,
+    SandboxTimeout,
+)
 from testkit.sandbox.state import (
     CREATE_PRIVATE_THREADS,
     CREATE_PUBLIC_THREADS,
@@ -272,7 +279,21 @@ async def test_a_private_thread_is_seen_by_its_members_and_manage_threads_only(w
     assert bot.clicks[-1].channel.parent_id == general.id
     with pytest.raises(MemberCannotSee):
         await sb.click(w.bob, board.id, card.id, "ask")
+    with pytest.raises(SandboxError):  # the card is in the thread, not in its parent
+        await sb.click(w.bob, w.general, card.id, "ask")
+    assert sb.messages(board.id, as_member=w.alice)[-1]["id"] == str(card.id)
+    with pytest.raises(MemberCannotSee):
+        sb.messages(board.id, as_member=w.bob)
     await sb.click(w.carol, board.id, card.id, "ask")  # Manage Threads sees every thread
+
+    # channel.mdx, List Thread Members: needs the GUILD_MEMBERS intent (default intents lack it).
+    with pytest.raises(discord.Forbidden) as no_intent:
+        await board.fetch_members()
+    assert no_intent.value.code == 50001
+    # channel.mdx, Start Thread without Message: `type` left out means a private thread.
+    route = discord.http.Route("POST", "/channels/{channel_id}/threads", channel_id=general.id)
+    raw = await bot.http.request(route, json={"name": "no type"})
+    assert raw["type"] == 12 and raw["thread_metadata"]["invitable"] is True
 
     # Create Private Threads on the parent.
     await sb.set_overwrite(w.general, sb.bot_role(w.guild), deny=CREATE_PRIVATE_THREADS)
@@ -378,3 +399,37 @@ def test_view_channel_is_needed_for_a_thread_too():
     assert g.permissions_in(m, thread) & VIEW_CHANNEL
     parent.overwrites.append(Overwrite(m.id, 1, deny=VIEW_CHANNEL))
     assert g.permissions_in(m, thread) == 0
+
+
+async def test_threads_modals_and_events_from_another_process(world):
+    """The same helpers through SandboxClient (the control API a subprocess bot's test uses)."""
+    w = world
+    sb, bot = w.sb, w.bot
+    async with SandboxClient(sb.base_url) as client:
+        board = await client.create_thread(w.carol, w.general, "Host board", private=True)
+        assert await client.thread_members(board) == [w.carol.id]
+        assert not await client.can_see(w.alice, board)
+        await client.add_to_thread(board, w.alice)
+        await client.add_to_thread(board, sb.bot_user)
+        assert await client.can_see(w.alice, board)
+        assert (await _cached(w, board.id)).name == "Host board"
+        assert [t["id"] for t in await client.threads(w.general)] == [str(board.id)]
+        card = await bot.get_guild(w.guild.id).get_thread(board.id).send("card", view=AskView(bot))
+        await client.click(w.alice, board, card.id, "ask")
+        with pytest.raises(MemberCannotSee):
+            await client.click(w.bob, board, card.id, "ask")
+        with pytest.raises(ModalRefused):
+            await client.submit_modal(w.alice, board, "ask-modal", {"question": "short"})
+        done = await client.submit_modal(w.alice, board, "ask-modal", {"question": "x" * 20})
+        assert done.content == "stored: " + "x" * 20
+        state = await client.set_thread_state(board, archived=True, locked=True)
+        assert state["thread_metadata"]["locked"] is True
+
+        start = sb.clock() + timedelta(hours=1)
+        ev = await sb.add_scheduled_event(
+            w.guild, "AMA", start=start, entity_type=1, channel=w.stage
+        )
+        await sb.join_voice(w.carol, w.stage)
+        assert (await client.start_event(ev["id"]))["status"] == 2
+        assert (await client.end_event(ev["id"]))["status"] == 3
+    sb.assert_valid()

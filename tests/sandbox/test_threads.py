@@ -236,6 +236,8 @@ async def test_archive_unarchive_on_send_and_lock_needs_manage_threads(world):
     with pytest.raises(discord.HTTPException) as archived:
         await msg.edit(content="no edits while archived")
     assert archived.value.code == 50083
+    with pytest.raises(MemberCannotSee):  # threads.mdx: no commands in an archived thread
+        await sb.slash(w.alice, thread.id, "ask")
     await thread.send("a send unarchives")  # threads.mdx
     assert not sb.threads(general.id)[0]["thread_metadata"]["archived"]
     assert (await _cached(w, thread.id)).archived is False  # THREAD_UPDATE reached the bot

@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -709,8 +709,8 @@ class Sandbox:
         self,
         thread: Channel,
         *,
-        added: list[int] = (),
-        removed: list[int] = (),  # type: ignore[assignment]
+        added: Sequence[int] = (),
+        removed: Sequence[int] = (),
     ) -> None:
         """THREAD_MEMBERS_UPDATE as threads.mdx says: always when the bot itself is added or
         removed; about other users only with the GUILD_MEMBERS intent."""

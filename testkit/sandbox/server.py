@@ -42,8 +42,12 @@ from .interactions import (
 from .limits import InvalidRequests, SlidingWindow
 from .modals import ModalRefused, ShownModal, submission
 from .state import (
+    ANNOUNCEMENT,
+    ANNOUNCEMENT_THREAD,
     DM,
     NONCE_WINDOW_SECONDS,
+    PRIVATE_THREAD,
+    PUBLIC_THREAD,
     READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
     STAGE,
@@ -817,10 +821,11 @@ class Sandbox:
             sm = self.stored(message)
             if sm.id in self.world.channels:
                 raise SandboxError(f"message {sm.id} already has a thread")
-            ttype = 10 if ch.type == 5 else 11
+            ttype = ANNOUNCEMENT_THREAD if ch.type == ANNOUNCEMENT else PUBLIC_THREAD
             thread = self.world.add_thread(ch, name, owner=user, ttype=ttype, thread_id=sm.id)
         else:
-            thread = self.world.add_thread(ch, name, owner=user, ttype=12 if private else 11)
+            ttype = PRIVATE_THREAD if private else PUBLIC_THREAD
+            thread = self.world.add_thread(ch, name, owner=user, ttype=ttype)
         await self.announce_thread_created(thread, [uid])
         return thread
 

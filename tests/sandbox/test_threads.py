@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from types import SimpleNamespace
 
 import discord
 import pytest
@@ -123,45 +124,46 @@ class ThreadBot(commands.Bot):
         self.event_updates.append(after.status)
 
 
+@contextlib.asynccontextmanager
+async def running_bot(sb: Sandbox, guild_id: int, intents: discord.Intents | None = None):
+    saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    point_discord_at(sb)
+    bot = ThreadBot(guild_id, intents)
+    task = asyncio.create_task(bot.start(sb.token))
+    try:
+        await sb.wait_ready()
+        await asyncio.wait_for(bot.bot_ready.wait(), 5)
+        yield bot
+    finally:
+        await bot.close()
+        with contextlib.suppress(asyncio.CancelledError, discord.DiscordException):
+            await asyncio.wait_for(task, 5)
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+def build_world(sb: Sandbox) -> SimpleNamespace:
+    guild = sb.add_guild("Model Mondays")
+    mods = sb.add_role(guild, "Moderators", MANAGE_THREADS)
+    return SimpleNamespace(
+        sb=sb,
+        guild=guild,
+        general=sb.add_channel(guild, "general"),
+        news=sb.add_channel(guild, "announcements", "announcement"),
+        stage=sb.add_channel(guild, "ama-stage", "stage"),
+        mods=mods,
+        alice=sb.add_member(guild, "alice"),
+        bob=sb.add_member(guild, "bob"),
+        carol=sb.add_member(guild, "carol", roles=[mods]),
+    )
+
+
 @pytest.fixture
 async def world():
     async with Sandbox() as sb:
-        guild = sb.add_guild("Model Mondays")
-        general = sb.add_channel(guild, "general")
-        news = sb.add_channel(guild, "announcements", "announcement")
-        stage = sb.add_channel(guild, "ama-stage", "stage")
-        mods = sb.add_role(guild, "Moderators", MANAGE_THREADS)
-        alice = sb.add_member(guild, "alice")
-        bob = sb.add_member(guild, "bob")
-        carol = sb.add_member(guild, "carol", roles=[mods])
-        saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-        point_discord_at(sb)
-        bot = ThreadBot(guild.id)
-        task = asyncio.create_task(bot.start(sb.token))
-        try:
-            await sb.wait_ready()
-            await asyncio.wait_for(bot.bot_ready.wait(), 5)
-            yield type(
-                "World",
-                (),
-                dict(
-                    sb=sb,
-                    bot=bot,
-                    guild=guild,
-                    general=general,
-                    news=news,
-                    stage=stage,
-                    mods=mods,
-                    alice=alice,
-                    bob=bob,
-                    carol=carol,
-                ),
-            )
-        finally:
-            await bot.close()
-            with contextlib.suppress(asyncio.CancelledError, discord.DiscordException):
-                await asyncio.wait_for(task, 5)
-            discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+        w = build_world(sb)
+        async with running_bot(sb, w.guild.id) as bot:
+            w.bot = bot
+            yield w
 
 
 async def _cached(w, thread_id: int) -> discord.Thread:
@@ -270,6 +272,13 @@ async def test_a_private_thread_is_seen_by_its_members_and_manage_threads_only(w
     assert board.type is discord.ChannelType.private_thread
     await board.add_user(discord.Object(w.alice.id))
     assert sb.thread_members(board.id) == [sb.bot_user.id, w.alice.id]
+    updates = [
+        p["d"]
+        for p in sb.gateway.session.sent
+        if p["t"] == "THREAD_MEMBERS_UPDATE" and p["d"]["id"] == str(board.id)
+    ]
+    added = [m["user_id"] for u in updates for m in u.get("added_members", [])]
+    assert added == [str(sb.bot_user.id)]  # about alice only with GUILD_MEMBERS
     card = await board.send("Next question", view=AskView(bot))
     assert sb.can_see(w.alice, board.id) and sb.can_see(w.carol, board.id)
     assert not sb.can_see(w.bob, board.id)
@@ -435,3 +444,29 @@ async def test_threads_modals_and_events_from_another_process(world):
         assert (await client.start_event(ev["id"]))["status"] == 2
         assert (await client.end_event(ev["id"]))["status"] == 3
     sb.assert_valid()
+
+
+async def test_with_the_members_intent_the_bot_hears_of_other_thread_members():
+    """threads.mdx, Syncing for other users: THREAD_MEMBERS_UPDATE about others and List
+    Thread Members need GUILD_MEMBERS."""
+    async with Sandbox() as sb:
+        w = build_world(sb)
+        intents = discord.Intents.default()
+        intents.members = True
+        async with running_bot(sb, w.guild.id, intents) as bot:
+            general = bot.get_channel(w.general.id)
+            board = await general.create_thread(
+                name="Host board", type=discord.ChannelType.private_thread
+            )
+            await board.add_user(discord.Object(w.alice.id))
+            guild = bot.get_guild(w.guild.id)
+
+            def alice_seen() -> list[discord.ThreadMember] | None:
+                thread = guild.get_thread(board.id)
+                return thread.members if thread and thread.members else None
+
+            cached = await sb.wait_for(alice_seen, what="alice in the bot's view of the thread")
+            assert {m.id for m in cached} == {w.alice.id}  # discord.py keeps `me` apart
+            fetched = await board.fetch_members()
+            assert [m.id for m in fetched] == sorted([sb.bot_user.id, w.alice.id])
+            sb.assert_valid()

@@ -1045,6 +1045,7 @@ async def modify_channel(sb: Sandbox, ctx: Ctx) -> Result:
         if body["auto_archive_duration"] not in AUTO_ARCHIVE_DURATIONS:
             raise form_error("auto_archive_duration", "BASE_TYPE_CHOICES", "Invalid duration.")
         t.auto_archive_duration = int(body["auto_archive_duration"])
+        t.last_activity = sb.clock()
     if "invitable" in body:
         if channel.type != PRIVATE_THREAD:
             raise form_error("invitable", "BASE_TYPE_BAD_REQUEST", "Only for private threads.")

@@ -638,12 +638,14 @@ class Sandbox:
             await self._dispatch("VOICE_STATE_UPDATE", g.voice_state(uid))
 
     async def tick(self) -> list[dict[str, Any]]:
-        """Apply what Discord does on its own as time passes (guild-scheduled-event.mdx):
-        EXTERNAL events start and end at their times; an ACTIVE stage/voice event whose
-        channel stayed empty `empty_event_timeout` is COMPLETED; a SCHEDULED event not
-        started `unstarted_event_cancel_after` past its start is CANCELED. Each change is a
-        GUILD_SCHEDULED_EVENT_UPDATE. Runs on every API request and every `tick_interval`;
-        tests that move a ManualClock may call it directly. Returns the events changed."""
+        """Apply what Discord does on its own as time passes: a thread inactive for its
+        `auto_archive_duration` is archived (THREAD_UPDATE; threads.mdx); and
+        (guild-scheduled-event.mdx) EXTERNAL events start and end at their times; an ACTIVE
+        stage/voice event whose channel stayed empty `empty_event_timeout` is COMPLETED; a
+        SCHEDULED event not started `unstarted_event_cancel_after` past its start is
+        CANCELED. Each change is a GUILD_SCHEDULED_EVENT_UPDATE. Runs on every API request
+        and every `tick_interval`; tests that move a ManualClock may call it directly.
+        Returns the events changed (not the threads)."""
         lock = self._tick_lock
         if lock is None:
             return await self._tick()
@@ -656,6 +658,14 @@ class Sandbox:
         now = self.clock()
         changed: list[dict[str, Any]] = []
         for g in self.world.guilds.values():
+            for th in list(g.threads.values()):
+                t = th.thread
+                if t is None or t.archived:
+                    continue
+                # threads.mdx: a thread archives itself after auto_archive_duration minutes
+                # without activity (busy guilds may do it sooner; the sandbox keeps the time).
+                if t.inactive_for(now) >= t.auto_archive_duration * 60:
+                    await self.set_thread_state(th, archived=True)
             for ev in list(g.scheduled_events.values()):
                 d = ev.data
                 start = _parse_time("scheduled_start_time", d["scheduled_start_time"])
@@ -779,6 +789,8 @@ class Sandbox:
         if archived is not None and archived != t.archived:
             t.archived = archived
             t.archive_timestamp = self.clock()  # threads.mdx: changes on (un)archive
+            if not archived:
+                t.last_activity = self.clock()
         if locked is not None:
             t.locked = locked
         if self._bot_sees(ch):

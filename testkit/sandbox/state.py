@@ -202,6 +202,12 @@ class ThreadState:
     members: dict[int, datetime] = field(default_factory=dict)
     message_count: int = 0
     total_message_sent: int = 0
+    # threads.mdx: "Activity" is a message, an unarchive or a new auto_archive_duration;
+    # the thread archives itself after auto_archive_duration minutes without any.
+    last_activity: datetime | None = None
+
+    def inactive_for(self, now: datetime) -> float:
+        return (now - (self.last_activity or self.created_at)).total_seconds()
 
     def member_payload(self, thread_id: int, user_id: int) -> dict[str, Any]:
         return {
@@ -994,6 +1000,7 @@ class World:
             if thread is not None:
                 thread.message_count += 1
                 thread.total_message_sent += 1
+                thread.last_activity = self.clock()
 
     def edit_message(
         self, sm: StoredMessage, body: dict[str, Any], files: list[dict[str, Any]] | None = None

@@ -470,3 +470,33 @@ async def test_with_the_members_intent_the_bot_hears_of_other_thread_members():
             fetched = await board.fetch_members()
             assert [m.id for m in fetched] == sorted([sb.bot_user.id, w.alice.id])
             sb.assert_valid()
+
+
+async def test_a_thread_archives_itself_after_its_auto_archive_duration():
+    """threads.mdx: inactivity (no message, unarchive or new duration) archives a thread;
+    a send brings it back (unless locked)."""
+    from bot.clock import ManualClock
+
+    clock = ManualClock(utcnow())
+    async with Sandbox(clock=clock, tick_interval=None) as sb:
+        w = build_world(sb)
+        async with running_bot(sb, w.guild.id) as bot:
+            general = bot.get_channel(w.general.id)
+            thread = await (await general.send("prompt")).create_thread(
+                name="Questions", auto_archive_duration=60
+            )
+            clock.advance(timedelta(minutes=59))
+            await sb.tick()
+            assert not sb.threads(general.id)[0]["thread_metadata"]["archived"]
+            await thread.send("activity")
+            clock.advance(timedelta(minutes=59))
+            await sb.tick()
+            assert not sb.threads(general.id)[0]["thread_metadata"]["archived"]
+            clock.advance(timedelta(minutes=2))
+            await sb.tick()
+            assert sb.threads(general.id)[0]["thread_metadata"]["archived"]
+            guild = bot.get_guild(w.guild.id)
+            await sb.wait_for(lambda: guild.get_thread(thread.id) is None, what="THREAD_UPDATE")
+            await thread.send("back")
+            assert not sb.threads(general.id)[0]["thread_metadata"]["archived"]
+            sb.assert_valid()

@@ -26,7 +26,7 @@ from bot.plan.optin import (
     parse_dm_key_at,
     parse_lead,
     parse_recap_dm_key,
-    parse_series_custom_id,
+    parse_stream_custom_id,
     plan_dm_followups,
     plan_dm_reminders,
     recap_dm_key,
@@ -195,8 +195,8 @@ def test_keys_custom_ids_and_leads():
         parse_dm_key("reminder:s2-e05:ama:1h")
     assert optout_custom_id("recaps") == "amabot:optout:recaps"
     assert len(optout_custom_id("livestream")) < CUSTOM_ID_MAX
-    assert parse_series_custom_id("amabot:optout:ama", OPTOUT_PREFIX) == "ama"
-    assert parse_series_custom_id("amabot:optout:nope", OPTOUT_PREFIX) is None
+    assert parse_stream_custom_id("amabot:optout:ama", OPTOUT_PREFIX) == "ama"
+    assert parse_stream_custom_id("amabot:optout:nope", OPTOUT_PREFIX) is None
     assert [parse_lead(x) for x in ("1 day", "1h", "10 minutes", "1d")] == [DAY, H, 10 * M, DAY]
     with pytest.raises(ValueError):
         parse_lead("2 hours")
@@ -252,7 +252,7 @@ async def test_preferences_interests_and_closed_dms_survive_a_restart(tmp_path):
         assert not await store.optin.is_dm_closed(1)
 
 
-async def test_stop_these_turns_the_series_off_and_drops_interest(tmp_path):
+async def test_stop_these_turns_the_stream_off_and_drops_interest(tmp_path):
     async with await Store.open(tmp_path / "db.sqlite3") as store:
         await store.optin.set_pref(1, "ama", Mode.DM, 10 * M, NOW)
         await store.optin.add_interest(1, "event:s2-e05:ama", NOW)
@@ -319,7 +319,7 @@ def test_a_recap_dm_only_for_announcements_new_to_the_member():
         Preference(2, "recaps", Mode.DM, since=opted_in),  # DMs closed
         Preference(3, "recaps", Mode.ROLE, since=opted_in),
         Preference(4, "recaps", Mode.OFF, since=opted_in),
-        Preference(5, "ama", Mode.DM, since=opted_in),  # a different series
+        Preference(5, "ama", Mode.DM, since=opted_in),  # a different stream
     ]
     plan = plan_dm_reminders(
         [], prefs, [], settings(), NOW, dm_closed={2}, announcements=announcements

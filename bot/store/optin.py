@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.content.models import EVENT_KINDS
-from bot.plan.optin import SERIES, Interest, Mode, Preference
+from bot.plan.optin import STREAMS, Interest, Mode, Preference
 from bot.store.db import Database, from_db, to_db
 
 
@@ -21,7 +21,7 @@ class OptinStore:
         """Record a member's choice for one series. Choosing DMs again reopens a member whose
         DMs were recorded as closed: they asked anew."""
         mode = Mode(mode)
-        if series not in SERIES:
+        if series not in STREAMS:
             raise ValueError(f"unknown series {series!r}")
         seconds = int(lead.total_seconds())
         async with self._db.transaction() as tx:
@@ -122,7 +122,7 @@ class OptinStore:
 def _pref(row) -> Preference:
     return Preference(
         member_id=row["member_id"],
-        series=row["series"],
+        stream=row["series"],
         mode=Mode(row["mode"]),
         lead=timedelta(seconds=row["lead_seconds"]),
         since=from_db(row["updated_at"]),

@@ -49,7 +49,7 @@ async def test_clicks_while_the_reconcile_lock_is_held_for_10s(tmp_path):
             """Each member's first answer (a click that opens a chooser is waited to the end)."""
             if i % 4 == 0:
                 return await sb.slash(
-                    m, h.general, "notify", subcommand="set", series="livestream", how="role"
+                    m, h.general, "notify", subcommand="set", stream="livestream", how="role"
                 )
             if i % 4 == 1:
                 chooser = await sb.click(m, h.reminders, reminder, "amabot:remindme:livestream")

@@ -1,10 +1,11 @@
 """Each member chooses how to be reminded: /notify, the "Remind me" chooser, "Stop these".
 
 A reminder *stream* is what a member chooses reminders for: livestreams, AMAs or recaps
-("series" is the show). Thin: choices are stored through `bot.store.optin` and the DM reminders they imply are
-planned by bot/plan/optin.py and delivered through the outbox like every other post. A role
-choice gives the member the stream's self-assigned role (`[optin] <stream>_role_id`), which
-the reminders ping when the operator names the same role in `[reminders]`.
+("series" is the show). Thin: choices are stored through `bot.store.optin` and the DM
+reminders they imply are planned by bot/plan/optin.py and delivered through the outbox
+like every other post. A role choice gives the member the stream's self-assigned role
+(`[optin] <stream>_role_id`), which the reminders ping when the operator names the same
+role in `[reminders]`.
 
 Buttons (routed by cogs/buttons.py):
 - ``amabot:remindme`` (on /episode): which stream? -> ``amabot:remindme:<stream>``;
@@ -32,8 +33,8 @@ from bot.durations import duration_label
 from bot.plan.optin import (
     DEFAULT_LEAD,
     LEADS,
-    STREAMS,
     STREAM_NAMES,
+    STREAMS,
     Mode,
     lead_name,
     notify_status_text,

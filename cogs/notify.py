@@ -27,7 +27,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.content.models import EVENT_KINDS
-from bot.discord.app import AmaBot, UserFacingError, reply_ephemeral
+from bot.discord.app import AmaBot, UserFacingError
+from bot.discord.replies import defer_private, finish, reply, reply_ephemeral
 from bot.discord.sender import payload_kwargs
 from bot.durations import duration_label
 from bot.plan.optin import (
@@ -78,31 +79,6 @@ def parse_how(how: str) -> tuple[Mode, timedelta]:
     return Mode.DM, parse_lead(label)
 
 
-async def defer(interaction: discord.Interaction) -> bool:
-    """Acknowledge at once, then work: Discord invalidates an interaction not answered within
-    3 s, and the work may wait on a role change, the store or the reconcile lock. True when
-    the answer will replace the clicked ephemeral message (a deferred update), else it
-    replaces a private "thinking…"."""
-    message = interaction.message
-    in_place = message is not None and message.flags.ephemeral
-    if in_place:
-        await interaction.response.defer()
-    else:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-    return in_place
-
-
-async def finish(interaction: discord.Interaction, in_place: bool, **kwargs: Any) -> None:
-    """The answer after `defer`: the clicked ephemeral message edited, or the "thinking…"."""
-    kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
-    if in_place:
-        await interaction.edit_original_response(**kwargs)
-    else:
-        if kwargs.get("view") is None:
-            kwargs.pop("view", None)  # a follow-up takes no "remove the buttons"
-        await interaction.followup.send(ephemeral=True, **kwargs)
-
-
 def _button(label: str, custom_id: str, *, style: int = 2) -> dict[str, Any]:
     return {"type": 2, "style": style, "label": label, "custom_id": custom_id}
 
@@ -126,14 +102,14 @@ class NotifyGroup(app_commands.Group, name="notify", description="Choose how I r
         how: app_commands.Choice[str],
     ) -> None:
         """Choose how you are reminded of livestreams, AMAs or recaps (only you see this)."""
-        await defer(interaction)
+        await defer_private(interaction)
         text = await self.cog.apply_choice(interaction, stream.value, how.value)
         await reply_ephemeral(interaction, text)
 
     @app_commands.command(name="status")
     async def status(self, interaction: discord.Interaction) -> None:
         """Show how you are reminded of livestreams, AMAs and recaps (only you see this)."""
-        await defer(interaction)
+        await defer_private(interaction)
         await reply_ephemeral(interaction, await self.cog.status_text(interaction.user.id))
 
 
@@ -277,13 +253,13 @@ class Notify(commands.Cog):
                 ],
                 "allowed_mentions": allowed_mentions(0),
             }
-            await interaction.response.send_message(ephemeral=True, **payload_kwargs(payload))
+            await reply(interaction, payload)
             return
         if arg not in STREAMS:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
         # The stream question answered: the same ephemeral message becomes the chooser.
-        in_place = await defer(interaction)
+        in_place = await defer_private(interaction)
         payload = self.chooser(arg, await self._current(interaction.user.id, arg))
         await finish(interaction, in_place, **payload_kwargs(payload))
 
@@ -297,7 +273,7 @@ class Notify(commands.Cog):
         except ValueError:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
-        in_place = await defer(interaction)
+        in_place = await defer_private(interaction)
         try:
             text = await self.apply_choice(interaction, stream, how)
         except UserFacingError as exc:
@@ -309,7 +285,7 @@ class Notify(commands.Cog):
         if arg not in STREAMS:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
-        await defer(interaction)
+        await defer_private(interaction)
         member = interaction.user.id
         previous = await self.store.optin.pref(member, arg)
         await self.store.optin.opt_out(member, arg, self.bot.clock())

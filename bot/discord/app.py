@@ -29,12 +29,12 @@ from discord.ext import commands
 from bot.clock import Clock, system_clock
 from bot.config import ConfigError, DiscordSettings, Settings, discord_token, webhook_secret
 from bot.content.index import ContentIndex
+from bot.discord.replies import reply_ephemeral
 from bot.discord.scheduled_events import DiscordEventsApi
 from bot.discord.sender import DiscordSender
 from bot.discord.timing import InteractionTimer
 from bot.logsetup import configure_logging
 from bot.plan.calendar import calendar_hashes, feed_ics
-from bot.services.gap import gap_hook
 from bot.services.gitsync import GitContent
 from bot.services.posting import PostingService
 from bot.store import Store
@@ -165,18 +165,6 @@ async def in_time(
             task.cancel()
             raise
     return await task
-
-
-async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
-    """Answer the interaction once, whatever state it is in; never raise."""
-    none = discord.AllowedMentions.none()
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True, allowed_mentions=none)
-        else:
-            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=none)
-    except discord.HTTPException:
-        log.warning("could not answer interaction %s", interaction.id, exc_info=True)
 
 
 class AmaBot(commands.Bot):
@@ -315,7 +303,6 @@ class AmaBot(commands.Bot):
             git=git,
             sweep_interval=self.sweep_interval,
             events_api=events_api,
-            after_send=gap_hook(self.environ),
             on_stop=self.stop_for,
         )
         self._posting = service

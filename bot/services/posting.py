@@ -52,7 +52,7 @@ from bot.plan.scheduled_events import (
     plan_guild_events,
     transition_times,
 )
-from bot.services.delivery import AfterSend, DeliveryPolicy, Dispatcher, Sender, StopHook
+from bot.services.delivery import DeliveryPolicy, Dispatcher, Sender, StopHook
 from bot.services.event_sync import DiscordSideSync, SyncReport
 from bot.services.gitsync import ContentSync, GitContent, PullResult
 from bot.services.recap_plan import IncrementalRecapPlan
@@ -90,7 +90,6 @@ class PostingService:
         git: GitContent | None = None,
         sweep_interval: float = 30.0,
         events_api: EventsApi | None = None,
-        after_send: AfterSend | None = None,
         on_stop: StopHook | None = None,
     ):
         self.settings = settings
@@ -104,7 +103,6 @@ class PostingService:
             payload_for=self._payload_for,
             on_failure=self._tell_organisers,
             on_retry=self._schedule_retry,
-            after_send=after_send,
             on_stop=on_stop,
             policy=DeliveryPolicy(
                 publish_per_hour=settings.announcements.publish_per_hour,

@@ -2,8 +2,8 @@
 whose nonce only dedupes for `nonce_window` (180 s) on the shared ManualClock.
 
 A "crash" is the bot stopped while it sits in the gap between Discord's answer to a send and
-the record of it (`AMABOT_TEST_SEND_GAP` with a `pause` file, see bot/services/gap.py): the
-outbox row is left in `sending`, Discord has the message. The restart comes later than the
+the record of it (testkit/gap.py installed, with a `pause` file): the outbox row is left in
+`sending`, Discord has the message. The restart comes later than the
 nonce window, so only the history lookup can keep the post single.
 """
 
@@ -27,8 +27,8 @@ from bot.config import load_settings
 from bot.plan.optin import dm_key
 from bot.plan.posts import PostStatus
 from bot.plan.reminders import reminder_key
-from bot.services.gap import ENV as GAP_ENV
 from bot.store import Store
+from testkit import gap
 from testkit.harness import Harness
 from tests.e2e.conftest import eventually
 from tests.e2e.episodes import LS_START, episode_md, events_on, ours
@@ -70,16 +70,16 @@ async def world(
     await h.start()
     h.gap = base / "gap"  # type: ignore[attr-defined]
     h.gap.mkdir()
-    h.environ[GAP_ENV] = str(h.gap)
     if configure is not None:  # settings that name the sandbox's channels and roles
         for name, values in configure(h).items():
             sections.setdefault(name, {}).update(values)
         h.overrides = sections
         h.settings = load_settings(h.write_config(), environ=h.environ)
     try:
-        if start:
-            await h.start_bot()
-        yield h
+        with gap.installed(h.gap):  # type: ignore[attr-defined]
+            if start:
+                await h.start_bot()
+            yield h
     finally:
         await h.stop()
     h.sandbox.assert_valid()

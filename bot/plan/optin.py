@@ -69,7 +69,6 @@ INTERESTED_LEAD = timedelta(hours=1)  # for "Interested" members who chose no DM
 PLANNED_STATUSES = frozenset({EpisodeStatus.SCHEDULED, EpisodeStatus.LIVE})
 
 OPTOUT_PREFIX = "amabot:optout:"
-REMIND_ME_PREFIX = "amabot:remindme:"
 BUTTON_SECONDARY = 2
 DM_CLOSED_CODE = 50007  # "Cannot send messages to this user"
 
@@ -99,13 +98,6 @@ def optout_custom_id(stream: str) -> str:
     if stream not in STREAMS:
         raise ValueError(f"unknown stream {stream!r}")
     return OPTOUT_PREFIX + stream
-
-
-def remind_me_custom_id(stream: str) -> str:
-    """The "Remind me" button's id on reminders and `/episode` replies."""
-    if stream not in STREAMS:
-        raise ValueError(f"unknown stream {stream!r}")
-    return REMIND_ME_PREFIX + stream
 
 
 def parse_stream_custom_id(custom_id: str, prefix: str) -> Stream | None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import OptinSettings, Settings
-from bot.content.models import Episode, EpisodeStatus, ShowEvent
+from bot.content.models import EpisodeStatus
 from bot.plan.late import late_decision
 from bot.plan.optin import (
     INTERESTED_LEAD,
@@ -34,6 +34,7 @@ from bot.plan.optin import (
 from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.render.limits import CUSTOM_ID_MAX
 from bot.store import Store
+from tests.builders import make_episode as episode
 
 LA = "America/Los_Angeles"
 H = timedelta(hours=1)
@@ -43,21 +44,6 @@ DAY = timedelta(days=1)
 NOW = datetime(2025, 7, 10, 12, 0, tzinfo=UTC)
 MONDAY = datetime(2025, 7, 14, 17, 30, tzinfo=UTC)
 FRIDAY = datetime(2025, 7, 18, 17, 30, tzinfo=UTC)
-
-
-def episode(id="s2-e05", status=EpisodeStatus.SCHEDULED, ls=MONDAY, ama=FRIDAY) -> Episode:
-    return Episode(
-        id=id,
-        path=f"episodes/{id}.md",
-        season=2,
-        number=5,
-        title="Fine Tuning & Distillation",
-        guests=("Dave Voutila",),
-        status=status,
-        timezone=LA,
-        livestream=ShowEvent("livestream", ls, 30 * M, "https://example.org/register", LA),
-        ama=ShowEvent("ama", ama, 30 * M, "https://discord.gg/abc", LA),
-    )
 
 
 def bare(key: str) -> str:
@@ -124,7 +110,7 @@ def test_cancelled_tbd_and_past_events_get_no_dm():
         plan_dm_reminders([episode(status=EpisodeStatus.CANCELLED)], prefs, [], settings(), NOW)
         == []
     )
-    assert plan_dm_reminders([episode(ls=None, ama=None)], prefs, [], settings(), NOW) == []
+    assert plan_dm_reminders([episode(ls_at=None, ama_at=None)], prefs, [], settings(), NOW) == []
     after_monday = MONDAY + H
     plan = plan_dm_reminders([episode()], prefs, [], settings(), after_monday)
     assert [p.key for p in plan] == ["dm:1:s2-e05:ama:1h@20250718T173000Z"]

@@ -10,7 +10,8 @@ import time
 from datetime import timedelta
 
 from bot.clock import ManualClock
-from tests.e2e.episodes import LS_START, SUNDAY, episode_md, livestream_role_config, world
+from tests.builders import episode_md
+from tests.e2e.episodes import LS_START, SUNDAY, livestream_role_config, world
 from tests.e2e.test_optin import ids
 
 HOLD = 10.0

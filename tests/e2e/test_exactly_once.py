@@ -16,7 +16,8 @@ import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ from bot.plan.reminders import reminder_key
 from bot.store import Store
 from testkit import gap
 from testkit.harness import Harness
+from tests.builders import episode_md, recap_md
 from tests.e2e.conftest import eventually
-from tests.e2e.episodes import LS_START, episode_md, events_on, ours
+from tests.e2e.episodes import LS_START, events_on, ours
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
@@ -41,12 +43,8 @@ KEY = reminder_key("s9-e01", "livestream", H, LS_START)
 AUTHORS = "authors:\n  nitya:\n    name: Nitya Narasimhan\n"
 
 
-def recap_md(rid: str, title: str, published: datetime) -> str:
-    return (
-        f"---\nid: {rid}\ndate:\n  created: {published.astimezone(UTC).isoformat()}\n"
-        f"draft: false\nauthors:\n  - nitya\ncategories:\n  - Recaps\n"
-        f"url: https://example.org/recaps/{rid}/\n---\n\n# {title}\n\n> What {title} taught us.\n"
-    )
+# This suite's recaps: one author, no tags, no episode, no image.
+bare_recap = partial(recap_md, authors=("nitya",), tags=(), episode=None, image=None)
 
 
 @contextlib.asynccontextmanager
@@ -141,7 +139,7 @@ async def drive(h: Harness, clock: ManualClock, key: str, until: datetime) -> No
 
 async def merge_recap(h: Harness, clock: ManualClock) -> None:
     """A recap merged and pulled, planned into the outbox, not yet delivered."""
-    await h.merge({"recaps/s9-e01.md": recap_md("s9-e01-recap", "Agents", clock())}, "Recap")
+    await h.merge({"recaps/s9-e01.md": bare_recap("s9-e01-recap", "Agents", clock())}, "Recap")
     await h.posting.sync.pull_now("poll", notify=False)
     await asyncio.to_thread(h.bot.index.reload)
     await h.posting.reconcile(events=False)
@@ -403,7 +401,7 @@ async def test_crossposts_are_paced_outside_the_send_lock(tmp_path):
     clock = ManualClock(LS_START + 3 * H)
     async with world(tmp_path, clock) as h:
         files = {
-            f"recaps/r{i:02d}.md": recap_md(f"r{i:02d}", f"Recap {i:02d}", clock() - i * S)
+            f"recaps/r{i:02d}.md": bare_recap(f"r{i:02d}", f"Recap {i:02d}", clock() - i * S)
             for i in range(12)
         }
         await h.merge(files, "A backlog of recaps")

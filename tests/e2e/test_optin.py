@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from bot.clock import ManualClock
 from bot.plan.posts import PostStatus, nonce_for
+from tests.builders import episode_md
 from tests.e2e.conftest import eventually
 from tests.e2e.episodes import (
     AMA_START,
     LS_START,
     SUNDAY,
     WEEK,
-    episode_md,
     events_on,
     livestream_role_config,
     ours,

@@ -14,7 +14,8 @@ from datetime import timedelta
 from bot.clock import ManualClock
 from bot.plan.optin import dm_key
 from bot.plan.posts import PostStatus
-from tests.e2e.episodes import AMA_START, SUNDAY, episode_md, world
+from tests.builders import episode_md
+from tests.e2e.episodes import AMA_START, SUNDAY, world
 
 
 async def test_a_dm_stored_then_answered_503_reaches_the_member_once(tmp_path):

@@ -56,7 +56,9 @@ def installed(folder: Path) -> Iterator[None]:
     """Every `DiscordSender.send` goes through the gap while this lasts."""
     real_send = DiscordSender.send
 
-    async def send(self: DiscordSender, channel_id: int, payload: dict[str, Any], *, nonce: str):
+    async def send(
+        self: DiscordSender, channel_id: int, payload: dict[str, Any], *, nonce: str
+    ) -> int:
         message_id = await real_send(self, channel_id, payload, nonce=nonce)
         await in_the_gap(folder, nonce, message_id)
         return message_id

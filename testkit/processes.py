@@ -38,10 +38,10 @@ from bot.durations import duration_label, parse_duration
 from bot.plan.optin import dm_key
 from bot.plan.posts import Post, nonce_for
 from bot.plan.reminders import reminder_key
-from bot.services.gap import ENV as GAP_ENV
 from bot.store import open_store
 from bot.web.webhook import sign
 from testkit import storeview
+from testkit.gap import landed as gap_landed
 from testkit.harness import WEBHOOK_SECRET, ContentRepo, git, write_config
 from testkit.sandbox import SandboxClient, SandboxError, SandboxTimeout
 
@@ -156,10 +156,20 @@ class Downtime:
 
 
 class BotProcess:
-    """`python3 -m bot run --config FILE`: started, SIGKILLed, restarted, stopped."""
+    """`python3 -m bot run --config FILE`: started, SIGKILLed, restarted, stopped. With
+    `gap`, the bot runs with the send-gap hook installed (testkit/gap.py)."""
 
-    def __init__(self, config: Path, env: dict[str, str], log: Path, health_url: str):
+    def __init__(
+        self,
+        config: Path,
+        env: dict[str, str],
+        log: Path,
+        health_url: str,
+        *,
+        gap: Path | None = None,
+    ):
         self.config = config
+        self.gap = gap
         self.env = env
         self.log = log
         self.health_url = health_url
@@ -173,10 +183,11 @@ class BotProcess:
         with self.log.open("ab") as out:
             out.write(f"=== start #{self.starts} at {_iso(utcnow())} ===\n".encode())
             out.flush()
+            entry = ["testkit.gap", str(self.gap)] if self.gap is not None else ["bot"]
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bot",
+                *entry,
                 "run",
                 "--config",
                 str(self.config),
@@ -280,7 +291,7 @@ class Workload:
     lead: float = 8.0  # seconds allowed for the first start before the first due time
     validate: bool = True  # the stand-in checks each request against Discord's spec
     # Issue 14: kills aimed at the gap between Discord's answer to a send and its record
-    # (the bot SIGKILLs itself there, bot/services/gap.py); at least `min_up` seconds of
+    # (the bot SIGKILLs itself there, testkit/gap.py); at least `min_up` seconds of
     # serving between two kills, so ten kills are ten outages, not one long one.
     gap_kills: int = 0
     min_up: float = 0.0
@@ -519,9 +530,13 @@ class World:
         env.update({"DISCORD_TOKEN": self.sb.token, "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET})
         self.gap = self.base / "gap"
         self.gap.mkdir(exist_ok=True)
-        env[GAP_ENV] = str(self.gap)  # acts only when the harness drops a `kill` file there
+        # The hook acts only when the harness drops a `kill` file in the folder.
         self.bot = BotProcess(
-            self.config, env, self.base / "bot.log", f"http://127.0.0.1:{self.port}/healthz"
+            self.config,
+            env,
+            self.base / "bot.log",
+            f"http://127.0.0.1:{self.port}/healthz",
+            gap=self.gap,
         )
         self.timings["setup_s"] = time.monotonic() - began
 
@@ -639,10 +654,10 @@ class World:
             )
 
     def landed(self) -> list[str]:
-        path = self.gap / "landed"
-        if not path.exists():
-            return []
-        return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line]
+        """The keys of the sends killed between Discord's answer and their record (the
+        hook sees the Sender's nonce; an unexpected one is shown as it is)."""
+        keys = {nonce_for(k): k for k in self.expected}
+        return [keys.get(nonce, nonce) for nonce in gap_landed(self.gap)]
 
     async def start_bot(self) -> float:
         await self.bot.start()

@@ -154,14 +154,24 @@ class Crash(BaseException):
     """SIGKILL stand-in: not an Exception, so no `except Exception` in delivery catches it."""
 
 
-async def crash_after_send(post, message_id):
-    raise Crash()
+class CrashesAfterSend:
+    """The sender, then the process dies: Discord has the message, the outbox does not know."""
+
+    def __init__(self, sender: RecordingSender) -> None:
+        self.sender = sender
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sender, name)
+
+    async def send(self, channel_id, payload, *, nonce):
+        await self.sender.send(channel_id, payload, nonce=nonce)
+        raise Crash()
 
 
 async def test_crash_between_send_and_record_is_settled_from_history(world, tmp_path):
     clock, store, sender, _ = world
     await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
-    crashing = Dispatcher(store.outbox, sender, clock=clock, after_send=crash_after_send)
+    crashing = Dispatcher(store.outbox, CrashesAfterSend(sender), clock=clock)
     with pytest.raises(Crash):  # the message reached Discord, then the process died
         await crashing.deliver("recap:a")
     await store.close()
@@ -481,7 +491,7 @@ async def test_a_post_found_after_a_crash_is_recorded_as_sent_not_skipped(world,
     )
     await store.outbox.reconcile([reminder], scope="reminder:", now=clock())
     clock.advance(timedelta(seconds=1))
-    crashing = Dispatcher(store.outbox, sender, clock=clock, after_send=crash_after_send)
+    crashing = Dispatcher(store.outbox, CrashesAfterSend(sender), clock=clock)
     with pytest.raises(Crash):  # Discord has the message, the outbox says "sending"
         await crashing.deliver(reminder.key)
     await store.close()

@@ -29,6 +29,7 @@ from bot.discord.extensions import commands_digest as commands_digest
 from bot.discord.extensions import sync_commands_if_changed as _sync_commands
 from bot.discord.lease import AnotherInstance as AnotherInstance
 from bot.discord.lease import LeaseKeeper
+from bot.discord.replies import reply_ephemeral
 from bot.discord.startup import build_posting, content_checkout, load_content, start_webhook
 from bot.discord.timing import InteractionTimer
 from bot.discord.timing import in_time as in_time
@@ -101,18 +102,6 @@ class AmaTree(app_commands.CommandTree):
             "Something went wrong on my side. "
             f"If you tell an organiser, quote reference `{reference}`.",
         )
-
-
-async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
-    """Answer the interaction once, whatever state it is in; never raise."""
-    none = discord.AllowedMentions.none()
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True, allowed_mentions=none)
-        else:
-            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=none)
-    except discord.HTTPException:
-        log.warning("could not answer interaction %s", interaction.id, exc_info=True)
 
 
 class AmaBot(commands.Bot):

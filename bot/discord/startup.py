@@ -17,7 +17,6 @@ from bot.config import Settings
 from bot.content.index import ContentIndex
 from bot.discord.scheduled_events import DiscordEventsApi
 from bot.discord.sender import DiscordSender
-from bot.services.gap import gap_hook
 from bot.services.gitsync import GitContent
 from bot.services.posting import PostingService
 from bot.web.calendar import calendar_route
@@ -96,7 +95,6 @@ def build_posting(bot: Any, git: GitContent | None) -> PostingService:
         git=git,
         sweep_interval=bot.sweep_interval,
         events_api=events_api(bot, bot.settings),
-        after_send=gap_hook(bot.environ),
         on_stop=bot.stop_for,
     )
 

@@ -40,7 +40,7 @@ def parse_reminder_key(key: str) -> tuple[str, EventKind, timedelta]:
 
 
 def reminder_role(settings: Settings, kind: EventKind) -> int:
-    """The role a reminder pings: `[reminders]` for that kind, else the series' opt-in role
+    """The role a reminder pings: `[reminders]` for that kind, else that stream's opt-in role
     (members who chose "ping me" get pinged even when the channel-wide ping is off)."""
     if kind == "livestream":
         optin = settings.optin.livestream_role_id

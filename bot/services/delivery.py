@@ -132,8 +132,6 @@ PayloadFor = Callable[[Decision, Post], dict[str, Any] | None]
 FailureHook = Callable[[Post, str], Awaitable[None]]
 # Told the time a post backing off should be looked at again (the scheduler's wake-up).
 RetryHook = Callable[[str, datetime], None]
-# Right after Discord answered a send, before it is recorded (the test harness aims kills here).
-AfterSend = Callable[[Post, int], Awaitable[None]]
 # Told once when delivery stops for good in this process (the token was refused).
 StopHook = Callable[[str], None]
 
@@ -258,7 +256,6 @@ class Dispatcher:
         payload_for: PayloadFor | None = None,
         on_failure: FailureHook | None = None,
         on_retry: RetryHook | None = None,
-        after_send: AfterSend | None = None,
         on_stop: StopHook | None = None,
         policy: DeliveryPolicy | None = None,
         first_backoff: timedelta = FIRST_BACKOFF,
@@ -270,7 +267,6 @@ class Dispatcher:
         self._payload_for = payload_for or _planned_payload
         self._on_failure = on_failure
         self._on_retry = on_retry
-        self._after_send = after_send
         self._on_stop = on_stop
         self.policy = policy or DeliveryPolicy()
         self.first_backoff = first_backoff
@@ -487,8 +483,6 @@ class Dispatcher:
 
     async def _sent(self, post: Post, channel_id: int, message_id: int, publish: bool) -> str:
         key = post.key
-        if self._after_send is not None:
-            await self._after_send(post, message_id)
         sent_at = self._clock()
         await self._record(
             key, lambda: self._outbox.mark_sent(key, message_id, sent_at, publish=publish)

@@ -38,7 +38,7 @@ from bot.plan.posts import Post, PostStatus
 from bot.plan.scheduled_events import EventsApi, EventsReport
 from bot.services.alerts import ALERT_PREFIX as ALERT_PREFIX
 from bot.services.alerts import OrganiserAlerts
-from bot.services.delivery import AfterSend, DeliveryPolicy, Dispatcher, Sender, StopHook
+from bot.services.delivery import DeliveryPolicy, Dispatcher, Sender, StopHook
 from bot.services.event_sync import EVENTS_WAKE_PREFIX, EventsPass
 from bot.services.gitsync import ContentSync, GitContent, PullResult
 from bot.services.recap_plan import RECAP_ALIAS_PREFIX as RECAP_ALIAS_PREFIX
@@ -72,7 +72,6 @@ class PostingService:
         git: GitContent | None = None,
         sweep_interval: float = 30.0,
         events_api: EventsApi | None = None,
-        after_send: AfterSend | None = None,
         on_stop: StopHook | None = None,
     ):
         self.settings = settings
@@ -87,7 +86,7 @@ class PostingService:
         self.alerts = OrganiserAlerts(
             settings=settings, store=store, clock=clock, wakeups=self.wakeups
         )
-        self.dispatcher = self._dispatcher(sender, after_send, on_stop)
+        self.dispatcher = self._dispatcher(sender, on_stop)
         self.sync = ContentSync(
             git,
             on_change=self.on_content_change,
@@ -120,9 +119,7 @@ class PostingService:
         # What the self-check (bot/services/selfcheck.py, through cogs/selfcheck.py) found.
         self.setup_problems: list[dict[str, str]] = []
 
-    def _dispatcher(
-        self, sender: Sender, after_send: AfterSend | None, on_stop: StopHook | None
-    ) -> Dispatcher:
+    def _dispatcher(self, sender: Sender, on_stop: StopHook | None) -> Dispatcher:
         """Delivery: refusals go to the organisers' alerts, retries to the wake-ups."""
         return Dispatcher(
             self.store.outbox,
@@ -131,7 +128,6 @@ class PostingService:
             payload_for=self._payload_for,
             on_failure=self.alerts.post_refused,
             on_retry=self.wakeups.schedule,
-            after_send=after_send,
             on_stop=on_stop,
             policy=DeliveryPolicy(
                 publish_per_hour=self.settings.announcements.publish_per_hour,

@@ -213,7 +213,7 @@ class OutboxReconciler:
         since = [
             p.since or now
             for p in prefs
-            if p.series == "recaps" and p.mode is Mode.DM and p.member_id not in closed
+            if p.stream == "recaps" and p.mode is Mode.DM and p.member_id not in closed
         ]
         if not since:
             return []

@@ -12,8 +12,9 @@ from __future__ import annotations
 from bot.clock import ManualClock
 from bot.plan.scheduled_events import EventStatus
 from bot.store import open_store
+from tests.builders import episode_md
 from tests.e2e.conftest import eventually
-from tests.e2e.episodes import AMA_START, SUNDAY, episode_md, events_on, ours, rk, world
+from tests.e2e.episodes import AMA_START, SUNDAY, events_on, ours, rk, world
 
 
 def configure(h):

@@ -499,14 +499,6 @@ class Outbox:
         )
         return [_post(r) for r in rows]
 
-    async def next_publish_at(self) -> datetime | None:
-        return from_db_opt(
-            await self._db.scalar(
-                "SELECT MIN(COALESCE(publish_next_at, 0)) FROM outbox"
-                " WHERE publish_status = 'pending'"
-            )
-        )
-
     async def published_since(self, channel_id: int, since: datetime) -> list[datetime]:
         """When this channel's posts were published since `since`, oldest first."""
         rows = await self._db.fetchall(

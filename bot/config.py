@@ -60,14 +60,6 @@ class ContentSettings:
     def episodes_dir(self) -> Path:
         return self.path / self.episodes
 
-    @property
-    def recaps_dir(self) -> Path:
-        return self.path / self.recaps
-
-    @property
-    def authors_file(self) -> Path:
-        return self.path / self.authors
-
 
 @dataclass(frozen=True, slots=True)
 class StorageSettings:

@@ -24,7 +24,7 @@ from bot.plan.recaps import backlog_cutoff, plan_recap_announcements
 from bot.plan.reminders import plan_reminders
 from bot.plan.scheduled_events import Op, diff_events, plan_guild_events
 from bot.services.posting import RECAP_ALIAS_PREFIX
-from bot.store import Store
+from bot.store import Store, open_store
 
 RECENT = 10
 
@@ -35,7 +35,7 @@ async def collect_plan(
     now = clock()
     index = ContentIndex(settings.content.path, settings)
     await asyncio.to_thread(index.reload)
-    async with await Store.open(settings.storage.database, clock=clock) as store:
+    async with await open_store(settings.storage.database, clock=clock) as store:
         first_start = store.first_start
         episodes = {e.id: e for e in index.episodes()}
         aliases = await store.state.with_prefix(RECAP_ALIAS_PREFIX)

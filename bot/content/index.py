@@ -796,15 +796,6 @@ class ContentIndex:
             code = parse_code(head) if head else None
         return self.episode_by_code(*code) if code else None
 
-    def find_recap(self, text: str) -> Recap | None:
-        if not isinstance(text, str) or not text.strip():
-            return None
-        found = self.recap(text)
-        if found is not None:
-            return found
-        ep = self.find_episode(text)
-        return self.recap_for_episode(ep.id) if ep else None
-
     def _resolve(self, ref: str) -> Episode | None:
         return self.find_episode(ref)
 

@@ -104,16 +104,6 @@ class Episode:
         ends = [e.end for e in self.events() if e.end is not None]
         return max(ends) if ends else None
 
-    def is_upcoming(self, now: datetime) -> bool:
-        """Its livestream or AMA is still ahead (or running), and it is not cancelled."""
-        if self.status is EpisodeStatus.CANCELLED:
-            return False
-        end = self.last_end()
-        return end is not None and now < end
-
-    def is_live(self, now: datetime) -> bool:
-        return self.status is EpisodeStatus.LIVE or any(e.is_running(now) for e in self.events())
-
 
 @dataclass(frozen=True, slots=True)
 class Author:

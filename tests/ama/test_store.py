@@ -16,13 +16,13 @@ from bot.plan.ama import (
     Question,
     QuestionMove,
     QuestionState,
-    Refused,
     Refusal,
+    Refused,
     SessionMove,
     SessionState,
     VoteRefusal,
 )
-from bot.store.store import Store
+from bot.store import open_store
 
 T0 = datetime(2025, 7, 18, 17, 30, tzinfo=UTC)
 Q = QuestionState
@@ -33,7 +33,7 @@ LIMITS = AmaLimits()
 
 @pytest.fixture
 async def store(tmp_path):
-    s = await Store.open(tmp_path / "amabot.sqlite3")
+    s = await open_store(tmp_path / "amabot.sqlite3")
     yield s
     await s.close()
 
@@ -111,7 +111,7 @@ async def test_session_moves_are_guarded_and_survive_reopening(store, tmp_path):
     # the AMA's clock keeps its first start: answers are timed from when it first went live
     assert after.live_started_at == T0 + timedelta(minutes=1)
     await store.close()
-    reopened = await Store.open(tmp_path / "amabot.sqlite3")
+    reopened = await open_store(tmp_path / "amabot.sqlite3")
     try:
         assert (await reopened.ama.session(s.id)).state is SessionState.LIVE
     finally:

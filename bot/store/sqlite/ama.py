@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from bot.plan.ama import (
@@ -34,24 +33,8 @@ from bot.plan.ama import (
     queue,
     vote_refusal,
 )
-from bot.store.db import Database, Transaction, from_db, from_db_opt, to_db
-
-
-@dataclass(frozen=True, slots=True)
-class Moved:
-    """The outcome of a move: done, or refused because the thing had already moved (``by``
-    and ``state`` say who moved it last and where it is)."""
-
-    done: bool
-    state: str
-    by: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Voted:
-    voted: bool  # the member's vote is now in (False: taken back, or refused)
-    count: int
-    refused: VoteRefusal | None = None
+from bot.store.interface import Moved, Voted
+from bot.store.sqlite.db import Database, Transaction, from_db, from_db_opt, to_db
 
 
 def _in(values: Iterable[str]) -> tuple[str, list[str]]:

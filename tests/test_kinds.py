@@ -20,9 +20,13 @@ from bot.plan.kinds import (
     Late,
     Target,
     UnknownKind,
+    ama_dm_key,
     channel_for,
     declared,
+    dm_recipient,
+    is_ama_dm_key,
     kind_of_key,
+    parse_any_dm_key,
     publish_settings_on,
 )
 from bot.plan.late import Action, late_decision
@@ -57,12 +61,39 @@ SAMPLES = {
         (42, "s2-e05", "livestream", "10m", START),
     ),
     "event": ("event:s2-e05:ama", ("s2-e05", "ama"), ("s2-e05", "ama")),
+    "ama": (
+        "ama:model-mondays:s2:e05:q12",
+        ("model-mondays", "s2:e05", "q12"),
+        ("model-mondays", "s2:e05", "q12"),
+    ),
 }
 
 
+def _constant(path, name):
+    """The value of a module-level string constant `name` in `path`."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(
+            getattr(t, "id", None) == name for t in node.targets
+        ):
+            return node.value.value
+    raise AssertionError(f"{path}: kind={name} is not a module constant")
+
+
+def test_an_ama_dm_key_is_a_dm_of_its_own_and_always_sent_late():
+    key = ama_dm_key(42, "model-mondays", "s2:e05", "answered12")
+    assert key == "dm:42:ama:model-mondays:s2:e05:answered12"
+    assert parse_any_dm_key(key) == (42, "model-mondays", "s2:e05", "answered12")
+    assert dm_recipient(key) == 42
+    assert declared("dm").late_for(key) is Late.ALWAYS
+    # an event DM about an AMA is not mistaken for one
+    event_dm = "dm:42:s2-e05:ama:10m@20250718T173000Z"
+    assert not is_ama_dm_key(event_dm)
+    assert declared("dm").late_for(event_dm) is Late.EVENT
+
+
 def test_every_kind_the_bot_posts_is_declared():
-    assert set(KINDS) == {"recap", "reminder", "announce", "alert", "dm", "event"}
-    assert {"recap", "reminder", "announce", "alert", "dm"} == OUTBOX_KINDS
+    assert set(KINDS) == {"recap", "reminder", "announce", "alert", "dm", "event", "ama"}
+    assert {"recap", "reminder", "announce", "alert", "dm", "ama"} == OUTBOX_KINDS
     # Every `kind="..."` a product module writes names a declared kind.
     used = set()
     for path in [*(ROOT / "bot").rglob("*.py"), *(ROOT / "cogs").rglob("*.py")]:
@@ -71,6 +102,8 @@ def test_every_kind_the_bot_posts_is_declared():
                 for kw in node.keywords:
                     if kw.arg == "kind" and isinstance(kw.value, ast.Constant):
                         used.add(kw.value.value)
+                    elif kw.arg == "kind" and isinstance(kw.value, ast.Name):
+                        used.add(_constant(path, kw.value.id))
     assert used and used <= OUTBOX_KINDS
     for name, spec in KINDS.items():
         assert spec.name == name
@@ -142,6 +175,7 @@ def test_the_registry_decides_who_is_published():
         "reminder": (False, True),
         "alert": (False, False),
         "dm": (False, False),
+        "ama": (False, False),
     }
 
 
@@ -158,10 +192,12 @@ def test_the_registry_decides_the_late_policy_of_each_kind():
         "reminder": Late.EVENT,
         "dm": Late.EVENT,
         "event": None,
+        "ama": Late.ALWAYS,
     }
     # Two days late: news still goes out unmarked, the rest is past its limit or its event.
     assert late_decision(_late("recap", "recap:a"), two_days).action is Action.SEND
     assert late_decision(_late("alert", "alert:recap:a"), two_days).action is Action.SEND
+    assert late_decision(_late("ama", "ama:mm:s2-e05:q1"), two_days).action is Action.SEND
     assert late_decision(_late("announce", "announce:1"), two_days).action is Action.SKIP
     reminder = _late("reminder", "reminder:e:ama:1h", event_start=T0 + H, deadline=T0 + H)
     assert late_decision(reminder, two_days).action is Action.SKIP

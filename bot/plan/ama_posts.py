@@ -9,7 +9,8 @@ touches another's rows (nor another series').
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.plan.ama import (
@@ -18,23 +19,24 @@ from bot.plan.ama import (
     AmaSession,
     Question,
     QuestionState,
+    ReviewMode,
     SessionState,
     board,
 )
+from bot.plan.kinds import ama_post_key
 from bot.plan.posts import PlannedPost
 from bot.render import ama as render
 
 AMA_KIND = "ama"
-PREFIX = "ama:"
 
 
 def scope(key: AmaKey) -> str:
     """The key scope of one session's posts."""
-    return f"{PREFIX}{key.series}:{key.episode_id}:"
+    return ama_post_key(key.series, key.episode_id, "")
 
 
 def post_key(key: AmaKey, part: str) -> str:
-    return scope(key) + part
+    return ama_post_key(key.series, key.episode_id, part)
 
 
 def prompt_key(key: AmaKey) -> str:
@@ -73,7 +75,7 @@ def _post(
 ) -> PlannedPost:
     return PlannedPost(
         key=key,
-        kind=AMA_KIND,  # type: ignore[arg-type]
+        kind=AMA_KIND,
         due_at=now,
         channel_id=channel_id,
         payload=payload,
@@ -141,3 +143,39 @@ def closing_post(
     ]
     payload = render.not_reached_list(sorted(waiting, key=lambda q: (-q.score, q.id)))
     return _post(closing_key(session.key), session, session.thread_id, payload, now)
+
+
+@dataclass(frozen=True, slots=True)
+class AmaPlaces:
+    """Where a series' AMA posts go (from its ``[ama]`` settings); the threads are the
+    session's own."""
+
+    prompt_channel_id: int
+    review_channel_id: int
+    review: ReviewMode
+
+
+def session_posts(
+    session: AmaSession,
+    questions: Sequence[Question],
+    places: AmaPlaces,
+    series_name: str,
+    now: datetime,
+    decided_by: Mapping[int, int] | None = None,
+) -> list[PlannedPost]:
+    """Every channel message a session should have now: the plan reconciled into the outbox
+    (one key scope per session) at start-up and after a change. DMs are planned where the
+    change that calls for them happens."""
+    planned: list[PlannedPost | None] = [
+        prompt_post(session, series_name, places.prompt_channel_id, now),
+        board_post(session, questions, series_name, now),
+        closing_post(session, questions, now),
+    ]
+    for question in questions:
+        planned.append(question_post(session, question, now))
+        if places.review is not ReviewMode.OFF and question.author_id and not question.umbrella:
+            by = (decided_by or {}).get(question.id)
+            planned.append(
+                review_post(session, question, places.review_channel_id, now, done_by=by)
+            )
+    return [p for p in planned if p is not None]

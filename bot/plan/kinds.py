@@ -52,6 +52,7 @@ class Target(enum.StrEnum):
     MEMBER_DM = "member_dm"  # the DM channel of the member named in the key (outbox channel 0)
     ORGANISER = "organiser"  # the channel the organiser chose
     DISCORD_EVENT = "discord_event"  # a Discord scheduled event, not a message
+    AMA_SESSION = "ama_session"  # a place of the AMA's session: its thread, review channel, board
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,13 +228,20 @@ def is_recap_dm_key(key: str) -> bool:
     return True
 
 
-DmKeyParts = tuple[int, str, EventKind, str, datetime | None] | tuple[int, str]
+DmKeyParts = (
+    tuple[int, str, EventKind, str, datetime | None] | tuple[int, str] | tuple[int, str, str, str]
+)
 
 
 def parse_any_dm_key(key: str) -> DmKeyParts:
-    """An event DM's key (`parse_dm_key_at`) or a recap DM's (`parse_recap_dm_key`)."""
+    """An event DM's key (`parse_dm_key_at`), a recap DM's (`parse_recap_dm_key`) or an AMA
+    note's (`parse_ama_dm_key`)."""
     try:
         return parse_dm_key_at(key)
+    except ValueError:
+        pass
+    try:
+        return parse_ama_dm_key(key)
     except ValueError:
         return parse_recap_dm_key(key)
 
@@ -242,6 +250,49 @@ def dm_recipient(key: str) -> int:
     """The member a ``dm:`` post goes to (event or recap DM): the sender opens their DM
     channel."""
     return parse_any_dm_key(key)[0]
+
+
+def ama_post_key(series: str, episode_id: str, part: str) -> str:
+    """``ama:model-mondays:s2-e05:q12``: one message of an AMA session (its prompt, a
+    question, a review card, the board, the closing list). One key scope per session."""
+    return f"ama:{series}:{episode_id}:{part}"
+
+
+def parse_ama_post_key(key: str) -> tuple[str, str, str]:
+    """``ama:model-mondays:s2-e05:q12`` -> (series, episode, part). Series ids are slugs;
+    episode ids may hold colons."""
+    prefix, _, rest = key.partition(":")
+    series, _, rest = rest.partition(":")
+    episode_id, _, part = rest.rpartition(":")
+    if prefix != "ama" or not series or not episode_id or not part:
+        raise ValueError(f"not an AMA key: {key!r}")
+    return series, episode_id, part
+
+
+AMA_DM_INFIX = "ama"
+_AMA_DM_KEY = re.compile(r"dm:(\d+):ama:([a-z0-9-]+):(.+):(\w+)")
+
+
+def ama_dm_key(member_id: int, series: str, episode_id: str, about: str) -> str:
+    """``dm:42:ama:model-mondays:s2-e05:answered12``: one AMA note to one member (their
+    question answered, or not reached)."""
+    return f"dm:{int(member_id)}:{AMA_DM_INFIX}:{series}:{episode_id}:{about}"
+
+
+def parse_ama_dm_key(key: str) -> tuple[int, str, str, str]:
+    """``dm:42:ama:model-mondays:s2-e05:answered12`` -> (42, series, episode, about)."""
+    match = _AMA_DM_KEY.fullmatch(key)
+    if match is None or _DM_KEY.fullmatch(key) is not None:
+        raise ValueError(f"not an AMA DM key: {key!r}")
+    return int(match[1]), match[2], match[3], match[4]
+
+
+def is_ama_dm_key(key: str) -> bool:
+    try:
+        parse_ama_dm_key(key)
+    except ValueError:
+        return False
+    return True
 
 
 def event_key(episode_id: str, kind: EventKind) -> str:
@@ -262,8 +313,9 @@ def parse_event_key(key: str) -> tuple[str, EventKind]:
 
 
 def _recap_dm_late(key: str) -> Late | None:
-    # Like the channel's announcement: a late recap is still news, never "(delayed)".
-    return Late.ALWAYS if is_recap_dm_key(key) else None
+    # Like the channel's announcement: a late recap is still news, never "(delayed)"; an AMA
+    # note (your question was answered) is still true late.
+    return Late.ALWAYS if is_recap_dm_key(key) or is_ama_dm_key(key) else None
 
 
 KINDS: dict[str, Kind] = {
@@ -328,6 +380,17 @@ KINDS: dict[str, Kind] = {
             late=Late.EVENT,
             late_by_key=_recap_dm_late,
             render="bot.plan.optin:dm_reminder_message",  # a recap DM: recap_dm_message
+        ),
+        Kind(
+            name="ama",
+            noun="AMA message",
+            prefix="ama:",
+            key=ama_post_key,
+            parse=parse_ama_post_key,
+            target=Target.AMA_SESSION,
+            late=Late.ALWAYS,  # a question, a card or the board is still right late
+            ordered=True,  # questions appear in the thread in the order they were approved
+            render="bot.plan.ama_posts:session_posts",
         ),
         Kind(
             name="event",

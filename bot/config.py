@@ -51,6 +51,7 @@ class ContentSettings:
     episodes: str = "episodes"
     recaps: str = "recaps"
     authors: str = "authors.yml"
+    ama: str = "ama"  # the AMA records the bot writes back (one Markdown file per AMA)
     poll_interval: float = 60.0  # seconds between `git fetch` polls
     branch: str | None = None  # None = the checkout's current branch
     remote: str = "origin"
@@ -170,6 +171,30 @@ class OptinSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AmaSettings:
+    """The AMA itself: members' questions, review, votes, the host board and the record
+    (bot/plan/ama.py, bot/services/ama.py). Off by default."""
+
+    enabled: bool = False
+    channel_id: int = 0  # the text channel where each AMA's public questions thread is made
+    review_channel_id: int = 0  # organisers' review cards; the host board's private thread
+    review: str = "pre"  # "pre": approve before public; "post": public, removable; "off"
+    host_role_ids: tuple[int, ...] = ()  # hosts and guests, besides the organisers
+    open_before: timedelta | None = None  # collecting opens this long before; None: livestream
+    close_after: timedelta = timedelta(minutes=15)  # after the AMA's end
+    min_length: int = 15
+    max_length: int = 1000
+    max_open: int = 3
+    max_per_ama: int = 10
+    cooldown: timedelta = timedelta(minutes=1)
+    push: bool = True  # push the record's branch to the content remote (else: attach it)
+    branch_prefix: str = "amabot/ama/"
+
+
+REVIEW_MODES = ("pre", "post", "off")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     content: ContentSettings = field(default_factory=ContentSettings)
@@ -182,6 +207,7 @@ class Settings:
     site: SiteSettings = field(default_factory=SiteSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
     optin: OptinSettings = field(default_factory=OptinSettings)
+    ama: AmaSettings = field(default_factory=AmaSettings)
     source: str | None = None  # the file these came from, for messages
 
 
@@ -210,6 +236,7 @@ _SECTIONS: dict[str, type] = {
     "site": SiteSettings,
     "events": EventsSettings,
     "optin": OptinSettings,
+    "ama": AmaSettings,
 }
 
 
@@ -420,6 +447,7 @@ class _Loader:
             ),
             events=self.events(tables["events"]),
             optin=self.optin(tables["optin"]),
+            ama=self.ama(tables["ama"]),
             source=self.file,
         )
 
@@ -443,6 +471,7 @@ class _Loader:
             episodes=self.subpath(t, "content.episodes", d.episodes),
             recaps=self.subpath(t, "content.recaps", d.recaps),
             authors=self.subpath(t, "content.authors", d.authors),
+            ama=self.subpath(t, "content.ama", d.ama),
             poll_interval=self.seconds(t, "content.poll_interval", d.poll_interval),
             branch=branch or None,
             remote=self.string(t, "content.remote", d.remote),
@@ -567,6 +596,49 @@ class _Loader:
             recaps_role_id=self.snowflake(t, "optin.recaps_role_id", 0),
             interested_dm=self.boolean(t, "optin.interested_dm", d.interested_dm),
             dm_rate_per_minute=rate,
+        )
+
+    def ama(self, t: dict[str, Any]) -> AmaSettings:
+        d = AmaSettings()
+        review = self.string(t, "ama.review", d.review)
+        if review not in REVIEW_MODES:
+            raise self.error("ama.review", f'expected "pre", "post" or "off", got {review!r}')
+        open_before = (
+            self.duration(t, "ama.open_before", timedelta(0), positive=True)
+            if "open_before" in t
+            else None
+        )
+        min_length = self.bounded(t, "ama.min_length", d.min_length, 1, 4000)
+        max_length = self.bounded(t, "ama.max_length", d.max_length, 1, 4000)
+        if min_length > max_length:
+            raise self.error("ama.min_length", f"must not be above ama.max_length ({max_length})")
+        settings = AmaSettings(
+            enabled=self.boolean(t, "ama.enabled", d.enabled),
+            channel_id=self.snowflake(t, "ama.channel_id", d.channel_id),
+            review_channel_id=self.snowflake(t, "ama.review_channel_id", d.review_channel_id),
+            review=review,
+            host_role_ids=self.snowflakes(t, "ama.host_role_ids"),
+            open_before=open_before,
+            close_after=self.duration(t, "ama.close_after", d.close_after),
+            min_length=min_length,
+            max_length=max_length,
+            max_open=self.bounded(t, "ama.max_open", d.max_open, 1, 100),
+            max_per_ama=self.bounded(t, "ama.max_per_ama", d.max_per_ama, 1, 1000),
+            cooldown=self.duration(t, "ama.cooldown", d.cooldown),
+            push=self.boolean(t, "ama.push", d.push),
+            branch_prefix=self.string(t, "ama.branch_prefix", d.branch_prefix),
+        )
+        if settings.enabled and not settings.channel_id:
+            raise self.error("ama.channel_id", "is required when ama.enabled is true")
+        if settings.enabled and review != "off" and not settings.review_channel_id:
+            raise self.error("ama.review_channel_id", f'is required when ama.review is "{review}"')
+        return settings
+
+    def snowflakes(self, t: dict[str, Any], key: str) -> tuple[int, ...]:
+        if _leaf(key) not in t:
+            return ()
+        return tuple(
+            self.as_snowflake(f"{key}[{i}]", item) for i, item in enumerate(self.array(t, key))
         )
 
     # values -----------------------------------------------------------------------------

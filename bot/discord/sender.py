@@ -9,6 +9,8 @@ response API, so `payload_kwargs` turns the same dicts into its objects.
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -117,10 +119,33 @@ class DiscordSender:
 
     async def send(self, channel_id: int, payload: dict[str, Any], *, nonce: str) -> int:
         body = dict(payload)
+        files = body.pop("files", None) or []
         body["nonce"] = nonce
         body["enforce_nonce"] = True
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
-        data = await self._request(route, body)
+        if files:
+            # A text file attached (the AMA's record when it cannot be pushed): multipart,
+            # the JSON body beside it, as Discord's Create Message takes uploads.
+            body["attachments"] = [
+                {"id": i, "filename": f["filename"]} for i, f in enumerate(files)
+            ]
+            form: list[dict[str, Any]] = [{"name": "payload_json", "value": json.dumps(body)}]
+            uploads = [
+                discord.File(io.BytesIO(f["text"].encode("utf-8")), filename=f["filename"])
+                for f in files
+            ]
+            for i, upload in enumerate(uploads):
+                form.append(
+                    {
+                        "name": f"files[{i}]",
+                        "value": upload.fp,
+                        "filename": upload.filename,
+                        "content_type": "text/markdown",
+                    }
+                )
+            data = await self._request(route, None, form=form, files=uploads)
+        else:
+            data = await self._request(route, body)
         return int(data["id"])
 
     async def edit(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
@@ -156,13 +181,22 @@ class DiscordSender:
         return isinstance(channel, discord.TextChannel) and channel.is_news()
 
     async def _request(
-        self, route: Route, body: dict[str, Any] | None, *, params: dict[str, Any] | None = None
+        self,
+        route: Route,
+        body: dict[str, Any] | None,
+        *,
+        params: dict[str, Any] | None = None,
+        form: list[dict[str, Any]] | None = None,
+        files: list[discord.File] | None = None,
     ) -> Any:
         kwargs: dict[str, Any] = {}
         if body is not None:
             kwargs["json"] = body
         if params is not None:
             kwargs["params"] = params
+        if form is not None:
+            kwargs["form"] = form
+            kwargs["files"] = files
         try:
             return await self._client.http.request(route, **kwargs)
         except discord.DiscordServerError as exc:

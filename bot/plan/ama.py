@@ -236,6 +236,7 @@ class Question:
     notes: str = ""
     canonical_id: int | None = None
     umbrella: bool = False  # worded by the organisers; goes first
+    notify: bool = True  # the asker wants to hear back (answered, or not reached)
 
     @property
     def backers(self) -> frozenset[int]:

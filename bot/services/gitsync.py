@@ -188,6 +188,11 @@ class GitContent:
             self._env["GIT_SSH_COMMAND"] = "ssh -oBatchMode=yes"
         self._lock = asyncio.Lock()
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment git runs with (no inherited GIT_DIR and the like, no prompts)."""
+        return dict(self._env)
+
     async def _git(self, *args: str) -> CommandResult:
         argv = ("git", "-c", "core.quotepath=off", *args)
         return await run_command(argv, cwd=self.root, env=self._env, time_limit=self.timeout)

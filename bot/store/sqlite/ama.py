@@ -415,6 +415,19 @@ class AmaStore:
             count = len(question.voters) + (-1 if removed else 1)
             return Voted(not removed, count)
 
+    async def to_tell(self, question_id: int) -> list[tuple[int, str]]:
+        """Who wants to hear about ``question_id``: its asker and the askers of the questions
+        merged into it (directly or along a chain), each once, if they asked to be told."""
+        rows = await self.db.fetchall(
+            """SELECT author_id, author_name FROM ama_questions
+                WHERE (id = ? OR canonical_id = ?) AND notify = 1 ORDER BY id""",
+            (question_id, question_id),
+        )
+        seen: dict[int, str] = {}
+        for row in rows:
+            seen.setdefault(row["author_id"], row["author_name"])
+        return list(seen.items())
+
     async def log(self, session_id: int) -> list[dict[str, object]]:
         """The session's moves in order (for the record's counts and for audits)."""
         rows = await self.db.fetchall(
@@ -464,6 +477,7 @@ def _question(row: sqlite3.Row) -> Question:
         notes=row["notes"],
         canonical_id=row["canonical_id"],
         umbrella=bool(row["umbrella"]),
+        notify=bool(row["notify"]),
     )
 
 

@@ -49,7 +49,7 @@ def plan_recap_announcements(
             PlannedPost(
                 key=f"recap:{rid}",
                 kind="recap",
-                due_at=utc(recap.published),
+                due_at=utc(recap.release_at),
                 channel_id=settings.announcements.channel_id,
                 payload=recap_announcement(
                     recap,

@@ -7,6 +7,7 @@ interleaved, so both see the same machine), and the ratios.
 Targets: p99 of each <= 1.5x the no-op's p99; autocomplete p99 <= 10 ms.
 
     python3 bench/commands.py [--episodes 10000] [--recaps 10000] [--rounds 2000]
+    python3 bench/commands.py --smoke   # 50 episodes, 50 recaps, 20 rounds: that it runs
 """
 
 from __future__ import annotations
@@ -225,7 +226,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2_000, help="interactions of each kind")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--by-query", action="store_true", help="also print figures per query")
-    return asyncio.run(run(ap.parse_args()))
+    ap.add_argument("--smoke", action="store_true", help="the smallest run, that it runs at all (tests/test_benches.py): its figures mean little")
+    args = ap.parse_args()
+    if args.smoke:
+        args.episodes, args.recaps, args.rounds, args.warmup = 50, 50, 20, 5
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +54,14 @@ Say = Callable[[str], None]
 
 def _quiet(_line: str) -> None:
     return None
+
+
+def _answer_text(result: Any) -> str:
+    """The text of the bot's answer: its follow-up when it answered in one, else the message
+    it sent or edited."""
+    if result.followups:
+        return str(result.followups[-1].get("content") or "")
+    return str(result.content or "")
 
 
 def utcnow() -> datetime:
@@ -704,6 +712,11 @@ class World:
             return result
         raise TimeoutError(f"{label}: no answer after {tries} tries")
 
+    async def _final(self, pending: Awaitable[Any]) -> Any:
+        """The bot's final answer to an interaction: a busy bot acknowledges first and
+        answers later (it edits the message or sends a follow-up); the stand-in tells when."""
+        return await self.sb.wait_final(await pending, timeout=6)
+
     async def announce(self, i: int, ahead: float, deadline: float) -> None:
         """An organiser runs /announce create, then clicks Confirm on the preview."""
         marker = f"Chaos announcement {i:02d}"
@@ -712,14 +725,16 @@ class World:
         while time.monotonic() < deadline:
             due = utcnow() + timedelta(seconds=ahead)
             preview = await self.interact(
-                lambda due=due: self.sb.slash(
-                    ava,
-                    general,
-                    "announce",
-                    subcommand="create",
-                    message=f"{marker}: the AMA moves to the stage.",
-                    when=_iso(due),
-                    timeout=6,
+                lambda due=due: self._final(
+                    self.sb.slash(
+                        ava,
+                        general,
+                        "announce",
+                        subcommand="create",
+                        message=f"{marker}: the AMA moves to the stage.",
+                        when=_iso(due),
+                        timeout=6,
+                    )
                 ),
                 label=f"announce create {i}",
                 deadline=deadline,
@@ -730,13 +745,13 @@ class World:
                     continue  # the bot was down longer than the lead time: ask again
                 raise AssertionError(f"no Confirm button on the preview: {preview.content!r}")
             result = await self.interact(
-                lambda msg=preview.message, cid=confirm: self.sb.click(
-                    ava, general, msg["id"], cid, timeout=6
+                lambda msg=preview.message, cid=confirm: self._final(
+                    self.sb.click(ava, general, msg["id"], cid, timeout=6)
                 ),
                 label=f"announce confirm {i}",
                 deadline=deadline,
             )
-            text = result.content or ""
+            text = _answer_text(result)
             if "Scheduled `announce:" in text:
                 self.marks[marker] = text.split("`")[1]
                 return

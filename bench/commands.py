@@ -54,6 +54,8 @@ EPISODE_QUERIES = [
 RECAP_QUERIES = [None, "s3e5", "S40:E2", "observability", "synthetic data", "kaur", "zzzz qqqq"]
 TYPING = ["", "s", "s2", "s2e", "s2e5", "fi", "fine", "fine tun", "voutil", "distil", "mod"]
 
+SMOKE_HELP = "the smallest run, that it runs at all (tests/test_benches.py): figures mean little"
+
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
@@ -226,7 +228,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2_000, help="interactions of each kind")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--by-query", action="store_true", help="also print figures per query")
-    ap.add_argument("--smoke", action="store_true", help="the smallest run, that it runs at all (tests/test_benches.py): its figures mean little")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help=SMOKE_HELP,
+    )
     args = ap.parse_args()
     if args.smoke:
         args.episodes, args.recaps, args.rounds, args.warmup = 50, 50, 20, 5

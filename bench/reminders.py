@@ -34,6 +34,8 @@ from testkit.harness import Harness
 
 OFFSETS_PER_EVENT = 10
 
+SMOKE_HELP = "the smallest run, that it runs at all (tests/test_benches.py): figures mean little"
+
 
 def episode_md(n: int, livestream: datetime, ama: datetime) -> str:
     return (
@@ -167,7 +169,11 @@ def main() -> int:
     parser.add_argument("--spread", type=float, default=60.0, help="seconds the dues span")
     parser.add_argument("--lead", type=float, default=8.0, help="seconds before the first due")
     parser.add_argument("--keep", type=Path, default=None, help="keep the world in this folder")
-    parser.add_argument("--smoke", action="store_true", help="the smallest run, that it runs at all (tests/test_benches.py): its figures mean little")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=SMOKE_HELP,
+    )
     args = parser.parse_args()
     if args.smoke:
         args.reminders, args.spread, args.lead = 10, 2.0, 4.0

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+SMOKE_HELP = "the smallest run, that it runs at all (tests/test_benches.py): figures mean little"
+
 
 def cycle_ms(path: Path, mode: str, rows: int) -> list[float]:
     conn = sqlite3.connect(path, isolation_level=None)
@@ -43,7 +45,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--dir", default=None)
-    parser.add_argument("--smoke", action="store_true", help="the smallest run, that it runs at all (tests/test_benches.py): its figures mean little")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=SMOKE_HELP,
+    )
     args = parser.parse_args()
     if args.smoke:
         args.rows = 50

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.content.identity import announcement_ids
 from bot.content.index import ContentIndex
+from bot.content.models import Episode
 from bot.plan.late import Action, late_decision
 from bot.plan.posts import Post, PostStatus
 from bot.plan.recaps import backlog_cutoff, plan_recap_announcements
@@ -98,7 +100,9 @@ async def collect_plan(
     }
 
 
-async def _events_report(store: Store, settings: Settings, episodes, now: datetime) -> dict:
+async def _events_report(
+    store: Store, settings: Settings, episodes: Iterable[Episode], now: datetime
+) -> dict:
     """The Discord scheduled events: what the next pass would do, and what went wrong."""
     out: dict[str, Any] = {
         "enabled": settings.events.enabled,

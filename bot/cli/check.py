@@ -72,12 +72,8 @@ def run_check(
     if unusable:
         print(f"amabot check: {unusable}", file=sys.stderr)
         return 2
-    if target.is_file():
-        index = ContentIndex(target.parent, settings, only=target)
-        shown_root = target.parent
-    else:
-        index = ContentIndex(target, settings)
-        shown_root = target
+    shown_root = target.parent if target.is_file() else target
+    index = ContentIndex(shown_root, settings, only=target if target.is_file() else None)
     report = index.reload()
     # Recaps that share an identity (episode + day) could be mistaken for each other on a
     # rename: the bot keys announcements by it when a recap has no `id:`.

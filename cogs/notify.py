@@ -40,6 +40,7 @@ from bot.plan.optin import (
     series_role,
 )
 from bot.render.limits import allowed_mentions, role_mention
+from bot.store import Store
 
 log = logging.getLogger("amabot.cogs.notify")
 
@@ -152,7 +153,7 @@ class Notify(commands.Cog):
             self.bot.unregister_button(action)
 
     @property
-    def store(self):
+    def store(self) -> Store:
         return self.bot.db
 
     # -- choices -----------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import statistics
 import sys
 import time
@@ -37,11 +36,12 @@ import aiohttp
 from bot.config import default_grace
 from bot.durations import duration_label, parse_duration
 from bot.plan.optin import dm_key
-from bot.plan.posts import nonce_for
+from bot.plan.posts import Post, nonce_for
 from bot.plan.reminders import reminder_key
 from bot.services.gap import ENV as GAP_ENV
-from bot.store import Store
+from bot.store import open_store
 from bot.web.webhook import sign
+from testkit import storeview
 from testkit.harness import WEBHOOK_SECRET, ContentRepo, git, write_config
 from testkit.sandbox import SandboxClient, SandboxError, SandboxTimeout
 
@@ -621,7 +621,7 @@ class World:
         """Before the first start: members' DM choices in the bot's database (as /notify
         would record them) and channels already busy with members' chatter."""
         if self.w.dm_members:
-            store = await Store.open(self.base / "amabot.sqlite3")
+            store = await open_store(self.base / "amabot.sqlite3")
             try:
                 lead = parse_duration(self.w.dm_lead)
                 for i in range(self.w.dm_members):
@@ -980,35 +980,24 @@ def _spread(rng: random.Random, n: int, lo: float, hi: float, *, gap: float) -> 
 # -- verification --------------------------------------------------------------------------------
 
 
-def read_outbox(db: Path) -> dict[str, dict[str, Any]]:
-    """The outbox rows, read-only, after the bot has stopped."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        return {r["key"]: dict(r) for r in conn.execute("SELECT * FROM outbox")}
-    finally:
-        conn.close()
-
-
-def _from_us(value: int | None) -> datetime | None:
-    return (
-        None if value is None else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
-    )
+def _text(payload: dict[str, Any]) -> str:
+    """A payload as the store holds it (compact JSON, text unescaped): markers are found in it."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
 async def verify(world: World) -> RunReport:
     sb, sandbox = world.sb, world.sandbox
-    rows = read_outbox(world.base / "amabot.sqlite3")
+    rows = await storeview.outbox_rows(world.base / "amabot.sqlite3")  # the bot has stopped
     # Organiser announcements: their keys come from the outbox, matched by the marker text.
     announcements = sandbox.channel("announcements")
     for marker in world.marks:
-        found = [k for k, r in rows.items() if r["kind"] == "announce" and marker in r["payload"]]
+        found = [k for k, r in rows.items() if r.kind == "announce" and marker in _text(r.payload)]
         if not found:  # confirmed (or "already handled") but no row: lost
             world.expected[f"announce:?{marker}"] = Expected(
                 f"announce:?{marker}", "announce", announcements
             )
         for key in found:  # two rows for one Confirm would be two posts: shown as extra keys
-            world.expected[key] = Expected(key, "announce", int(rows[key]["channel_id"]))
+            world.expected[key] = Expected(key, "announce", int(rows[key].channel_id))
         if len(found) > 1:
             world.problems.append(f"{marker!r} scheduled {len(found)} times: {found}")
     requests = await sb.requests()
@@ -1036,12 +1025,12 @@ async def verify(world: World) -> RunReport:
         # Counted per outbox key in every channel and DM, whatever nonce each copy carries.
         msgs = per_key.get(exp.key, [])
         row = rows.get(exp.key)
-        status = row["status"] if row else None
-        reason = row["reason"] if row else None
+        status = row.status.value if row else None
+        reason = row.reason if row else None
         late = None
         note = ""
         if row and exp.due_at is not None:
-            when = _from_us(row["sent_at"] or row["updated_at"])
+            when = row.sent_at or row.updated_at
             late = (when - exp.due_at).total_seconds() if when else None
         if len(msgs) > 1:
             verdict = "duplicated"
@@ -1049,12 +1038,12 @@ async def verify(world: World) -> RunReport:
             note = f"{len(msgs)} messages for its key (channels {', '.join(where)})"
         elif len(msgs) == 1:
             verdict = "delivered"
-            if status != "sent" or int(row["message_id"] or 0) != int(msgs[0]["id"]):
+            if status != "sent" or int(row.message_id or 0) != int(msgs[0]["id"]):
                 problems.append(f"{exp.key}: one message but outbox says {status}")
             if int(msgs[0]["channel_id"]) != exp.channel_id and exp.channel_id:
                 problems.append(f"{exp.key}: posted in channel {msgs[0]['channel_id']}")
             if exp.kind == "reminder" and late is not None and exp.deadline is not None:
-                sent_at = _from_us(row["sent_at"])
+                sent_at = row.sent_at
                 if sent_at is not None and sent_at > exp.deadline + timedelta(seconds=1):
                     over = (sent_at - exp.deadline).total_seconds()
                     problems.append(
@@ -1142,13 +1131,13 @@ def _shows(message: dict[str, Any], payload: dict[str, Any]) -> bool:
 
 
 def messages_per_key(
-    messages: list[dict[str, Any]], rows: dict[str, dict[str, Any]], expected: dict[str, Any]
+    messages: list[dict[str, Any]], rows: dict[str, Post], expected: dict[str, Any]
 ) -> dict[str, list[dict[str, Any]]]:
     """Every bot post (all channels and DMs) assigned to the outbox key it delivers: by its
     nonce when that is a key's, else by showing a key's payload in that key's channel or in
     a DM. A resend with another nonce, or none, still counts against its key."""
     by_nonce = {nonce_for(k): k for k in {*rows, *expected}}
-    payloads = {k: json.loads(r["payload"]) for k, r in rows.items() if r.get("payload")}
+    payloads = {k: r.payload for k, r in rows.items() if r.payload}
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for m in messages:
         if m.get("interaction_metadata") or m.get("webhook_id"):
@@ -1156,7 +1145,7 @@ def messages_per_key(
         key = by_nonce.get(str(m.get("nonce")))
         if key is None:
             for k, payload in payloads.items():
-                same_place = int(rows[k]["channel_id"] or 0) == int(m["channel_id"])
+                same_place = int(rows[k].channel_id or 0) == int(m["channel_id"])
                 if (same_place or m.get("dm")) and _shows(m, payload):
                     key = k
                     break
@@ -1172,7 +1161,7 @@ SERVING_SLACK = timedelta(seconds=0.5)
 
 
 def _skip_justified(
-    exp: Expected, row: dict[str, Any], downtimes: list[Downtime], *, faults: bool = False
+    exp: Expected, row: Post, downtimes: list[Downtime], *, faults: bool = False
 ) -> str:
     """'' when skipping was right, else what is wrong. Against the exact downtimes and grace:
     the whole window in which the post was due and still within its grace, [due, deadline],
@@ -1182,9 +1171,9 @@ def _skip_justified(
     if exp.due_at is None or exp.deadline is None:
         return "not a post with a deadline"
     # The bot's own times: the episode file holds whole seconds, the workload exact times.
-    deadline = _from_us(row.get("deadline")) or exp.deadline
-    due = _from_us(row.get("due_at")) or exp.due_at
-    decided = _from_us(row["updated_at"])
+    deadline = row.deadline or exp.deadline
+    due = row.due_at or exp.due_at
+    decided = row.updated_at
     if decided is not None and decided <= deadline:
         return f"decided {(deadline - decided).total_seconds():.1f}s before its deadline"
     down = sorted((d.killed_at, (d.serving_at or utcnow()) + STARTUP_ALLOWANCE) for d in downtimes)
@@ -1204,7 +1193,7 @@ def _skip_justified(
         worst = worst or (cursor, deadline)
     if serving <= SERVING_SLACK:
         return ""
-    if faults and row.get("last_error"):
+    if faults and row.last_error:
         return ""
     worst = worst or (due, deadline)
     return (

@@ -23,7 +23,7 @@ from bot.plan.posts import PlannedPost, PostStatus
 from bot.plan.reminders import reminder_key
 from bot.render.limits import CONTENT_MAX
 from bot.services.announcements import NOT_FOUND, Announcements
-from bot.store import Store
+from bot.store import open_store
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ORGANISER, OTHER = 1001, 1002
@@ -51,7 +51,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def store(tmp_path, clock):
-    async with await Store.open(tmp_path / "amabot.sqlite3", clock=clock) as opened:
+    async with await open_store(tmp_path / "amabot.sqlite3", clock=clock) as opened:
         yield opened
 
 

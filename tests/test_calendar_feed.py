@@ -20,7 +20,7 @@ from bot.plan.calendar import (
     feed_ics,
     ics_filename,
 )
-from bot.store import Store
+from bot.store import open_store
 from bot.web.calendar import calendar_route
 from bot.web.webhook import make_webhook_app
 
@@ -118,13 +118,13 @@ def test_cancelled_events_are_marked_and_old_ones_dropped():
 async def test_sequence_bumps_once_per_change_and_survives_a_restart(tmp_path):
     path = tmp_path / "amabot.sqlite3"
     eps = [episode()]
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         seq = await store.events.calendar_sequences(calendar_hashes(eps, Settings(), NOW), NOW)
         assert set(seq.values()) == {0}
         seq = await store.events.calendar_sequences(calendar_hashes(eps, Settings(), NOW), NOW)
         assert set(seq.values()) == {0}
     moved = [episode(ama=FRIDAY + timedelta(hours=1))]
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         hashes = calendar_hashes(moved, Settings(), NOW)
         seq = await store.events.calendar_sequences(hashes, NOW)
         assert seq == {"s2-e05-livestream@amabot": 0, "s2-e05-ama@amabot": 1}

@@ -16,7 +16,7 @@ from bot.services.delivery import (
     TransientSendError,
     matches_variant,
 )
-from bot.store import Store
+from bot.store import open_store
 
 T0 = datetime(2025, 7, 14, 17, 0, tzinfo=UTC)
 
@@ -108,7 +108,7 @@ def planned(key: str, kind: str = "recap", due: datetime = T0, **kw: Any) -> Pla
 @pytest.fixture
 async def world(tmp_path):
     clock = ManualClock(T0)
-    store = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    store = await open_store(tmp_path / "amabot.sqlite3", clock=clock)
     sender = RecordingSender(clock)
     dispatcher = Dispatcher(store.outbox, sender, clock=clock)
     yield clock, store, sender, dispatcher
@@ -166,7 +166,7 @@ async def test_crash_between_send_and_record_is_settled_from_history(world, tmp_
         await crashing.deliver("recap:a")
     await store.close()
 
-    reopened = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    reopened = await open_store(tmp_path / "amabot.sqlite3", clock=clock)
     try:
         dispatcher = Dispatcher(reopened.outbox, sender, clock=clock)
         assert await dispatcher.recover() == ["recap:a"]
@@ -487,7 +487,7 @@ async def test_a_post_found_after_a_crash_is_recorded_as_sent_not_skipped(world,
     await store.close()
 
     clock.advance(timedelta(minutes=20))  # back long after its grace
-    reopened = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    reopened = await open_store(tmp_path / "amabot.sqlite3", clock=clock)
     try:
         dispatcher = Dispatcher(reopened.outbox, sender, clock=clock)
         await dispatcher.recover()

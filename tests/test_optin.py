@@ -33,7 +33,7 @@ from bot.plan.optin import (
 )
 from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.render.limits import CUSTOM_ID_MAX
-from bot.store import Store
+from bot.store import open_store
 
 LA = "America/Los_Angeles"
 H = timedelta(hours=1)
@@ -222,7 +222,7 @@ def test_notify_status_text():
 
 async def test_preferences_interests_and_closed_dms_survive_a_restart(tmp_path):
     path = tmp_path / "amabot.sqlite3"
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         await store.optin.set_pref(1, "ama", Mode.DM, H, NOW)
         await store.optin.set_pref(1, "ama", "dm", 10 * M, NOW)  # changed its mind
         await store.optin.set_pref(2, "livestream", Mode.ROLE, H, NOW)
@@ -231,7 +231,7 @@ async def test_preferences_interests_and_closed_dms_survive_a_restart(tmp_path):
         await store.optin.mark_dm_closed(1, "50007 Cannot send messages to this user", NOW)
         with pytest.raises(ValueError):
             await store.optin.set_pref(1, "podcasts", Mode.DM, H, NOW)
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         assert await store.optin.prefs() == [
             Preference(1, "ama", Mode.DM, 10 * M),
             Preference(2, "livestream", Mode.ROLE, H),
@@ -253,7 +253,7 @@ async def test_preferences_interests_and_closed_dms_survive_a_restart(tmp_path):
 
 
 async def test_stop_these_turns_the_series_off_and_drops_interest(tmp_path):
-    async with await Store.open(tmp_path / "db.sqlite3") as store:
+    async with await open_store(tmp_path / "db.sqlite3") as store:
         await store.optin.set_pref(1, "ama", Mode.DM, 10 * M, NOW)
         await store.optin.add_interest(1, "event:s2-e05:ama", NOW)
         await store.optin.add_interest(1, "event:s2-e05:livestream", NOW)
@@ -268,10 +268,10 @@ async def test_dm_posts_go_through_the_outbox_exactly_once(tmp_path):
     path = tmp_path / "amabot.sqlite3"
     prefs = [Preference(1, "ama", Mode.DM, H)]
     plan = plan_dm_reminders([episode()], prefs, [], settings(), NOW)
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         report = await store.outbox.reconcile(plan, scope="dm:", now=NOW)
         assert report.inserted == ["dm:1:s2-e05:ama:1h@20250718T173000Z"]
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         report = await store.outbox.reconcile(plan, scope="dm:", now=NOW)
         assert report.inserted == [] and report.unchanged == 1
         post = await store.outbox.get("dm:1:s2-e05:ama:1h@20250718T173000Z")
@@ -349,7 +349,7 @@ def test_a_recap_dm_only_for_announcements_new_to_the_member():
 
 
 async def test_recap_dms_follow_the_outbox_announcements_from_the_choice_on(tmp_path):
-    async with await Store.open(tmp_path / "db.sqlite3") as store:
+    async with await open_store(tmp_path / "db.sqlite3") as store:
         old = PlannedPost("recap:old", "recap", NOW - DAY, 7, {"content": "<@&33> old"})
         new = PlannedPost("recap:new", "recap", NOW - DAY, 7, {"content": "<@&33> new"})
         await store.outbox.reconcile([old], scope="recap:", now=NOW - DAY)

@@ -87,7 +87,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from bot.discord.app import run_bot
+    from bot.discord.serve import run_bot
 
     return run_bot(_settings(args))
 

@@ -26,7 +26,7 @@ from bot.plan.recaps import backlog_cutoff, plan_recap_announcements
 from bot.plan.reminders import plan_reminders
 from bot.plan.scheduled_events import Op, diff_events, plan_guild_events
 from bot.services.posting import RECAP_ALIAS_PREFIX
-from bot.store import Store
+from bot.store import Store, open_store
 
 RECENT = 10
 
@@ -38,7 +38,7 @@ async def collect_plan(
     now = clock()
     index = ContentIndex(settings.content.path, settings)
     await asyncio.to_thread(index.reload)
-    async with await Store.open(settings.storage.database, clock=clock) as store:
+    async with await open_store(settings.storage.database, clock=clock) as store:
         episodes = {e.id: e for e in index.episodes()}
         would_add = await _would_add(store, index, episodes, settings, now)
         pending = await store.outbox.pending()

@@ -34,14 +34,24 @@ import enum
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot.config import Settings, default_grace
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
 from bot.durations import duration_label, parse_duration_label, spoken_duration
+from bot.plan.kinds import KINDS, parse_recap_key
+
+# The DM keys' formats are declared with their kind in bot/plan/kinds.py (also imported from here).
+from bot.plan.kinds import RECAP_DM_INFIX as RECAP_DM_INFIX
+from bot.plan.kinds import dm_key as dm_key
+from bot.plan.kinds import dm_recipient as dm_recipient
+from bot.plan.kinds import is_recap_dm_key as is_recap_dm_key
+from bot.plan.kinds import parse_dm_key_at as parse_dm_key_at
+from bot.plan.kinds import parse_recap_dm_key as parse_recap_dm_key
+from bot.plan.kinds import recap_dm_key as recap_dm_key
 from bot.plan.posts import PlannedPost, Post, PostStatus
-from bot.plan.reminders import INSTANT_FORMAT, followup_payload, instant_label
+from bot.plan.reminders import followup_payload
 from bot.plan.scheduled_events import event_key
 from bot.render.limits import allowed_mentions, fit_message
 from bot.render.messages import reminder_message
@@ -115,77 +125,11 @@ def parse_series_custom_id(custom_id: str, prefix: str) -> Series | None:
     return series if series in SERIES else None  # type: ignore[return-value]
 
 
-def dm_key(
-    member_id: int,
-    episode_id: str,
-    kind: EventKind,
-    lead: timedelta,
-    start: datetime | None = None,
-) -> str:
-    """``dm:42:s2-e05:ama:1h@20250718T173000Z``: like a reminder's key, it carries the event's
-    instant, so a moved event is a new event for DMs too (without `start`: the round-1
-    shape, for reading old rows)."""
-    base = f"dm:{int(member_id)}:{episode_id}:{kind}:{duration_label(lead)}"
-    return base if start is None else f"{base}@{instant_label(start)}"
-
-
-_DM_KEY = re.compile(r"dm:(\d+):(.+):(livestream|ama):([0-9hms]+)(?:@(\d{8}T\d{6}Z))?")
-
-
 def parse_dm_key(key: str) -> tuple[int, str, EventKind, str]:
     """``dm:42:s2-e05:ama:1h@…`` -> (42, "s2-e05", "ama", "1h"). Episode ids may hold
     colons; a key without the instant parses too."""
     member, episode_id, kind, lead, _ = parse_dm_key_at(key)
     return member, episode_id, kind, lead
-
-
-def parse_dm_key_at(key: str) -> tuple[int, str, EventKind, str, datetime | None]:
-    """Like `parse_dm_key`, with the event instant the DM was for (None for a round-1 key
-    that did not carry it)."""
-    match = _DM_KEY.fullmatch(key)
-    if match is None:
-        raise ValueError(f"not a DM key: {key!r}")
-    start = None
-    if match[5]:
-        try:
-            start = datetime.strptime(match[5], INSTANT_FORMAT).replace(tzinfo=UTC)
-        except ValueError:
-            raise ValueError(f"not a DM key: {key!r}") from None
-    return int(match[1]), match[2], match[3], match[4], start  # type: ignore[return-value]
-
-
-RECAP_DM_INFIX = "recap"
-_RECAP_DM_KEY = re.compile(r"dm:(\d+):recap:(.+)")
-
-
-def recap_dm_key(member_id: int, recap_id: str) -> str:
-    return f"dm:{int(member_id)}:{RECAP_DM_INFIX}:{recap_id}"
-
-
-def parse_recap_dm_key(key: str) -> tuple[int, str]:
-    """``dm:42:recap:s2-e05`` -> (42, "s2-e05"). An event DM's key is never read as one."""
-    if _DM_KEY.fullmatch(key) is None:
-        match = _RECAP_DM_KEY.fullmatch(key)
-        if match is not None:
-            return int(match[1]), match[2]
-    raise ValueError(f"not a recap DM key: {key!r}")
-
-
-def is_recap_dm_key(key: str) -> bool:
-    try:
-        parse_recap_dm_key(key)
-    except ValueError:
-        return False
-    return True
-
-
-def dm_recipient(key: str) -> int:
-    """The member a ``dm:`` post goes to (event or recap DM): the sender opens their DM
-    channel."""
-    try:
-        return parse_dm_key(key)[0]
-    except ValueError:
-        return parse_recap_dm_key(key)[0]
 
 
 def is_dm_closed_error(error: object) -> bool:
@@ -322,7 +266,7 @@ def plan_dm_followups(
     return out
 
 
-RECAP_ANNOUNCEMENT_PREFIX = "recap:"
+RECAP_ANNOUNCEMENT_PREFIX = KINDS["recap"].prefix
 _UNSENT = frozenset({PostStatus.PENDING, PostStatus.SENDING})
 
 
@@ -360,7 +304,7 @@ def plan_recap_dms(
             RECAP_ANNOUNCEMENT_PREFIX
         ):
             continue
-        recap_id = announcement.key[len(RECAP_ANNOUNCEMENT_PREFIX) :]
+        recap_id = parse_recap_key(announcement.key)
         payload: dict[str, Any] | None = None
         for member, since in sorted(members.items()):
             if not recap_is_new_to(announcement, since):

@@ -579,6 +579,17 @@ def organiser_announcement(message: str, *, role_id: int) -> Payload:
     )
 
 
+def failure_alert(key: str, channel_id: int, reason: str, *, what: str) -> Payload:
+    """The note to the organisers when Discord refuses a post for good (`what`: its kind's
+    noun, bot/plan/kinds.py). Plain text, pings nobody: it is read in their own channel."""
+    text = (
+        f"⚠️ I could not post the {what} `{key}` in <#{channel_id}>: {reason}.\n"
+        "Check my permissions there (`amabot doctor` says which are missing). Once they are "
+        "back I send it, if still in time; `amabot plan` lists failed posts."
+    )
+    return {"content": text[:2000], "allowed_mentions": {"parse": []}}
+
+
 def announcement_preview(
     payload: Mapping[str, Any], *, due_at: datetime, channel_id: int, role_id: int
 ) -> Payload:

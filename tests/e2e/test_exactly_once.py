@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ from bot.plan.optin import dm_key
 from bot.plan.posts import PostStatus
 from bot.plan.reminders import reminder_key
 from bot.services.gap import ENV as GAP_ENV
-from bot.store import Store
+from bot.store import StoreError, open_store
 from testkit.harness import Harness
 from tests.e2e.conftest import eventually
 from tests.e2e.episodes import LS_START, episode_md, events_on, ours
@@ -108,7 +107,7 @@ async def crash_in_the_gap(h: Harness, channel: Any) -> dict[str, Any]:
         await task
     await h.stop_bot()
     pause.unlink()
-    store = await Store.open(h.settings.storage.database, clock=system_clock)
+    store = await open_store(h.settings.storage.database, clock=system_clock)
     try:  # the crash this helper promises: Discord has the message, the outbox does not
         assert await store.outbox.owner_of_message(int(message["id"])) is None
     finally:
@@ -280,7 +279,7 @@ async def test_a_record_step_that_fails_once_is_retried_at_once(tmp_path):
             nonlocal calls
             calls += 1
             if calls == 1:
-                raise sqlite3.OperationalError("database is locked")
+                raise StoreError("database is locked")
             return await real(*args, **kwargs)
 
         outbox.retry_later = locked_once  # the store refuses once, as a busy disk would
@@ -303,7 +302,7 @@ async def test_a_row_stuck_in_sending_is_reported_and_recovered_by_the_sweep(tmp
 
         async def disk_full(*args: Any, **kwargs: Any) -> bool:
             if broken:
-                raise sqlite3.OperationalError("database or disk is full")
+                raise StoreError("database or disk is full")
             return await real(*args, **kwargs)
 
         outbox.mark_sent = disk_full
@@ -457,7 +456,7 @@ async def test_a_refused_token_stops_delivery_loses_nothing_and_resumes(tmp_path
         assert bot.fatal and "token" in bot.fatal
         await asyncio.wait_for(h._bot_task, timeout=10)  # the bot stopped itself
         await h.stop_bot()
-        reopened = await Store.open(h.settings.storage.database, clock=clock)
+        reopened = await open_store(h.settings.storage.database, clock=clock)
         try:
             row = await reopened.outbox.get(KEY)
             assert (row.status, row.attempts) == (PostStatus.PENDING, 0)  # untouched

@@ -59,10 +59,8 @@ async def running(
 
 
 async def drafts(h: Harness) -> list[str]:
-    rows = await h.bot.db.db.fetchall(
-        "SELECT key FROM state WHERE substr(key, 1, 15) = 'announce.draft:'"
-    )
-    return [r["key"] for r in rows]
+    prefix = "announce.draft:"
+    return [prefix + rest for rest in await h.bot.db.state.with_prefix(prefix)]
 
 
 async def announce_rows(h: Harness) -> list[Any]:

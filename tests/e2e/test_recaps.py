@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import signal
-import sqlite3
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ import pytest
 
 from bot.plan.posts import PostStatus, nonce_for
 from bot.web.webhook import sign
+from testkit import storeview
 from testkit.harness import WEBHOOK_SECRET, Harness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -368,9 +368,8 @@ async def test_killed_between_send_and_record_leaves_exactly_one_message(harness
             await proc.wait()
     sb._store_and_announce = store
     assert len(sb.messages(h.announcements)) == 1
-    with sqlite3.connect(h.settings.storage.database) as db:
-        status = db.execute("SELECT status FROM outbox WHERE key = 'recap:k'").fetchone()[0]
-    assert status == "sending"
+    rows = await storeview.outbox_rows(h.settings.storage.database)
+    assert rows["recap:k"].status == "sending"
 
     await h.start_bot()
     await sb.wait_for_request(lambda r: r.path.endswith("/crosspost"))

@@ -10,10 +10,10 @@ cancels the rest.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from datetime import timedelta
 
 from bot.clock import ManualClock
+from testkit import storeview
 from tests.e2e.episodes import LS_START, SUNDAY, episode_md, world
 from tests.e2e.test_optin import dm_channel, notify
 
@@ -177,14 +177,11 @@ async def test_a_database_of_the_previous_version_keeps_its_sent_reminders(tmp_p
         await at(h, clock, LS_START - 24 * H)
         await h.stop_bot()
         # What the previous version wrote: reminder keys without the event's instant.
-        db = sqlite3.connect(h.settings.storage.database)
-        with db:
-            db.execute("UPDATE outbox SET key = substr(key, 1, instr(key, '@') - 1)")
-        assert {k for (k,) in db.execute("SELECT key FROM outbox")} == {
+        storeview.strip_reminder_instants(h.settings.storage.database)
+        assert set(await storeview.outbox_rows(h.settings.storage.database)) == {
             "reminder:s9-e01:livestream:24h",
             "reminder:s9-e01:livestream:1h",
         }
-        db.close()
         await h.start_bot()
         await at(h, clock, LS_START - H)
         await h.posting.deliver_due()

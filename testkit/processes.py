@@ -518,10 +518,15 @@ class World:
         self.sb = self.sandbox.client
         # Chosen only now: a port picked earlier could be handed to the sandbox meanwhile.
         self.port = free_port()
-        self.first_due = utcnow() + timedelta(seconds=self.w.lead)
         source = self.base / "source"
-        await asyncio.to_thread(self._write_source, source)
+        await asyncio.to_thread(self._write_filler, source)
         self.repo = await asyncio.to_thread(ContentRepo.create, self.base / "repo", source)
+        # Chosen once the filler is written and committed (20 s for 10,000 episodes on a busy
+        # machine): the first start gets its whole `lead` before the first due time, else the
+        # first reminders were already past their grace when the bot started.
+        self.first_due = utcnow() + timedelta(seconds=self.w.lead)
+        timed = await asyncio.to_thread(self._timed_episodes)
+        await asyncio.to_thread(self.repo.commit, timed, "The workload's episodes")
         self.config = write_config(self.base / "amabot.toml", self.config_sections())
         env = {k: v for k, v in os.environ.items() if k != "AMABOT_CONFIG"}
         env.update({"DISCORD_TOKEN": self.sb.token, "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET})
@@ -565,10 +570,24 @@ class World:
             "webhook": {"listen": f"127.0.0.1:{self.port}"},
         }
 
-    def _write_source(self, source: Path) -> None:
+    def _write_filler(self, source: Path) -> None:
+        """What does not depend on the clock: authors, filler episodes, old recaps."""
         (source / "episodes").mkdir(parents=True)
         (source / "recaps").mkdir()
         (source / "authors.yml").write_text(AUTHORS)
+        for i in range(self.w.filler_episodes):
+            (source / "episodes" / f"filler-{i:05d}.md").write_text(filler_episode_md(i))
+        old = datetime(2020, 1, 1, tzinfo=UTC)
+        for i in range(self.w.filler_recaps):
+            rid = f"old-{i:05d}"
+            (source / "recaps" / f"{rid}.md").write_text(
+                recap_md(rid, f"Old recap {i} about agents", old + timedelta(days=i))
+            )
+
+    def _timed_episodes(self) -> dict[str, str]:
+        """The episodes whose reminders fall due from `first_due` on (path -> text), and
+        what each of their posts is expected to do."""
+        files: dict[str, str] = {}
         offsets = [parse_duration(o) for o in self.w.offsets]
         biggest = max(offsets)
         n_events = -(-self.w.reminders // len(offsets))  # events needed
@@ -584,8 +603,8 @@ class World:
             eid = f"x90-e{j:02d}"
             livestream = starts[2 * j]
             ama = starts[2 * j + 1] if 2 * j + 1 < n_events else None
-            (source / "episodes" / f"{eid}.md").write_text(
-                episode_md(eid, j + 1, f"Chaos episode {j:02d}", livestream, ama)
+            files[f"episodes/{eid}.md"] = episode_md(
+                eid, j + 1, f"Chaos episode {j:02d}", livestream, ama
             )
             for kind, start in (("livestream", livestream), ("ama", ama)):
                 if start is None:
@@ -606,14 +625,7 @@ class World:
                         due = start - lead
                         deadline = min(due + default_grace(lead), start)
                         self.expected[key] = Expected(key, "dm", 0, due, deadline)
-        for i in range(self.w.filler_episodes):
-            (source / "episodes" / f"filler-{i:05d}.md").write_text(filler_episode_md(i))
-        old = datetime(2020, 1, 1, tzinfo=UTC)
-        for i in range(self.w.filler_recaps):
-            rid = f"old-{i:05d}"
-            (source / "recaps" / f"{rid}.md").write_text(
-                recap_md(rid, f"Old recap {i} about agents", old + timedelta(days=i))
-            )
+        return files
 
     # -- driving -------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ claim-and-record cycle (two single-row UPDATEs, each its own commit, as delivery
 mode with NORMAL and with FULL, on the disk the database lives on.
 
     python3 bench/sqlite_sync.py [--rows 2000] [--dir /path/on/the/target/disk]
+    python3 bench/sqlite_sync.py --smoke   # 50 cycles: that it runs
 
 With WAL, NORMAL may lose the last commits on an OS crash or power loss (not on a process
 crash); FULL syncs the WAL on every commit. A lost `mark_sent` would be recovered by the
@@ -30,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.plan.posts import PlannedPost
 from bot.store import open_store
+
+SMOKE_HELP = "the smallest run, that it runs at all (tests/test_benches.py): figures mean little"
 
 
 def cycle_ms(path: Path, mode: str, rows: int) -> list[float]:
@@ -79,7 +82,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--dir", default=None)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=SMOKE_HELP,
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.rows = 50
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         for mode in ("NORMAL", "FULL"):
             report(

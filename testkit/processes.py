@@ -25,7 +25,7 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +54,14 @@ Say = Callable[[str], None]
 
 def _quiet(_line: str) -> None:
     return None
+
+
+def _answer_text(result: Any) -> str:
+    """The text of the bot's answer: its follow-up when it answered in one, else the message
+    it sent or edited."""
+    if result.followups:
+        return str(result.followups[-1].get("content") or "")
+    return str(result.content or "")
 
 
 def utcnow() -> datetime:
@@ -521,10 +529,15 @@ class World:
         self.sb = self.sandbox.client
         # Chosen only now: a port picked earlier could be handed to the sandbox meanwhile.
         self.port = free_port()
-        self.first_due = utcnow() + timedelta(seconds=self.w.lead)
         source = self.base / "source"
-        await asyncio.to_thread(self._write_source, source)
+        await asyncio.to_thread(self._write_filler, source)
         self.repo = await asyncio.to_thread(ContentRepo.create, self.base / "repo", source)
+        # Chosen once the filler is written and committed (20 s for 10,000 episodes on a busy
+        # machine): the first start gets its whole `lead` before the first due time, else the
+        # first reminders were already past their grace when the bot started.
+        self.first_due = utcnow() + timedelta(seconds=self.w.lead)
+        timed = await asyncio.to_thread(self._timed_episodes)
+        await asyncio.to_thread(self.repo.commit, timed, "The workload's episodes")
         self.config = write_config(self.base / "amabot.toml", self.config_sections())
         env = {k: v for k, v in os.environ.items() if k != "AMABOT_CONFIG"}
         env.update({"DISCORD_TOKEN": self.sb.token, "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET})
@@ -572,10 +585,24 @@ class World:
             "webhook": {"listen": f"127.0.0.1:{self.port}"},
         }
 
-    def _write_source(self, source: Path) -> None:
+    def _write_filler(self, source: Path) -> None:
+        """What does not depend on the clock: authors, filler episodes, old recaps."""
         (source / "episodes").mkdir(parents=True)
         (source / "recaps").mkdir()
         (source / "authors.yml").write_text(AUTHORS)
+        for i in range(self.w.filler_episodes):
+            (source / "episodes" / f"filler-{i:05d}.md").write_text(filler_episode_md(i))
+        old = datetime(2020, 1, 1, tzinfo=UTC)
+        for i in range(self.w.filler_recaps):
+            rid = f"old-{i:05d}"
+            (source / "recaps" / f"{rid}.md").write_text(
+                recap_md(rid, f"Old recap {i} about agents", old + timedelta(days=i))
+            )
+
+    def _timed_episodes(self) -> dict[str, str]:
+        """The episodes whose reminders fall due from `first_due` on (path -> text), and
+        what each of their posts is expected to do."""
+        files: dict[str, str] = {}
         offsets = [parse_duration(o) for o in self.w.offsets]
         biggest = max(offsets)
         n_events = -(-self.w.reminders // len(offsets))  # events needed
@@ -591,8 +618,8 @@ class World:
             eid = f"x90-e{j:02d}"
             livestream = starts[2 * j]
             ama = starts[2 * j + 1] if 2 * j + 1 < n_events else None
-            (source / "episodes" / f"{eid}.md").write_text(
-                episode_md(eid, j + 1, f"Chaos episode {j:02d}", livestream, ama)
+            files[f"episodes/{eid}.md"] = episode_md(
+                eid, j + 1, f"Chaos episode {j:02d}", livestream, ama
             )
             for kind, start in (("livestream", livestream), ("ama", ama)):
                 if start is None:
@@ -613,14 +640,7 @@ class World:
                         due = start - lead
                         deadline = min(due + default_grace(lead), start)
                         self.expected[key] = Expected(key, "dm", 0, due, deadline)
-        for i in range(self.w.filler_episodes):
-            (source / "episodes" / f"filler-{i:05d}.md").write_text(filler_episode_md(i))
-        old = datetime(2020, 1, 1, tzinfo=UTC)
-        for i in range(self.w.filler_recaps):
-            rid = f"old-{i:05d}"
-            (source / "recaps" / f"{rid}.md").write_text(
-                recap_md(rid, f"Old recap {i} about agents", old + timedelta(days=i))
-            )
+        return files
 
     # -- driving -------------------------------------------------------------------------------
 
@@ -719,6 +739,11 @@ class World:
             return result
         raise TimeoutError(f"{label}: no answer after {tries} tries")
 
+    async def _final(self, pending: Awaitable[Any]) -> Any:
+        """The bot's final answer to an interaction: a busy bot acknowledges first and
+        answers later (it edits the message or sends a follow-up); the stand-in tells when."""
+        return await self.sb.wait_final(await pending, timeout=6)
+
     async def announce(self, i: int, ahead: float, deadline: float) -> None:
         """An organiser runs /announce create, then clicks Confirm on the preview."""
         marker = f"Chaos announcement {i:02d}"
@@ -727,14 +752,16 @@ class World:
         while time.monotonic() < deadline:
             due = utcnow() + timedelta(seconds=ahead)
             preview = await self.interact(
-                lambda due=due: self.sb.slash(
-                    ava,
-                    general,
-                    "announce",
-                    subcommand="create",
-                    message=f"{marker}: the AMA moves to the stage.",
-                    when=_iso(due),
-                    timeout=6,
+                lambda due=due: self._final(
+                    self.sb.slash(
+                        ava,
+                        general,
+                        "announce",
+                        subcommand="create",
+                        message=f"{marker}: the AMA moves to the stage.",
+                        when=_iso(due),
+                        timeout=6,
+                    )
                 ),
                 label=f"announce create {i}",
                 deadline=deadline,
@@ -745,13 +772,13 @@ class World:
                     continue  # the bot was down longer than the lead time: ask again
                 raise AssertionError(f"no Confirm button on the preview: {preview.content!r}")
             result = await self.interact(
-                lambda msg=preview.message, cid=confirm: self.sb.click(
-                    ava, general, msg["id"], cid, timeout=6
+                lambda msg=preview.message, cid=confirm: self._final(
+                    self.sb.click(ava, general, msg["id"], cid, timeout=6)
                 ),
                 label=f"announce confirm {i}",
                 deadline=deadline,
             )
-            text = result.content or ""
+            text = _answer_text(result)
             if "Scheduled `announce:" in text:
                 self.marks[marker] = text.split("`")[1]
                 return

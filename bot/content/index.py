@@ -604,7 +604,7 @@ class ContentIndex:
         if recap.draft:
             return  # drafts are never offered; found by id, they are still refused
         self._recap_search.add_later(
-            rel, partial(recap_fields, recap, self.author_name), order=recap.published.timestamp()
+            rel, partial(recap_fields, recap, self.author_name), order=recap.release_at.timestamp()
         )
 
     def _after_change(self, touched_recaps: set[str], everything: bool) -> None:
@@ -899,8 +899,11 @@ class ContentIndex:
         if d.published is None:
             if d.recaps is None:
                 self.recaps()
-            d.published = [r for r in d.recaps or () if not r.draft]
-            d.published_at = [r.published.timestamp() for r in d.published]
+            # By the moment each goes out (a date-only date: when its day begins on Earth).
+            d.published = sorted(
+                (r for r in d.recaps or () if not r.draft), key=lambda r: (r.release_at, r.id)
+            )
+            d.published_at = [r.release_at.timestamp() for r in d.published]
         return d.published, d.published_at
 
     def published_recaps(self, now: datetime) -> list[Recap]:

@@ -50,7 +50,7 @@ def plan_recap_announcements(
             PlannedPost(
                 key=recap_key(rid),
                 kind="recap",
-                due_at=utc(recap.published),
+                due_at=utc(recap.release_at),
                 channel_id=channel_for("recap", settings),
                 payload=recap_announcement(
                     recap,

@@ -72,8 +72,8 @@ class IncrementalRecapPlan:
         st = RecapPlanState()
         for recap in recaps:
             st._link(recap.path, recap)
-            if not recap.draft and recap.published > now:
-                st.future.append((recap.published, recap.path))
+            if not recap.draft and recap.release_at > now:
+                st.future.append((recap.release_at, recap.path))
         heapq.heapify(st.future)
         for path, post in planned:
             st.key_of[path] = post.key
@@ -128,8 +128,8 @@ class IncrementalRecapPlan:
             live = index.recap(recap.id)  # type: ignore[attr-defined]
             if live is None or live.path != path:
                 continue  # a duplicate id: the other file is that recap
-            if recap.published > now:
-                heapq.heappush(st.future, (recap.published, path))
+            if recap.release_at > now:
+                heapq.heappush(st.future, (recap.release_at, path))
                 continue
             rid = recap.id
             if not has_explicit_id(recap) and recap.id in aliases:

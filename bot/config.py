@@ -73,6 +73,9 @@ class StorageSettings:
 
 @dataclass(frozen=True, slots=True)
 class SeriesSettings:
+    # A short, stable slug: it goes into the keys of the series' AMA posts. Default: the
+    # name's slug.
+    id: str = "model-mondays"
     name: str = "Model Mondays"
     timezone: str = "America/Los_Angeles"
     livestream_time: time = time(10, 30)
@@ -222,6 +225,8 @@ RECAP_URL_PLACEHOLDERS = ("yyyy", "mm", "dd", "slug", "id")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_SNOWFLAKE = 2**63 - 1  # SQLite integers and Discord ids are signed 64-bit
 
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
+_SLUG_CHARS = re.compile(r"[^a-z0-9]+")
 _CLOCK_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]]+)):(?P<port>\d{1,5})")
@@ -482,8 +487,18 @@ class _Loader:
 
     def series(self, t: dict[str, Any]) -> SeriesSettings:
         d = SeriesSettings()
+        name = self.string(t, "series.name", d.name)
+        default_id = _SLUG_CHARS.sub("-", name.lower()).strip("-") or d.id
+        series_id = self.string(t, "series.id", default_id)
+        if not _SLUG.fullmatch(series_id):
+            raise self.error(
+                "series.id",
+                f"{series_id!r} is not a slug: lower-case letters, digits and -, like "
+                '"model-mondays" (it goes into stored keys, so keep it stable)',
+            )
         return SeriesSettings(
-            name=self.string(t, "series.name", d.name),
+            id=series_id,
+            name=name,
             timezone=self.parsed(t, "series.timezone", d.timezone, validate_zone),
             livestream_time=self.clock_time(t, "series.livestream_time", d.livestream_time),
             livestream_duration=self.duration(

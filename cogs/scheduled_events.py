@@ -27,6 +27,7 @@ from typing import Any
 from discord.ext import commands
 
 from bot.discord.app import AmaBot
+from bot.plan.kinds import parse_event_key
 from bot.plan.scheduled_events import EventStatus
 from bot.services.posting import PostingService
 
@@ -189,6 +190,24 @@ class ScheduledEvents(commands.Cog):
         key = await store.events.note_status(event_id, status, now)
         if key is not None:
             log.info("Discord says our event %s (%s) is now status %s", key, event_id, status)
+            await self._tell_the_ama(key, status)
+
+    async def _tell_the_ama(self, key: str, status: int) -> None:
+        """Our AMA event going active makes its session live; completed or cancelled, closed."""
+        ama = self.bot.ama_service
+        if ama is None:
+            return
+        try:
+            episode_id, kind = parse_event_key(key)
+        except ValueError:
+            return
+        words = {
+            int(EventStatus.ACTIVE): "active",
+            int(EventStatus.COMPLETED): "completed",
+            int(EventStatus.CANCELED): "cancelled",
+        }
+        if kind == "ama" and status in words:
+            await ama.on_event_status(episode_id, words[status])
 
 
 async def setup(bot: AmaBot) -> None:

@@ -143,6 +143,7 @@ def test_a_full_config_parses_every_value(tmp_path):
     )
     assert s.storage == StorageSettings(database=Path("/home/ops/amabot/db.sqlite3"))
     assert s.series == SeriesSettings(
+        id="show",  # the name's slug
         name="Show",
         timezone="Europe/Paris",
         livestream_time=time(9, 5),

@@ -30,10 +30,17 @@ from bot.discord.extensions import sync_commands_if_changed as _sync_commands
 from bot.discord.lease import AnotherInstance as AnotherInstance
 from bot.discord.lease import LeaseKeeper
 from bot.discord.replies import reply_ephemeral
-from bot.discord.startup import build_posting, content_checkout, load_content, start_webhook
+from bot.discord.startup import (
+    build_posting,
+    content_checkout,
+    load_content,
+    start_ama,
+    start_webhook,
+)
 from bot.discord.timing import InteractionTimer
 from bot.discord.timing import in_time as in_time
 from bot.plan.calendar import calendar_hashes, feed_ics
+from bot.services.ama import AmaService
 from bot.services.posting import PostingService
 from bot.store import Store, open_store
 from bot.web.webhook import WebhookServer
@@ -144,6 +151,7 @@ class AmaBot(commands.Bot):
         self.store: Store | None = None
         # The posting service once built (kept, stopped, after close); None before.
         self.posting_service: PostingService | None = None
+        self.ama_service: AmaService | None = None
         self.webhook: WebhookServer | None = None
         self.index = ContentIndex(settings.content.path, settings)
         self.commands_synced = False
@@ -196,6 +204,8 @@ class AmaBot(commands.Bot):
         service = build_posting(self, git)
         self.posting_service = service
         await service.start()
+        if settings.ama.enabled:
+            self.ama_service = await start_ama(self, service, git)
         if not settings.webhook.listen:
             return
         try:

@@ -25,6 +25,7 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "cogs.notify",
     "cogs.scheduled_events",
     "cogs.selfcheck",
+    "cogs.ama",
 )
 STATE_COMMANDS_HASH = "commands.hash"
 

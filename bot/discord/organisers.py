@@ -27,6 +27,17 @@ def is_organiser(user: discord.abc.User, settings: Settings) -> bool:
     return user.guild_permissions.manage_events
 
 
+def is_host(user: discord.abc.User, settings: Settings) -> bool:
+    """Whether this member may work the AMA's review cards and host board: an organiser, or
+    a member holding one of `[ama] host_role_ids` (by id, on the server, at this click)."""
+    if is_organiser(user, settings):
+        return True
+    if not isinstance(user, discord.Member) or not settings.ama.host_role_ids:
+        return False
+    wanted = set(settings.ama.host_role_ids)
+    return any(role.id in wanted for role in user.roles)
+
+
 class NotOrganiser(app_commands.CheckFailure):
     """A staff command refused; its text is told to the member (bot/discord/app.py)."""
 

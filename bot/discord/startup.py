@@ -15,8 +15,11 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.content.index import ContentIndex
+from bot.discord.ama import DiscordAmaPlaces
 from bot.discord.scheduled_events import DiscordEventsApi
 from bot.discord.sender import DiscordSender
+from bot.services.ama import WAKE_PREFIX, AmaService
+from bot.services.ama_record import RecordPublisher
 from bot.services.gitsync import GitContent
 from bot.services.posting import PostingService
 from bot.web.calendar import calendar_route
@@ -81,6 +84,38 @@ def events_api(bot: commands.Bot, settings: Settings) -> DiscordEventsApi | None
         "can be made; set the server's id"
     )
     return None
+
+
+async def start_ama(bot: Any, service: PostingService, git: GitContent | None) -> AmaService:
+    """The AMA with `[ama] enabled`: one scheduler (the posting service's wake-ups), the
+    outbox for every message, its sessions following the content after each reload."""
+    settings = bot.settings
+    publisher = (
+        RecordPublisher(git, folder=settings.content.ama, branch_prefix=settings.ama.branch_prefix)
+        if git is not None
+        else None
+    )
+    ama = AmaService(
+        store=bot.db,
+        settings=settings,
+        clock=bot.clock,
+        schedule=service.wakeups.schedule,
+        deliver=service.deliver_due,
+        series=settings.series.id,
+        guild_id=settings.discord.guild_id,
+        discord=DiscordAmaPlaces(bot, settings.discord.guild_id),
+        publisher=publisher,
+    )
+    service.add_wake_handler(WAKE_PREFIX, ama.on_wake)
+
+    async def follow_content() -> None:
+        await ama.sync_content(bot.index.episodes())
+
+    service.add_content_listener(follow_content)
+    service.alerts.on_dm_closed = ama.dm_refused
+    await follow_content()
+    await ama.start()
+    return ama
 
 
 def build_posting(bot: Any, git: GitContent | None) -> PostingService:

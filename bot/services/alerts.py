@@ -8,11 +8,12 @@ recorded in the opt-in store, never told to the organisers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.plan.kinds import KINDS, alert_key, declared
+from bot.plan.kinds import KINDS, alert_key, declared, is_ama_dm_key
 from bot.plan.optin import dm_recipient, is_dm_closed_error
 from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.render.messages import failure_alert
@@ -40,6 +41,8 @@ class OrganiserAlerts:
         self.store = store
         self.clock = clock
         self.wakeups = wakeups
+        # Told of a member's AMA note that could not be DMed: (key, member, text).
+        self.on_dm_closed: Callable[[str, int, str], Awaitable[None]] | None = None
 
     async def post_refused(self, post: Post, reason: str) -> None:
         """A post Discord refused for good (403, 404): say so in `[organisers]
@@ -95,9 +98,18 @@ class OrganiserAlerts:
         member = dm_recipient(post.key)
         now = self.clock()
         await self.store.optin.mark_dm_closed(member, reason, now)
+        cancelled = []
         for key in await self.store.outbox.keys_with_prefix(f"dm:{member}:", [PostStatus.PENDING]):
             if await self.store.outbox.cancel(key, "the member's DMs are closed", now):
                 self.wakeups.unschedule(key)
+                cancelled.append(key)
+        # A note that must reach the member (their AMA question answered) takes another way.
+        if self.on_dm_closed is not None:
+            for key in [post.key, *cancelled]:
+                if is_ama_dm_key(key):
+                    row = post if key == post.key else await self.store.outbox.get(key)
+                    text = str((row.payload if row else {}).get("content", ""))
+                    await self.on_dm_closed(key, member, text)
         log.info("member %s has closed DMs: DM reminders paused until they opt in again", member)
 
 

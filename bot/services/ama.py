@@ -152,6 +152,7 @@ class AmaService:
             self.cfg.channel_id, self.cfg.review_channel_id, self.review
         )
         self._drafts: dict[int, _Draft] = {}
+        self._on_board: set[tuple[int, int]] = set()  # (session, member) added to the board
         self._dirty: dict[int, _Dirty] = {}
         self._lock = asyncio.Lock()  # one reconcile of AMA posts at a time
 
@@ -344,8 +345,21 @@ class AmaService:
         session = await self.store.ama.session(session_id)
         if session is None or session.board_thread_id is None or self.discord is None:
             return None
-        await self.discord.add_to_thread(session.board_thread_id, member_id)
+        if (session_id, member_id) in self._on_board:
+            return session.board_thread_id
+        try:
+            await self.discord.add_to_thread(session.board_thread_id, member_id)
+        except Exception as exc:
+            log.warning("could not add %s to the host board of %s: %s", member_id, session.key, exc)
+            return None
+        self._on_board.add((session_id, member_id))
         return session.board_thread_id
+
+    async def join_board_of_question(self, question_id: int, member_id: int) -> None:
+        """Staff who work a question's card join its session's host board."""
+        sid = await self.store.ama.session_id_of(question_id)
+        if sid is not None:
+            await self.join_board(sid, member_id)
 
     # -- posts --------------------------------------------------------------------------------
 

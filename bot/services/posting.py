@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,6 +79,8 @@ class PostingService:
         self.index = index
         self.clock = clock
         self.sender = sender
+        self._wake_handlers: dict[str, Callable[[str], Awaitable[None]]] = {}
+        self._content_listeners: list[Callable[[], Awaitable[None]]] = []
         # A wake-up for one key delivers everything due, so a channel's posts keep their order.
         self.wakeups = Wakeups(
             self._wake, self.deliver_due, clock=clock, sweep_interval=sweep_interval
@@ -213,6 +215,8 @@ class PostingService:
         if result is not None and result.rewritten:
             await self.alerts.history_rewritten(result)
         await self.reconcile(incremental=True)
+        for listener in self._content_listeners:
+            await listener()
         await self.deliver_due()
 
     async def _since_last_processed(self, result: PullResult | None) -> PullResult | None:
@@ -283,10 +287,23 @@ class PostingService:
     async def deliver_due(self) -> int:
         return await self.dispatcher.deliver_due()
 
+    def add_wake_handler(self, prefix: str, handler: Callable[[str], Awaitable[None]]) -> None:
+        """Wake-ups keyed ``<prefix>…`` go to `handler` instead of delivery (the AMA's clock,
+        its places and its coalesced edits): one scheduler for all of the bot's timed work."""
+        self._wake_handlers[prefix] = handler
+
+    def add_content_listener(self, listener: Callable[[], Awaitable[None]]) -> None:
+        """Called after every content reload and reconcile (the AMA follows the episodes)."""
+        self._content_listeners.append(listener)
+
     async def _wake(self, key: str) -> None:
         if key.startswith(EVENTS_WAKE_PREFIX):
             await self.events_pass.on_wake(key)
             return
+        for prefix, handler in self._wake_handlers.items():
+            if key.startswith(prefix):
+                await handler(key)
+                return
         await self.dispatcher.deliver_due()
 
     def _payload_for(self, decision: Decision, post: Post) -> dict[str, Any] | None:

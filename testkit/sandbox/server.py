@@ -1233,11 +1233,20 @@ class Sandbox:
         return self.result(rec)
 
     async def send_interaction(
-        self, member: Any, channel: Any, itype: int, data: dict[str, Any]
+        self,
+        member: Any,
+        channel: Any,
+        itype: int,
+        data: dict[str, Any],
+        *,
+        message: Any = None,
     ) -> int:
-        """Raw INTERACTION_CREATE (no waiting); returns the interaction id."""
+        """Raw INTERACTION_CREATE (no waiting); returns the interaction id. `message`: the
+        message a component interaction claims to come from, whatever its components (a
+        forged click: a replayed custom id on a message the member can see)."""
         user, ch = self._resolve_actor(member, channel)
-        rec = await self._send_interaction(itype, user, ch, data, f"raw:{itype}")
+        sent = self.stored(message).data if message is not None else None
+        rec = await self._send_interaction(itype, user, ch, data, f"raw:{itype}", message=sent)
         return rec.id
 
     def result(self, rec_or_id: Any) -> InteractionResult:

@@ -1,0 +1,440 @@
+"""The AMA in Discord: `/ask`, `/ama …`, and the AMA's buttons, selects and modals. Thin:
+every decision is the AMA service's (bot/services/ama.py) and every message its renderer's
+(bot/render/ama.py).
+
+Every click is answered first (a modal, or a deferral), then the work is done. Staff buttons
+(review cards, the host board) check the clicker's roles on the server on every click: a
+member who replays a board button's custom id is refused and nothing changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord.ama import modal_from, submitted_fields
+from bot.discord.app import AmaBot
+from bot.discord.organisers import is_host, organiser_refusal
+from bot.discord.replies import reply, reply_ephemeral
+from bot.plan import ama_posts
+from bot.plan.ama import AmaSession, QuestionMove, SessionMove, SessionState
+from bot.render import ama as render
+from bot.services.ama import AmaService, AskOutcome
+
+log = logging.getLogger("amabot.cogs.ama")
+
+REVIEW_MOVES = {
+    "approve": QuestionMove.APPROVE,
+    "deny": QuestionMove.DENY,
+    "deny-tell": QuestionMove.DENY,
+    "hold": QuestionMove.HOLD,
+}
+SESSION_COMMANDS = {
+    "open": SessionMove.OPEN,
+    "live": SessionMove.LIVE,
+    "close": SessionMove.CLOSE,
+    "reopen": SessionMove.REOPEN,
+}
+YES = {"y", "yes", "true", "1", "anon", "anonymous"}
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+class AmaCog(commands.Cog):
+    """`/ask` and `/ama`: the AMA run inside Discord."""
+
+    ama = app_commands.Group(
+        name="ama", description="The AMA: your questions, and the organisers' controls."
+    )
+
+    def __init__(self, bot: AmaBot):
+        self.bot = bot
+
+    @property
+    def service(self) -> AmaService:
+        service = self.bot.ama_service
+        if service is None:
+            raise RuntimeError("the AMA is not enabled")
+        return service
+
+    async def cog_load(self) -> None:
+        self.bot.register_button("ama", self.on_button)
+
+    async def cog_unload(self) -> None:
+        self.bot.unregister_button("ama")
+
+    # -- members --------------------------------------------------------------------------
+
+    @app_commands.command(name="ask", description="Ask the AMA's guest a question.")
+    @app_commands.describe(
+        question="Your question (leave it out to write it in a form).",
+        anonymous="Shown as from 'a community member' (organisers still see who asked).",
+        ama="Which AMA, when more than one is taking questions.",
+    )
+    @app_commands.guild_only()
+    async def ask(
+        self,
+        interaction: discord.Interaction,
+        question: str | None = None,
+        anonymous: bool = False,
+        ama: str | None = None,
+    ) -> None:
+        """Ask a question in the AMA that is taking questions (a form opens without text)."""
+        service = self.service
+        sessions = await service.open_sessions()
+        chosen = _choose(sessions, ama)
+        if chosen is None:
+            if len(sessions) > 1:
+                names = ", ".join(s.key.episode_id for s in sessions)
+                await reply_ephemeral(interaction, f"Which AMA? Pick one with `ama:` ({names}).")
+                return
+            await reply_ephemeral(interaction, await service.closed_text(None))
+            return
+        if question is None:
+            view = ama_posts.view_of(chosen, service.series_name)
+            await interaction.response.send_modal(modal_from(render.ask_modal(view)))
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        outcome = await service.ask(
+            chosen.id,
+            member_id=interaction.user.id,
+            name=interaction.user.display_name,
+            text=question,
+            anonymous=anonymous,
+        )
+        await self._tell_outcome(interaction, outcome)
+
+    @ask.autocomplete("ama")
+    async def _ama_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        sessions = await self.service.open_sessions()
+        return [
+            app_commands.Choice(name=s.title[:100], value=s.key.episode_id)
+            for s in sessions
+            if current.lower() in s.title.lower() or current.lower() in s.key.episode_id
+        ][:25]
+
+    @ama.command(name="mine", description="Your questions in this AMA (edit or withdraw them).")
+    @app_commands.guild_only()
+    async def mine(self, interaction: discord.Interaction) -> None:
+        """List your questions, with Edit and Withdraw while they are unanswered."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        sessions = await self.service.open_sessions() or await self.service.store.ama.sessions(
+            (SessionState.CLOSED,), series=self.service.series
+        )
+        if not sessions:
+            await reply_ephemeral(interaction, await self.service.closed_text(None))
+            return
+        questions = await self.service.mine(sessions[0].id, interaction.user.id)
+        await reply(interaction, render.my_questions(questions))
+
+    # -- organisers ---------------------------------------------------------------------------
+
+    @ama.command(name="open", description="Organisers: open questions now.")
+    @app_commands.describe(episode="The episode (default: the next AMA).")
+    async def open_(self, interaction: discord.Interaction, episode: str | None = None) -> None:
+        """Open questions for an AMA before its time."""
+        await self._session_command(interaction, "open", episode)
+
+    @ama.command(name="live", description="Organisers: the AMA is live now.")
+    @app_commands.describe(episode="The episode (default: the next AMA).")
+    async def live(self, interaction: discord.Interaction, episode: str | None = None) -> None:
+        """Mark the AMA live (its Discord event going active does this too)."""
+        await self._session_command(interaction, "live", episode)
+
+    @ama.command(name="close", description="Organisers: close questions now.")
+    @app_commands.describe(episode="The episode (default: the AMA taking questions).")
+    async def close(self, interaction: discord.Interaction, episode: str | None = None) -> None:
+        """Close questions: not-reached questions are listed, askers told, the record written."""
+        await self._session_command(interaction, "close", episode)
+
+    @ama.command(name="reopen", description="Organisers: take questions again.")
+    @app_commands.describe(episode="The episode (default: the last closed AMA).")
+    async def reopen(self, interaction: discord.Interaction, episode: str | None = None) -> None:
+        """Reopen a closed AMA: its not-reached questions go back into the queue."""
+        await self._session_command(interaction, "reopen", episode)
+
+    @ama.command(name="publish", description="Organisers: write the AMA's record back again.")
+    @app_commands.describe(episode="The episode (default: the last closed AMA).")
+    async def publish(self, interaction: discord.Interaction, episode: str | None = None) -> None:
+        """Push the AMA's record to its branch again (or attach it here when pushing fails)."""
+        await self._session_command(interaction, "publish", episode)
+
+    @ama.command(name="board", description="Organisers and hosts: join the host board.")
+    async def board(self, interaction: discord.Interaction) -> None:
+        """Add yourself to the host board's private thread of the current AMA."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if not self._staff(interaction):
+            await reply_ephemeral(interaction, "Only organisers and hosts can do that.")
+            return
+        session = await self._pick(None, "board")
+        if session is None:
+            await reply_ephemeral(interaction, "No AMA has a host board yet.")
+            return
+        thread = await self.service.join_board(session.id, interaction.user.id)
+        text = (
+            f"You are on the host board: <#{thread}>." if thread else "The board is not made yet."
+        )
+        await reply_ephemeral(interaction, text)
+
+    @open_.autocomplete("episode")
+    @live.autocomplete("episode")
+    @close.autocomplete("episode")
+    @reopen.autocomplete("episode")
+    @publish.autocomplete("episode")
+    async def _episode_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        sessions = await self.service.store.ama.sessions(series=self.service.series)
+        wanted = current.lower()
+        return [
+            app_commands.Choice(name=f"{s.title} ({s.state})"[:100], value=s.key.episode_id)
+            for s in reversed(sessions)
+            if wanted in s.title.lower() or wanted in s.key.episode_id
+        ][:25]
+
+    async def _session_command(
+        self, interaction: discord.Interaction, action: str, episode: str | None
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        refusal = organiser_refusal(interaction)
+        if refusal is not None:
+            await reply_ephemeral(interaction, refusal)
+            return
+        session = await self._pick(episode, action)
+        if session is None:
+            await reply_ephemeral(interaction, "I know no such AMA.")
+            return
+        if action == "publish":
+            await reply_ephemeral(
+                interaction, await self.service.publish(session.id, interaction.user.id)
+            )
+            return
+        moved = await self.service.move(session.id, SESSION_COMMANDS[action], interaction.user.id)
+        if moved.done:
+            await self.service.join_board(session.id, interaction.user.id)
+            text = f"{session.title}: {moved.state}."
+        else:
+            by = f" (by <@{moved.by}>)" if moved.by else ""
+            text = f"{session.title} is {moved.state or 'gone'}{by}; nothing changed."
+        await reply_ephemeral(interaction, text)
+
+    async def _pick(self, episode: str | None, action: str) -> AmaSession | None:
+        if episode:
+            return await self.service.session_for(episode)
+        sessions = await self.service.store.ama.sessions(series=self.service.series)
+        wanted = {
+            "open": (SessionState.SCHEDULED,),
+            "live": (SessionState.COLLECTING, SessionState.SCHEDULED),
+            "close": (SessionState.LIVE, SessionState.COLLECTING),
+            "board": (SessionState.LIVE, SessionState.COLLECTING, SessionState.CLOSED),
+            "reopen": (SessionState.CLOSED, SessionState.PUBLISHED),
+            "publish": (SessionState.CLOSED, SessionState.PUBLISHED),
+        }[action]
+        for states in ((s,) for s in wanted):
+            found = [s for s in sessions if s.state in states]
+            if found:
+                # the next one to open; the latest one closed
+                return found[0] if action in ("open", "live") else found[-1]
+        return None
+
+    def _staff(self, interaction: discord.Interaction) -> bool:
+        return organiser_refusal(interaction) is None or is_host(
+            interaction.user, self.bot.settings
+        )
+
+    # -- buttons, selects and modals ------------------------------------------------------------
+
+    async def on_button(self, interaction: discord.Interaction, arg: str) -> None:
+        """Every ``amabot:ama:…`` click."""
+        action, _, rest = arg.partition(":")
+        parts = rest.split(":")
+        number = _int(parts[0]) if parts else None
+        if number is None:
+            await reply_ephemeral(interaction, "This button is no longer active.")
+            return
+        if action == "ask":
+            await self._ask_button(interaction, number)
+        elif action in ("review", "merge", "board", "pick"):
+            await self._staff_click(interaction, action, number, parts[1:])
+        else:
+            await self._member_click(interaction, action, number)
+
+    async def _ask_button(self, interaction: discord.Interaction, session_id: int) -> None:
+        session = await self.service.store.ama.session(session_id)
+        if session is None or not session.is_open:
+            await reply_ephemeral(interaction, await self.service.closed_text(session))
+            return
+        view = ama_posts.view_of(session, self.service.series_name)
+        await interaction.response.send_modal(modal_from(render.ask_modal(view)))
+
+    async def _member_click(
+        self, interaction: discord.Interaction, action: str, number: int
+    ) -> None:
+        member = interaction.user.id
+        if action == "mine-edit":
+            question = await self.service.store.ama.question(number)
+            if question is None or question.author_id != member:
+                await reply_ephemeral(interaction, "Only the asker can edit a question.")
+                return
+            sid = await self.service.store.ama.session_id_of(number)
+            session = await self.service.store.ama.session(sid) if sid else None
+            if session is None:
+                await reply_ephemeral(interaction, "That AMA is gone.")
+                return
+            view = ama_posts.view_of(session, self.service.series_name)
+            modal = render.ask_modal(view, text=question.text, question_id=number)
+            await interaction.response.send_modal(modal_from(modal))
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if action == "vote":
+            voted = await self.service.vote(number, member)
+            if voted.refused is not None:
+                text = (
+                    "You asked this one: it counts you already."
+                    if voted.refused == "own"
+                    else "Votes on this question are closed."
+                )
+            else:
+                text = ("Counted: " if voted.voted else "Your vote is taken back: ") + (
+                    f"{voted.count} now."
+                )
+            await reply_ephemeral(interaction, text)
+        elif action == "plus1":
+            voted = await self.service.back_instead(number, member)
+            text = (
+                "Thanks: your +1 is counted."
+                if voted.voted
+                else "That question takes no votes now."
+            )
+            await reply_ephemeral(interaction, text)
+        elif action == "anyway":
+            await self._tell_outcome(interaction, await self.service.ask_draft(number, member))
+        elif action == "withdraw":
+            moved = await self.service.withdraw(number, member)
+            text = "Withdrawn." if moved.done else "That question can no longer be withdrawn."
+            await reply_ephemeral(interaction, text)
+        else:
+            await reply_ephemeral(interaction, "This button is no longer active.")
+
+    async def _staff_click(
+        self, interaction: discord.Interaction, action: str, number: int, more: list[str]
+    ) -> None:
+        # Checked on every click, before anything: a replayed id from a member does nothing.
+        if not self._staff(interaction):
+            await reply_ephemeral(interaction, "Only organisers and hosts can do that.")
+            return
+        actor = interaction.user.id
+        what = more[0] if more else ""
+        if action == "board" and what == "notes":
+            on_air = await self.service.on_air(number)
+            if on_air is None:
+                await reply_ephemeral(interaction, "Nothing is on air to take notes for.")
+                return
+            await interaction.response.send_modal(modal_from(render.notes_modal(on_air)))
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if action == "board":
+            await reply_ephemeral(interaction, await self.service.board_action(number, what, actor))
+        elif action == "pick":
+            values = (interaction.data or {}).get("values") or []
+            pick = _int(str(values[0])) if values else None
+            text = await self.service.board_action(number, "pick", actor, pick)
+            await reply_ephemeral(interaction, text)
+        elif action == "merge":
+            values = (interaction.data or {}).get("values") or []
+            target = _int(str(values[0])) if values else None
+            if target is None:
+                await reply_ephemeral(interaction, "Pick the question to merge into.")
+                return
+            moved = await self.service.merge(number, target, actor)
+            await reply_ephemeral(interaction, _moved_text(number, moved, "merged"))
+        elif what == "merge":
+            source, candidates = await self.service.merge_candidates(number)
+            if source is None:
+                await reply_ephemeral(interaction, "That question is gone.")
+                return
+            await reply(interaction, render.merge_picker(source, candidates))
+        elif what in REVIEW_MOVES:
+            moved = await self.service.review_move(
+                number, REVIEW_MOVES[what], actor, tell=what == "deny-tell"
+            )
+            await reply_ephemeral(interaction, _moved_text(number, moved, what))
+            await self.service.join_board_of_question(number, actor)
+        else:
+            await reply_ephemeral(interaction, "This button is no longer active.")
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Modal submissions of the AMA (``amabot:ama:asked|edit|notes:<id>``)."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: Any = interaction.data or {}
+        parts = render.parse_ama_id(str(data.get("custom_id", "")))
+        if not parts or len(parts) != 2 or _int(parts[1]) is None:
+            return
+        kind, number = parts[0], int(parts[1])
+        values = submitted_fields(data)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member = interaction.user.id
+        if kind == "asked":
+            anonymous = values.get("anonymous", "").strip().lower() in YES
+            outcome = await self.service.ask(
+                number,
+                member_id=member,
+                name=interaction.user.display_name,
+                text=values.get("question", ""),
+                anonymous=anonymous,
+            )
+            await self._tell_outcome(interaction, outcome)
+        elif kind == "edit":
+            result = await self.service.edit(number, member, values.get("question", ""))
+            done = getattr(result, "done", False)
+            text = (
+                "Your question is updated."
+                if done
+                else getattr(result, "message", "") or ("That question can no longer be edited.")
+            )
+            await reply_ephemeral(interaction, text)
+        elif kind == "notes":
+            if not self._staff(interaction):
+                await reply_ephemeral(interaction, "Only organisers and hosts can do that.")
+                return
+            saved = await self.service.set_notes(number, values.get("notes", ""), member)
+            await reply_ephemeral(
+                interaction, "Notes saved." if saved else "That question is gone."
+            )
+
+    async def _tell_outcome(self, interaction: discord.Interaction, outcome: AskOutcome) -> None:
+        if outcome.stored is not None:
+            public = self.service.review.value != "pre"
+            await reply_ephemeral(interaction, render.receipt(outcome.stored, public=public))
+        elif outcome.similar and outcome.draft is not None:
+            await reply(interaction, render.similar_offer(outcome.draft, outcome.similar))
+        else:
+            await reply_ephemeral(interaction, outcome.message or "That did not work; try again.")
+
+
+def _choose(sessions: list[AmaSession], episode: str | None) -> AmaSession | None:
+    if episode:
+        return next((s for s in sessions if s.key.episode_id == episode), None)
+    return sessions[0] if len(sessions) == 1 else None
+
+
+def _moved_text(number: int, moved: Any, what: str) -> str:
+    if moved.done:
+        return f"Question #{number}: {moved.state}."
+    by = f" by <@{moved.by}>" if moved.by else ""
+    return f"Question #{number} was already {moved.state or 'gone'}{by}; nothing changed."
+
+
+async def setup(bot: AmaBot) -> None:
+    if bot.settings.ama.enabled:
+        await bot.add_cog(AmaCog(bot))

@@ -1,0 +1,218 @@
+"""The AMA end to end: the real bot (discord.py) against the strict stand-in, with a git
+content repository. A member asks (by command and by the form, one anonymously), an organiser
+approves, members vote, the host works the board, the asker is told, and at close the record
+is pushed on its branch to the content remote.
+
+The clock is manual (Sunday before the episode), so the session is opened with `/ama open`;
+the clock's own opening and closing are the rules' tests (tests/ama/test_rules.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+
+from bot.clock import ManualClock
+from bot.plan.ama import QuestionState, SessionState
+from testkit.harness import Harness, git
+from tests.e2e.conftest import eventually
+from tests.e2e.episodes import SUNDAY, world
+
+QUESTION = "How much data do I need before fine-tuning beats prompt engineering?"
+SECRET = "Is distillation worth it for models under a billion parameters?"
+
+
+def configure(h: Harness) -> dict[str, dict[str, Any]]:
+    sb = h.sandbox
+    h.questions = sb.add_channel(h.guild, "ama-questions", "text")
+    h.review = sb.add_channel(h.guild, "ama-review", "text")
+    h.host_role = sb.add_role(h.guild, "Guests")
+    h.guest = sb.add_member(h.guild, "dave", roles=[h.host_role])
+    h.asker2 = sb.add_member(h.guild, "priya")
+    h.voter = sb.add_member(h.guild, "lee")
+    return {
+        "ama": {
+            "enabled": True,
+            "channel_id": h.questions.id,
+            "review_channel_id": h.review.id,
+            "host_role_ids": [h.host_role.id],
+        }
+    }
+
+
+@contextlib.asynccontextmanager
+async def ama_world(base: Path) -> AsyncIterator[Harness]:
+    async with world(
+        base, clock=ManualClock(SUNDAY), episodes={"s9-e01": _episode()}, configure=configure
+    ) as h:
+        yield h
+
+
+def _episode() -> str:
+    from tests.builders import episode_md
+
+    return episode_md()
+
+
+def button(message: dict[str, Any], label_start: str) -> str:
+    for row in message.get("components", []):
+        for comp in row["components"]:
+            if str(comp.get("label", "")).startswith(label_start):
+                return str(comp["custom_id"])
+    raise AssertionError(f"no {label_start!r} button in {message.get('components')}")
+
+
+def text_of(message: dict[str, Any]) -> str:
+    return json.dumps({k: message.get(k) for k in ("content", "embeds")}, ensure_ascii=False)
+
+
+async def final_text(h: Harness, result: Any) -> str:
+    done = await h.sandbox.wait_final(result)
+    texts = [done.content] + [f.get("content", "") for f in done.followups]
+    return " ".join(t for t in texts if t)
+
+
+async def open_ama(h: Harness):
+    sb = h.sandbox
+    result = await sb.slash(h.organiser, h.general, "ama", subcommand="open")
+    assert "collecting" in await final_text(h, result)
+    session = await eventually(
+        lambda: h.bot.ama_service.session_for("s9-e01"),
+        lambda s: s is not None and s.thread_id is not None and s.board_thread_id is not None,
+    )
+    return session
+
+
+async def test_a_question_goes_from_ask_to_answered_to_the_record(tmp_path):
+    async with ama_world(tmp_path) as h:
+        sb = h.sandbox
+        ama = h.bot.ama_service
+
+        # Before questions open, a member is told when they open.
+        early = await sb.slash(h.member, h.general, "ask", question=QUESTION)
+        assert "open <t:" in await final_text(h, early)
+
+        session = await open_ama(h)
+        assert session.state is SessionState.COLLECTING
+        prompt = sb.messages(h.questions)[-1]
+        assert "Ask Dave Voutila anything" in text_of(prompt)
+        assert [t["id"] for t in sb.threads(h.questions)] == [str(session.thread_id)]
+        assert h.organiser.id in sb.thread_members(session.board_thread_id)
+
+        # The member asks; the receipt comes once the question is stored.
+        asked = await sb.slash(h.member, h.general, "ask", question=QUESTION)
+        assert "question #1 is saved" in await final_text(h, asked)
+        stored = await ama.store.ama.question(1)
+        assert stored is not None and stored.state is QuestionState.PENDING
+
+        # A review card for the organisers; a member cannot approve it (a replayed id).
+        card = await eventually(
+            lambda: _async(sb.messages(h.review)),
+            lambda ms: any("Question #1" in text_of(m) for m in ms),
+        )
+        card = next(m for m in card if "Question #1" in text_of(m))
+        approve = button(card, "Approve")
+        forged = await sb.click(h.member, h.review, card["id"], approve)
+        assert "Only organisers and hosts" in await final_text(h, forged)
+        assert (await ama.store.ama.question(1)).state is QuestionState.PENDING
+        approved = await sb.click(h.organiser, h.review, card["id"], approve)
+        assert "approved" in await final_text(h, approved)
+        again = await sb.click(h.organiser, h.review, card["id"], approve)
+        assert "already approved" in await final_text(h, again)
+
+        # Public in the thread, with "Me too"; a vote shows within a few seconds.
+        public = await eventually(
+            lambda: _async(sb.messages(session.thread_id)),
+            lambda ms: any(QUESTION[:30] in text_of(m) for m in ms),
+        )
+        public = next(m for m in public if QUESTION[:30] in text_of(m))
+        me_too = button(public, "Me too")
+        own = await sb.click(h.member, session.thread_id, public["id"], me_too)
+        assert "You asked this one" in await final_text(h, own)
+        voted = await sb.click(h.voter, session.thread_id, public["id"], me_too)
+        assert "Counted: 1" in await final_text(h, voted)
+        await eventually(
+            lambda: _async(sb.world.find_message(session.thread_id, int(public["id"])).data),
+            lambda m: "Me too · 1" in json.dumps(m["components"], ensure_ascii=False),
+        )
+
+        # An anonymous question through the form.
+        form = await sb.slash(h.asker2, h.general, "ask")
+        assert form.modal is not None
+        sent = await sb.submit_modal(
+            h.asker2, None, form.modal["custom_id"], {"question": SECRET, "anonymous": "yes"}
+        )
+        assert "community member" in await final_text(h, sent)
+        card2 = await eventually(
+            lambda: _async(sb.messages(h.review)),
+            lambda ms: any("Question #2" in text_of(m) for m in ms),
+        )
+        card2 = next(m for m in card2 if "Question #2" in text_of(m))
+        assert "priya" in text_of(card2)  # organisers see who asked
+        by_guest = await sb.click(h.guest, h.review, card2["id"], button(card2, "Approve"))
+        assert "approved" in await final_text(h, by_guest)
+
+        # The host board: Next puts the most backed question on air, Answered tells the asker.
+        live = await sb.slash(h.organiser, h.general, "ama", subcommand="live")
+        assert "live" in await final_text(h, live)
+        board = await eventually(
+            lambda: _async(sb.messages(session.board_thread_id)), lambda ms: len(ms) >= 1
+        )
+        board = board[0]
+        nxt = await sb.click(h.guest, session.board_thread_id, board["id"], button(board, "Next"))
+        assert "#1 is on air" in await final_text(h, nxt)
+        board = sb.world.find_message(session.board_thread_id, int(board["id"])).data
+        # A guest who lost the host role still sees the board; their click changes nothing.
+        sb.world.guild(h.guild).members[h.guest.id].roles.remove(h.host_role.id)
+        replay = await sb.click(
+            h.guest, session.board_thread_id, board["id"], button(board, "Answered")
+        )
+        assert "Only organisers and hosts" in await final_text(h, replay)
+        assert (await ama.store.ama.question(1)).state is QuestionState.ON_AIR
+        sb.world.guild(h.guild).members[h.guest.id].roles.append(h.host_role.id)
+        done = await sb.click(
+            h.guest, session.board_thread_id, board["id"], button(board, "Answered")
+        )
+        assert "answered" in await final_text(h, done)
+        dm = sb.world.dm_channel(h.member.id)
+        told = await eventually(lambda: _async(sb.messages(dm)), lambda ms: len(ms) == 1)
+        assert "was answered" in told[0]["content"] and str(public["id"]) in told[0]["content"]
+
+        # Members never see the anonymous asker's name.
+        for channel in (h.questions, session.thread_id):
+            for message in sb.messages(channel):
+                assert "priya" not in text_of(message)
+
+        # Close: the record goes to the content remote on its own branch.
+        closed = await sb.slash(h.organiser, h.general, "ama", subcommand="close")
+        assert "closed" in await final_text(h, closed)
+        remote = h.repo.remote
+        record = await eventually(
+            lambda: _async(_remote_file(remote, "amabot/ama/s9-e01", "ama/s9-e01.md")),
+            lambda text: text is not None,
+        )
+        post = frontmatter.loads(record)
+        assert post["episode"] == "s9-e01" and post["generated_by"] == "amabot"
+        assert post["counts"]["answered"] == 1 and post["counts"]["not_reached"] == 1
+        assert QUESTION.split("?")[0].split(" ")[0] in record
+        assert "a community member" in record and "priya" not in record
+        assert str(h.member.id) not in record
+        # The bot's own checkout stayed a read-only mirror on main.
+        assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=h.repo.checkout) == "main"
+        assert (await ama.session_for("s9-e01")).state is SessionState.PUBLISHED
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+def _remote_file(remote: Path, branch: str, path: str) -> str | None:
+    try:
+        return git("show", f"{branch}:{path}", cwd=remote)
+    except RuntimeError:
+        return None

@@ -64,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     invite.set_defaults(handler=_cmd_invite)
 
+    ama = sub.add_parser("ama", help="the AMA's records")
+    ama_sub = ama.add_subparsers(dest="ama_command", metavar="COMMAND")
+    export = with_config(
+        ama_sub.add_parser("export", help="print an AMA's record, as the bot writes it back")
+    )
+    export.add_argument("episode", help="the episode id, e.g. s2-e05")
+    export.add_argument("--series", help="the series id (default: [series] id)")
+    export.set_defaults(handler=_cmd_ama_export)
+
     demo = sub.add_parser("demo", help="run the bot offline against a local Discord stand-in")
     demo.add_argument("--interactive", action="store_true", help="type slash commands yourself")
     demo.add_argument(
@@ -108,6 +117,12 @@ def _cmd_invite(args: argparse.Namespace) -> int:
     from bot.cli.doctor import run_invite
 
     return run_invite(_settings(args), application_id=args.application_id, markdown=args.markdown)
+
+
+def _cmd_ama_export(args: argparse.Namespace) -> int:
+    from bot.cli.ama import run_export
+
+    return run_export(_settings(args), args.episode, series=args.series)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -741,20 +741,7 @@ class AmaService:
 
     async def record(self, session_id: int) -> str | None:
         """The AMA's record as Markdown (deterministic: the same store gives the same bytes)."""
-        session = await self.store.ama.session(session_id)
-        if session is None:
-            return None
-        questions = await self.store.ama.questions(session_id)
-        header = RecordHeader(
-            series=session.key.series,
-            episode_id=session.key.episode_id,
-            title=session.title,
-            starts_at=session.times.starts_at,
-            timezone=session.timezone,
-            guests=session.guests,
-            live_started_at=session.live_started_at,
-        )
-        return render_record(header, questions)
+        return await session_record(self.store, session_id)
 
     async def publish(self, session_id: int, actor: int | None = None) -> str:
         """Write the record back: pushed on its branch (``[ama] push``), else attached in the
@@ -798,6 +785,25 @@ class AmaService:
         )
         if await self.store.outbox.add_once(post, now):
             self._schedule(post.key, now)
+
+
+async def session_record(store: Store, session_id: int) -> str | None:
+    """A session's record from the store, as the bot pushes it and `amabot ama export`
+    prints it."""
+    session = await store.ama.session(session_id)
+    if session is None:
+        return None
+    questions = await store.ama.questions(session_id)
+    header = RecordHeader(
+        series=session.key.series,
+        episode_id=session.key.episode_id,
+        title=session.title,
+        starts_at=session.times.starts_at,
+        timezone=session.timezone,
+        guests=session.guests,
+        live_started_at=session.live_started_at,
+    )
+    return render_record(header, questions)
 
 
 def _board_name(session: AmaSession) -> str:

@@ -9,14 +9,17 @@ the clock's own opening and closing are the rules' tests (tests/ama/test_rules.p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import frontmatter
 
+from bot.cli.main import main
 from bot.clock import ManualClock
 from bot.plan.ama import QuestionState, SessionState
 from testkit.harness import Harness, git
@@ -88,7 +91,7 @@ async def open_ama(h: Harness):
     return session
 
 
-async def test_a_question_goes_from_ask_to_answered_to_the_record(tmp_path):
+async def test_a_question_goes_from_ask_to_answered_to_the_record(tmp_path, capsys):
     async with ama_world(tmp_path) as h:
         sb = h.sandbox
         ama = h.bot.ama_service
@@ -205,6 +208,13 @@ async def test_a_question_goes_from_ask_to_answered_to_the_record(tmp_path):
         # The bot's own checkout stayed a read-only mirror on main.
         assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=h.repo.checkout) == "main"
         assert (await ama.session_for("s9-e01")).state is SessionState.PUBLISHED
+        # `amabot ama export` prints the same bytes as were pushed.
+        capsys.readouterr()
+        code = await asyncio.to_thread(
+            main, ["ama", "export", "s9-e01", "--config", str(h.config_path)]
+        )
+        assert code == 0
+        assert capsys.readouterr().out == record
 
 
 async def _async(value: Any) -> Any:
@@ -212,7 +222,12 @@ async def _async(value: Any) -> Any:
 
 
 def _remote_file(remote: Path, branch: str, path: str) -> str | None:
-    try:
-        return git("show", f"{branch}:{path}", cwd=remote)
-    except RuntimeError:
-        return None
+    """The file's exact bytes on the remote's branch (None while the branch is not there)."""
+    done = subprocess.run(
+        ["git", "show", f"{branch}:{path}"],
+        cwd=remote,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout if done.returncode == 0 else None

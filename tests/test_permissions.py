@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from bot.cli.main import main
-from bot.config import EventsSettings, OptinSettings, Settings
+from bot.config import AmaSettings, EventsSettings, OptinSettings, Settings
 from bot.plan import permissions as p
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -32,7 +32,14 @@ def test_invite_permissions_follow_the_configured_features():
     )
     voice = replace(Settings(), events=EventsSettings(enabled=True, ama_voice_channel_id=9))
     assert p.invite_permissions(voice) == posts | p.MANAGE_EVENTS | p.CONNECT
-    assert p.invite_permissions() == posts | p.MANAGE_ROLES | p.MANAGE_EVENTS | (
+    threads = p.CREATE_PUBLIC_THREADS | p.CREATE_PRIVATE_THREADS | p.SEND_MESSAGES_IN_THREADS
+    ama = replace(Settings(), ama=AmaSettings(enabled=True, channel_id=1, review_channel_id=2))
+    assert p.invite_permissions(ama) == posts | threads
+    no_review = replace(Settings(), ama=AmaSettings(enabled=True, channel_id=1, review="off"))
+    assert p.invite_permissions(no_review) == (
+        posts | p.CREATE_PUBLIC_THREADS | p.SEND_MESSAGES_IN_THREADS
+    )
+    assert p.invite_permissions() == posts | p.MANAGE_ROLES | p.MANAGE_EVENTS | threads | (
         p.MANAGE_CHANNELS | p.MUTE_MEMBERS | p.MOVE_MEMBERS | p.CONNECT
     )
 

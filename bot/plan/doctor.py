@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.plan.permissions import (
+    AMA_QUESTIONS_BITS,
+    AMA_REVIEW_BITS,
     CREATE_EVENTS,
     MANAGE_EVENTS,
     MANAGE_ROLES,
@@ -169,6 +171,16 @@ def configured_channels(settings: Settings) -> list[ConfiguredChannel]:
                     "voice",
                 )
             )
+    if settings.ama.enabled:
+        found.append(
+            ConfiguredChannel("AMA questions", "ama.channel_id", settings.ama.channel_id, "ama")
+        )
+        if settings.ama.review != "off":
+            found.append(
+                ConfiguredChannel(
+                    "AMA review", "ama.review_channel_id", settings.ama.review_channel_id, "review"
+                )
+            )
     seen: dict[tuple[int, str], ConfiguredChannel] = {}
     for ch in found:
         if ch.id and (ch.id, ch.use) not in seen:
@@ -296,7 +308,13 @@ def _check_channel(ch: ConfiguredChannel, facts: DiscordFacts, guild: _Guild) ->
             ch.id,
         )
     kind = TYPE_NAMES.get(info.type, f"type {info.type}")
-    wanted = {"post": (TEXT, NEWS), "stage": (STAGE,), "voice": (VOICE,)}[ch.use]
+    wanted = {
+        "post": (TEXT, NEWS),
+        "stage": (STAGE,),
+        "voice": (VOICE,),
+        "ama": (TEXT, NEWS),
+        "review": (TEXT,),  # private threads live in text channels only
+    }[ch.use]
     if info.type not in wanted:
         need = " or ".join(TYPE_NAMES[t] for t in wanted)
         return Finding(
@@ -316,7 +334,13 @@ def _missing_permissions(
 ) -> Finding | None:
     """The permissions the bot lacks in the channel for its use, and which of its own
     overwrites deny them; None when it has them all."""
-    bits = {"post": POST_BITS, "stage": STAGE_BITS, "voice": VOICE_BITS}[ch.use]
+    bits = {
+        "post": POST_BITS,
+        "stage": STAGE_BITS,
+        "voice": VOICE_BITS,
+        "ama": AMA_QUESTIONS_BITS,
+        "review": AMA_REVIEW_BITS,
+    }[ch.use]
     have = guild.in_channel(info)
     missing = 0
     for bit in bits:

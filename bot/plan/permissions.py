@@ -28,6 +28,9 @@ MUTE_MEMBERS = 1 << 22
 MOVE_MEMBERS = 1 << 24
 MANAGE_ROLES = 1 << 28
 MANAGE_EVENTS = 1 << 33
+CREATE_PUBLIC_THREADS = 1 << 35
+CREATE_PRIVATE_THREADS = 1 << 36
+SEND_MESSAGES_IN_THREADS = 1 << 38
 CREATE_EVENTS = 1 << 44
 ALL = (1 << 53) - 1
 
@@ -45,6 +48,9 @@ NAMES: dict[int, str] = {
     MOVE_MEMBERS: "Move Members",
     MANAGE_ROLES: "Manage Roles",
     MANAGE_EVENTS: "Manage Events",
+    CREATE_PUBLIC_THREADS: "Create Public Threads",
+    CREATE_PRIVATE_THREADS: "Create Private Threads",
+    SEND_MESSAGES_IN_THREADS: "Send Messages in Threads",
     CREATE_EVENTS: "Create Events",
 }
 
@@ -60,6 +66,10 @@ TYPE_NAMES = {TEXT: "text", VOICE: "voice", NEWS: "announcement", STAGE: "stage"
 POST_BITS = (VIEW_CHANNEL, SEND_MESSAGES, EMBED_LINKS, READ_MESSAGE_HISTORY)
 STAGE_BITS = (VIEW_CHANNEL, MANAGE_CHANNELS, MUTE_MEMBERS, MOVE_MEMBERS)
 VOICE_BITS = (VIEW_CHANNEL, CONNECT)
+# The AMA: its questions thread is started on the prompt; the host board is a private thread
+# in the review channel; questions, cards and the board are posted and edited in them.
+AMA_QUESTIONS_BITS = (*POST_BITS, CREATE_PUBLIC_THREADS, SEND_MESSAGES_IN_THREADS)
+AMA_REVIEW_BITS = (*POST_BITS, CREATE_PRIVATE_THREADS, SEND_MESSAGES_IN_THREADS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +118,28 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         )
     ),
     *(
+        Requirement("AMA", bit, "channel: ama.channel_id", why)
+        for bit, why in (
+            (VIEW_CHANNEL, "to see the channel"),
+            (SEND_MESSAGES, "to post the prompt that opens the questions thread"),
+            (EMBED_LINKS, "questions and the prompt are embeds"),
+            (READ_MESSAGE_HISTORY, "after a crash it looks for what it already posted"),
+            (CREATE_PUBLIC_THREADS, "each AMA's questions thread is started on its prompt"),
+            (SEND_MESSAGES_IN_THREADS, "approved questions are posted in the thread"),
+        )
+    ),
+    *(
+        Requirement("AMA (review)", bit, "channel: ama.review_channel_id", why)
+        for bit, why in (
+            (VIEW_CHANNEL, "to see the channel"),
+            (SEND_MESSAGES, "to post the organisers' review cards"),
+            (EMBED_LINKS, "review cards and the board are embeds"),
+            (READ_MESSAGE_HISTORY, "after a crash it looks for what it already posted"),
+            (CREATE_PRIVATE_THREADS, "the host board is a private thread of this channel"),
+            (SEND_MESSAGES_IN_THREADS, "the host board is posted and edited in that thread"),
+        )
+    ),
+    *(
         Requirement("events (voice AMA)", bit, "channel: events.ama_voice_channel_id", why)
         for bit, why in (
             (VIEW_CHANNEL, "to see the voice channel"),
@@ -137,6 +169,10 @@ def features(settings: Settings) -> set[str]:
         entity = ama_entity(settings)
         if entity != "external":
             on.add(f"events ({entity} AMA)")
+    if settings.ama.enabled:
+        on.add("AMA")
+        if settings.ama.review != "off":
+            on.add("AMA (review)")
     return on
 
 

@@ -109,7 +109,7 @@ class DiscordSender:
         me = getattr(guild, "me", None)
         if channel is None or guild is None or me is None:
             return True
-        if isinstance(channel, discord.abc.PrivateChannel):  # has no guild: never reached
+        if isinstance(channel, discord.abc.PrivateChannel):  # a DM has no guild: never true
             return True
         try:
             perms = channel.permissions_for(me)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -396,7 +396,7 @@ class _EpisodesView(Mapping[str, Episode]):
             raise KeyError(key)
         return episode
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return (e.id for e in self._index.episodes())
 
     def __len__(self) -> int:

@@ -344,13 +344,11 @@ class AmaCog(commands.Cog):
         if action == "board":
             await reply_ephemeral(interaction, await self.service.board_action(number, what, actor))
         elif action == "pick":
-            values = (interaction.data or {}).get("values") or []
-            pick = _int(str(values[0])) if values else None
+            pick = _picked(interaction)
             text = await self.service.board_action(number, "pick", actor, pick)
             await reply_ephemeral(interaction, text)
         elif action == "merge":
-            values = (interaction.data or {}).get("values") or []
-            target = _int(str(values[0])) if values else None
+            target = _picked(interaction)
             if target is None:
                 await reply_ephemeral(interaction, "Pick the question to merge into.")
                 return
@@ -420,6 +418,13 @@ class AmaCog(commands.Cog):
             await reply(interaction, render.similar_offer(outcome.draft, outcome.similar))
         else:
             await reply_ephemeral(interaction, outcome.message or "That did not work; try again.")
+
+
+def _picked(interaction: discord.Interaction) -> int | None:
+    """The question id a select sent (its first value)."""
+    data: Any = interaction.data or {}
+    values = data.get("values") or []
+    return _int(str(values[0])) if values else None
 
 
 def _choose(sessions: list[AmaSession], episode: str | None) -> AmaSession | None:

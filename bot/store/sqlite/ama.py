@@ -240,9 +240,10 @@ class AmaStore:
         return found[0] if found else None
 
     async def session_id_of(self, question_id: int) -> int | None:
-        return await self.db.scalar(
+        found = await self.db.scalar(
             "SELECT session_id FROM ama_questions WHERE id = ?", (question_id,)
         )
+        return None if found is None else int(found)
 
     async def questions(
         self, session_id: int, states: Iterable[QuestionState] | None = None
@@ -305,11 +306,11 @@ class AmaStore:
                 "UPDATE ama_questions SET notes = ?, updated_at = ? WHERE id = ?",
                 (notes, to_db(now), question_id),
             )
-            if changed:
-                sid = await tx.fetchone(
-                    "SELECT session_id FROM ama_questions WHERE id = ?", (question_id,)
-                )
-                await _log(tx, sid["session_id"], question_id, actor, "notes", None, None, now)
+            row = await tx.fetchone(
+                "SELECT session_id FROM ama_questions WHERE id = ?", (question_id,)
+            )
+            if changed and row is not None:
+                await _log(tx, row["session_id"], question_id, actor, "notes", None, None, now)
         return bool(changed)
 
     async def edit(

@@ -237,13 +237,17 @@ def allowed_mentions_from(payload: dict[str, Any]) -> discord.AllowedMentions:
 
 
 def view_from(payload: dict[str, Any]) -> discord.ui.View | None:
-    """Rebuild link buttons (and custom-id buttons) from component JSON, row by row."""
+    """Rebuild link buttons, custom-id buttons and string selects from component JSON, row
+    by row."""
     rows = payload.get("components") or []
     if not rows:
         return None
     view = discord.ui.View(timeout=None)
     for row_index, row in enumerate(rows):
         for comp in row.get("components", []):
+            if comp.get("type") == 3:  # e.g. the AMA's merge picker, sent as a reply
+                view.add_item(_string_select(comp, row_index))
+                continue
             if comp.get("type") != 2:
                 continue
             style = discord.ButtonStyle(comp.get("style", 2))
@@ -262,6 +266,26 @@ def view_from(payload: dict[str, Any]) -> discord.ui.View | None:
     # the button router (cogs/buttons.py) answers the clicks, so none needs keeping.
     view.stop()
     return view
+
+
+def _string_select(comp: dict[str, Any], row: int) -> discord.ui.Select[discord.ui.View]:
+    return discord.ui.Select(
+        custom_id=comp["custom_id"],
+        placeholder=comp.get("placeholder"),
+        min_values=comp.get("min_values", 1),
+        max_values=comp.get("max_values", 1),
+        disabled=comp.get("disabled", False),
+        options=[
+            discord.SelectOption(
+                label=o["label"],
+                value=o["value"],
+                description=o.get("description"),
+                default=o.get("default", False),
+            )
+            for o in comp.get("options", [])
+        ],
+        row=row,
+    )
 
 
 def payload_kwargs(payload: dict[str, Any]) -> dict[str, Any]:

@@ -193,6 +193,7 @@ def question_message(question: Question) -> Payload:
         QuestionState.ANSWERED: "✅ Answered",
         QuestionState.SKIPPED: "Skipped for now",
         QuestionState.NOT_REACHED: "Not reached",
+        QuestionState.MERGED: f"Merged into #{question.canonical_id}",
     }.get(state, "")
     embed = {
         "description": cut(escape_markdown(question.text), EMBED_DESCRIPTION_MAX),

@@ -607,9 +607,23 @@ class AmaService:
         if moved.done:
             sid = await self.store.ama.session_id_of(source_id)
             if sid is not None:
+                await self._mark_merged(sid, source_id)
                 await self._after_question_change(sid, source_id)
                 await self._after_question_change(sid, target_id)
         return moved
+
+    async def _mark_merged(self, session_id: int, question_id: int) -> None:
+        """A merged question leaves the plan, but its public message (if it went out) must
+        not keep taking votes: it says where it went, its button disabled."""
+        session = await self.store.ama.session(session_id)
+        question = await self.store.ama.question(question_id)
+        if session is None or question is None:
+            return
+        key = ama_posts.question_key(session.key, question_id)
+        if await self.store.outbox.request_edit(
+            key, render.question_message(question), self.clock()
+        ):
+            await self._deliver()
 
     # -- the host board ----------------------------------------------------------------------------
 

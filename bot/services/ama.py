@@ -6,7 +6,7 @@ things that are not messages (threads) go through `AmaDiscord`.
 Every change is first a guarded move in the store (so a double click does one thing and the
 member is told only what is durable), then the posts it calls for are planned and reconciled
 into the outbox, which sends them once across crashes. Vote counts are edited in coalesced
-batches: at most `EDITS_PER_WINDOW` messages per thread every `EDIT_WINDOW`, the dirtiest
+batches: at most `EDITS_PER_WINDOW` messages per thread in any `EDIT_WINDOW`, the longest waiting
 first, so a vote storm never meets Discord's edit limit head-on.
 """
 
@@ -16,6 +16,8 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -109,9 +111,14 @@ class _Draft:
 
 @dataclass(slots=True)
 class _Dirty:
-    questions: set[int] = field(default_factory=set)
+    """A session's counts waiting to be shown, and the edits of the last window (monotonic
+    seconds: Discord's rate limits run on real time, whatever the injected clock says)."""
+
+    questions: dict[int, None] = field(default_factory=dict)  # oldest change first
     board: bool = False
     scheduled: bool = False
+    thread_edits: deque[float] = field(default_factory=deque)
+    board_edits: deque[float] = field(default_factory=deque)
 
 
 class AmaService:
@@ -402,15 +409,17 @@ class AmaService:
     def _mark_dirty(self, session_id: int, question_id: int | None, board: bool = True) -> None:
         dirty = self._dirty.setdefault(session_id, _Dirty())
         if question_id is not None:
-            dirty.questions.add(question_id)
+            dirty.questions.setdefault(question_id, None)
         dirty.board = dirty.board or board
         if not dirty.scheduled:
             dirty.scheduled = True
-            self._schedule(f"{WAKE_PREFIX}{session_id}:edits", self.clock())
+            self._schedule(f"{WAKE_PREFIX}{session_id}:edits", self.clock() + _wait(dirty))
 
     async def _flush(self, session_id: int) -> None:
-        """One batch of coalesced edits: at most `EDITS_PER_WINDOW` messages of the session,
-        the board first; the rest wait for the next window."""
+        """One batch of coalesced edits: at most `EDITS_PER_WINDOW` question messages in the
+        thread per `EDIT_WINDOW` (a sliding window, so back-to-back batches cannot add up past
+        it), the ones changed longest ago first; the board, in a thread of its own, has its own
+        budget. What does not fit waits until the window has room."""
         dirty = self._dirty.get(session_id)
         if dirty is None:
             return
@@ -418,19 +427,35 @@ class AmaService:
         if session is None:
             self._dirty.pop(session_id, None)
             return
+        now = time.monotonic()
         keys: list[str] = []
-        if dirty.board:
+        if dirty.board and _room(dirty.board_edits, now):
             keys.append(ama_posts.board_key(session.key))
             dirty.board = False
-        room = EDITS_PER_WINDOW - len(keys)
-        batch = sorted(dirty.questions)[:room]
-        dirty.questions.difference_update(batch)
+            dirty.board_edits.append(now)
+        batch = list(dirty.questions)[: _room(dirty.thread_edits, now)]
+        for qid in batch:
+            del dirty.questions[qid]
+            dirty.thread_edits.append(now)
         keys += [ama_posts.question_key(session.key, q) for q in batch]
-        await self.sync_posts(session_id, keys)
-        if dirty.questions or dirty.board:
-            self._schedule(f"{WAKE_PREFIX}{session_id}:edits", self.clock() + EDIT_WINDOW)
-        else:
-            dirty.scheduled = False
+        try:
+            if keys:
+                await self.sync_posts(session_id, keys)
+        finally:
+            # The window counts from when Discord got the edits (the pass just made them),
+            # not from when they were planned.
+            done = time.monotonic()
+            for edits, n in (
+                (dirty.board_edits, len(keys) - len(batch)),
+                (dirty.thread_edits, len(batch)),
+            ):
+                for _ in range(n):
+                    edits.pop()
+                edits.extend([done] * n)
+            if dirty.questions or dirty.board:
+                self._schedule(f"{WAKE_PREFIX}{session_id}:edits", self.clock() + _wait(dirty))
+            else:
+                dirty.scheduled = False
 
     async def _after_question_change(self, session_id: int, question_id: int) -> None:
         session = await self.store.ama.session(session_id)
@@ -818,6 +843,31 @@ async def session_record(store: Store, session_id: int) -> str | None:
         live_started_at=session.live_started_at,
     )
     return render_record(header, questions)
+
+
+def _room(edits: deque[float], now: float) -> int:
+    """How many edits the sliding window still allows (forgetting those older than it)."""
+    window = EDIT_WINDOW.total_seconds()
+    while edits and now - edits[0] >= window:
+        edits.popleft()
+    return max(EDITS_PER_WINDOW - len(edits), 0)
+
+
+def _wait(dirty: _Dirty) -> timedelta:
+    """Until the next edit the dirty messages need fits in its window (0: now)."""
+    now = time.monotonic()
+    waits = []
+    if dirty.questions:
+        waits.append(_until_room(dirty.thread_edits, now))
+    if dirty.board:
+        waits.append(_until_room(dirty.board_edits, now))
+    return timedelta(seconds=min(waits, default=0.0))
+
+
+def _until_room(edits: deque[float], now: float) -> float:
+    if _room(edits, now) > 0:
+        return 0.0
+    return max(edits[0] + EDIT_WINDOW.total_seconds() - now, 0.0) + 0.01
 
 
 def _board_name(session: AmaSession) -> str:

@@ -111,10 +111,17 @@ async def start_ama(bot: Any, service: PostingService, git: GitContent | None) -
     async def follow_content() -> None:
         await ama.sync_content(bot.index.episodes())
 
+    async def first_start() -> None:
+        await follow_content()
+        await ama.start()
+
     service.add_content_listener(follow_content)
     service.alerts.on_dm_closed = ama.dm_refused
-    await follow_content()
-    await ama.start()
+    # Beside the start, not in it: the sessions' posts are delivered from here, and a post
+    # a crash left "sending" waits for the gateway to read the history before any resend
+    # (awaited in setup_hook, that wait held the gateway back: a 30 s stall at every start
+    # after a crash mid-AMA).
+    service.spawn(first_start(), "amabot-ama-startup")
     return ama
 
 

@@ -160,6 +160,12 @@ class PostingService:
         # Merges that landed while the bot was down are picked up at once, not one poll later.
         self.sync.request_pull("startup")
 
+    def spawn(self, coro: Any, name: str) -> None:
+        """Run work that talks to Discord beside the start, never before it (the start must
+        not wait on Discord: the gateway connects only once it returns). The service owns
+        the task and cancels it on stop."""
+        self._spawn(coro, name)
+
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._background.add(task)

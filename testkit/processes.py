@@ -50,6 +50,8 @@ SERIES = "Model Mondays"
 MESSAGES_ROUTE = "POST /channels/*/messages"
 
 Say = Callable[[str], None]
+AMA_EPISODE = "x91-e01"  # with Workload.ama: the episode whose AMA the run holds
+AMA_AHEAD = timedelta(hours=2)  # its AMA starts this long after the run's first due time
 
 
 def _quiet(_line: str) -> None:
@@ -313,6 +315,10 @@ class Workload:
     # seconds: it goes out "(delayed)" (later than the 60 s on-time tolerance, within grace).
     long_downs: int = 0
     long_down: float = 75.0
+    # Issue 21: the AMA on (`[ama]`, review as given), its two channels, and one episode
+    # whose AMA is `AMA_AHEAD` away (organisers open it with `/ama open`).
+    ama: bool = False
+    ama_review: str = "pre"
 
     @property
     def events_per_episode(self) -> int:
@@ -509,6 +515,14 @@ class World:
                         {"name": "reminders", "type": "text"},
                         {"name": "ama-reminders", "type": "text"},
                         {"name": "general", "type": "text"},
+                        *(
+                            [
+                                {"name": "ama-questions", "type": "text"},
+                                {"name": "ama-review", "type": "text"},
+                            ]
+                            if self.w.ama
+                            else []
+                        ),
                     ],
                     "roles": [
                         {"name": "Organisers"},
@@ -583,6 +597,18 @@ class World:
             "reminders": reminders,
             "organisers": {"role_ids": [sb.role("Organisers")]},
             "webhook": {"listen": f"127.0.0.1:{self.port}"},
+            **(
+                {
+                    "ama": {
+                        "enabled": True,
+                        "channel_id": sb.channel("ama-questions"),
+                        "review_channel_id": sb.channel("ama-review"),
+                        "review": self.w.ama_review,
+                    }
+                }
+                if self.w.ama
+                else {}
+            ),
         }
 
     def _write_filler(self, source: Path) -> None:
@@ -603,6 +629,11 @@ class World:
         """The episodes whose reminders fall due from `first_due` on (path -> text), and
         what each of their posts is expected to do."""
         files: dict[str, str] = {}
+        if self.w.ama:
+            ama = self.first_due + AMA_AHEAD
+            files[f"episodes/{AMA_EPISODE}.md"] = episode_md(
+                AMA_EPISODE, 1, "AMA episode", ama - timedelta(hours=1), ama
+            )
         offsets = [parse_duration(o) for o in self.w.offsets]
         biggest = max(offsets)
         n_events = -(-self.w.reminders // len(offsets))  # events needed

@@ -123,10 +123,10 @@ class _View:
 class SearchIndex:
     __slots__ = (
         "_candidates",
+        "_dead",
         "_deletes",
         "_doc_words",
         "_free",
-        "_dead",
         "_keys",
         "_live",
         "_order",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import bot.content.reload as reload_module
 import bot.content.parallel as parallel
+import bot.content.reload as reload_module
 from bot.config import Settings
 from bot.content.frontmatter import MAX_FILE_BYTES
 from bot.content.index import ContentIndex

@@ -170,9 +170,14 @@ class Reload:
                 index.forget(rel, self.ep_ids, self.recap_ids)
                 self.removed.add(rel)
             return
-        unmoved = old is not None and old.size == f.size and old.mtime_ns == f.mtime_ns
-        if unmoved and not self.rehash and not old.racy:  # type: ignore[union-attr]
-            return
+        if (
+            old is not None
+            and old.size == f.size
+            and old.mtime_ns == f.mtime_ns
+            and not self.rehash
+            and not old.racy
+        ):
+            return  # size and mtime as last seen, and trusted
         read = self._read(rel, f, old)
         if read is None:
             return  # the same bytes (or still too large): nothing changed

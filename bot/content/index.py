@@ -87,6 +87,7 @@ class ContentIndex(Catalogue):
         gc.disable()
         try:
             report = Reload(self, rehash=rehash, search=search).run(paths)
+            self._views.settle()
             if search:
                 self._search.flush()
             return report

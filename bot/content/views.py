@@ -36,6 +36,16 @@ class _Sorted:
         self.keys.insert(i, key)
         self.items.insert(i, item)
 
+    def append(self, key: tuple[Any, ...], item: Any) -> None:
+        """Out of order, for a cold load: `sort` before anything reads or removes."""
+        self.keys.append(key)
+        self.items.append(item)
+
+    def sort(self) -> None:
+        order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
+        self.keys = [self.keys[i] for i in order]
+        self.items = [self.items[i] for i in order]
+
     def remove(self, key: tuple[Any, ...]) -> None:
         i = bisect.bisect_left(self.keys, key)
         if i < len(self.keys) and self.keys[i] == key:
@@ -63,19 +73,18 @@ class SortedViews:
         # generation of the catalogue, built when first read.
         self._cache: dict[str, Any] = {}
         self._cache_generation = -1
+        # The first load appends and sorts once at the end (`settle`): cheaper than
+        # 20,000 inserts in order.
+        self._bulk = True
 
     # ------------------------------------------------------------------ updates
 
     def added(self, rel: str, item: Episode | Recap) -> None:
+        if self._bulk:
+            self._bulk_add(rel, item)
+            return
         if isinstance(item, Episode):
-            first = item.first_start()
-            key: tuple[Any, ...] = (
-                item.season if item.season is not None else 1 << 30,
-                item.number if item.number is not None else 1 << 30,
-                first.timestamp() if first else float("inf"),
-                item.id,
-                rel,
-            )
+            key: tuple[Any, ...] = _episode_key(rel, item)
             self._episodes.add(key, item)
             rows = _event_rows(rel, item)
             for row in rows:
@@ -88,7 +97,29 @@ class SortedViews:
                 self._published.add(key, item)
         self._key_of[rel] = key
 
+    def _bulk_add(self, rel: str, item: Episode | Recap) -> None:
+        if isinstance(item, Episode):
+            key = _episode_key(rel, item)
+            self._episodes.append(key, item)
+            self._events_of[rel] = rows = _event_rows(rel, item)
+            self._events += rows
+        else:
+            key = (item.published.timestamp(), item.id, rel)
+            self._recaps.append(key, item)
+            if not item.draft:
+                self._published.append(key, item)
+        self._key_of[rel] = key
+
+    def settle(self) -> None:
+        """After a reload: the lists of a first load sorted, once."""
+        if self._bulk:
+            self._bulk = False
+            for part in (self._episodes, self._recaps, self._published):
+                part.sort()
+            self._events.sort()
+
     def removed(self, rel: str, item: Episode | Recap) -> None:
+        self.settle()
         key = self._key_of.pop(rel)
         if isinstance(item, Episode):
             self._episodes.remove(key)
@@ -212,6 +243,17 @@ class SortedViews:
 
 def _first(key: tuple[Any, ...]) -> Any:
     return key[0]
+
+
+def _episode_key(rel: str, ep: Episode) -> tuple[Any, ...]:
+    first = ep.first_start()
+    return (
+        ep.season if ep.season is not None else 1 << 30,
+        ep.number if ep.number is not None else 1 << 30,
+        first.timestamp() if first else float("inf"),
+        ep.id,
+        rel,
+    )
 
 
 def _event_rows(rel: str, ep: Episode) -> list[EventRow]:

@@ -81,7 +81,7 @@ class _View:
         # for everything not ahead, so ties come out in key order (S4:E1 before S4:E2).
         live.sort(key=keys.__getitem__, reverse=True)
         live.sort(key=order.__getitem__)
-        self.keys = [keys[s] for s in live]
+        self.keys: list[str] = [k for s in live if (k := keys[s]) is not None]  # all live
         self.orders = [order[s] for s in live]
         self.until = [index._until[s] for s in live]
         self.rank_of = array("l", [-1]) * len(keys)

@@ -66,9 +66,9 @@ class SortedViews:
         self._episodes = _Sorted()  # (season, number, first start, id, rel)
         self._recaps = _Sorted()  # (published, id, rel), drafts included
         self._published = _Sorted()  # the same without drafts
-        self._events: list[EventRow] = []
+        # Built on first read (a start-up need not pay for it), then kept up to date.
+        self._events: list[EventRow] | None = None
         self._key_of: dict[str, tuple[Any, ...]] = {}  # rel -> its key in its list
-        self._events_of: dict[str, list[EventRow]] = {}
         # Filtered copies (with duplicates about) and the recap of each episode: per
         # generation of the catalogue, built when first read.
         self._cache: dict[str, Any] = {}
@@ -86,10 +86,9 @@ class SortedViews:
         if isinstance(item, Episode):
             key: tuple[Any, ...] = _episode_key(rel, item)
             self._episodes.add(key, item)
-            rows = _event_rows(rel, item)
-            for row in rows:
-                bisect.insort(self._events, row)
-            self._events_of[rel] = rows
+            if self._events is not None:
+                for row in _event_rows(rel, item):
+                    bisect.insort(self._events, row)
         else:
             key = (item.published.timestamp(), item.id, rel)
             self._recaps.add(key, item)
@@ -101,8 +100,6 @@ class SortedViews:
         if isinstance(item, Episode):
             key = _episode_key(rel, item)
             self._episodes.append(key, item)
-            self._events_of[rel] = rows = _event_rows(rel, item)
-            self._events += rows
         else:
             key = (item.published.timestamp(), item.id, rel)
             self._recaps.append(key, item)
@@ -116,17 +113,17 @@ class SortedViews:
             self._bulk = False
             for part in (self._episodes, self._recaps, self._published):
                 part.sort()
-            self._events.sort()
 
     def removed(self, rel: str, item: Episode | Recap) -> None:
         self.settle()
         key = self._key_of.pop(rel)
         if isinstance(item, Episode):
             self._episodes.remove(key)
-            for row in self._events_of.pop(rel, ()):
-                i = bisect.bisect_left(self._events, row)
-                if i < len(self._events) and self._events[i] == row:
-                    del self._events[i]
+            events = self._events
+            for row in _event_rows(rel, item) if events is not None else ():
+                i = bisect.bisect_left(events, row)
+                if i < len(events) and events[i] == row:
+                    del events[i]
         else:
             self._recaps.remove(key)
             self._published.remove(key)
@@ -175,12 +172,22 @@ class SortedViews:
     # ------------------------------------------------------------------ time
 
     def _live_events(self) -> list[EventRow]:
+        events = self._events
+        if events is None:
+            eps = self._episodes
+            events = [
+                row
+                for k, ep in zip(eps.keys, eps.items, strict=True)
+                for row in _event_rows(k[-1], ep)
+            ]
+            events.sort()
+            self._events = events
         shadowed = self._cat.shadowed("_ep_ids")
         if not shadowed:
-            return self._events
+            return events
         found = self._cached("events")
         if found is None:
-            found = self._cache["events"] = [e for e in self._events if e[4] not in shadowed]
+            found = self._cache["events"] = [e for e in events if e[4] not in shadowed]
         return found  # type: ignore[no-any-return]
 
     def upcoming_events(

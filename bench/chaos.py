@@ -16,6 +16,7 @@ than asked landed between a send and its record.
     python3 bench/chaos.py --faults --ambiguous # and each 503 burst stores one message
                                                 # before answering 503
     python3 bench/chaos.py --seed 42 --kills 3 --gap-kills 1 --span 40 --keep
+    python3 bench/chaos.py --smoke              # the smallest crash run: that it runs
 
 The sandbox honours enforce_nonce for --nonce-window seconds (default 3; Discord: a few
 minutes), so a duplicate after a longer outage can only be prevented by the bot itself.
@@ -65,7 +66,17 @@ def main() -> int:
         help="seconds the sandbox honours enforce_nonce (Discord: a few minutes); short, so "
         "only the bot itself prevents a duplicate after an outage",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest crash run, that it runs at all (tests/test_benches.py): 2 recaps, "
+        "3 reminders, 1 announcement, 1 DM, 1 kill (not aimed at the gap), no long outage",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.recaps, args.reminders, args.announcements, args.dms = 2, 3, 1, 1
+        args.span, args.kills, args.gap_kills, args.long_downs = 10.0, 1, 0, 0
+        args.busy, args.bury, args.after_store = 20, 10, 1
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     kills = args.kills if args.kills is not None else (0 if args.faults else 10)
     crash = not args.faults
@@ -94,6 +105,9 @@ def main() -> int:
         workload.after_store = args.after_store
         workload.long_downs = args.long_downs
         workload.long_down = 70.0
+        if args.smoke:  # no long outage to outlast: short leads keep the run short
+            workload.offsets = ("5s", "0m")
+            workload.grace = {"5s": "10s", "0m": "10s"}
     if args.faults:
         # Under faults nothing is killed: every reminder must arrive, within a roomier grace.
         workload.grace = {"30s": "25s", "0m": "30s"}

@@ -7,6 +7,7 @@ interleaved, so both see the same machine), and the ratios.
 Targets: p99 of each <= 1.5x the no-op's p99; autocomplete p99 <= 10 ms.
 
     python3 bench/commands.py [--episodes 10000] [--recaps 10000] [--rounds 2000]
+    python3 bench/commands.py --smoke   # 50 episodes, 50 recaps, 20 rounds: that it runs
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ EPISODE_QUERIES = [
 ]
 RECAP_QUERIES = [None, "s3e5", "S40:E2", "observability", "synthetic data", "kaur", "zzzz qqqq"]
 TYPING = ["", "s", "s2", "s2e", "s2e5", "fi", "fine", "fine tun", "voutil", "distil", "mod"]
+
+SMOKE_HELP = "the smallest run, that it runs at all (tests/test_benches.py): figures mean little"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -225,7 +228,15 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2_000, help="interactions of each kind")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--by-query", action="store_true", help="also print figures per query")
-    return asyncio.run(run(ap.parse_args()))
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help=SMOKE_HELP,
+    )
+    args = ap.parse_args()
+    if args.smoke:
+        args.episodes, args.recaps, args.rounds, args.warmup = 50, 50, 20, 5
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":

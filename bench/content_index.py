@@ -12,6 +12,7 @@ RSS. Targets: start-up ratio <= 1.3, incremental reload as the bot runs it <= 5 
 costs the same at any corpus size), peak RSS <= 200 MB, search p99 <= 10 ms.
 
     python3 bench/content_index.py [--episodes 10000] [--recaps 10000] [--keep DIR]
+    python3 bench/content_index.py --smoke   # 50 + 50 files: that it runs
 """
 
 from __future__ import annotations
@@ -62,7 +63,14 @@ def main() -> int:
     ap.add_argument("--recaps", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=2_000)
     ap.add_argument("--keep", type=Path, help="generate into this folder and keep it")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest run, that it runs at all (tests/test_benches.py): its figures mean little",
+    )
     args = ap.parse_args()
+    if args.smoke:
+        args.episodes, args.recaps, args.queries = 50, 50, 50
 
     tmp = None
     if args.keep:

@@ -8,6 +8,7 @@ The stand-in runs without spec validation here (the tests keep it). Exits 1 on a
 unanswered, doubly answered, failed, lost or duplicated.
 
     python3 bench/load.py [--members 500] [--episodes 10000] [--rounds 4] [--seed 7]
+    python3 bench/load.py --smoke   # 10 members, 50 episodes, 1 round: that it runs
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from testkit.processes import run_load
 
+SMOKE_HELP = "the smallest run, that it runs at all (tests/test_benches.py): figures mean little"
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -33,7 +36,10 @@ def main() -> int:
     parser.add_argument("--span", type=float, default=30.0, help="seconds deliveries fall due in")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs, db)")
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
+    if args.smoke:
+        args.members, args.episodes, args.rounds, args.span = 10, 50, 1, 3.0
     base = Path(tempfile.mkdtemp(prefix="amabot-load-"))
     print(f"load run, seed {args.seed}, folder {base}")
     began = time.monotonic()

@@ -9,6 +9,7 @@ Prints p50/p99/max lateness (target: p99 <= 250 ms), how many were sent, delayed
 duplicated, and the bot's own view (sent minus due at the dispatcher).
 
     python3 bench/reminders.py [--reminders 1000] [--spread 60] [--lead 8]
+    python3 bench/reminders.py --smoke   # 10 reminders within 2 s: that it runs
 
 `--spread 1` puts all of them within one second: a burst, to see the throughput limit.
 """
@@ -32,6 +33,8 @@ from bot.plan.posts import PostStatus, nonce_for
 from testkit.harness import Harness
 
 OFFSETS_PER_EVENT = 10
+
+SMOKE_HELP = "the smallest run, that it runs at all (tests/test_benches.py): figures mean little"
 
 
 def episode_md(n: int, livestream: datetime, ama: datetime) -> str:
@@ -166,7 +169,14 @@ def main() -> int:
     parser.add_argument("--spread", type=float, default=60.0, help="seconds the dues span")
     parser.add_argument("--lead", type=float, default=8.0, help="seconds before the first due")
     parser.add_argument("--keep", type=Path, default=None, help="keep the world in this folder")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=SMOKE_HELP,
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.reminders, args.spread, args.lead = 10, 2.0, 4.0
     logging.basicConfig(level=logging.WARNING)
     return asyncio.run(run(args.reminders, args.spread, args.lead, args.keep))
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, time, timedelta
 from difflib import get_close_matches
 from pathlib import Path, PurePosixPath
 from string import Formatter
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.durations import duration_label, parse_duration
+
+_T = TypeVar("_T")
 
 
 class ConfigError(Exception):
@@ -59,14 +61,6 @@ class ContentSettings:
     @property
     def episodes_dir(self) -> Path:
         return self.path / self.episodes
-
-    @property
-    def recaps_dir(self) -> Path:
-        return self.path / self.recaps
-
-    @property
-    def authors_file(self) -> Path:
-        return self.path / self.authors
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,7 +579,9 @@ class _Loader:
             raise self.error(key, f"expected true or false, got {value!r}")
         return value
 
-    def string(self, t: dict[str, Any], key: str, default: str, *, allow_empty=False) -> str:
+    def string(
+        self, t: dict[str, Any], key: str, default: str, *, allow_empty: bool = False
+    ) -> str:
         value = t.get(_leaf(key), default)
         if not isinstance(value, str):
             raise self.error(key, f"expected a string, got a {_toml_type(value)}")
@@ -593,7 +589,15 @@ class _Loader:
             raise self.error(key, "must not be empty")
         return value
 
-    def parsed(self, t, key: str, default, parse, *, allow_empty=False):
+    def parsed(
+        self,
+        t: dict[str, Any],
+        key: str,
+        default: str,
+        parse: Callable[[str], _T],
+        *,
+        allow_empty: bool = False,
+    ) -> _T:
         text = self.string(t, key, default, allow_empty=allow_empty)
         try:
             return parse(text)
@@ -662,7 +666,9 @@ class _Loader:
             )
         return float(value)
 
-    def duration(self, t, key: str, default: timedelta, *, positive=False) -> timedelta:
+    def duration(
+        self, t: dict[str, Any], key: str, default: timedelta, *, positive: bool = False
+    ) -> timedelta:
         if _leaf(key) not in t:
             return default
         value = self.as_duration(key, t[_leaf(key)])

@@ -17,7 +17,8 @@ import secrets
 import discord
 from discord.ext import commands
 
-from bot.discord.app import AmaBot, reply_ephemeral
+from bot.discord.app import AmaBot
+from bot.discord.replies import reply_ephemeral
 from bot.render.components import ROUTER_REST_MAX
 
 log = logging.getLogger("amabot.cogs.buttons")

@@ -20,8 +20,8 @@ from discord.ext import commands
 
 from bot.content.lookup import MAX_QUERY, resolve_episode, resolve_recap
 from bot.content.models import EVENT_KINDS, Episode, Recap
-from bot.discord.app import AmaBot, in_time, reply_ephemeral
-from bot.discord.sender import payload_kwargs
+from bot.discord.app import AmaBot, in_time
+from bot.discord.replies import reply, reply_ephemeral
 from bot.plan.calendar import episode_ics, ics_filename
 from bot.plan.scheduled_events import FINISHED, event_key, event_link
 from bot.render.components import ics_episode_id
@@ -82,7 +82,7 @@ class Members(commands.Cog):
         else:
             episode = self.index.next_upcoming(now) or self.index.latest_episode(now)
             if episode is None:
-                await _send(interaction, nothing_yet_reply("episode"), ephemeral=True)
+                await reply(interaction, nothing_yet_reply("episode"), ephemeral=True)
                 return
         recap = self.index.recap_for_episode(episode.id)
         if recap is not None and not recap.is_published(now):
@@ -104,7 +104,7 @@ class Members(commands.Cog):
             event_urls=event_urls,
             actions=True,
         )
-        await _send(interaction, payload, ephemeral=private, file=image_file)
+        await reply(interaction, payload, ephemeral=private, file=image_file)
 
     async def _event_urls(self, episode: Episode) -> dict[str, str]:
         """The Discord events the bot made for this episode that members can still join."""
@@ -128,14 +128,12 @@ class Members(commands.Cog):
             return
         data = episode_ics(episode, self.bot.settings, self.bot.clock())
         file = discord.File(io.BytesIO(data), filename=ics_filename(episode))
-        await interaction.response.send_message(
+        text = (
             f"{episode.code} · {one_line(episode.title)}: open the file to add the "
             "livestream and the AMA to your calendar (times in UTC; your calendar shows them "
-            "in your zone).",
-            file=file,
-            ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none(),
+            "in your zone)."
         )
+        await reply(interaction, {"content": text}, file=file)
 
     @episode.autocomplete("query")
     async def episode_autocomplete(
@@ -206,7 +204,7 @@ class Members(commands.Cog):
         else:
             recap = self.index.latest_recap(now)
             if recap is None:
-                await _send(interaction, nothing_yet_reply("recap"), ephemeral=True)
+                await reply(interaction, nothing_yet_reply("recap"), ephemeral=True)
                 return
         payload = recap_reply(
             recap,
@@ -215,7 +213,7 @@ class Members(commands.Cog):
             recap_url=recap_url_for(recap, self.bot.settings),
             settings=self.bot.settings,
         )
-        await _send(interaction, payload, ephemeral=private)
+        await reply(interaction, payload, ephemeral=private)
 
     @recap.autocomplete("query")
     async def recap_autocomplete(
@@ -257,7 +255,7 @@ class Members(commands.Cog):
         count = min(max(count, 1), MAX_SCHEDULE)  # Discord enforces the range; be sure anyway
         items = self.index.upcoming_events(now, season=season, limit=count)
         payload = schedule_reply(items, now=now, settings=self.bot.settings, season=season)
-        await _send(interaction, payload, ephemeral=private)
+        await reply(interaction, payload, ephemeral=private)
 
     # -- shared ----------------------------------------------------------------------------
 
@@ -271,23 +269,7 @@ class Members(commands.Cog):
             else recap_autocomplete_name(s, self.index.episode_for_recap(s))
             for s in suggestions[:3]
         ]
-        await _send(interaction, not_found_reply(kind, query[:100], names), ephemeral=True)
-
-
-async def _send(
-    interaction: discord.Interaction,
-    payload: dict,
-    *,
-    ephemeral: bool,
-    file: discord.File | None = None,
-) -> None:
-    kwargs = payload_kwargs(payload)
-    if file is not None:
-        kwargs["file"] = file
-    if interaction.response.is_done():  # deferred by `in_time`
-        await interaction.followup.send(ephemeral=ephemeral, **kwargs)
-    else:
-        await interaction.response.send_message(ephemeral=ephemeral, **kwargs)
+        await reply(interaction, not_found_reply(kind, query[:100], names), ephemeral=True)
 
 
 def _choice_value(item: Episode | Recap) -> str:

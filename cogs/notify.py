@@ -1,16 +1,18 @@
 """Each member chooses how to be reminded: /notify, the "Remind me" chooser, "Stop these".
 
-Thin: choices are stored through `bot.store.optin` and the DM reminders they imply are
-planned by bot/plan/optin.py and delivered through the outbox like every other post. A role
-choice gives the member the series' self-assigned role (`[optin] <series>_role_id`), which
-the reminders ping when the operator names the same role in `[reminders]`.
+A reminder *stream* is what a member chooses reminders for: livestreams, AMAs or recaps
+("series" is the show). Thin: choices are stored through `bot.store.optin` and the DM
+reminders they imply are planned by bot/plan/optin.py and delivered through the outbox
+like every other post. A role choice gives the member the stream's self-assigned role
+(`[optin] <stream>_role_id`), which the reminders ping when the operator names the same
+role in `[reminders]`.
 
 Buttons (routed by cogs/buttons.py):
-- ``amabot:remindme`` (on /episode): which series? -> ``amabot:remindme:<series>``;
-- ``amabot:remindme:<series>`` (on each reminder): the chooser for that series;
-- ``amabot:notify:<series>:<role|off|dm|dm:24h|dm:1h|dm:10m>``: one choice, applied (recaps
+- ``amabot:remindme`` (on /episode): which stream? -> ``amabot:remindme:<stream>``;
+- ``amabot:remindme:<stream>`` (on each reminder): the chooser for that stream;
+- ``amabot:notify:<stream>:<role|off|dm|dm:24h|dm:1h|dm:10m>``: one choice, applied (recaps
   offer ``dm``, "DM me each new recap": a recap has no start to be early for);
-- ``amabot:optout:<series>`` ("Stop these", on every DM): that series off.
+- ``amabot:optout:<stream>`` ("Stop these", on every DM): that stream off.
 """
 
 from __future__ import annotations
@@ -25,25 +27,27 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.content.models import EVENT_KINDS
-from bot.discord.app import AmaBot, UserFacingError, reply_ephemeral
+from bot.discord.app import AmaBot, UserFacingError
+from bot.discord.replies import defer_private, finish, reply, reply_ephemeral
 from bot.discord.sender import payload_kwargs
 from bot.durations import duration_label
 from bot.plan.optin import (
     DEFAULT_LEAD,
     LEADS,
-    SERIES,
-    SERIES_NAMES,
+    STREAM_NAMES,
+    STREAMS,
     Mode,
     lead_name,
     notify_status_text,
     parse_lead,
-    series_role,
+    stream_role,
 )
 from bot.render.limits import allowed_mentions, role_mention
+from bot.store import Store
 
 log = logging.getLogger("amabot.cogs.notify")
 
-SERIES_CHOICES = [
+STREAM_CHOICES = [
     app_commands.Choice(name="livestreams", value="livestream"),
     app_commands.Choice(name="amas", value="ama"),
     app_commands.Choice(name="recaps", value="recaps"),
@@ -57,8 +61,8 @@ HOW_CHOICES = [
     app_commands.Choice(name="dm each new recap", value="dm"),
     app_commands.Choice(name="off", value="off"),
 ]
-SERIES_WORDS = {"livestream": "livestream", "ama": "AMA", "recaps": "recap"}
-SERIES_PLURALS = {"livestream": "livestreams", "ama": "AMAs", "recaps": "recaps"}
+STREAM_WORDS = {"livestream": "livestream", "ama": "AMA", "recaps": "recap"}
+STREAM_PLURALS = {"livestream": "livestreams", "ama": "AMAs", "recaps": "recaps"}
 
 
 def parse_how(how: str) -> tuple[Mode, timedelta]:
@@ -76,31 +80,6 @@ def parse_how(how: str) -> tuple[Mode, timedelta]:
     return Mode.DM, parse_lead(label)
 
 
-async def defer(interaction: discord.Interaction) -> bool:
-    """Acknowledge at once, then work: Discord invalidates an interaction not answered within
-    3 s, and the work may wait on a role change, the store or the reconcile lock. True when
-    the answer will replace the clicked ephemeral message (a deferred update), else it
-    replaces a private "thinking…"."""
-    message = interaction.message
-    in_place = message is not None and message.flags.ephemeral
-    if in_place:
-        await interaction.response.defer()
-    else:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-    return in_place
-
-
-async def finish(interaction: discord.Interaction, in_place: bool, **kwargs: Any) -> None:
-    """The answer after `defer`: the clicked ephemeral message edited, or the "thinking…"."""
-    kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
-    if in_place:
-        await interaction.edit_original_response(**kwargs)
-    else:
-        if kwargs.get("view") is None:
-            kwargs.pop("view", None)  # a follow-up takes no "remove the buttons"
-        await interaction.followup.send(ephemeral=True, **kwargs)
-
-
 def _button(label: str, custom_id: str, *, style: int = 2) -> dict[str, Any]:
     return {"type": 2, "style": style, "label": label, "custom_id": custom_id}
 
@@ -113,25 +92,25 @@ class NotifyGroup(app_commands.Group, name="notify", description="Choose how I r
 
     @app_commands.command(name="set")
     @app_commands.describe(
-        series="Which posts: livestreams, AMAs or recaps.",
+        stream="Which reminders: livestreams, AMAs or recaps.",
         how="A role that gets pinged, a DM (before it starts; recaps: each new one), or nothing.",
     )
-    @app_commands.choices(series=SERIES_CHOICES, how=HOW_CHOICES)
+    @app_commands.choices(stream=STREAM_CHOICES, how=HOW_CHOICES)
     async def set_(
         self,
         interaction: discord.Interaction,
-        series: app_commands.Choice[str],
+        stream: app_commands.Choice[str],
         how: app_commands.Choice[str],
     ) -> None:
         """Choose how you are reminded of livestreams, AMAs or recaps (only you see this)."""
-        await defer(interaction)
-        text = await self.cog.apply_choice(interaction, series.value, how.value)
+        await defer_private(interaction)
+        text = await self.cog.apply_choice(interaction, stream.value, how.value)
         await reply_ephemeral(interaction, text)
 
     @app_commands.command(name="status")
     async def status(self, interaction: discord.Interaction) -> None:
-        """Show how you are reminded of each series (only you see this)."""
-        await defer(interaction)
+        """Show how you are reminded of livestreams, AMAs and recaps (only you see this)."""
+        await defer_private(interaction)
         await reply_ephemeral(interaction, await self.cog.status_text(interaction.user.id))
 
 
@@ -152,23 +131,23 @@ class Notify(commands.Cog):
             self.bot.unregister_button(action)
 
     @property
-    def store(self):
+    def store(self) -> Store:
         return self.bot.db
 
     # -- choices -----------------------------------------------------------------------------
 
-    async def apply_choice(self, interaction: discord.Interaction, series: str, how: str) -> str:
-        """Record a member's choice for a series and act on it; the answer to show them."""
-        if series not in SERIES:
-            raise UserFacingError("That is not a series I know; pick one from the list.")
+    async def apply_choice(self, interaction: discord.Interaction, stream: str, how: str) -> str:
+        """Record a member's choice for a stream and act on it; the answer to show them."""
+        if stream not in STREAMS:
+            raise UserFacingError("Those are not reminders I know; pick one from the list.")
         try:
             mode, lead = parse_how(how)
         except ValueError as exc:
             raise UserFacingError("That is not a choice I know; pick one from the list.") from exc
         member = interaction.user.id
-        name = SERIES_NAMES[series]
-        role = series_role(self.bot.settings, series)
-        previous = await self.store.optin.pref(member, series)
+        name = STREAM_NAMES[stream]
+        role = stream_role(self.bot.settings, stream)
+        previous = await self.store.optin.pref(member, stream)
         if mode is Mode.ROLE:
             if not role:
                 raise UserFacingError(
@@ -178,19 +157,19 @@ class Notify(commands.Cog):
         elif previous is not None and previous.mode is Mode.ROLE and role:
             await self._set_role(interaction, role, add=False)
         now = self.bot.clock()
-        await self.store.optin.set_pref(member, series, mode, lead, now)
-        await self.store.audit.record("notify.set", f"{series}:{how}", member, "", now)
-        await self._replan(series)
-        log.info("member %s chose %s for %s", member, how, series)
-        word = SERIES_WORDS[series]
+        await self.store.optin.set_pref(member, stream, mode, lead, now)
+        await self.store.audit.record("notify.set", f"{stream}:{how}", member, "", now)
+        await self._replan(stream)
+        log.info("member %s chose %s for %s", member, how, stream)
+        word = STREAM_WORDS[stream]
         if mode is Mode.ROLE:
             text = f"Done: you have the {role_mention(role)} role, pinged for each {word}."
-        elif mode is Mode.DM and series == "recaps":
+        elif mode is Mode.DM and stream == "recaps":
             text = "Done: I will DM you each new recap when it is announced."
         elif mode is Mode.DM:
             text = f"Done: I will DM you {lead_name(lead)} before each {word}."
         else:
-            text = f"Done: no reminders for {SERIES_PLURALS[series]}."
+            text = f"Done: no reminders for {STREAM_PLURALS[stream]}."
         return text + " `/notify status` shows all your choices."
 
     async def _set_role(self, interaction: discord.Interaction, role_id: int, *, add: bool) -> None:
@@ -219,8 +198,8 @@ class Notify(commands.Cog):
                 "I couldn't give you the role: are you a member of the community's server?"
             ) from exc
 
-    async def _replan(self, series: str) -> None:
-        if series in SERIES:
+    async def _replan(self, stream: str) -> None:
+        if stream in STREAMS:
             await self.bot.posting.reconcile_dms()
 
     async def status_text(self, member: int) -> str:
@@ -230,33 +209,33 @@ class Notify(commands.Cog):
 
     # -- buttons -----------------------------------------------------------------------------
 
-    def chooser(self, series: str, current: str) -> dict[str, Any]:
+    def chooser(self, stream: str, current: str) -> dict[str, Any]:
         buttons = []
-        if series_role(self.bot.settings, series):
-            buttons.append(_button("Ping my role", f"amabot:notify:{series}:role"))
-        if series in EVENT_KINDS:
+        if stream_role(self.bot.settings, stream):
+            buttons.append(_button("Ping my role", f"amabot:notify:{stream}:role"))
+        if stream in EVENT_KINDS:
             for label, lead in LEADS.items():
                 buttons.append(
                     _button(
-                        f"DM {label} before", f"amabot:notify:{series}:dm:{duration_label(lead)}"
+                        f"DM {label} before", f"amabot:notify:{stream}:dm:{duration_label(lead)}"
                     )
                 )
         else:
-            buttons.append(_button("DM me each new recap", f"amabot:notify:{series}:dm"))
-        buttons.append(_button("Off", f"amabot:notify:{series}:off", style=4))
+            buttons.append(_button("DM me each new recap", f"amabot:notify:{stream}:dm"))
+        buttons.append(_button("Off", f"amabot:notify:{stream}:off", style=4))
         return {
-            "content": f"How should I remind you of **{SERIES_PLURALS[series]}**? Now: {current}.",
+            "content": f"How should I remind you of **{STREAM_PLURALS[stream]}**? Now: {current}.",
             "components": [{"type": 1, "components": buttons}],
             "allowed_mentions": allowed_mentions(0),
         }
 
-    async def _current(self, member: int, series: str) -> str:
-        pref = await self.store.optin.pref(member, series)
+    async def _current(self, member: int, stream: str) -> str:
+        pref = await self.store.optin.pref(member, stream)
         if pref is None or pref.mode is Mode.OFF:
             return "off"
         if pref.mode is Mode.ROLE:
             return "the role"
-        if series == "recaps":
+        if stream == "recaps":
             return "a DM for each new recap"
         return f"a DM {lead_name(pref.lead)} before"
 
@@ -268,26 +247,26 @@ class Notify(commands.Cog):
                     {
                         "type": 1,
                         "components": [
-                            _button(SERIES_NAMES[s], f"amabot:remindme:{s}", style=1)
-                            for s in SERIES
+                            _button(STREAM_NAMES[s], f"amabot:remindme:{s}", style=1)
+                            for s in STREAMS
                         ],
                     }
                 ],
                 "allowed_mentions": allowed_mentions(0),
             }
-            await interaction.response.send_message(ephemeral=True, **payload_kwargs(payload))
+            await reply(interaction, payload)
             return
-        if arg not in SERIES:
+        if arg not in STREAMS:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
-        # The series question answered: the same ephemeral message becomes the chooser.
-        in_place = await defer(interaction)
+        # The stream question answered: the same ephemeral message becomes the chooser.
+        in_place = await defer_private(interaction)
         payload = self.chooser(arg, await self._current(interaction.user.id, arg))
         await finish(interaction, in_place, **payload_kwargs(payload))
 
     async def on_notify(self, interaction: discord.Interaction, arg: str) -> None:
-        series, _, how = arg.partition(":")
-        if series not in SERIES or not how:
+        stream, _, how = arg.partition(":")
+        if stream not in STREAMS or not how:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
         try:
@@ -295,23 +274,23 @@ class Notify(commands.Cog):
         except ValueError:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
-        in_place = await defer(interaction)
+        in_place = await defer_private(interaction)
         try:
-            text = await self.apply_choice(interaction, series, how)
+            text = await self.apply_choice(interaction, stream, how)
         except UserFacingError as exc:
             text = str(exc)
         await finish(interaction, in_place, content=text, view=None)
 
     async def on_optout(self, interaction: discord.Interaction, arg: str) -> None:
         """ "Stop these": one click, no questions; `/notify` turns them back on."""
-        if arg not in SERIES:
+        if arg not in STREAMS:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
-        await defer(interaction)
+        await defer_private(interaction)
         member = interaction.user.id
         previous = await self.store.optin.pref(member, arg)
         await self.store.optin.opt_out(member, arg, self.bot.clock())
-        role = series_role(self.bot.settings, arg)
+        role = stream_role(self.bot.settings, arg)
         if previous is not None and previous.mode is Mode.ROLE and role:
             with contextlib.suppress(UserFacingError):
                 await self._set_role(interaction, role, add=False)
@@ -319,7 +298,7 @@ class Notify(commands.Cog):
         log.info("member %s stopped %s reminders", member, arg)
         await reply_ephemeral(
             interaction,
-            f"Stopped: no more reminders of {SERIES_PLURALS[arg]} for you. "
+            f"Stopped: no more reminders of {STREAM_PLURALS[arg]} for you. "
             "`/notify set` turns them back on.",
         )
 

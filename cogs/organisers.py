@@ -1,9 +1,7 @@
 """Organisers schedule, preview, list, cancel and skip announcements: /announce ...
 
-Who counts as an organiser is decided here, on the bot's side, on every invocation and every
-button click (Discord's default permissions are only a hint in the client): a member holding
-a role whose *id* is in `[organisers] role_ids`, or, when that list is empty, a member with
-the Manage Events permission. Role names never count, so a look-alike role grants nothing.
+Every command and every button click is checked by bot/discord/organisers.py (who counts as
+an organiser, decided on the bot's side each time).
 
 Buttons carry `amabot:` custom ids routed by cogs/buttons.py (this cog registers confirm,
 discard and list), so they keep working across restarts. The workflow itself (drafts kept
@@ -21,7 +19,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.content.lookup import MAX_QUERY, named_episode
-from bot.discord.app import AmaBot, UserFacingError, in_time, reply_ephemeral
+from bot.discord.app import AmaBot, UserFacingError, in_time
+from bot.discord.organisers import organiser_refusal, require_organiser
+from bot.discord.replies import edit_clicked, reply, reply_ephemeral
 from bot.discord.sender import payload_kwargs
 from bot.plan.announcements import (
     MAX_PAGE,
@@ -30,6 +30,7 @@ from bot.plan.announcements import (
     due_time,
     is_draft_id,
 )
+from bot.plan.permissions import POST_BITS, names
 from bot.render.components import draft_buttons
 from bot.render.messages import (
     announcement_preview,
@@ -41,38 +42,6 @@ from bot.render.messages import (
 from bot.services.announcements import Announcements
 
 BUTTON_ACTIONS = ("confirm", "discard", "list")
-
-
-def is_organiser(user: discord.abc.User, settings) -> bool:
-    if not isinstance(user, discord.Member):
-        return False  # in a DM there is no guild role to hold
-    if settings.organisers.role_ids:
-        wanted = set(settings.organisers.role_ids)
-        return any(role.id in wanted for role in user.roles)
-    return user.guild_permissions.manage_events
-
-
-class NotOrganiser(app_commands.CheckFailure):
-    pass
-
-
-def organiser_refusal(interaction: discord.Interaction) -> str | None:
-    """Why this interaction may not use organiser features, or None when it may."""
-    bot: AmaBot = interaction.client  # type: ignore[assignment]
-    if interaction.guild is None:
-        return "Organiser commands work in the server, not in direct messages."
-    if bot.settings.discord.guild_id and interaction.guild_id != bot.settings.discord.guild_id:
-        return "Organiser commands work only in the community's server."
-    if not is_organiser(interaction.user, bot.settings):
-        return "Only organisers can do that."
-    return None
-
-
-def _check_organiser(interaction: discord.Interaction) -> bool:
-    refusal = organiser_refusal(interaction)
-    if refusal is not None:
-        raise NotOrganiser(refusal)
-    return True
 
 
 EVENT_CHOICES = [
@@ -94,7 +63,7 @@ class Announce(
         self.cog = cog
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return _check_organiser(interaction)
+        return require_organiser(interaction)
 
     @app_commands.command(name="create")
     @app_commands.describe(
@@ -227,7 +196,7 @@ class Organisers(commands.Cog):
         )
         preview = announcement_preview(payload, due_at=due, channel_id=target.id, role_id=role_id)
         preview["components"] = draft_buttons(draft_id)
-        await _reply(interaction, preview)
+        await reply(interaction, preview)
 
     async def on_button(self, interaction: discord.Interaction, rest: str) -> None:
         action, _, arg = rest.partition(":")
@@ -246,7 +215,7 @@ class Organisers(commands.Cog):
                 return
             kwargs = payload_kwargs(await in_time(interaction, self._list_payload(int(arg))))
             kwargs.setdefault("view", None)  # a list that shrank to one page loses its buttons
-            await _edit(interaction, kwargs)
+            await edit_clicked(interaction, **kwargs)
             return
         if not is_draft_id(arg):
             await reply_ephemeral(interaction, "This button is no longer active.")
@@ -263,20 +232,18 @@ class Organisers(commands.Cog):
         except AnnouncementError as exc:
             await reply_ephemeral(interaction, str(exc))
             return
-        await _edit(
+        await edit_clicked(
             interaction,
-            {
-                "content": text,
-                "embeds": [],
-                "view": None,
-                "allowed_mentions": discord.AllowedMentions.none(),
-            },
+            content=text,
+            embeds=[],
+            view=None,
+            allowed_mentions=discord.AllowedMentions.none(),
         )
 
     # -- list, cancel, skip ----------------------------------------------------------------
 
     async def list_pending(self, interaction: discord.Interaction, page: int) -> None:
-        await _reply(interaction, await in_time(interaction, self._list_payload(page)))
+        await reply(interaction, await in_time(interaction, self._list_payload(page)))
 
     async def _list_payload(self, page: int) -> dict[str, Any]:
         found = await self.announcements.pending_page(page)
@@ -319,27 +286,14 @@ def _cannot_post(channel: discord.abc.GuildChannel) -> str | None:
     me = channel.guild.me
     if me is None:
         return None
-    perms = channel.permissions_for(me)
-    if not (perms.view_channel and perms.send_messages):
-        return f"I can't post in <#{channel.id}>: I need View Channel and Send Messages there."
+    # The same list as the invite and the doctor: Read Message History included, without
+    # which the look for an already-sent post finds nothing and a post could go out twice.
+    have = channel.permissions_for(me).value
+    missing = [bit for bit in POST_BITS if not have & bit]
+    if missing:
+        wanted = ", ".join(names(sum(missing)))
+        return f"I can't post in <#{channel.id}>: I need {wanted} there."
     return None
-
-
-async def _reply(interaction: discord.Interaction, payload: dict[str, Any]) -> None:
-    """The ephemeral answer, as a follow-up when `in_time` had to acknowledge first."""
-    kwargs = payload_kwargs(payload)
-    if interaction.response.is_done():
-        await interaction.followup.send(ephemeral=True, **kwargs)
-    else:
-        await interaction.response.send_message(ephemeral=True, **kwargs)
-
-
-async def _edit(interaction: discord.Interaction, kwargs: dict[str, Any]) -> None:
-    """Update the clicked message, through the original response once `in_time` deferred."""
-    if interaction.response.is_done():
-        await interaction.edit_original_response(**kwargs)
-    else:
-        await interaction.response.edit_message(**kwargs)
 
 
 async def setup(bot: AmaBot) -> None:

@@ -28,6 +28,7 @@ from discord.ext import commands
 
 from bot.discord.app import AmaBot
 from bot.plan.scheduled_events import EventStatus
+from bot.services.posting import PostingService
 
 log = logging.getLogger("amabot.cogs.scheduled_events")
 
@@ -97,7 +98,7 @@ class ScheduledEvents(commands.Cog):
             return
         if channel.id not in (settings.ama_stage_channel_id, settings.ama_voice_channel_id):
             return
-        posting = getattr(self.bot, "posting", None)
+        posting = self.bot.posting_service
         if posting is None:
             return
         task = asyncio.get_running_loop().create_task(
@@ -106,7 +107,7 @@ class ScheduledEvents(commands.Cog):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_events_pass(self, posting: Any) -> None:
+    async def _run_events_pass(self, posting: PostingService) -> None:
         try:
             await posting.reconcile_events()
         except asyncio.CancelledError:
@@ -119,7 +120,7 @@ class ScheduledEvents(commands.Cog):
         """At every READY (a new session: after an outage the gateway replays nothing), re-read
         our scheduled events and their "Interested" users from Discord. The pass is owned
         here and logs its own failure; posting does not wait for it."""
-        posting = getattr(self.bot, "posting", None)
+        posting = self.bot.posting_service
         if posting is None:
             return
         task = asyncio.get_running_loop().create_task(
@@ -128,7 +129,7 @@ class ScheduledEvents(commands.Cog):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _reconcile(self, posting: Any) -> None:
+    async def _reconcile(self, posting: PostingService) -> None:
         try:
             await posting.sync_with_discord()
         except asyncio.CancelledError:

@@ -21,12 +21,11 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,11 +36,12 @@ import aiohttp
 from bot.config import default_grace
 from bot.durations import duration_label, parse_duration
 from bot.plan.optin import dm_key
-from bot.plan.posts import nonce_for
+from bot.plan.posts import Post, nonce_for
 from bot.plan.reminders import reminder_key
-from bot.services.gap import ENV as GAP_ENV
-from bot.store import Store
+from bot.store import open_store
 from bot.web.webhook import sign
+from testkit import storeview
+from testkit.gap import landed as gap_landed
 from testkit.harness import WEBHOOK_SECRET, ContentRepo, git, write_config
 from testkit.sandbox import SandboxClient, SandboxError, SandboxTimeout
 
@@ -54,6 +54,14 @@ Say = Callable[[str], None]
 
 def _quiet(_line: str) -> None:
     return None
+
+
+def _answer_text(result: Any) -> str:
+    """The text of the bot's answer: its follow-up when it answered in one, else the message
+    it sent or edited."""
+    if result.followups:
+        return str(result.followups[-1].get("content") or "")
+    return str(result.content or "")
 
 
 def utcnow() -> datetime:
@@ -156,10 +164,20 @@ class Downtime:
 
 
 class BotProcess:
-    """`python3 -m bot run --config FILE`: started, SIGKILLed, restarted, stopped."""
+    """`python3 -m bot run --config FILE`: started, SIGKILLed, restarted, stopped. With
+    `gap`, the bot runs with the send-gap hook installed (testkit/gap.py)."""
 
-    def __init__(self, config: Path, env: dict[str, str], log: Path, health_url: str):
+    def __init__(
+        self,
+        config: Path,
+        env: dict[str, str],
+        log: Path,
+        health_url: str,
+        *,
+        gap: Path | None = None,
+    ):
         self.config = config
+        self.gap = gap
         self.env = env
         self.log = log
         self.health_url = health_url
@@ -173,10 +191,11 @@ class BotProcess:
         with self.log.open("ab") as out:
             out.write(f"=== start #{self.starts} at {_iso(utcnow())} ===\n".encode())
             out.flush()
+            entry = ["testkit.gap", str(self.gap)] if self.gap is not None else ["bot"]
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bot",
+                *entry,
                 "run",
                 "--config",
                 str(self.config),
@@ -280,7 +299,7 @@ class Workload:
     lead: float = 8.0  # seconds allowed for the first start before the first due time
     validate: bool = True  # the stand-in checks each request against Discord's spec
     # Issue 14: kills aimed at the gap between Discord's answer to a send and its record
-    # (the bot SIGKILLs itself there, bot/services/gap.py); at least `min_up` seconds of
+    # (the bot SIGKILLs itself there, testkit/gap.py); at least `min_up` seconds of
     # serving between two kills, so ten kills are ten outages, not one long one.
     gap_kills: int = 0
     min_up: float = 0.0
@@ -510,18 +529,27 @@ class World:
         self.sb = self.sandbox.client
         # Chosen only now: a port picked earlier could be handed to the sandbox meanwhile.
         self.port = free_port()
-        self.first_due = utcnow() + timedelta(seconds=self.w.lead)
         source = self.base / "source"
-        await asyncio.to_thread(self._write_source, source)
+        await asyncio.to_thread(self._write_filler, source)
         self.repo = await asyncio.to_thread(ContentRepo.create, self.base / "repo", source)
+        # Chosen once the filler is written and committed (20 s for 10,000 episodes on a busy
+        # machine): the first start gets its whole `lead` before the first due time, else the
+        # first reminders were already past their grace when the bot started.
+        self.first_due = utcnow() + timedelta(seconds=self.w.lead)
+        timed = await asyncio.to_thread(self._timed_episodes)
+        await asyncio.to_thread(self.repo.commit, timed, "The workload's episodes")
         self.config = write_config(self.base / "amabot.toml", self.config_sections())
         env = {k: v for k, v in os.environ.items() if k != "AMABOT_CONFIG"}
         env.update({"DISCORD_TOKEN": self.sb.token, "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET})
         self.gap = self.base / "gap"
         self.gap.mkdir(exist_ok=True)
-        env[GAP_ENV] = str(self.gap)  # acts only when the harness drops a `kill` file there
+        # The hook acts only when the harness drops a `kill` file in the folder.
         self.bot = BotProcess(
-            self.config, env, self.base / "bot.log", f"http://127.0.0.1:{self.port}/healthz"
+            self.config,
+            env,
+            self.base / "bot.log",
+            f"http://127.0.0.1:{self.port}/healthz",
+            gap=self.gap,
         )
         self.timings["setup_s"] = time.monotonic() - began
 
@@ -557,10 +585,24 @@ class World:
             "webhook": {"listen": f"127.0.0.1:{self.port}"},
         }
 
-    def _write_source(self, source: Path) -> None:
+    def _write_filler(self, source: Path) -> None:
+        """What does not depend on the clock: authors, filler episodes, old recaps."""
         (source / "episodes").mkdir(parents=True)
         (source / "recaps").mkdir()
         (source / "authors.yml").write_text(AUTHORS)
+        for i in range(self.w.filler_episodes):
+            (source / "episodes" / f"filler-{i:05d}.md").write_text(filler_episode_md(i))
+        old = datetime(2020, 1, 1, tzinfo=UTC)
+        for i in range(self.w.filler_recaps):
+            rid = f"old-{i:05d}"
+            (source / "recaps" / f"{rid}.md").write_text(
+                recap_md(rid, f"Old recap {i} about agents", old + timedelta(days=i))
+            )
+
+    def _timed_episodes(self) -> dict[str, str]:
+        """The episodes whose reminders fall due from `first_due` on (path -> text), and
+        what each of their posts is expected to do."""
+        files: dict[str, str] = {}
         offsets = [parse_duration(o) for o in self.w.offsets]
         biggest = max(offsets)
         n_events = -(-self.w.reminders // len(offsets))  # events needed
@@ -576,8 +618,8 @@ class World:
             eid = f"x90-e{j:02d}"
             livestream = starts[2 * j]
             ama = starts[2 * j + 1] if 2 * j + 1 < n_events else None
-            (source / "episodes" / f"{eid}.md").write_text(
-                episode_md(eid, j + 1, f"Chaos episode {j:02d}", livestream, ama)
+            files[f"episodes/{eid}.md"] = episode_md(
+                eid, j + 1, f"Chaos episode {j:02d}", livestream, ama
             )
             for kind, start in (("livestream", livestream), ("ama", ama)):
                 if start is None:
@@ -598,14 +640,7 @@ class World:
                         due = start - lead
                         deadline = min(due + default_grace(lead), start)
                         self.expected[key] = Expected(key, "dm", 0, due, deadline)
-        for i in range(self.w.filler_episodes):
-            (source / "episodes" / f"filler-{i:05d}.md").write_text(filler_episode_md(i))
-        old = datetime(2020, 1, 1, tzinfo=UTC)
-        for i in range(self.w.filler_recaps):
-            rid = f"old-{i:05d}"
-            (source / "recaps" / f"{rid}.md").write_text(
-                recap_md(rid, f"Old recap {i} about agents", old + timedelta(days=i))
-            )
+        return files
 
     # -- driving -------------------------------------------------------------------------------
 
@@ -613,7 +648,7 @@ class World:
         """Before the first start: members' DM choices in the bot's database (as /notify
         would record them) and channels already busy with members' chatter."""
         if self.w.dm_members:
-            store = await Store.open(self.base / "amabot.sqlite3")
+            store = await open_store(self.base / "amabot.sqlite3")
             try:
                 lead = parse_duration(self.w.dm_lead)
                 for i in range(self.w.dm_members):
@@ -639,10 +674,10 @@ class World:
             )
 
     def landed(self) -> list[str]:
-        path = self.gap / "landed"
-        if not path.exists():
-            return []
-        return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line]
+        """The keys of the sends killed between Discord's answer and their record (the
+        hook sees the Sender's nonce; an unexpected one is shown as it is)."""
+        keys = {nonce_for(k): k for k in self.expected}
+        return [keys.get(nonce, nonce) for nonce in gap_landed(self.gap)]
 
     async def start_bot(self) -> float:
         await self.bot.start()
@@ -704,6 +739,11 @@ class World:
             return result
         raise TimeoutError(f"{label}: no answer after {tries} tries")
 
+    async def _final(self, pending: Awaitable[Any]) -> Any:
+        """The bot's final answer to an interaction: a busy bot acknowledges first and
+        answers later (it edits the message or sends a follow-up); the stand-in tells when."""
+        return await self.sb.wait_final(await pending, timeout=6)
+
     async def announce(self, i: int, ahead: float, deadline: float) -> None:
         """An organiser runs /announce create, then clicks Confirm on the preview."""
         marker = f"Chaos announcement {i:02d}"
@@ -712,14 +752,16 @@ class World:
         while time.monotonic() < deadline:
             due = utcnow() + timedelta(seconds=ahead)
             preview = await self.interact(
-                lambda due=due: self.sb.slash(
-                    ava,
-                    general,
-                    "announce",
-                    subcommand="create",
-                    message=f"{marker}: the AMA moves to the stage.",
-                    when=_iso(due),
-                    timeout=6,
+                lambda due=due: self._final(
+                    self.sb.slash(
+                        ava,
+                        general,
+                        "announce",
+                        subcommand="create",
+                        message=f"{marker}: the AMA moves to the stage.",
+                        when=_iso(due),
+                        timeout=6,
+                    )
                 ),
                 label=f"announce create {i}",
                 deadline=deadline,
@@ -730,13 +772,13 @@ class World:
                     continue  # the bot was down longer than the lead time: ask again
                 raise AssertionError(f"no Confirm button on the preview: {preview.content!r}")
             result = await self.interact(
-                lambda msg=preview.message, cid=confirm: self.sb.click(
-                    ava, general, msg["id"], cid, timeout=6
+                lambda msg=preview.message, cid=confirm: self._final(
+                    self.sb.click(ava, general, msg["id"], cid, timeout=6)
                 ),
                 label=f"announce confirm {i}",
                 deadline=deadline,
             )
-            text = result.content or ""
+            text = _answer_text(result)
             if "Scheduled `announce:" in text:
                 self.marks[marker] = text.split("`")[1]
                 return
@@ -965,35 +1007,24 @@ def _spread(rng: random.Random, n: int, lo: float, hi: float, *, gap: float) -> 
 # -- verification --------------------------------------------------------------------------------
 
 
-def read_outbox(db: Path) -> dict[str, dict[str, Any]]:
-    """The outbox rows, read-only, after the bot has stopped."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        return {r["key"]: dict(r) for r in conn.execute("SELECT * FROM outbox")}
-    finally:
-        conn.close()
-
-
-def _from_us(value: int | None) -> datetime | None:
-    return (
-        None if value is None else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
-    )
+def _text(payload: dict[str, Any]) -> str:
+    """A payload as the store holds it (compact JSON, text unescaped): markers are found in it."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
 async def verify(world: World) -> RunReport:
     sb, sandbox = world.sb, world.sandbox
-    rows = read_outbox(world.base / "amabot.sqlite3")
+    rows = await storeview.outbox_rows(world.base / "amabot.sqlite3")  # the bot has stopped
     # Organiser announcements: their keys come from the outbox, matched by the marker text.
     announcements = sandbox.channel("announcements")
     for marker in world.marks:
-        found = [k for k, r in rows.items() if r["kind"] == "announce" and marker in r["payload"]]
+        found = [k for k, r in rows.items() if r.kind == "announce" and marker in _text(r.payload)]
         if not found:  # confirmed (or "already handled") but no row: lost
             world.expected[f"announce:?{marker}"] = Expected(
                 f"announce:?{marker}", "announce", announcements
             )
         for key in found:  # two rows for one Confirm would be two posts: shown as extra keys
-            world.expected[key] = Expected(key, "announce", int(rows[key]["channel_id"]))
+            world.expected[key] = Expected(key, "announce", int(rows[key].channel_id))
         if len(found) > 1:
             world.problems.append(f"{marker!r} scheduled {len(found)} times: {found}")
     requests = await sb.requests()
@@ -1021,12 +1052,12 @@ async def verify(world: World) -> RunReport:
         # Counted per outbox key in every channel and DM, whatever nonce each copy carries.
         msgs = per_key.get(exp.key, [])
         row = rows.get(exp.key)
-        status = row["status"] if row else None
-        reason = row["reason"] if row else None
+        status = row.status.value if row else None
+        reason = row.reason if row else None
         late = None
         note = ""
         if row and exp.due_at is not None:
-            when = _from_us(row["sent_at"] or row["updated_at"])
+            when = row.sent_at or row.updated_at
             late = (when - exp.due_at).total_seconds() if when else None
         if len(msgs) > 1:
             verdict = "duplicated"
@@ -1034,12 +1065,12 @@ async def verify(world: World) -> RunReport:
             note = f"{len(msgs)} messages for its key (channels {', '.join(where)})"
         elif len(msgs) == 1:
             verdict = "delivered"
-            if status != "sent" or int(row["message_id"] or 0) != int(msgs[0]["id"]):
+            if status != "sent" or int(row.message_id or 0) != int(msgs[0]["id"]):
                 problems.append(f"{exp.key}: one message but outbox says {status}")
             if int(msgs[0]["channel_id"]) != exp.channel_id and exp.channel_id:
                 problems.append(f"{exp.key}: posted in channel {msgs[0]['channel_id']}")
             if exp.kind == "reminder" and late is not None and exp.deadline is not None:
-                sent_at = _from_us(row["sent_at"])
+                sent_at = row.sent_at
                 if sent_at is not None and sent_at > exp.deadline + timedelta(seconds=1):
                     over = (sent_at - exp.deadline).total_seconds()
                     problems.append(
@@ -1127,13 +1158,13 @@ def _shows(message: dict[str, Any], payload: dict[str, Any]) -> bool:
 
 
 def messages_per_key(
-    messages: list[dict[str, Any]], rows: dict[str, dict[str, Any]], expected: dict[str, Any]
+    messages: list[dict[str, Any]], rows: dict[str, Post], expected: dict[str, Any]
 ) -> dict[str, list[dict[str, Any]]]:
     """Every bot post (all channels and DMs) assigned to the outbox key it delivers: by its
     nonce when that is a key's, else by showing a key's payload in that key's channel or in
     a DM. A resend with another nonce, or none, still counts against its key."""
     by_nonce = {nonce_for(k): k for k in {*rows, *expected}}
-    payloads = {k: json.loads(r["payload"]) for k, r in rows.items() if r.get("payload")}
+    payloads = {k: r.payload for k, r in rows.items() if r.payload}
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for m in messages:
         if m.get("interaction_metadata") or m.get("webhook_id"):
@@ -1141,7 +1172,7 @@ def messages_per_key(
         key = by_nonce.get(str(m.get("nonce")))
         if key is None:
             for k, payload in payloads.items():
-                same_place = int(rows[k]["channel_id"] or 0) == int(m["channel_id"])
+                same_place = int(rows[k].channel_id or 0) == int(m["channel_id"])
                 if (same_place or m.get("dm")) and _shows(m, payload):
                     key = k
                     break
@@ -1157,7 +1188,7 @@ SERVING_SLACK = timedelta(seconds=0.5)
 
 
 def _skip_justified(
-    exp: Expected, row: dict[str, Any], downtimes: list[Downtime], *, faults: bool = False
+    exp: Expected, row: Post, downtimes: list[Downtime], *, faults: bool = False
 ) -> str:
     """'' when skipping was right, else what is wrong. Against the exact downtimes and grace:
     the whole window in which the post was due and still within its grace, [due, deadline],
@@ -1167,9 +1198,9 @@ def _skip_justified(
     if exp.due_at is None or exp.deadline is None:
         return "not a post with a deadline"
     # The bot's own times: the episode file holds whole seconds, the workload exact times.
-    deadline = _from_us(row.get("deadline")) or exp.deadline
-    due = _from_us(row.get("due_at")) or exp.due_at
-    decided = _from_us(row["updated_at"])
+    deadline = row.deadline or exp.deadline
+    due = row.due_at or exp.due_at
+    decided = row.updated_at
     if decided is not None and decided <= deadline:
         return f"decided {(deadline - decided).total_seconds():.1f}s before its deadline"
     down = sorted((d.killed_at, (d.serving_at or utcnow()) + STARTUP_ALLOWANCE) for d in downtimes)
@@ -1189,7 +1220,7 @@ def _skip_justified(
         worst = worst or (cursor, deadline)
     if serving <= SERVING_SLACK:
         return ""
-    if faults and row.get("last_error"):
+    if faults and row.last_error:
         return ""
     worst = worst or (due, deadline)
     return (

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.clock import ManualClock
-from bot.content.models import Episode, EpisodeStatus, ShowEvent
 from bot.plan.announcements import (
     DRAFT_PREFIX,
     DRAFT_TTL,
@@ -23,7 +22,8 @@ from bot.plan.posts import PlannedPost, PostStatus
 from bot.plan.reminders import reminder_key
 from bot.render.limits import CONTENT_MAX
 from bot.services.announcements import NOT_FOUND, Announcements
-from bot.store import Store
+from bot.store import open_store
+from tests.builders import make_episode
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ORGANISER, OTHER = 1001, 1002
@@ -51,7 +51,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def store(tmp_path, clock):
-    async with await Store.open(tmp_path / "amabot.sqlite3", clock=clock) as opened:
+    async with await open_store(tmp_path / "amabot.sqlite3", clock=clock) as opened:
         yield opened
 
 
@@ -199,21 +199,16 @@ async def test_cancel_records_who_and_unschedules(flow, store, wakeups):
         await flow.cancel("announce:999", OTHER)
 
 
-def episode(start: datetime) -> Episode:
-    return Episode(
-        id="s2-e05",
-        path="episodes/s2-e05.md",
-        season=2,
-        number=5,
-        title="Fine tuning",
-        status=EpisodeStatus.SCHEDULED,
-        livestream=ShowEvent("livestream", start, timedelta(minutes=30)),
-        ama=ShowEvent("ama", start + 96 * H, timedelta(minutes=30)),
-    )
-
-
 async def test_skip_cancels_this_weeks_pending_reminders_of_one_event(flow, store, wakeups, clock):
-    ep = episode(T0 + 30 * H)
+    ep = make_episode(
+        ls_at=T0 + 30 * H,
+        ama_at=T0 + 126 * H,
+        zone="UTC",
+        ls_url=None,
+        ama_url=None,
+        title="Fine tuning",
+        guests=(),
+    )
     offsets = (24 * H, H)
     for kind in ("livestream", "ama"):
         for offset in offsets:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from icalendar import Calendar
 
 from bot.config import Settings
-from bot.content.models import Episode, EpisodeStatus, ShowEvent
+from bot.content.models import EpisodeStatus
 from bot.plan.calendar import (
     calendar_hashes,
     episode_ics,
@@ -20,9 +21,10 @@ from bot.plan.calendar import (
     feed_ics,
     ics_filename,
 )
-from bot.store import Store
+from bot.store import open_store
 from bot.web.calendar import calendar_route
 from bot.web.webhook import make_webhook_app
+from tests.builders import make_episode
 
 LA = "America/Los_Angeles"
 M = timedelta(minutes=1)
@@ -32,22 +34,8 @@ FRIDAY = datetime(2025, 7, 18, 17, 30, tzinfo=UTC)
 WINTER = datetime(2025, 12, 1, 18, 30, tzinfo=UTC)  # 10:30 in Los Angeles (PST)
 
 
-def episode(id="s2-e05", ls=MONDAY, ama=FRIDAY, **changes) -> Episode:
-    values = {
-        "id": id,
-        "path": f"episodes/{id}.md",
-        "season": 2,
-        "number": 5,
-        "title": "Fine Tuning & Distillation",
-        "summary": "Small models, big jobs.",
-        "guests": ("Dave Voutila",),
-        "status": EpisodeStatus.SCHEDULED,
-        "timezone": LA,
-        "livestream": ShowEvent("livestream", ls, 30 * M, "https://example.org/register", LA),
-        "ama": ShowEvent("ama", ama, 30 * M, "https://discord.gg/abc", LA),
-    }
-    values.update(changes)
-    return Episode(**values)
+# The feed's episodes carry a summary (the events' description).
+episode = partial(make_episode, summary="Small models, big jobs.")
 
 
 def events_of(data: bytes) -> dict[str, object]:
@@ -77,19 +65,19 @@ def test_episode_ics_holds_both_events_in_utc_with_the_zone_and_an_alarm():
 
 
 def test_winter_times_land_on_the_same_wall_clock():
-    data = episode_ics(episode(ls=WINTER, ama=WINTER + timedelta(days=4)), Settings(), NOW)
+    data = episode_ics(episode(ls_at=WINTER, ama_at=WINTER + timedelta(days=4)), Settings(), NOW)
     start = events_of(data)["s2-e05-livestream@amabot"]["DTSTART"].dt
     assert start == WINTER
     assert start.astimezone(ZoneInfo(LA)).strftime("%H:%M") == "10:30"
 
 
 def test_tbd_events_are_left_out():
-    data = episode_ics(episode(ama=None), Settings(), NOW)
+    data = episode_ics(episode(ama_at=None), Settings(), NOW)
     assert set(events_of(data)) == {"s2-e05-livestream@amabot"}
 
 
 def test_feed_uids_are_stable_across_builds_and_sequence_comes_from_the_caller():
-    eps = [episode(), episode("s2-e06", ls=MONDAY + timedelta(days=7), ama=None)]
+    eps = [episode(), episode("s2-e06", ls_at=MONDAY + timedelta(days=7), ama_at=None)]
     first = feed_ics(eps, Settings(), NOW)
     second = feed_ics(list(reversed(eps)), Settings(), NOW + timedelta(hours=1))
     assert list(events_of(first)) == list(events_of(second))
@@ -106,8 +94,8 @@ def test_feed_uids_are_stable_across_builds_and_sequence_comes_from_the_caller()
 def test_cancelled_events_are_marked_and_old_ones_dropped():
     eps = [
         episode(status=EpisodeStatus.CANCELLED),
-        episode("s1-e01", ls=NOW - timedelta(days=60), ama=None),
-        episode("tbd", ls=None, ama=None, status=EpisodeStatus.TBD),
+        episode("s1-e01", ls_at=NOW - timedelta(days=60), ama_at=None),
+        episode("tbd", ls_at=None, ama_at=None, status=EpisodeStatus.TBD),
     ]
     events = events_of(feed_ics(eps, Settings(), NOW))
     assert set(events) == {"s2-e05-livestream@amabot", "s2-e05-ama@amabot"}
@@ -118,13 +106,13 @@ def test_cancelled_events_are_marked_and_old_ones_dropped():
 async def test_sequence_bumps_once_per_change_and_survives_a_restart(tmp_path):
     path = tmp_path / "amabot.sqlite3"
     eps = [episode()]
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         seq = await store.events.calendar_sequences(calendar_hashes(eps, Settings(), NOW), NOW)
         assert set(seq.values()) == {0}
         seq = await store.events.calendar_sequences(calendar_hashes(eps, Settings(), NOW), NOW)
         assert set(seq.values()) == {0}
-    moved = [episode(ama=FRIDAY + timedelta(hours=1))]
-    async with await Store.open(path) as store:
+    moved = [episode(ama_at=FRIDAY + timedelta(hours=1))]
+    async with await open_store(path) as store:
         hashes = calendar_hashes(moved, Settings(), NOW)
         seq = await store.events.calendar_sequences(hashes, NOW)
         assert seq == {"s2-e05-livestream@amabot": 0, "s2-e05-ama@amabot": 1}

@@ -16,7 +16,7 @@ from bot.services.delivery import (
     TransientSendError,
     matches_variant,
 )
-from bot.store import Store
+from bot.store import open_store
 
 T0 = datetime(2025, 7, 14, 17, 0, tzinfo=UTC)
 
@@ -108,7 +108,7 @@ def planned(key: str, kind: str = "recap", due: datetime = T0, **kw: Any) -> Pla
 @pytest.fixture
 async def world(tmp_path):
     clock = ManualClock(T0)
-    store = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    store = await open_store(tmp_path / "amabot.sqlite3", clock=clock)
     sender = RecordingSender(clock)
     dispatcher = Dispatcher(store.outbox, sender, clock=clock)
     yield clock, store, sender, dispatcher
@@ -154,19 +154,29 @@ class Crash(BaseException):
     """SIGKILL stand-in: not an Exception, so no `except Exception` in delivery catches it."""
 
 
-async def crash_after_send(post, message_id):
-    raise Crash()
+class CrashesAfterSend:
+    """The sender, then the process dies: Discord has the message, the outbox does not know."""
+
+    def __init__(self, sender: RecordingSender) -> None:
+        self.sender = sender
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sender, name)
+
+    async def send(self, channel_id, payload, *, nonce):
+        await self.sender.send(channel_id, payload, nonce=nonce)
+        raise Crash()
 
 
 async def test_crash_between_send_and_record_is_settled_from_history(world, tmp_path):
     clock, store, sender, _ = world
     await store.outbox.reconcile([planned("recap:a")], scope="recap:", now=clock())
-    crashing = Dispatcher(store.outbox, sender, clock=clock, after_send=crash_after_send)
+    crashing = Dispatcher(store.outbox, CrashesAfterSend(sender), clock=clock)
     with pytest.raises(Crash):  # the message reached Discord, then the process died
         await crashing.deliver("recap:a")
     await store.close()
 
-    reopened = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    reopened = await open_store(tmp_path / "amabot.sqlite3", clock=clock)
     try:
         dispatcher = Dispatcher(reopened.outbox, sender, clock=clock)
         assert await dispatcher.recover() == ["recap:a"]
@@ -481,13 +491,13 @@ async def test_a_post_found_after_a_crash_is_recorded_as_sent_not_skipped(world,
     )
     await store.outbox.reconcile([reminder], scope="reminder:", now=clock())
     clock.advance(timedelta(seconds=1))
-    crashing = Dispatcher(store.outbox, sender, clock=clock, after_send=crash_after_send)
+    crashing = Dispatcher(store.outbox, CrashesAfterSend(sender), clock=clock)
     with pytest.raises(Crash):  # Discord has the message, the outbox says "sending"
         await crashing.deliver(reminder.key)
     await store.close()
 
     clock.advance(timedelta(minutes=20))  # back long after its grace
-    reopened = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    reopened = await open_store(tmp_path / "amabot.sqlite3", clock=clock)
     try:
         dispatcher = Dispatcher(reopened.outbox, sender, clock=clock)
         await dispatcher.recover()

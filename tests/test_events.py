@@ -27,8 +27,7 @@ from bot.plan.scheduled_events import (
     recorded_body,
     transition_times,
 )
-from bot.store import Store
-from bot.store.scheduled_events import StoredEvent
+from bot.store import StoredEvent, open_store
 
 LA = "America/Los_Angeles"
 H = timedelta(hours=1)
@@ -393,11 +392,11 @@ async def test_reconciler_creates_once_across_restarts_and_patches_once(tmp_path
     path = tmp_path / "amabot.sqlite3"
     api = RecordingApi()
     cfg = settings()
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         report = await EventReconciler(store.events, api, cfg).reconcile([episode()], NOW)
         assert len(report.applied) == 2
         assert api.calls[0][2]["image"] == "data:image/png;base64,iVBORw=="
-    async with await Store.open(path) as store:  # restart
+    async with await open_store(path) as store:  # restart
         await EventReconciler(store.events, api, cfg).reconcile([episode()], NOW + H)
         assert [c[0] for c in api.calls] == ["POST", "POST"]
         await EventReconciler(store.events, api, cfg).reconcile(
@@ -415,7 +414,7 @@ async def test_missing_manage_events_is_recorded_and_cleared(tmp_path):
     api.refuse = EventsApiError(
         "403 Forbidden (error code: 50013): Missing Permissions", status=403, code=50013
     )
-    async with await Store.open(tmp_path / "db.sqlite3") as store:
+    async with await open_store(tmp_path / "db.sqlite3") as store:
         reconciler = EventReconciler(store.events, api, settings())
         report = await reconciler.reconcile([episode()], NOW)
         assert report.applied == []
@@ -430,7 +429,7 @@ async def test_missing_manage_events_is_recorded_and_cleared(tmp_path):
 
 async def test_disabled_events_do_nothing(tmp_path):
     api = RecordingApi()
-    async with await Store.open(tmp_path / "db.sqlite3") as store:
+    async with await open_store(tmp_path / "db.sqlite3") as store:
         await EventReconciler(store.events, api, Settings()).reconcile([episode()], NOW)
     assert api.calls == []
 

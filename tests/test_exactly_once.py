@@ -20,7 +20,7 @@ from bot.services.delivery import (
     matches_variant,
     variant_of,
 )
-from bot.store import Store
+from bot.store import open_store
 from tests.test_delivery import T0, RecordingSender, planned
 
 H = timedelta(hours=1)
@@ -33,7 +33,7 @@ async def store(tmp_path):
     from bot.clock import ManualClock
 
     clock = ManualClock(T0)
-    s = await Store.open(tmp_path / "amabot.sqlite3", clock=clock)
+    s = await open_store(tmp_path / "amabot.sqlite3", clock=clock)
     s.test_clock = clock  # type: ignore[attr-defined]
     yield s
     await s.close()
@@ -164,7 +164,7 @@ async def test_reminders_are_not_published_unless_configured(store):
     assert (await store.outbox.get(rem.key)).publish_status is None
     rem2 = planned("reminder:f:ama:1h", kind="reminder", event_start=T0 + H, deadline=T0 + M)
     await store.outbox.reconcile([rem, rem2], scope="reminder:", now=clock())
-    await dispatcher(store, sender, publish_reminders=True).deliver_due()
+    await dispatcher(store, sender, publish_settings=frozenset({"reminders.publish"})).deliver_due()
     assert len(sender.published) == 1
 
 
@@ -172,7 +172,7 @@ async def test_a_publish_that_would_arrive_after_its_event_is_dropped_and_record
     clock = store.test_clock
     sender = RecordingSender(clock)
     sender.news_channels.add(10)
-    d = dispatcher(store, sender, publish_reminders=True)
+    d = dispatcher(store, sender, publish_settings=frozenset({"reminders.publish"}))
     rem = planned("reminder:e:ama:10m", kind="reminder", event_start=T0 + 10 * M)
     await store.outbox.reconcile([rem], scope="reminder:", now=clock())
     await store.outbox.claim(rem.key, clock())
@@ -233,21 +233,7 @@ async def test_edits_refused_30046_back_off_then_are_given_up_with_the_reason(st
     assert sender.edits == []
 
 
-# -- the lease ---------------------------------------------------------------------------
-
-
-async def test_the_lease_has_one_holder_until_it_expires(store):
-    clock = store.test_clock
-    leases = store.leases
-    assert await leases.take("a", clock(), 30 * S)
-    assert await leases.take("a", clock(), 30 * S)  # ours: kept
-    assert not await leases.take("b", clock() + 10 * S, 30 * S)
-    assert await leases.renew("a", clock() + 20 * S, 30 * S)
-    assert not await leases.take("b", clock() + 45 * S, 30 * S)  # renewed until +50 s
-    assert await leases.take("b", clock() + 51 * S, 30 * S)  # expired: taken over
-    assert not await leases.renew("a", clock() + 52 * S, 30 * S)  # a has lost it
-    assert await leases.take("c", clock() + 52 * S, 30 * S, replacing="b")  # b is known dead
-    assert (await leases.get()).holder == "c"
+# The lease's own behaviour is in the store's conformance suite (tests/store/test_leases.py).
 
 
 # -- config ------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 - bot/content, bot/plan and bot/render are pure: nothing they import, directly or through
   other bot modules, is discord, aiohttp or aiosqlite;
-- nothing under bot/ or cogs/ imports the test kit, except the CLI's `demo` entry.
+- nothing under bot/ or cogs/ imports the test kit, except the CLI's `demo` entry;
+- outside bot/store/, nothing under bot/ or cogs/ imports a store backend (`bot.store.sqlite`)
+  or aiosqlite: they reach storage through `bot.store` and its interface.
 
 The check reads the import statements (function-level ones included), so a lazy import does
 not slip through.
@@ -107,6 +109,23 @@ def test_product_never_imports_the_test_kit(path):
         assert kit == ["testkit.demo", "testkit.demo.run_demo"], kit
     else:
         assert not kit, f"{path} imports {kit}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        str(p.relative_to(ROOT))
+        for top in ("bot", "cogs")
+        for p in (ROOT / top).rglob("*.py")
+        if not p.is_relative_to(ROOT / "bot" / "store")
+    ),
+)
+def test_only_the_store_knows_its_backends(path):
+    names = imports_of(ROOT / path)
+    backend = sorted(
+        n for n in names if n.startswith("bot.store.sqlite") or n.split(".")[0] == "aiosqlite"
+    )
+    assert not backend, f"{path} imports {backend}; use bot.store (open_store, the Protocols)"
 
 
 def test_the_rule_sees_a_violation(tmp_path):

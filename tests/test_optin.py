@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import OptinSettings, Settings
-from bot.content.models import Episode, EpisodeStatus, ShowEvent
+from bot.content.models import EpisodeStatus
 from bot.plan.late import late_decision
 from bot.plan.optin import (
     INTERESTED_LEAD,
@@ -26,14 +26,15 @@ from bot.plan.optin import (
     parse_dm_key_at,
     parse_lead,
     parse_recap_dm_key,
-    parse_series_custom_id,
+    parse_stream_custom_id,
     plan_dm_followups,
     plan_dm_reminders,
     recap_dm_key,
 )
 from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.render.limits import CUSTOM_ID_MAX
-from bot.store import Store
+from bot.store import open_store
+from tests.builders import make_episode as episode
 
 LA = "America/Los_Angeles"
 H = timedelta(hours=1)
@@ -43,21 +44,6 @@ DAY = timedelta(days=1)
 NOW = datetime(2025, 7, 10, 12, 0, tzinfo=UTC)
 MONDAY = datetime(2025, 7, 14, 17, 30, tzinfo=UTC)
 FRIDAY = datetime(2025, 7, 18, 17, 30, tzinfo=UTC)
-
-
-def episode(id="s2-e05", status=EpisodeStatus.SCHEDULED, ls=MONDAY, ama=FRIDAY) -> Episode:
-    return Episode(
-        id=id,
-        path=f"episodes/{id}.md",
-        season=2,
-        number=5,
-        title="Fine Tuning & Distillation",
-        guests=("Dave Voutila",),
-        status=status,
-        timezone=LA,
-        livestream=ShowEvent("livestream", ls, 30 * M, "https://example.org/register", LA),
-        ama=ShowEvent("ama", ama, 30 * M, "https://discord.gg/abc", LA),
-    )
 
 
 def bare(key: str) -> str:
@@ -124,7 +110,7 @@ def test_cancelled_tbd_and_past_events_get_no_dm():
         plan_dm_reminders([episode(status=EpisodeStatus.CANCELLED)], prefs, [], settings(), NOW)
         == []
     )
-    assert plan_dm_reminders([episode(ls=None, ama=None)], prefs, [], settings(), NOW) == []
+    assert plan_dm_reminders([episode(ls_at=None, ama_at=None)], prefs, [], settings(), NOW) == []
     after_monday = MONDAY + H
     plan = plan_dm_reminders([episode()], prefs, [], settings(), after_monday)
     assert [p.key for p in plan] == ["dm:1:s2-e05:ama:1h@20250718T173000Z"]
@@ -195,8 +181,8 @@ def test_keys_custom_ids_and_leads():
         parse_dm_key("reminder:s2-e05:ama:1h")
     assert optout_custom_id("recaps") == "amabot:optout:recaps"
     assert len(optout_custom_id("livestream")) < CUSTOM_ID_MAX
-    assert parse_series_custom_id("amabot:optout:ama", OPTOUT_PREFIX) == "ama"
-    assert parse_series_custom_id("amabot:optout:nope", OPTOUT_PREFIX) is None
+    assert parse_stream_custom_id("amabot:optout:ama", OPTOUT_PREFIX) == "ama"
+    assert parse_stream_custom_id("amabot:optout:nope", OPTOUT_PREFIX) is None
     assert [parse_lead(x) for x in ("1 day", "1h", "10 minutes", "1d")] == [DAY, H, 10 * M, DAY]
     with pytest.raises(ValueError):
         parse_lead("2 hours")
@@ -222,7 +208,7 @@ def test_notify_status_text():
 
 async def test_preferences_interests_and_closed_dms_survive_a_restart(tmp_path):
     path = tmp_path / "amabot.sqlite3"
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         await store.optin.set_pref(1, "ama", Mode.DM, H, NOW)
         await store.optin.set_pref(1, "ama", "dm", 10 * M, NOW)  # changed its mind
         await store.optin.set_pref(2, "livestream", Mode.ROLE, H, NOW)
@@ -231,7 +217,7 @@ async def test_preferences_interests_and_closed_dms_survive_a_restart(tmp_path):
         await store.optin.mark_dm_closed(1, "50007 Cannot send messages to this user", NOW)
         with pytest.raises(ValueError):
             await store.optin.set_pref(1, "podcasts", Mode.DM, H, NOW)
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         assert await store.optin.prefs() == [
             Preference(1, "ama", Mode.DM, 10 * M),
             Preference(2, "livestream", Mode.ROLE, H),
@@ -252,8 +238,8 @@ async def test_preferences_interests_and_closed_dms_survive_a_restart(tmp_path):
         assert not await store.optin.is_dm_closed(1)
 
 
-async def test_stop_these_turns_the_series_off_and_drops_interest(tmp_path):
-    async with await Store.open(tmp_path / "db.sqlite3") as store:
+async def test_stop_these_turns_the_stream_off_and_drops_interest(tmp_path):
+    async with await open_store(tmp_path / "db.sqlite3") as store:
         await store.optin.set_pref(1, "ama", Mode.DM, 10 * M, NOW)
         await store.optin.add_interest(1, "event:s2-e05:ama", NOW)
         await store.optin.add_interest(1, "event:s2-e05:livestream", NOW)
@@ -268,10 +254,10 @@ async def test_dm_posts_go_through_the_outbox_exactly_once(tmp_path):
     path = tmp_path / "amabot.sqlite3"
     prefs = [Preference(1, "ama", Mode.DM, H)]
     plan = plan_dm_reminders([episode()], prefs, [], settings(), NOW)
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         report = await store.outbox.reconcile(plan, scope="dm:", now=NOW)
         assert report.inserted == ["dm:1:s2-e05:ama:1h@20250718T173000Z"]
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         report = await store.outbox.reconcile(plan, scope="dm:", now=NOW)
         assert report.inserted == [] and report.unchanged == 1
         post = await store.outbox.get("dm:1:s2-e05:ama:1h@20250718T173000Z")
@@ -319,7 +305,7 @@ def test_a_recap_dm_only_for_announcements_new_to_the_member():
         Preference(2, "recaps", Mode.DM, since=opted_in),  # DMs closed
         Preference(3, "recaps", Mode.ROLE, since=opted_in),
         Preference(4, "recaps", Mode.OFF, since=opted_in),
-        Preference(5, "ama", Mode.DM, since=opted_in),  # a different series
+        Preference(5, "ama", Mode.DM, since=opted_in),  # a different stream
     ]
     plan = plan_dm_reminders(
         [], prefs, [], settings(), NOW, dm_closed={2}, announcements=announcements
@@ -349,7 +335,7 @@ def test_a_recap_dm_only_for_announcements_new_to_the_member():
 
 
 async def test_recap_dms_follow_the_outbox_announcements_from_the_choice_on(tmp_path):
-    async with await Store.open(tmp_path / "db.sqlite3") as store:
+    async with await open_store(tmp_path / "db.sqlite3") as store:
         old = PlannedPost("recap:old", "recap", NOW - DAY, 7, {"content": "<@&33> old"})
         new = PlannedPost("recap:new", "recap", NOW - DAY, 7, {"content": "<@&33> new"})
         await store.outbox.reconcile([old], scope="recap:", now=NOW - DAY)

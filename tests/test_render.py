@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 
 import jsonschema
 import pytest
@@ -15,7 +15,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from bot.config import Settings, SiteSettings
-from bot.content.models import Author, Episode, EpisodeStatus, Recap, ShowEvent
+from bot.content.models import Author, EpisodeStatus, Recap, ShowEvent
 from bot.render.limits import allowed_mentions, cut, embed_chars, fit_message
 from bot.render.messages import (
     announcement_preview,
@@ -38,6 +38,7 @@ from bot.render.messages import (
     when_line,
 )
 from testkit.sandbox.validation import SPEC_PATH
+from tests import builders
 
 SPEC = SPEC_PATH  # Discord's own OpenAPI description, shipped with the stand-in
 SETTINGS = Settings()
@@ -49,33 +50,18 @@ AMA = datetime(2025, 7, 18, 17, 30, tzinfo=UTC)  # Friday 10:30 PDT
 BEFORE = datetime(2025, 7, 10, tzinfo=UTC)
 
 
-def make_episode(**kw) -> Episode:
-    base = dict(
-        id="s2-e05",
-        path="episodes/s2-e05.md",
-        season=2,
-        number=5,
-        title="Fine Tuning & Distillation",
-        summary="Model customization is critical.",
-        guests=("Dave Voutila",),
-        hosts=("Nitya Narasimhan",),
-        tags=("fine-tuning", "distillation"),
-        status=EpisodeStatus.SCHEDULED,
-        timezone="America/Los_Angeles",
-        livestream=ShowEvent(
-            "livestream",
-            LS,
-            timedelta(minutes=30),
-            "https://example.org/register",
-            "America/Los_Angeles",
-        ),
-        ama=ShowEvent(
-            "ama", AMA, timedelta(minutes=30), "https://discord.gg/x", "America/Los_Angeles"
-        ),
-        links={"replay": "https://www.youtube.com/watch?v=VSNGzBB20aw"},
-    )
-    base.update(kw)
-    return Episode(**base)
+# The episode the renderers are shown: everything filled in.
+make_episode = partial(
+    builders.make_episode,
+    path="episodes/s2-e05.md",
+    ls_at=LS,
+    ama_at=AMA,
+    ama_url="https://discord.gg/x",
+    summary="Model customization is critical.",
+    hosts=("Nitya Narasimhan",),
+    tags=("fine-tuning", "distillation"),
+    links={"replay": "https://www.youtube.com/watch?v=VSNGzBB20aw"},
+)
 
 
 def make_recap(**kw) -> Recap:

@@ -10,6 +10,10 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported lazily below: `amabot --help` stays quick
+    from bot.config import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace):
+def _settings(args: argparse.Namespace) -> Settings:
     from bot.config import find_config, load_settings
 
     return load_settings(find_config(args.config, os.environ), environ=os.environ)
@@ -83,7 +87,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from bot.discord.app import run_bot
+    from bot.discord.serve import run_bot
 
     return run_bot(_settings(args))
 
@@ -123,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.handler(args)
+        code: int = args.handler(args)
+        return code
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return exc.exit_code

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -18,13 +19,14 @@ from bot.clock import Clock, system_clock
 from bot.config import Settings
 from bot.content.identity import announcement_ids
 from bot.content.index import ContentIndex
+from bot.content.models import Episode
 from bot.plan.late import Action, late_decision
-from bot.plan.posts import Post, PostStatus
+from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.plan.recaps import backlog_cutoff, plan_recap_announcements
 from bot.plan.reminders import plan_reminders
 from bot.plan.scheduled_events import Op, diff_events, plan_guild_events
 from bot.services.posting import RECAP_ALIAS_PREFIX
-from bot.store import Store
+from bot.store import Store, open_store
 
 RECENT = 10
 
@@ -32,32 +34,14 @@ RECENT = 10
 async def collect_plan(
     settings: Settings, *, days: int, clock: Clock = system_clock
 ) -> dict[str, Any]:
+    """What `amabot plan` shows, read from the content and the database; writes nothing."""
     now = clock()
     index = ContentIndex(settings.content.path, settings)
     await asyncio.to_thread(index.reload)
-    async with await Store.open(settings.storage.database, clock=clock) as store:
-        first_start = store.first_start
+    async with await open_store(settings.storage.database, clock=clock) as store:
         episodes = {e.id: e for e in index.episodes()}
-        aliases = await store.state.with_prefix(RECAP_ALIAS_PREFIX)
-        recap_plan = plan_recap_announcements(
-            index.recaps(),
-            episodes=episodes,
-            authors=index.authors,
-            settings=settings,
-            now=now,
-            ids=announcement_ids(index.recaps(), aliases),
-        )
-        reminder_plan = plan_reminders(episodes.values(), settings, now)
+        would_add = await _would_add(store, index, episodes, settings, now)
         pending = await store.outbox.pending()
-        known = {p.key for p in await store.outbox.all()}
-        # Posts the bot would add on its next reconcile, shown as pending-to-be.
-        cutoff = backlog_cutoff(settings, now)
-        would_add = [
-            p
-            for p in (*recap_plan, *reminder_plan)
-            if p.key not in known and not (first_start and p.kind == "recap" and p.due_at < cutoff)
-        ]
-        horizon = now + timedelta(days=days)
         recent = {
             status.value: [
                 _post_dict(p, settings) for p in await store.outbox.recent([status], RECENT)
@@ -72,6 +56,7 @@ async def collect_plan(
         counts = {str(k): v for k, v in (await store.outbox.counts()).items()}
         events = await _events_report(store, settings, episodes.values(), now)
     problems = [p for p in index.problems if p.severity == "error"]
+    horizon = now + timedelta(days=days)
     return {
         "now": now.isoformat(),
         "timezone": settings.series.timezone,
@@ -98,7 +83,37 @@ async def collect_plan(
     }
 
 
-async def _events_report(store: Store, settings: Settings, episodes, now: datetime) -> dict:
+async def _would_add(
+    store: Store,
+    index: ContentIndex,
+    episodes: Mapping[str, Episode],
+    settings: Settings,
+    now: datetime,
+) -> list[PlannedPost]:
+    """Posts the bot would add on its next reconcile, shown as pending-to-be."""
+    aliases = await store.state.with_prefix(RECAP_ALIAS_PREFIX)
+    recap_plan = plan_recap_announcements(
+        index.recaps(),
+        episodes=episodes,
+        authors=index.authors,
+        settings=settings,
+        now=now,
+        ids=announcement_ids(index.recaps(), aliases),
+    )
+    reminder_plan = plan_reminders(episodes.values(), settings, now)
+    known = {p.key for p in await store.outbox.all()}
+    cutoff = backlog_cutoff(settings, now)
+    first_start = store.first_start
+    return [
+        p
+        for p in (*recap_plan, *reminder_plan)
+        if p.key not in known and not (first_start and p.kind == "recap" and p.due_at < cutoff)
+    ]
+
+
+async def _events_report(
+    store: Store, settings: Settings, episodes: Iterable[Episode], now: datetime
+) -> dict:
     """The Discord scheduled events: what the next pass would do, and what went wrong."""
     out: dict[str, Any] = {
         "enabled": settings.events.enabled,

@@ -293,26 +293,7 @@ def parse_hub_episode(
     check_fields(ctx, data, HUB_EPISODE_FIELDS, "a hub episode")
     episode_id = text_field(ctx, data, "id") or stem
     title = text_field(ctx, data, "title", required=True)
-    season = None
-    raw_season = data.get("season")
-    if isinstance(raw_season, int) and not isinstance(raw_season, bool):
-        season = raw_season
-    elif isinstance(raw_season, str) and (m := re.search(r"(\d+)", raw_season)):
-        season = int(m.group(1))
-    else:
-        ctx.error(f"`season` must look like season-2, not {raw_season!r}", "bad-type", "season")
-    number = None
-    m = _HUB_ID.match(episode_id) or _HUB_ID.match(stem)
-    if m:
-        number = int(m.group(2))
-        if season is None:
-            season = int(m.group(1))
-    else:
-        ctx.error(
-            f"cannot tell the episode number from id {episode_id!r} (expected s2-e05-…)",
-            "bad-id",
-            "id",
-        )
+    season, number = _hub_season_and_number(ctx, data, episode_id, stem)
     raw_status = str(data.get("status") or "placeholder").strip().lower()
     status = _HUB_STATUS.get(raw_status)
     if status is None:
@@ -322,36 +303,12 @@ def parse_hub_episode(
             "status",
         )
         status = EpisodeStatus.TBD
-    tz = zone(series.timezone) or ZoneInfo("UTC")
-    livestream = ama = None
-    raw_date = data.get("publishDate")
-    if raw_status == "placeholder":
-        ctx.warn(
-            f"placeholder episode ({title or episode_id}): its times are TBD",
-            "placeholder",
-            "status",
-        )
-        livestream = ShowEvent(
-            "livestream", None, series.livestream_duration, None, series.timezone
-        )
-        ama = ShowEvent("ama", None, series.ama_duration, None, series.timezone)
-    elif raw_date is None:
-        ctx.error("missing required field `publishDate`", "missing-field")
-    else:
-        start, _ok = to_utc(ctx, raw_date, tz, series.livestream_time, "publishDate", None)
-        if start is not None:
-            livestream = ShowEvent(
-                "livestream", start, series.livestream_duration, None, series.timezone
-            )
-            ama = _default_ama(start, tz, series.timezone, series)
+    livestream, ama = _hub_events(ctx, data, raw_status, title or episode_id, series)
     guests: list[str] = []
     hosts: list[str] = []
     for sid in text_list(ctx, data, "speakers"):
         found = speaker(sid)
-        if found is None:
-            name, role = sid.replace("-", " ").title(), "guest"
-        else:
-            name, role = found
+        name, role = found if found is not None else (sid.replace("-", " ").title(), "guest")
         (hosts if role == "host" else guests).append(name)
     links: dict[str, str] = {}
     url = data.get("youtubeUrl")
@@ -376,4 +333,57 @@ def parse_hub_episode(
         links=MappingProxyType(links),
         image=None,
         line=1,
+    )
+
+
+def _hub_season_and_number(
+    ctx: Ctx, data: Mapping[str, Any], episode_id: str, stem: str
+) -> tuple[int | None, int | None]:
+    """`season: season-2` (or a number), and the episode number from the id ``s2-e05-…``
+    (or the file name), which also gives the season when `season` does not."""
+    season = None
+    raw_season = data.get("season")
+    if isinstance(raw_season, int) and not isinstance(raw_season, bool):
+        season = raw_season
+    elif isinstance(raw_season, str) and (m := re.search(r"(\d+)", raw_season)):
+        season = int(m.group(1))
+    else:
+        ctx.error(f"`season` must look like season-2, not {raw_season!r}", "bad-type", "season")
+    number = None
+    m = _HUB_ID.match(episode_id) or _HUB_ID.match(stem)
+    if m:
+        number = int(m.group(2))
+        if season is None:
+            season = int(m.group(1))
+    else:
+        ctx.error(
+            f"cannot tell the episode number from id {episode_id!r} (expected s2-e05-…)",
+            "bad-id",
+            "id",
+        )
+    return season, number
+
+
+def _hub_events(
+    ctx: Ctx, data: Mapping[str, Any], raw_status: str, name: str, series: SeriesSettings
+) -> tuple[ShowEvent | None, ShowEvent | None]:
+    """(livestream, ama): a placeholder's are TBD; else the livestream at `publishDate`
+    (the series' time when it is a date) and the AMA on the series' default day."""
+    raw_date = data.get("publishDate")
+    if raw_status == "placeholder":
+        ctx.warn(f"placeholder episode ({name}): its times are TBD", "placeholder", "status")
+        return (
+            ShowEvent("livestream", None, series.livestream_duration, None, series.timezone),
+            ShowEvent("ama", None, series.ama_duration, None, series.timezone),
+        )
+    if raw_date is None:
+        ctx.error("missing required field `publishDate`", "missing-field")
+        return None, None
+    tz = zone(series.timezone) or ZoneInfo("UTC")
+    start, _ok = to_utc(ctx, raw_date, tz, series.livestream_time, "publishDate", None)
+    if start is None:
+        return None, None
+    return (
+        ShowEvent("livestream", start, series.livestream_duration, None, series.timezone),
+        _default_ama(start, tz, series.timezone, series),
     )

@@ -124,15 +124,6 @@ class ContentIndex(Catalogue):
     def recaps(self, include_drafts: bool = False) -> list[Recap]:
         return self._views.recaps(include_drafts)
 
-    def find_recap(self, text: str) -> Recap | None:
-        if not isinstance(text, str) or not text.strip():
-            return None
-        found = self.recap(text)
-        if found is not None:
-            return found
-        ep = self.find_episode(text)
-        return self.recap_for_episode(ep.id) if ep else None
-
     def recap_for_episode(self, episode_id: str) -> Recap | None:
         """The (non-draft) recap of an episode; the latest when there are several."""
         ep = self.episode(episode_id) or self.find_episode(episode_id)

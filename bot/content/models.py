@@ -104,16 +104,6 @@ class Episode:
         ends = [e.end for e in self.events() if e.end is not None]
         return max(ends) if ends else None
 
-    def is_upcoming(self, now: datetime) -> bool:
-        """Its livestream or AMA is still ahead (or running), and it is not cancelled."""
-        if self.status is EpisodeStatus.CANCELLED:
-            return False
-        end = self.last_end()
-        return end is not None and now < end
-
-    def is_live(self, now: datetime) -> bool:
-        return self.status is EpisodeStatus.LIVE or any(e.is_running(now) for e in self.events())
-
 
 @dataclass(frozen=True, slots=True)
 class Author:
@@ -140,9 +130,18 @@ class Recap:
     image: str | None = None
     body: str = ""
     line: int = 1
+    # A date-only `date.created`: the moment that day begins somewhere on Earth (UTC+14), so
+    # a recap merged on its day goes out at once wherever its author is. None: `published`.
+    release: datetime | None = None
+
+    @property
+    def release_at(self) -> datetime:
+        """When the recap goes out (announced, listed, found): its date and time as written,
+        or, for a date-only date, the first moment of that day anywhere on Earth."""
+        return self.release if self.release is not None else self.published
 
     def is_published(self, now: datetime) -> bool:
-        return not self.draft and self.published <= now
+        return not self.draft and self.release_at <= now
 
 
 @dataclass(frozen=True, slots=True, order=True)

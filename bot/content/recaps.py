@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import time
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -180,109 +180,27 @@ def parse_recap(
     check_next_line_values(ctx)
     recap_id = text_field(ctx, data, "id") or stem
     tz = zone(series.timezone) or ZoneInfo("UTC")
-
     heading = None
     for m in _HEADING.finditer(body):
         if len(m.group(1)) == 1:
             heading = m
             break
-    title = _heading_text(heading).strip() if heading else text_field(ctx, data, "title")
-    if not title:
-        ctx.problems.append(
-            Problem(
-                ctx.rel,
-                body_line,
-                "error",
-                "recap has no title: start the text with `# Title`",
-                "missing-title",
-            )
-        )
-        title = stem
-
-    if len(title) > MAX_TITLE:
-        if heading is not None:
-            line = body_line + body.count("\n", 0, heading.start())
-            ctx.problems.append(Problem(ctx.rel, line, "warning", long_title(title), "too-long"))
-        else:
-            ctx.warn(long_title(title), "too-long", "title")
-
-    published = None
-    raw_date = data.get("date")
-    if isinstance(raw_date, dict):
-        check_fields(ctx, raw_date, frozenset(("created", "updated")), "`date`", "date")
-        if raw_date.get("created") is None:
-            ctx.error("missing `date.created`", "missing-field", "date")
-        else:
-            published, _ = to_utc(ctx, raw_date["created"], tz, time(0, 0), "date", "created")
-    elif raw_date is None:
-        ctx.error(
-            "missing required field `date` (write `date:` then `  created: 2025-07-14`)",
-            "missing-field",
-        )
-    else:
-        ctx.warn(
-            "`date` is flat; the blog format nests it as `date:` / `  created: …` (accepted)",
-            "flat-date",
-            "date",
-        )
-        published, _ = to_utc(ctx, raw_date, tz, time(0, 0), "date", None)
-    if (
-        published is None
-        and raw_date is not None
-        and not any(p.code == "bad-time" for p in ctx.problems)
-    ):
-        ctx.error(f"bad date {raw_date!r}", "bad-time", "date")
-
-    draft = data.get("draft", False)
-    if isinstance(draft, str) and draft.strip().lower() in ("true", "false", "yes", "no"):
-        draft = draft.strip().lower() in ("true", "yes")
-    if draft is None:
-        ctx.error(
-            "`draft:` has no value; write `draft: true` or `draft: false`", "bad-type", "draft"
-        )
-        draft = True
-    if not isinstance(draft, bool):
-        ctx.error(f"`draft` must be true or false, not {draft!r}", "bad-type", "draft")
-        draft = True
-
-    episode_id = None
-    raw_episode = data.get("episode")
-    if raw_episode is not None:
-        if isinstance(raw_episode, str) and raw_episode.strip():
-            episode_id = raw_episode.strip()
-        else:
-            ctx.error(
-                f"`episode` must be an episode id or code such as s2-e05, not {raw_episode!r}",
-                "bad-type",
-                "episode",
-            )
-    elif code := find_code(title):
-        episode_id = canonical_id(*code)
-
+    title = _title(data, body, body_line, ctx, stem, heading)
+    published, release = _recap_date(data, ctx, tz)
+    draft = _draft(data, ctx)
+    episode_id = _episode_id(data, ctx, title)
     summary = _summary(body, heading.end() if heading else 0)
-
-    key_takeaway = None
-    km = _search_lines(_KEY_TAKEAWAY_HEADING, body, "#")
-    if km:
-        key_takeaway = _section_after(body, km.end()) or None
-    else:
-        lm = _search_lines(_KEY_TAKEAWAY_LABEL, body, "**")
-        if lm:
-            rest = lm.group(1).strip() or body[lm.end() :].lstrip("\n").split("\n\n", 1)[0]
-            key_takeaway = _clean_md(rest) or None
-
+    key_takeaway = _key_takeaway(body)
     image = None
     im = _IMAGE.search(body)
     if im:
         image = im.group(2)
     elif isinstance(data.get("banner"), str):
         image = data["banner"]
-
     url = data.get("url")
     if url is not None and not (isinstance(url, str) and URL.match(url.strip())):
         ctx.error(f"`url` is not a web address: {url!r}", "bad-url", "url")
         url = None
-
     ctx.problems.extend(body_image_problems(body, ctx.rel, body_line))
     if published is None:
         return None
@@ -302,4 +220,146 @@ def parse_recap(
         image=image,
         body=body[:MAX_RECAP_BODY],
         line=1,
+        release=release,
     )
+
+
+def _title(
+    data: Mapping[str, Any],
+    body: str,
+    body_line: int,
+    ctx: Ctx,
+    stem: str,
+    heading: re.Match[str] | None,
+) -> str:
+    """The body's first `# Title`, else the frontmatter `title`, else the file name."""
+    title = _heading_text(heading).strip() if heading else text_field(ctx, data, "title")
+    if not title:
+        ctx.problems.append(
+            Problem(
+                ctx.rel,
+                body_line,
+                "error",
+                "recap has no title: start the text with `# Title`",
+                "missing-title",
+            )
+        )
+        title = stem
+    if len(title) > MAX_TITLE:
+        if heading is not None:
+            line = body_line + body.count("\n", 0, heading.start())
+            ctx.problems.append(Problem(ctx.rel, line, "warning", long_title(title), "too-long"))
+        else:
+            ctx.warn(long_title(title), "too-long", "title")
+    return title
+
+
+# The easternmost zone on Earth (Kiribati's Line Islands): a day has begun somewhere once it
+# has begun here.
+EARLIEST_ZONE = timezone(timedelta(hours=14))
+
+
+def day_begins_on_earth(day: date) -> datetime:
+    """The first moment `day` is today somewhere on Earth (aware UTC)."""
+    return datetime.combine(day, time(0, 0), tzinfo=EARLIEST_ZONE).astimezone(UTC)
+
+
+def _written_day(value: Any) -> date | None:
+    """The day of a date-only value (a YAML date or ``YYYY-MM-DD`` text); None for a date
+    and time, or anything else."""
+    if isinstance(value, datetime):
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value.strip()) == 10:
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _recap_date(
+    data: Mapping[str, Any], ctx: Ctx, tz: ZoneInfo
+) -> tuple[datetime | None, datetime | None]:
+    """-> (published, release): `date.created` (or a flat `date`) in the series zone, and
+    for a date-only date the moment that day begins somewhere on Earth (None otherwise).
+
+    A recap is announced when it is merged on its day, wherever its author lives; only a
+    later day, or an explicit date and time still ahead, holds it."""
+    published = None
+    raw_date = data.get("date")
+    written: Any = None
+    if isinstance(raw_date, dict):
+        check_fields(ctx, raw_date, frozenset(("created", "updated")), "`date`", "date")
+        if raw_date.get("created") is None:
+            ctx.error("missing `date.created`", "missing-field", "date")
+        else:
+            written = raw_date["created"]
+            published, _ = to_utc(ctx, written, tz, time(0, 0), "date", "created")
+    elif raw_date is None:
+        ctx.error(
+            "missing required field `date` (write `date:` then `  created: 2025-07-14`)",
+            "missing-field",
+        )
+    else:
+        ctx.warn(
+            "`date` is flat; the blog format nests it as `date:` / `  created: …` (accepted)",
+            "flat-date",
+            "date",
+        )
+        written = raw_date
+        published, _ = to_utc(ctx, written, tz, time(0, 0), "date", None)
+    if (
+        published is None
+        and raw_date is not None
+        and not any(p.code == "bad-time" for p in ctx.problems)
+    ):
+        ctx.error(f"bad date {raw_date!r}", "bad-time", "date")
+    day = _written_day(written) if published is not None else None
+    return published, day_begins_on_earth(day) if day is not None else None
+
+
+def _draft(data: Mapping[str, Any], ctx: Ctx) -> bool:
+    """`draft:` as a bool; a missing or unreadable value counts as a draft."""
+    draft = data.get("draft", False)
+    if isinstance(draft, str) and draft.strip().lower() in ("true", "false", "yes", "no"):
+        draft = draft.strip().lower() in ("true", "yes")
+    if draft is None:
+        ctx.error(
+            "`draft:` has no value; write `draft: true` or `draft: false`", "bad-type", "draft"
+        )
+        draft = True
+    if not isinstance(draft, bool):
+        ctx.error(f"`draft` must be true or false, not {draft!r}", "bad-type", "draft")
+        draft = True
+    return draft
+
+
+def _episode_id(data: Mapping[str, Any], ctx: Ctx, title: str) -> str | None:
+    """An explicit `episode:`, else the episode code found in the title."""
+    raw_episode = data.get("episode")
+    if raw_episode is not None:
+        if isinstance(raw_episode, str) and raw_episode.strip():
+            return raw_episode.strip()
+        ctx.error(
+            f"`episode` must be an episode id or code such as s2-e05, not {raw_episode!r}",
+            "bad-type",
+            "episode",
+        )
+        return None
+    if code := find_code(title):
+        return canonical_id(*code)
+    return None
+
+
+def _key_takeaway(body: str) -> str | None:
+    """A "Key takeaway" section, or a **Key takeaway:** line (and its paragraph)."""
+    km = _search_lines(_KEY_TAKEAWAY_HEADING, body, "#")
+    if km:
+        return _section_after(body, km.end()) or None
+    lm = _search_lines(_KEY_TAKEAWAY_LABEL, body, "**")
+    if lm:
+        rest = lm.group(1).strip() or body[lm.end() :].lstrip("\n").split("\n\n", 1)[0]
+        return _clean_md(rest) or None
+    return None

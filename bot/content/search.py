@@ -550,7 +550,7 @@ class ContentSearch:
             self.recaps.add_later(
                 rel,
                 partial(recap_fields, item, self._cat.author_name),
-                order=item.published.timestamp(),
+                order=item.release_at.timestamp(),
             )
 
     def removed(self, rel: str, item: Episode | Recap) -> None:

@@ -65,7 +65,9 @@ class SortedViews:
         self._cat = cat
         self._episodes = _Sorted()  # (season, number, first start, id, rel)
         self._recaps = _Sorted()  # (published, id, rel), drafts included
-        self._published = _Sorted()  # the same without drafts
+        # Without drafts, by the moment each goes out (release_at: a date-only date is
+        # out when its day begins anywhere on Earth), then id.
+        self._published = _Sorted()
         # Built on first read (a start-up need not pay for it), then kept up to date.
         self._events: list[EventRow] | None = None
         self._key_of: dict[str, tuple[Any, ...]] = {}  # rel -> its key in its list
@@ -93,7 +95,7 @@ class SortedViews:
             key = (item.published.timestamp(), item.id, rel)
             self._recaps.add(key, item)
             if not item.draft:
-                self._published.add(key, item)
+                self._published.add(_release_key(rel, item), item)
         self._key_of[rel] = key
 
     def _bulk_add(self, rel: str, item: Episode | Recap) -> None:
@@ -104,7 +106,7 @@ class SortedViews:
             key = (item.published.timestamp(), item.id, rel)
             self._recaps.append(key, item)
             if not item.draft:
-                self._published.append(key, item)
+                self._published.append(_release_key(rel, item), item)
         self._key_of[rel] = key
 
     def settle(self) -> None:
@@ -126,7 +128,7 @@ class SortedViews:
                     del events[i]
         else:
             self._recaps.remove(key)
-            self._published.remove(key)
+            self._published.remove(_release_key(rel, item))
 
     def _cached(self, name: str) -> Any:
         if self._cache_generation != self._cat._generation:
@@ -142,7 +144,8 @@ class SortedViews:
         # One recap per id, the first file by path (as for episodes): no two kept share
         # an id, so (published, id) orders them completely.
         shadowed = self._cat.shadowed("_recap_ids")
-        return list((self._recaps if include_drafts else self._published).live(shadowed))
+        every = self._recaps.live(shadowed)
+        return list(every) if include_drafts else [r for r in every if not r.draft]
 
     def published(self, t: float) -> tuple[list[Recap], int]:
         """Non-draft recaps by publication time, and how many of them are out at `t`."""
@@ -246,6 +249,10 @@ class SortedViews:
     def latest_recap(self, now: datetime) -> Recap | None:
         recaps, i = self.published(now.timestamp())
         return recaps[i - 1] if i else None
+
+
+def _release_key(rel: str, recap: Recap) -> tuple[Any, ...]:
+    return (recap.release_at.timestamp(), recap.id, rel)
 
 
 def _first(key: tuple[Any, ...]) -> Any:

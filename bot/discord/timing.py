@@ -1,22 +1,52 @@
-"""The bot's own time per interaction: from the gateway's INTERACTION_CREATE reaching
-discord.py to the first response (callback) leaving the bot. Measured inside the process,
-so the benchmarks can tell the bot's time from the stand-in's and the network's."""
+"""Interaction timing: an interaction answered within Discord's 3 s (`in_time`), and the
+bot's own time per interaction: from the gateway's INTERACTION_CREATE reaching discord.py to
+the first response (callback) leaving the bot. Measured inside the process, so the
+benchmarks can tell the bot's time from the stand-in's and the network's."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import aiohttp
+import discord
 
 log = logging.getLogger("amabot.timing")
 
 KEEP = 100_000
+T = TypeVar("T")
+
+DEFER_AFTER = 1.5  # seconds of work before an answer is deferred (Discord allows 3)
+
+
+async def in_time(
+    interaction: discord.Interaction, work: Awaitable[T], *, ephemeral: bool = True
+) -> T:
+    """Await `work` for an interaction not answered yet; if it takes longer than
+    DEFER_AFTER (the store busy, the thread pool full), acknowledge first ("thinking…", or a
+    deferred update for a click), so Discord's 3 s pass with the member still answered. The
+    caller then answers with a follow-up when `interaction.response.is_done()`."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER)
+    if not done and not interaction.response.is_done():
+        try:
+            if interaction.type is discord.InteractionType.component:
+                await interaction.response.defer()
+            else:
+                await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        except BaseException:
+            task.cancel()
+            raise
+    return await task
 
 
 class InteractionTimer:
+    """When each interaction arrived and how long the bot took to answer it."""
+
     def __init__(self) -> None:
         self._received: dict[int, float] = {}
         self.samples: deque[float] = deque(maxlen=KEEP)  # milliseconds

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.plan.kinds import announce_key
 from bot.plan.posts import PlannedPost
 from bot.plan.when import WhenError, parse_when
 from bot.render.limits import CONTENT_MAX, role_mention
@@ -67,10 +68,6 @@ def new_draft_id() -> str:
 def is_draft_id(text: str) -> bool:
     """Whether a button's argument can name a draft (anything else is a stale or forged id)."""
     return _DRAFT_ID.fullmatch(text) is not None
-
-
-def announce_key(number: int) -> str:
-    return f"announce:{number}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -302,6 +302,20 @@ def _check_channel(ch: ConfiguredChannel, facts: DiscordFacts, guild: _Guild) ->
         return Finding(
             check, f"it is a {kind} channel, not {need}", f"set {ch.key} to a {need} channel", ch.id
         )
+    lacking = _missing_permissions(ch, info, facts, guild, check)
+    if lacking is not None:
+        return lacking
+    note = kind
+    if ch.use == "post" and info.type == NEWS:
+        note += "; publishes its own posts (Send Messages)"
+    return Finding(check, note=note, channel_id=ch.id)
+
+
+def _missing_permissions(
+    ch: ConfiguredChannel, info: ChannelFacts, facts: DiscordFacts, guild: _Guild, check: str
+) -> Finding | None:
+    """The permissions the bot lacks in the channel for its use, and which of its own
+    overwrites deny them; None when it has them all."""
     bits = {"post": POST_BITS, "stage": STAGE_BITS, "voice": VOICE_BITS}[ch.use]
     have = guild.in_channel(info)
     missing = 0
@@ -310,29 +324,58 @@ def _check_channel(ch: ConfiguredChannel, facts: DiscordFacts, guild: _Guild) ->
             missing |= bit
     if have & VIEW_CHANNEL == 0:
         missing = VIEW_CHANNEL  # without it Discord hides the rest; ask for it first
-    if missing:
-        own = (facts.guild_id, *guild.bot_role_ids)
-        deniers = [
-            guild.who(o)
-            for o in info.overwrites
-            if o.deny & missing and ((o.type == 1 and o.id == facts.bot_id) or o.id in own)
-        ]
-        why = f" (denied by the overwrite for {', '.join(deniers)})" if deniers else ""
-        return Finding(
-            check,
-            f"the bot lacks {', '.join(names(missing))}{why}",
-            f"in #{info.name} > Edit Channel > Permissions, allow {', '.join(names(missing))} "
-            f"for the role {guild.role_name}" + (" (or remove that deny)" if deniers else ""),
-            ch.id,
-        )
-    note = kind
-    if ch.use == "post" and info.type == NEWS:
-        note += "; publishes its own posts (Send Messages)"
-    return Finding(check, note=note, channel_id=ch.id)
+    if not missing:
+        return None
+    own = (facts.guild_id, *guild.bot_role_ids)
+    deniers = [
+        guild.who(o)
+        for o in info.overwrites
+        if o.deny & missing and ((o.type == 1 and o.id == facts.bot_id) or o.id in own)
+    ]
+    why = f" (denied by the overwrite for {', '.join(deniers)})" if deniers else ""
+    return Finding(
+        check,
+        f"the bot lacks {', '.join(names(missing))}{why}",
+        f"in #{info.name} > Edit Channel > Permissions, allow {', '.join(names(missing))} "
+        f"for the role {guild.role_name}" + (" (or remove that deny)" if deniers else ""),
+        ch.id,
+    )
 
 
 def _check_roles(settings: Settings, facts: DiscordFacts, guild: _Guild) -> list[Finding]:
     out: list[Finding] = []
+    pinged, assigned, organisers = _role_uses(settings)
+    for rid in dict.fromkeys([*pinged, *assigned, *organisers]):
+        keys = pinged.get(rid, []) + assigned.get(rid, []) + organisers.get(rid, [])
+        role = facts.roles.get(rid)
+        if role is None:
+            out.append(
+                Finding(
+                    f"role {rid}",
+                    "no such role in this server",
+                    f"set {' and '.join(keys)} to an existing role's id ({ROLE_ID_HINT})",
+                )
+            )
+            continue
+        check = f"role {role.name}"
+        problems = _role_problems(role, rid in pinged, assigned.get(rid), guild)
+        if problems:
+            out.append(
+                Finding(check, "; ".join(p for p, _ in problems), "; ".join(f for _, f in problems))
+            )
+        else:
+            uses = [
+                u for u, on in (("pinged", rid in pinged), ("assigned", rid in assigned)) if on
+            ] or ["organisers"]
+            out.append(Finding(check, note=", ".join(uses)))
+    return out
+
+
+def _role_uses(
+    settings: Settings,
+) -> tuple[dict[int, list[str]], dict[int, list[str]], dict[int, list[str]]]:
+    """Role id -> the config keys naming it: roles the bot pings, gives members, and the
+    organisers' roles."""
     pinged: dict[int, list[str]] = {}
     for key, rid in (
         ("announcements.role_id", settings.announcements.role_id),
@@ -351,61 +394,46 @@ def _check_roles(settings: Settings, facts: DiscordFacts, guild: _Guild) -> list
         if rid:
             assigned.setdefault(rid, []).append(key)
     organisers = {rid: ["organisers.role_ids"] for rid in settings.organisers.role_ids}
-    for rid in dict.fromkeys([*pinged, *assigned, *organisers]):
-        keys = pinged.get(rid, []) + assigned.get(rid, []) + organisers.get(rid, [])
-        role = facts.roles.get(rid)
-        if role is None:
-            out.append(
-                Finding(
-                    f"role {rid}",
-                    "no such role in this server",
-                    f"set {' and '.join(keys)} to an existing role's id ({ROLE_ID_HINT})",
-                )
+    return pinged, assigned, organisers
+
+
+def _role_problems(
+    role: RoleFacts, pinged: bool, assigned_by: list[str] | None, guild: _Guild
+) -> list[tuple[str, str]]:
+    """(problem, fix) for a role the bot pings, or gives members (`assigned_by`: its keys)."""
+    problems: list[tuple[str, str]] = []
+    if pinged and not role.mentionable and not guild.base & MENTION_EVERYONE:
+        problems.append(
+            (
+                "it is pinged but not mentionable: the ping would reach nobody",
+                f'Server Settings > Roles > {role.name} > turn on "Allow anyone to @mention '
+                f'this role"',
             )
-            continue
-        check = f"role {role.name}"
-        problems: list[tuple[str, str]] = []
-        if rid in pinged and not role.mentionable and not guild.base & MENTION_EVERYONE:
-            problems.append(
-                (
-                    "it is pinged but not mentionable: the ping would reach nobody",
-                    f'Server Settings > Roles > {role.name} > turn on "Allow anyone to @mention '
-                    f'this role"',
-                )
+        )
+    if assigned_by is None:
+        return problems
+    if role.managed:
+        problems.append(
+            (
+                "it is managed by an integration; the bot cannot give it to members",
+                f"set {' and '.join(assigned_by)} to an ordinary role",
             )
-        if rid in assigned:
-            if role.managed:
-                problems.append(
-                    (
-                        "it is managed by an integration; the bot cannot give it to members",
-                        f"set {' and '.join(assigned[rid])} to an ordinary role",
-                    )
-                )
-            elif role.position >= guild.top:
-                problems.append(
-                    (
-                        f"it is not below the bot's role {guild.role_name}, so the bot cannot "
-                        "give it",
-                        f"Server Settings > Roles: drag {guild.role_name} above {role.name}",
-                    )
-                )
-            if not guild.base & MANAGE_ROLES:
-                problems.append(
-                    (
-                        "the bot lacks Manage Roles, needed to give it",
-                        f"Server Settings > Roles > {guild.role_name} > allow Manage Roles",
-                    )
-                )
-        if problems:
-            out.append(
-                Finding(check, "; ".join(p for p, _ in problems), "; ".join(f for _, f in problems))
+        )
+    elif role.position >= guild.top:
+        problems.append(
+            (
+                f"it is not below the bot's role {guild.role_name}, so the bot cannot give it",
+                f"Server Settings > Roles: drag {guild.role_name} above {role.name}",
             )
-        else:
-            uses = [
-                u for u, on in (("pinged", rid in pinged), ("assigned", rid in assigned)) if on
-            ] or ["organisers"]
-            out.append(Finding(check, note=", ".join(uses)))
-    return out
+        )
+    if not guild.base & MANAGE_ROLES:
+        problems.append(
+            (
+                "the bot lacks Manage Roles, needed to give it",
+                f"Server Settings > Roles > {guild.role_name} > allow Manage Roles",
+            )
+        )
+    return problems
 
 
 def _check_events(settings: Settings, guild: _Guild) -> Finding:
@@ -425,87 +453,79 @@ def _check_events(settings: Settings, guild: _Guild) -> Finding:
 
 def check_local(settings: Settings, local: LocalFacts) -> list[Finding]:
     """The webhook receiver, the content checkout and the database."""
-    out: list[Finding] = []
+    return [
+        _check_webhook(settings, local),
+        _check_content(local),
+        _check_database(local),
+    ]
+
+
+def _check_webhook(settings: Settings, local: LocalFacts) -> Finding:
     if not local.webhook_listen:
-        out.append(
-            Finding(
-                "webhook", note=f"off; content polled every {settings.content.poll_interval:g}s"
-            )
+        return Finding(
+            "webhook", note=f"off; content polled every {settings.content.poll_interval:g}s"
         )
-    elif not local.webhook_secret_set:
-        out.append(
-            Finding(
-                f"webhook {local.webhook_listen}",
-                f"${settings.webhook.secret_env} is not set",
-                f"put the GitHub webhook's secret in ${settings.webhook.secret_env}",
-            )
+    check = f"webhook {local.webhook_listen}"
+    if not local.webhook_secret_set:
+        return Finding(
+            check,
+            f"${settings.webhook.secret_env} is not set",
+            f"put the GitHub webhook's secret in ${settings.webhook.secret_env}",
         )
-    elif local.webhook_bind_error:
-        out.append(
-            Finding(
-                f"webhook {local.webhook_listen}",
-                f"cannot listen there: {local.webhook_bind_error}",
-                "free the port (is amabot already running?) or change webhook.listen",
-            )
+    if local.webhook_bind_error:
+        return Finding(
+            check,
+            f"cannot listen there: {local.webhook_bind_error}",
+            "free the port (is amabot already running?) or change webhook.listen",
         )
-    else:
-        out.append(Finding(f"webhook {local.webhook_listen}", note="can listen; secret set"))
+    return Finding(check, note="can listen; secret set")
+
+
+def _check_content(local: LocalFacts) -> Finding:
     check = f"content {local.content_path}"
     if not local.content_exists:
-        out.append(
-            Finding(check, "the folder does not exist", "set content.path or clone the content")
+        return Finding(check, "the folder does not exist", "set content.path or clone the content")
+    if not local.is_checkout:
+        return Finding(check, note="not a git checkout: rescanned by content hash")
+    if local.remote_error:
+        return Finding(
+            check,
+            f"git remote {local.remote} is not reachable: {local.remote_error}",
+            f"check `git -C {local.content_path} fetch {local.remote}` works for the bot's "
+            "user (URL, deploy key, network)",
         )
-    elif not local.is_checkout:
-        out.append(Finding(check, note="not a git checkout: rescanned by content hash"))
-    elif local.remote_error:
-        out.append(
-            Finding(
-                check,
-                f"git remote {local.remote} is not reachable: {local.remote_error}",
-                f"check `git -C {local.content_path} fetch {local.remote}` works for the bot's "
-                "user (URL, deploy key, network)",
-            )
+    if local.branch_on_remote is False:
+        return Finding(
+            check,
+            f"branch {local.branch} is not on {local.remote}",
+            "set content.branch to a branch the remote has",
         )
-    elif local.branch_on_remote is False:
-        out.append(
-            Finding(
-                check,
-                f"branch {local.branch} is not on {local.remote}",
-                "set content.branch to a branch the remote has",
-            )
-        )
-    else:
-        out.append(Finding(check, note=f"{local.remote} reachable, branch {local.branch}"))
+    return Finding(check, note=f"{local.remote} reachable, branch {local.branch}")
+
+
+def _check_database(local: LocalFacts) -> Finding:
     check = f"database {local.database}"
     if local.database_error:
-        out.append(
-            Finding(
-                check,
-                local.database_error,
-                "make the folder writable for the bot's user, or change storage.database",
-            )
+        return Finding(
+            check,
+            local.database_error,
+            "make the folder writable for the bot's user, or change storage.database",
         )
-    elif local.schema is not None and local.schema > local.schema_latest:
-        out.append(
-            Finding(
-                check,
-                f"schema {local.schema} is newer than this amabot ({local.schema_latest})",
-                "upgrade amabot, or point storage.database elsewhere",
-            )
+    if local.schema is not None and local.schema > local.schema_latest:
+        return Finding(
+            check,
+            f"schema {local.schema} is newer than this amabot ({local.schema_latest})",
+            "upgrade amabot, or point storage.database elsewhere",
         )
+    if local.schema is None:
+        state = "new: created at the first start"
+    elif local.schema < local.schema_latest:
+        state = f"writable; migrations {local.schema} -> {local.schema_latest} at the next start"
     else:
-        if local.schema is None:
-            state = "new: created at the first start"
-        elif local.schema < local.schema_latest:
-            state = (
-                f"writable; migrations {local.schema} -> {local.schema_latest} at the next start"
-            )
-        else:
-            state = f"writable; migrations up to date ({local.schema})"
-        if local.lease:
-            state += f"; lease: {local.lease}"
-        out.append(Finding(check, note=state))
-    return out
+        state = f"writable; migrations up to date ({local.schema})"
+    if local.lease:
+        state += f"; lease: {local.lease}"
+    return Finding(check, note=state)
 
 
 def format_table(findings: list[Finding]) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from bot.config import Settings
 from bot.content.models import Episode, utc
 from bot.durations import short_duration
+from bot.plan.kinds import Late, UnknownKind, declared
 from bot.plan.posts import PlannedPost, Post
 from bot.plan.reminders import parse_reminder_key, reminder_role
 from bot.render.messages import (
@@ -57,58 +58,74 @@ def late_decision(
     live_now_upto: timedelta = timedelta(0),
     event_end: datetime | None = None,
 ) -> Decision:
-    """What delivery does with a post it is about to send at `now` (DESIGN "Posting" step 5).
+    """What delivery does with a post it is about to send at `now` (DESIGN "Posting" step 5),
+    by the late policy its kind declares (bot/plan/kinds.py):
 
-    - recap announcements: always SEND (late ones too, unmarked: "new recap" is still true);
-    - reminders with an offset > 0: on time -> SEND; late within grace -> SEND_DELAYED; past
-      the deadline -> SKIP; once the event has started -> SKIP ("starts in 1 hour" is never
-      sent after the start) unless the offset is <= `live_now_upto` and the event is still
-      running (`event_end` known) -> LIVE_NOW;
-    - the ``0m`` "starting now" reminder: on time -> SEND; later but within grace (the event
-      is running) -> LIVE_NOW; past grace -> SKIP;
-    - organiser announcements: on time -> SEND; up to `announce_late_limit` late (or its
-      explicit deadline when it has one) -> SEND_DELAYED; beyond -> SKIP.
+    - ``always`` (recap announcements, alerts, recap DMs): SEND, late ones too, unmarked
+      ("new recap" is still true; an alert is never dropped);
+    - ``limit`` (organiser announcements): on time -> SEND; up to `announce_late_limit` late
+      (or its explicit deadline when it has one) -> SEND_DELAYED; beyond -> SKIP;
+    - ``event`` (reminders, event DMs): see `_event_decision`.
 
     A post asked about before its due time is SEND: when to wake up is the scheduler's job.
     """
     now = utc(now)
-    due = utc(post.due_at)
-    late = now - due
-    if post.kind in ("recap", "alert"):  # still news late; an alert is never dropped
+    late = now - utc(post.due_at)
+    policy = declared(post.kind).late_for(post.key)
+    if policy is Late.ALWAYS:
         return Decision(Action.SEND, late_by=max(late, timedelta(0)))
     on_time = Decision(Action.SEND, late_by=max(late, timedelta(0))) if late <= tolerance else None
+    if policy is Late.LIMIT:
+        return on_time or _limit_decision(post, now, announce_late_limit)
+    if policy is Late.EVENT:
+        return _event_decision(post, now, on_time, live_now_upto, event_end)
+    raise UnknownKind(f"a {post.kind!r} post has no late policy")
 
-    if post.kind == "announce":
-        if on_time:
-            return on_time
-        limit = utc(post.deadline) if post.deadline is not None else due + announce_late_limit
-        if now <= limit:
-            return Decision(Action.SEND_DELAYED, late_by=late)
-        return Decision(
-            Action.SKIP,
-            f"late by {short_duration(late)}: past its {short_duration(limit - due)} limit",
-            late,
-        )
 
-    # reminders
+def _limit_decision(post: Post | PlannedPost, now: datetime, limit_after: timedelta) -> Decision:
+    """A late post with a limit: "(delayed)" up to its deadline (else `limit_after` after its
+    due time), skipped beyond."""
+    due = utc(post.due_at)
+    late = now - due
+    limit = utc(post.deadline) if post.deadline is not None else due + limit_after
+    if now <= limit:
+        return Decision(Action.SEND_DELAYED, late_by=late)
+    return Decision(
+        Action.SKIP,
+        f"late by {short_duration(late)}: past its {short_duration(limit - due)} limit",
+        late,
+    )
+
+
+def _event_decision(
+    post: Post | PlannedPost,
+    now: datetime,
+    on_time: Decision | None,
+    live_now_upto: timedelta,
+    event_end: datetime | None,
+) -> Decision:
+    """A post before an event (a reminder), `on_time` or not:
+
+    - with an offset > 0: on time -> SEND; late within grace -> SEND_DELAYED; past the
+      deadline -> SKIP; once the event has started -> SKIP ("starts in 1 hour" is never sent
+      after the start) unless the offset is <= `live_now_upto` and the event is still
+      running (`event_end` known) -> LIVE_NOW;
+    - the ``0m`` "starting now" reminder: on time -> SEND; later but within grace (the event
+      is running) -> LIVE_NOW; past grace -> SKIP.
+    """
+    due = utc(post.due_at)
+    late = now - due
     start = utc(post.event_start) if post.event_start is not None else None
     offset = (start - due) if start is not None else None
     deadline = utc(post.deadline) if post.deadline is not None else start
-    grace_text = short_duration(deadline - due) if deadline is not None else "?"
     if on_time and deadline is not None and now > deadline:
         on_time = None  # a grace shorter than the on-time tolerance still holds
-    missed = Decision(
-        Action.SKIP, f"late by {short_duration(late)}: past its {grace_text} grace", late
-    )
-
+    within_grace = deadline is None or now <= deadline
     if offset is not None and offset <= timedelta(0):
         # The "starting now" reminder: its event is running from the moment it is due.
         if on_time:
             return on_time
-        if deadline is None or now <= deadline:
-            return Decision(Action.LIVE_NOW, late_by=late)
-        return missed
-
+        return Decision(Action.LIVE_NOW, late_by=late) if within_grace else _missed(post, now)
     if start is not None and now >= start:
         running = event_end is not None and now < utc(event_end)
         if offset is not None and offset <= live_now_upto and running:
@@ -121,9 +138,19 @@ def late_decision(
         )
     if on_time:
         return on_time
-    if deadline is None or now <= deadline:
-        return Decision(Action.SEND_DELAYED, late_by=late)
-    return missed
+    return Decision(Action.SEND_DELAYED, late_by=late) if within_grace else _missed(post, now)
+
+
+def _missed(post: Post | PlannedPost, now: datetime) -> Decision:
+    """SKIP for a reminder past its grace, saying how late and what the grace was."""
+    due = utc(post.due_at)
+    late = now - due
+    start = utc(post.event_start) if post.event_start is not None else None
+    deadline = utc(post.deadline) if post.deadline is not None else start
+    grace_text = short_duration(deadline - due) if deadline is not None else "?"
+    return Decision(
+        Action.SKIP, f"late by {short_duration(late)}: past its {grace_text} grace", late
+    )
 
 
 def payload_for(
@@ -142,7 +169,7 @@ def payload_for(
         return None
     if decision.action is Action.SEND:
         return post.payload
-    if decision.action is Action.LIVE_NOW and post.kind == "reminder":
+    if decision.action is Action.LIVE_NOW and declared(post.kind).live_now:
         try:
             episode_id, kind, _ = parse_reminder_key(post.key)
         except ValueError:

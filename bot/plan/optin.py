@@ -16,8 +16,8 @@ Choices worth knowing:
   opting in never brings the archive, backlog recaps (recorded as skipped) never DM, and a
   recap removed before its announcement went out DMs nobody.
 - "Interested" on one of our Discord events counts as a DM opt-in for that one event when
-  ``[optin] interested_dm`` is on, at the member's own lead time for its series when they
-  chose DMs, else `INTERESTED_LEAD`. A member who chose "off" for the series still gets the
+  ``[optin] interested_dm`` is on, at the member's own lead time for its stream when they
+  chose DMs, else `INTERESTED_LEAD`. A member who chose "off" for the stream still gets the
   DM: clicking Interested is the more specific wish. "Stop these" ends both.
 - A member whose DMs are closed (Discord error 50007) is not planned again until they opt in
   anew; their pending DMs are then cancelled by the reconcile.
@@ -34,21 +34,32 @@ import enum
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot.config import Settings, default_grace
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
 from bot.durations import duration_label, parse_duration_label, spoken_duration
+from bot.plan.kinds import KINDS, parse_recap_key
+
+# The DM keys' formats are declared with their kind in bot/plan/kinds.py (also imported from here).
+from bot.plan.kinds import RECAP_DM_INFIX as RECAP_DM_INFIX
+from bot.plan.kinds import dm_key as dm_key
+from bot.plan.kinds import dm_recipient as dm_recipient
+from bot.plan.kinds import is_recap_dm_key as is_recap_dm_key
+from bot.plan.kinds import parse_dm_key_at as parse_dm_key_at
+from bot.plan.kinds import parse_recap_dm_key as parse_recap_dm_key
+from bot.plan.kinds import recap_dm_key as recap_dm_key
 from bot.plan.posts import PlannedPost, Post, PostStatus
-from bot.plan.reminders import INSTANT_FORMAT, followup_payload, instant_label
+from bot.plan.reminders import followup_payload
 from bot.plan.scheduled_events import event_key
 from bot.render.limits import allowed_mentions, fit_message
 from bot.render.messages import reminder_message
 
-Series = Literal["livestream", "ama", "recaps"]
-SERIES: tuple[Series, ...] = ("livestream", "ama", "recaps")
-SERIES_NAMES: dict[str, str] = {"livestream": "Livestreams", "ama": "AMAs", "recaps": "Recaps"}
+# A reminder stream: what a member chooses reminders for. ("series" is the show itself.)
+Stream = Literal["livestream", "ama", "recaps"]
+STREAMS: tuple[Stream, ...] = ("livestream", "ama", "recaps")
+STREAM_NAMES: dict[str, str] = {"livestream": "Livestreams", "ama": "AMAs", "recaps": "Recaps"}
 
 
 class Mode(enum.StrEnum):
@@ -68,7 +79,6 @@ INTERESTED_LEAD = timedelta(hours=1)  # for "Interested" members who chose no DM
 PLANNED_STATUSES = frozenset({EpisodeStatus.SCHEDULED, EpisodeStatus.LIVE})
 
 OPTOUT_PREFIX = "amabot:optout:"
-REMIND_ME_PREFIX = "amabot:remindme:"
 BUTTON_SECONDARY = 2
 DM_CLOSED_CODE = 50007  # "Cannot send messages to this user"
 
@@ -76,7 +86,7 @@ DM_CLOSED_CODE = 50007  # "Cannot send messages to this user"
 @dataclass(frozen=True, slots=True)
 class Preference:
     member_id: int
-    series: Series
+    stream: Stream
     mode: Mode
     lead: timedelta = DEFAULT_LEAD
     # When the member last set this choice (the store's updated_at). Recap DMs start from
@@ -93,43 +103,19 @@ class Interest:
 # -- custom ids and keys ------------------------------------------------------------------
 
 
-def optout_custom_id(series: str) -> str:
+def optout_custom_id(stream: str) -> str:
     """The "Stop these" button's id: ``amabot:optout:ama`` (well under Discord's 100)."""
-    if series not in SERIES:
-        raise ValueError(f"unknown series {series!r}")
-    return OPTOUT_PREFIX + series
+    if stream not in STREAMS:
+        raise ValueError(f"unknown stream {stream!r}")
+    return OPTOUT_PREFIX + stream
 
 
-def remind_me_custom_id(series: str) -> str:
-    """The "Remind me" button's id on reminders and `/episode` replies."""
-    if series not in SERIES:
-        raise ValueError(f"unknown series {series!r}")
-    return REMIND_ME_PREFIX + series
-
-
-def parse_series_custom_id(custom_id: str, prefix: str) -> Series | None:
+def parse_stream_custom_id(custom_id: str, prefix: str) -> Stream | None:
     """``amabot:optout:ama`` with prefix OPTOUT_PREFIX -> "ama"; anything else -> None."""
     if not isinstance(custom_id, str) or not custom_id.startswith(prefix):
         return None
-    series = custom_id[len(prefix) :]
-    return series if series in SERIES else None  # type: ignore[return-value]
-
-
-def dm_key(
-    member_id: int,
-    episode_id: str,
-    kind: EventKind,
-    lead: timedelta,
-    start: datetime | None = None,
-) -> str:
-    """``dm:42:s2-e05:ama:1h@20250718T173000Z``: like a reminder's key, it carries the event's
-    instant, so a moved event is a new event for DMs too (without `start`: the round-1
-    shape, for reading old rows)."""
-    base = f"dm:{int(member_id)}:{episode_id}:{kind}:{duration_label(lead)}"
-    return base if start is None else f"{base}@{instant_label(start)}"
-
-
-_DM_KEY = re.compile(r"dm:(\d+):(.+):(livestream|ama):([0-9hms]+)(?:@(\d{8}T\d{6}Z))?")
+    stream = custom_id[len(prefix) :]
+    return stream if stream in STREAMS else None  # type: ignore[return-value]
 
 
 def parse_dm_key(key: str) -> tuple[int, str, EventKind, str]:
@@ -137,55 +123,6 @@ def parse_dm_key(key: str) -> tuple[int, str, EventKind, str]:
     colons; a key without the instant parses too."""
     member, episode_id, kind, lead, _ = parse_dm_key_at(key)
     return member, episode_id, kind, lead
-
-
-def parse_dm_key_at(key: str) -> tuple[int, str, EventKind, str, datetime | None]:
-    """Like `parse_dm_key`, with the event instant the DM was for (None for a round-1 key
-    that did not carry it)."""
-    match = _DM_KEY.fullmatch(key)
-    if match is None:
-        raise ValueError(f"not a DM key: {key!r}")
-    start = None
-    if match[5]:
-        try:
-            start = datetime.strptime(match[5], INSTANT_FORMAT).replace(tzinfo=UTC)
-        except ValueError:
-            raise ValueError(f"not a DM key: {key!r}") from None
-    return int(match[1]), match[2], match[3], match[4], start  # type: ignore[return-value]
-
-
-RECAP_DM_INFIX = "recap"
-_RECAP_DM_KEY = re.compile(r"dm:(\d+):recap:(.+)")
-
-
-def recap_dm_key(member_id: int, recap_id: str) -> str:
-    return f"dm:{int(member_id)}:{RECAP_DM_INFIX}:{recap_id}"
-
-
-def parse_recap_dm_key(key: str) -> tuple[int, str]:
-    """``dm:42:recap:s2-e05`` -> (42, "s2-e05"). An event DM's key is never read as one."""
-    if _DM_KEY.fullmatch(key) is None:
-        match = _RECAP_DM_KEY.fullmatch(key)
-        if match is not None:
-            return int(match[1]), match[2]
-    raise ValueError(f"not a recap DM key: {key!r}")
-
-
-def is_recap_dm_key(key: str) -> bool:
-    try:
-        parse_recap_dm_key(key)
-    except ValueError:
-        return False
-    return True
-
-
-def dm_recipient(key: str) -> int:
-    """The member a ``dm:`` post goes to (event or recap DM): the sender opens their DM
-    channel."""
-    try:
-        return parse_dm_key(key)[0]
-    except ValueError:
-        return parse_recap_dm_key(key)[0]
 
 
 def is_dm_closed_error(error: object) -> bool:
@@ -213,14 +150,14 @@ def lead_name(lead: timedelta) -> str:
     return spoken_duration(lead)
 
 
-def series_role(settings: Settings, series: str) -> int:
-    """The self-assigned role of a series; 0 when the config offers none."""
+def stream_role(settings: Settings, stream: str) -> int:
+    """The self-assigned role of a stream; 0 when the config offers none."""
     cfg = settings.optin
     return {
         "livestream": cfg.livestream_role_id,
         "ama": cfg.ama_role_id,
         "recaps": cfg.recaps_role_id,
-    }.get(series, 0)
+    }.get(stream, 0)
 
 
 # -- planning ------------------------------------------------------------------------------
@@ -242,11 +179,11 @@ def plan_dm_reminders(
     now = utc(now)
     closed = frozenset(int(m) for m in dm_closed)
     prefs = list(prefs)
-    # member -> series -> lead, for members who chose DMs
+    # member -> stream -> lead, for members who chose DMs
     wants: dict[int, dict[str, timedelta]] = {}
     for pref in prefs:
-        if pref.mode is Mode.DM and pref.series in EVENT_KINDS and pref.member_id not in closed:
-            wants.setdefault(pref.member_id, {})[pref.series] = pref.lead
+        if pref.mode is Mode.DM and pref.stream in EVENT_KINDS and pref.member_id not in closed:
+            wants.setdefault(pref.member_id, {})[pref.stream] = pref.lead
     interest_by_event: dict[str, set[int]] = {}
     if settings.optin.interested_dm:
         for item in interested:
@@ -322,7 +259,7 @@ def plan_dm_followups(
     return out
 
 
-RECAP_ANNOUNCEMENT_PREFIX = "recap:"
+RECAP_ANNOUNCEMENT_PREFIX = KINDS["recap"].prefix
 _UNSENT = frozenset({PostStatus.PENDING, PostStatus.SENDING})
 
 
@@ -350,7 +287,7 @@ def plan_recap_dms(
     members = {
         p.member_id: p.since
         for p in prefs
-        if p.series == "recaps" and p.mode is Mode.DM and p.member_id not in closed
+        if p.stream == "recaps" and p.mode is Mode.DM and p.member_id not in closed
     }
     if not members:
         return []
@@ -360,7 +297,7 @@ def plan_recap_dms(
             RECAP_ANNOUNCEMENT_PREFIX
         ):
             continue
-        recap_id = announcement.key[len(RECAP_ANNOUNCEMENT_PREFIX) :]
+        recap_id = parse_recap_key(announcement.key)
         payload: dict[str, Any] | None = None
         for member, since in sorted(members.items()):
             if not recap_is_new_to(announcement, since):
@@ -431,12 +368,12 @@ def pace(
 # -- messages ------------------------------------------------------------------------------
 
 
-def stop_button(series: str) -> dict[str, Any]:
+def stop_button(stream: str) -> dict[str, Any]:
     return {
         "type": 2,
         "style": BUTTON_SECONDARY,
         "label": "Stop these",
-        "custom_id": optout_custom_id(series),
+        "custom_id": optout_custom_id(stream),
     }
 
 
@@ -473,19 +410,19 @@ def recap_dm_message(announcement: dict[str, Any]) -> dict[str, Any]:
 
 
 def notify_status_text(prefs: Iterable[Preference], settings: Settings, *, dm_closed: bool) -> str:
-    """`/notify status`: one line per series, in plain words."""
-    chosen = {p.series: p for p in prefs}
+    """`/notify status`: one line per stream, in plain words."""
+    chosen = {p.stream: p for p in prefs}
     lines = []
-    for series in SERIES:
-        pref = chosen.get(series)
-        name = SERIES_NAMES[series]
+    for stream in STREAMS:
+        pref = chosen.get(stream)
+        name = STREAM_NAMES[stream]
         if pref is None or pref.mode is Mode.OFF:
             lines.append(f"**{name}**: off")
         elif pref.mode is Mode.ROLE:
-            role = series_role(settings, series)
-            where = f"<@&{role}>" if role else "the series role (not configured)"
+            role = stream_role(settings, stream)
+            where = f"<@&{role}>" if role else "its role (not configured)"
             lines.append(f"**{name}**: pinged with {where}")
-        elif series == "recaps":
+        elif stream == "recaps":
             lines.append(f"**{name}**: a DM for each new recap")
         else:
             lines.append(f"**{name}**: a DM {lead_name(pref.lead)} before")

@@ -2,7 +2,8 @@
 
 A *planned* post is what planning (pure) says should exist; a *post* is an outbox row with its
 delivery state. A post's key is deterministic (``recap:s2-e05``, ``reminder:s2-e05:ama:1h``,
-``announce:42``) so planning the same content twice yields the same rows.
+``announce:42``) so planning the same content twice yields the same rows. The kinds, their
+key formats and what each kind's posts do are declared in bot/plan/kinds.py.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-# "dm": a reminder sent to one member (bot/plan/optin.py); channel_id 0, member id in the key.
-# "alert": a note to the organisers that a post was refused (one per refused post).
-PostKind = Literal["recap", "reminder", "announce", "dm", "alert"]
+from bot.plan.kinds import outbox_kind
+
+# The name of a kind declared in bot/plan/kinds.py (`OUTBOX_KINDS`): a planned post of any
+# other kind is refused when it is made.
+PostKind = str
 
 
 class PostStatus(enum.StrEnum):
@@ -52,6 +55,9 @@ class PlannedPost:
     # sent post is edited only when this changes (a recap's title, summary or link), not
     # when a new version of the bot renders the same recap differently.
     fingerprint: str | None = None
+
+    def __post_init__(self) -> None:
+        outbox_kind(self.kind)  # UnknownKind for a kind nobody declared
 
     @property
     def content_hash(self) -> str:

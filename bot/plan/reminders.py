@@ -1,6 +1,7 @@
-"""Reminders before every livestream and AMA: their keys, the role they ping, their plan,
+"""Reminders before every livestream and AMA: the role they ping, their plan,
 and the keys `/announce skip` cancels. Pure: `now` is always passed in. (Recap
-announcements are planned in `recaps`, the late policy is `late`.)
+announcements are planned in `recaps`, the late policy is `late`, the key format and the
+channel are declared in `kinds`.)
 
 Reminders are planned for episodes whose status is ``scheduled`` *or* ``live``: an
 organiser who flips an episode to ``live`` during Monday's livestream must not lose the
@@ -15,67 +16,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace as dc_replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import Settings
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, ShowEvent, utc
-from bot.durations import duration_label, parse_duration_label
+from bot.plan.kinds import channel_for, parse_reminder_key_at, reminder_key
+from bot.plan.kinds import instant_label as instant_label  # its old home, still imported
 from bot.plan.posts import PlannedPost, Post
 from bot.render.messages import (
     reminder_message,
 )
 from bot.render.superseded import reminder_cancelled, reminder_moved
 
-INSTANT_FORMAT = "%Y%m%dT%H%M%SZ"
-
-
 REMINDED_STATUSES = frozenset({EpisodeStatus.SCHEDULED, EpisodeStatus.LIVE})
-
-
-def instant_label(start: datetime) -> str:
-    """The event's instant as it appears in reminder keys: ``20250714T173000Z`` (UTC)."""
-    return utc(start).strftime(INSTANT_FORMAT)
-
-
-def reminder_key(
-    episode_id: str, kind: EventKind, offset: timedelta, start: datetime | None = None
-) -> str:
-    """``reminder:s2-e05:ama:1h@20250718T173000Z``: the event's instant is part of the key, so
-    a rescheduled event is a new event for reminders (the old reminders stay what they were,
-    sent or not, and the new instant gets its own). Without `start`: the key shape of the
-    round-1 bot, kept only to read old rows (see `Outbox.upgrade_reminder_keys`)."""
-    base = f"reminder:{episode_id}:{kind}:{duration_label(offset)}"
-    return base if start is None else f"{base}@{instant_label(start)}"
 
 
 def parse_reminder_key(key: str) -> tuple[str, EventKind, timedelta]:
     """``reminder:s2-e05:ama:1h@…`` -> (``s2-e05``, ``ama``, 1 hour). Episode ids may hold
-    colons. Old keys without the instant parse too."""
+    colons. Old keys without the instant parse too (the format: bot/plan/kinds.py)."""
     episode_id, kind, offset, _ = parse_reminder_key_at(key)
     return episode_id, kind, offset
 
 
-def parse_reminder_key_at(key: str) -> tuple[str, EventKind, timedelta, datetime | None]:
-    """Like `parse_reminder_key`, with the event instant the reminder was for (None for a
-    round-1 key that did not carry it)."""
-    prefix, _, rest = key.partition(":")
-    episode_id, _, tail = rest.rpartition(":")
-    episode_id, _, kind = episode_id.rpartition(":")
-    if prefix != "reminder" or kind not in EVENT_KINDS or not episode_id:
-        raise ValueError(f"not a reminder key: {key!r}")
-    label, at, instant = tail.partition("@")
-    start = None
-    if at:
-        try:
-            start = datetime.strptime(instant, INSTANT_FORMAT).replace(tzinfo=UTC)
-        except ValueError:
-            raise ValueError(f"not a reminder key: {key!r}") from None
-    return episode_id, kind, parse_duration_label(label), start  # type: ignore[return-value]
-
-
 def reminder_role(settings: Settings, kind: EventKind) -> int:
-    """The role a reminder pings: `[reminders]` for that kind, else the series' opt-in role
+    """The role a reminder pings: `[reminders]` for that kind, else that stream's opt-in role
     (members who chose "ping me" get pinged even when the channel-wide ping is off)."""
     if kind == "livestream":
         optin = settings.optin.livestream_role_id
@@ -109,7 +74,7 @@ def plan_reminders(
                         key=reminder_key(episode.id, kind, offset, start),
                         kind="reminder",
                         due_at=due,
-                        channel_id=cfg.channel_for(kind),
+                        channel_id=channel_for("reminder", settings, kind),
                         payload=reminder_message(
                             episode, event, offset, role_id=role_id, settings=settings
                         ),

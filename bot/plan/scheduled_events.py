@@ -43,6 +43,8 @@ from typing import Any, Protocol
 
 from bot.config import Settings
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
+from bot.plan.kinds import event_key as event_key  # the key format: bot/plan/kinds.py
+from bot.plan.kinds import parse_event_key as parse_event_key
 from bot.render.limits import cut, is_http_url, one_line
 
 log = logging.getLogger("amabot.events")
@@ -72,19 +74,6 @@ FINISHED = frozenset({EventStatus.COMPLETED, EventStatus.CANCELED})
 _ENTITY_FIELDS = ("entity_type", "channel_id", "entity_metadata", "scheduled_end_time")
 # What may still change once an event is running.
 _ACTIVE_FIELDS = ("name", "description", "scheduled_end_time")
-
-
-def event_key(episode_id: str, kind: EventKind) -> str:
-    return f"event:{episode_id}:{kind}"
-
-
-def parse_event_key(key: str) -> tuple[str, EventKind]:
-    """``event:s2-e05:ama`` -> ("s2-e05", "ama"). Episode ids may hold colons."""
-    prefix, _, rest = key.partition(":")
-    episode_id, _, kind = rest.rpartition(":")
-    if prefix != "event" or kind not in EVENT_KINDS or not episode_id:
-        raise ValueError(f"not an event key: {key!r}")
-    return episode_id, kind  # type: ignore[return-value]
 
 
 def event_link(guild_id: int, discord_id: int) -> str:

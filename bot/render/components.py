@@ -56,11 +56,11 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
-REMIND_ME_ID = "amabot:remindme"  # + ":<series>" on reminders; bare on /episode (asks which)
+REMIND_ME_ID = "amabot:remindme"  # + ":<stream>" on reminders; bare on /episode (asks which)
 
 
-def remind_me_button(series: str | None = None) -> dict[str, Any]:
-    custom_id = f"{REMIND_ME_ID}:{series}" if series else REMIND_ME_ID
+def remind_me_button(stream: str | None = None) -> dict[str, Any]:
+    custom_id = f"{REMIND_ME_ID}:{stream}" if stream else REMIND_ME_ID
     return {
         "type": 2,
         "style": 2,

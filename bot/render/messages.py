@@ -200,36 +200,11 @@ def episode_reply(
     description = status
     if episode.summary.strip():
         description += "\n\n" + episode.summary.strip()
-    fields = []
-    if episode.guests:
-        fields.append(
-            _field(
-                "Guests" if len(episode.guests) > 1 else "Guest", _join_names(episode.guests), True
-            )
-        )
-    if episode.hosts:
-        fields.append(
-            _field("Hosts" if len(episode.hosts) > 1 else "Host", _join_names(episode.hosts), True)
-        )
-    fields.append(_field("Livestream", _event_value(episode.livestream, episode, now)))
-    fields.append(_field("AMA", _event_value(episode.ama, episode, now)))
-    if recap is not None:
-        title = one_line(recap.title)
-        fields.append(
-            _field(
-                "Recap",
-                f"[{link_text(title)}]({recap_url})"
-                if is_http_url(recap_url)
-                else escape_markdown(title),
-            )
-        )
-    if episode.tags:
-        fields.append(_field("Tags", _tags(episode.tags)))
     embed: dict[str, Any] = {
         "title": f"{episode.code} · {one_line(episode.title)}" if episode.title else episode.code,
         "description": description,
         "color": color,
-        "fields": fields,
+        "fields": _episode_fields(episode, now, recap, recap_url),
         "footer": {"text": settings.series.name},
     }
     if image_url:
@@ -254,6 +229,38 @@ def episode_reply(
             "allowed_mentions": allowed_mentions(0),
         }
     )
+
+
+def _episode_fields(
+    episode: Episode, now: datetime, recap: Recap | None, recap_url: str | None
+) -> list[dict[str, Any]]:
+    """The `/episode` embed's fields: people, the two events, the recap, the tags."""
+    fields: list[dict[str, Any]] = []
+    if episode.guests:
+        fields.append(
+            _field(
+                "Guests" if len(episode.guests) > 1 else "Guest", _join_names(episode.guests), True
+            )
+        )
+    if episode.hosts:
+        fields.append(
+            _field("Hosts" if len(episode.hosts) > 1 else "Host", _join_names(episode.hosts), True)
+        )
+    fields.append(_field("Livestream", _event_value(episode.livestream, episode, now)))
+    fields.append(_field("AMA", _event_value(episode.ama, episode, now)))
+    if recap is not None:
+        title = one_line(recap.title)
+        fields.append(
+            _field(
+                "Recap",
+                f"[{link_text(title)}]({recap_url})"
+                if is_http_url(recap_url)
+                else escape_markdown(title),
+            )
+        )
+    if episode.tags:
+        fields.append(_field("Tags", _tags(episode.tags)))
+    return fields
 
 
 def autocomplete_name(episode: Episode) -> str:
@@ -570,6 +577,17 @@ def organiser_announcement(message: str, *, role_id: int) -> Payload:
     return fit_message(
         {"content": cut(text, CONTENT_MAX), "allowed_mentions": allowed_mentions(role_id)}
     )
+
+
+def failure_alert(key: str, channel_id: int, reason: str, *, what: str) -> Payload:
+    """The note to the organisers when Discord refuses a post for good (`what`: its kind's
+    noun, bot/plan/kinds.py). Plain text, pings nobody: it is read in their own channel."""
+    text = (
+        f"⚠️ I could not post the {what} `{key}` in <#{channel_id}>: {reason}.\n"
+        "Check my permissions there (`amabot doctor` says which are missing). Once they are "
+        "back I send it, if still in time; `amabot plan` lists failed posts."
+    )
+    return {"content": text[:2000], "allowed_mentions": {"parse": []}}
 
 
 def announcement_preview(

@@ -31,15 +31,13 @@ from typing import Any, Protocol
 
 from bot.clock import Clock
 from bot.durations import short_duration
+from bot.plan.kinds import Target, declared, dm_recipient
 from bot.plan.late import Action, Decision, late_decision
-from bot.plan.optin import dm_recipient
 from bot.plan.posts import Post
 from bot.render.messages import mark_delayed
+from bot.store import Outbox
 
 log = logging.getLogger("amabot.delivery")
-
-# Kinds whose posts in one channel must be read in due order.
-ORDERED_KINDS = frozenset({"recap", "announce"})
 
 # Transient failures back off exponentially up to this cap; the row stays pending meanwhile.
 MAX_BACKOFF = timedelta(minutes=10)
@@ -134,8 +132,6 @@ PayloadFor = Callable[[Decision, Post], dict[str, Any] | None]
 FailureHook = Callable[[Post, str], Awaitable[None]]
 # Told the time a post backing off should be looked at again (the scheduler's wake-up).
 RetryHook = Callable[[str, datetime], None]
-# Right after Discord answered a send, before it is recorded (the test harness aims kills here).
-AfterSend = Callable[[Post, int], Awaitable[None]]
 # Told once when delivery stops for good in this process (the token was refused).
 StopHook = Callable[[str], None]
 
@@ -195,11 +191,13 @@ class DeliveryStats:
 
 @dataclass
 class DeliveryPolicy:
-    """The knobs (config `[announcements] publish_per_hour`, `[reminders] publish`)."""
+    """The knobs (config `[announcements] publish_per_hour`, and the publish settings a
+    post kind may name, such as `[reminders] publish`: bot/plan/kinds.py)."""
 
     stuck_after: timedelta = STUCK_AFTER
     publish_per_hour: int = PUBLISH_PER_HOUR
-    publish_reminders: bool = False
+    # The names of the publish settings that are on (`kinds.publish_settings_on(settings)`).
+    publish_settings: frozenset[str] = frozenset()
     edit_first_backoff: timedelta = EDIT_FIRST_BACKOFF
     edit_max_attempts: int = EDIT_MAX_ATTEMPTS
     publish_max_attempts: int = PUBLISH_MAX_ATTEMPTS
@@ -251,14 +249,13 @@ class Dispatcher:
 
     def __init__(
         self,
-        outbox: Any,  # bot.store.outbox.Outbox
+        outbox: Outbox,
         sender: Sender,
         *,
         clock: Clock,
         payload_for: PayloadFor | None = None,
         on_failure: FailureHook | None = None,
         on_retry: RetryHook | None = None,
-        after_send: AfterSend | None = None,
         on_stop: StopHook | None = None,
         policy: DeliveryPolicy | None = None,
         first_backoff: timedelta = FIRST_BACKOFF,
@@ -270,7 +267,6 @@ class Dispatcher:
         self._payload_for = payload_for or _planned_payload
         self._on_failure = on_failure
         self._on_retry = on_retry
-        self._after_send = after_send
         self._on_stop = on_stop
         self.policy = policy or DeliveryPolicy()
         self.first_backoff = first_backoff
@@ -326,7 +322,7 @@ class Dispatcher:
         ordered: dict[tuple[int, str], list[str]] = {}
         independent: list[str] = []
         for key, kind, channel_id in await self._outbox.due_keys(self._clock()):
-            if kind in ORDERED_KINDS:
+            if declared(kind).ordered:
                 ordered.setdefault((channel_id, kind), []).append(key)
             else:
                 independent.append(key)
@@ -374,31 +370,13 @@ class Dispatcher:
             self._inflight.discard(key)
 
     async def _attempt(self, post: Post) -> str:
+        """One claimed post: settle an unsure one from Discord's history, apply the late
+        policy, then send."""
         key = post.key
         if post.unsure:
-            try:
-                found = await self._lookup(post)
-            except AuthenticationError as exc:
-                return await self._auth_refused(post, str(exc))
-            except PermanentSendError as exc:  # cannot know: never resend blind
-                return await self._fail(post, f"not resent: {exc}")
-            except Exception as exc:  # never read as "not sent": look again later
-                # Not a problem on its own (/healthz reports the post once it is overdue).
-                reason = f"could not check whether it was already sent: {exc}"
-                retry_after = getattr(exc, "retry_after", None)
-                await self._retry_later(post, reason, retry_after, unsure=True)
-                return "retry"
-            if found is not None:
-                message_id, created_at = found
-                publish = await self._wants_publish(post)
-                await self._record(
-                    key,
-                    lambda: self._outbox.mark_sent(key, message_id, created_at, publish=publish),
-                )
-                self.stats.sent += 1
-                self.stats.found += 1
-                log.info("found %s already in Discord as message %s", key, message_id)
-                return "sent"
+            settled = await self._settle_unsure(post)
+            if settled is not None:
+                return settled
         now = self._clock()
         decision = late_decision(post, now)
         if decision.action is Action.SKIP:
@@ -406,9 +384,48 @@ class Dispatcher:
             self.stats.skipped += 1
             log.info("skipped %s: %s", key, decision.reason)
             return "skipped"
+        prepared = await self._prepare(post, decision, now)
+        if isinstance(prepared, str):
+            return prepared
+        return await self._send(post, *prepared, now)
+
+    async def _settle_unsure(self, post: Post) -> str | None:
+        """An attempt may have reached Discord: look in the history. The outcome when that
+        settles the post (found, or it cannot be known), None when it is to be sent."""
+        key = post.key
+        try:
+            found = await self._lookup(post)
+        except AuthenticationError as exc:
+            return await self._auth_refused(post, str(exc))
+        except PermanentSendError as exc:  # cannot know: never resend blind
+            return await self._fail(post, f"not resent: {exc}")
+        except Exception as exc:  # never read as "not sent": look again later
+            # Not a problem on its own (/healthz reports the post once it is overdue).
+            reason = f"could not check whether it was already sent: {exc}"
+            retry_after = getattr(exc, "retry_after", None)
+            await self._retry_later(post, reason, retry_after, unsure=True)
+            return "retry"
+        if found is None:
+            return None
+        message_id, created_at = found
+        publish = await self._wants_publish(post)
+        await self._record(
+            key,
+            lambda: self._outbox.mark_sent(key, message_id, created_at, publish=publish),
+        )
+        self.stats.sent += 1
+        self.stats.found += 1
+        log.info("found %s already in Discord as message %s", key, message_id)
+        return "sent"
+
+    async def _prepare(
+        self, post: Post, decision: Decision, now: datetime
+    ) -> tuple[dict[str, Any], int, bool] | str:
+        """(payload, channel, publish) for the send, or the outcome when it cannot go now
+        (a DM's turn has not come, the channel is out of reach)."""
         try:
             payload = self._payload_for(decision, post) or post.payload
-            if post.kind == "dm":
+            if declared(post.kind).target is Target.MEMBER_DM:
                 turn = self.dm_pacer.turn(now)
                 if turn is not None:  # paced after a 40003: its turn comes at `turn`
                     await self._retry_later(post, "DMs paced", None, at=turn, count=False)
@@ -426,6 +443,13 @@ class Dispatcher:
             return "retry"
         except AuthenticationError as exc:
             return await self._auth_refused(post, str(exc))
+        return payload, channel_id, publish
+
+    async def _send(
+        self, post: Post, payload: dict[str, Any], channel_id: int, publish: bool, now: datetime
+    ) -> str:
+        """Record where it goes and what is put on the wire, send, record the outcome."""
+        key = post.key
         variants = [*post.variants]
         variant = variant_of(payload)
         if variant not in variants:
@@ -455,13 +479,15 @@ class Dispatcher:
             log.exception("unexpected error sending %s", key)
             await self._retry_later(post, f"{type(exc).__name__}: {exc}", None, unsure=True)
             return "retry"
-        if self._after_send is not None:
-            await self._after_send(post, message_id)
+        return await self._sent(post, channel_id, message_id, publish)
+
+    async def _sent(self, post: Post, channel_id: int, message_id: int, publish: bool) -> str:
+        key = post.key
         sent_at = self._clock()
         await self._record(
             key, lambda: self._outbox.mark_sent(key, message_id, sent_at, publish=publish)
         )
-        if post.kind == "dm":
+        if declared(post.kind).target is Target.MEMBER_DM:
             self.dm_pacer.went_out()
         self.stats.sent += 1
         self.stats.lateness.append((sent_at - post.due_at).total_seconds())
@@ -483,9 +509,7 @@ class Dispatcher:
         return None
 
     async def _wants_publish(self, post: Post) -> bool:
-        if post.kind in ("dm", "alert"):
-            return False
-        if post.kind == "reminder" and not self.policy.publish_reminders:
+        if not declared(post.kind).may_publish(self.policy.publish_settings):
             return False
         try:
             return await self._sender.is_announcement_channel(post.channel_id)
@@ -528,9 +552,9 @@ class Dispatcher:
                 log.exception("the stop hook failed")
 
     async def _channel_of(self, post: Post) -> int:
-        """Where a post goes: its channel, or for a ``dm:`` post the member's DM channel
-        (the member is named in the key; the outbox row's channel is 0)."""
-        if post.kind != "dm":
+        """Where a post goes: its channel, or for a post to a member (a ``dm:`` post) their
+        DM channel (the member is named in the key; the outbox row's channel is 0)."""
+        if declared(post.kind).target is not Target.MEMBER_DM:
             return post.channel_id
         if post.target_channel_id:
             return post.target_channel_id
@@ -629,30 +653,7 @@ class Dispatcher:
     async def _publish_one(self, post: Post) -> int:
         now = self._clock()
         key = post.key
-        limit = post.event_start or (post.sent_at or now) + PUBLISH_STALE_AFTER
-        if now >= limit:
-            reason = (
-                f"dropped: it would reach followers after the event "
-                f"({short_duration(now - limit)} past)"
-                if post.event_start
-                else f"dropped: stale, {short_duration(now - (post.sent_at or now))} after it"
-            )
-            await self._outbox.publish_done(key, "dropped", now, reason)
-            log.warning("publish of %s %s", key, reason)
-            return 0
-        per_hour = max(self.policy.publish_per_hour, 1)
-        recent = await self._outbox.published_since(post.channel_id, now - timedelta(hours=1))
-        if len(recent) >= per_hour:
-            when = recent[-per_hour] + timedelta(hours=1)
-            if when >= limit:
-                reason = "dropped: the channel's publish limit would hold it past the event"
-                await self._outbox.publish_done(key, "dropped", now, reason)
-                log.warning("publish of %s %s", key, reason)
-                return 0
-            await self._outbox.publish_later(
-                key, when, f"paced: {len(recent)} published in the last hour", now, attempt=False
-            )
-            self._schedule(key, when)
+        if await self._publish_held(post, now):
             return 0
         try:
             await self._sender.publish(post.channel_id, int(post.message_id or 0))
@@ -668,24 +669,60 @@ class Dispatcher:
             self.stop(f"Discord refused the bot's token ({exc})")
             return 0
         except Exception as exc:
-            attempts = post.publish_attempts + 1
-            if attempts >= self.policy.publish_max_attempts:
-                reason = f"given up after {attempts} attempts: {exc}"
-                await self._outbox.publish_done(key, "failed", now, reason)
-                self._note(key, "publish", post.channel_id, reason)
-                return 0
-            backoff = PUBLISH_FIRST_BACKOFF * (2 ** (attempts - 1))
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after:
-                backoff = max(backoff, timedelta(seconds=retry_after))
-            when = now + backoff
-            await self._outbox.publish_later(key, when, str(exc), now, attempt=True)
-            log.warning("publish of %s failed (%s); again in %s", key, exc, backoff)
-            self._schedule(key, when)
+            await self._publish_later(post, exc, now)
             return 0
         await self._outbox.publish_done(key, "done", self._clock())
         self.stats.published += 1
         return 1
+
+    async def _publish_held(self, post: Post, now: datetime) -> bool:
+        """Whether the publish is not to be tried now: dropped (it would reach followers
+        after the event, or stale) or paced to the channel's hourly limit."""
+        key = post.key
+        limit = post.event_start or (post.sent_at or now) + PUBLISH_STALE_AFTER
+        if now >= limit:
+            reason = (
+                f"dropped: it would reach followers after the event "
+                f"({short_duration(now - limit)} past)"
+                if post.event_start
+                else f"dropped: stale, {short_duration(now - (post.sent_at or now))} after it"
+            )
+            await self._outbox.publish_done(key, "dropped", now, reason)
+            log.warning("publish of %s %s", key, reason)
+            return True
+        per_hour = max(self.policy.publish_per_hour, 1)
+        recent = await self._outbox.published_since(post.channel_id, now - timedelta(hours=1))
+        if len(recent) < per_hour:
+            return False
+        when = recent[-per_hour] + timedelta(hours=1)
+        if when >= limit:
+            reason = "dropped: the channel's publish limit would hold it past the event"
+            await self._outbox.publish_done(key, "dropped", now, reason)
+            log.warning("publish of %s %s", key, reason)
+            return True
+        await self._outbox.publish_later(
+            key, when, f"paced: {len(recent)} published in the last hour", now, attempt=False
+        )
+        self._schedule(key, when)
+        return True
+
+    async def _publish_later(self, post: Post, exc: Exception, now: datetime) -> None:
+        """A publish refused for now (429, 5xx): backed off, given up after a few tries."""
+        key = post.key
+        attempts = post.publish_attempts + 1
+        if attempts >= self.policy.publish_max_attempts:
+            reason = f"given up after {attempts} attempts: {exc}"
+            await self._outbox.publish_done(key, "failed", now, reason)
+            self._note(key, "publish", post.channel_id, reason)
+            return
+        backoff = PUBLISH_FIRST_BACKOFF * (2 ** (attempts - 1))
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            backoff = max(backoff, timedelta(seconds=retry_after))
+        when = now + backoff
+        await self._outbox.publish_later(key, when, str(exc), now, attempt=True)
+        log.warning("publish of %s failed (%s); again in %s", key, exc, backoff)
+        self._schedule(key, when)
 
     # -- recording -------------------------------------------------------------------------
 

@@ -7,20 +7,28 @@ recaps sharing an id with those (the first file by path holds an id), and the re
 publication time has come since the last pass (a heap of future times, so "a recap dated
 today becomes due" costs nothing until it does). The outbox then reconciles just those keys.
 
-No I/O: the owner (PostingService) reads the index and writes the outbox.
+`IncrementalRecapPlan` does no I/O. `RecapPlanner` is the posting service's recap planning
+around it: the full plan remembered by its inputs, what each reload touched, and the aliases
+of renamed recaps (kept in the store's state); bot/services/reconcile.py writes its plan into
+the outbox.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from bot.content.identity import has_explicit_id
-from bot.content.models import Recap, utc
+from bot.config import Settings
+from bot.content.identity import announcement_ids, has_explicit_id, new_aliases, renamed
+from bot.content.models import Episode, Recap, utc
 from bot.plan.posts import PlannedPost
+from bot.plan.recaps import plan_recap_announcements
+
+log = logging.getLogger("amabot.posting")
 
 PlanOne = Callable[[Recap, str], PlannedPost]
 
@@ -72,8 +80,8 @@ class IncrementalRecapPlan:
         st = RecapPlanState()
         for recap in recaps:
             st._link(recap.path, recap)
-            if not recap.draft and recap.published > now:
-                st.future.append((recap.published, recap.path))
+            if not recap.draft and recap.release_at > now:
+                st.future.append((recap.release_at, recap.path))
         heapq.heapify(st.future)
         for path, post in planned:
             st.key_of[path] = post.key
@@ -158,8 +166,8 @@ def _replan(
     live = index.recap(recap.id)
     if live is None or live.path != path:
         return None  # a duplicate id: the other file is that recap
-    if recap.published > now:
-        heapq.heappush(st.future, (recap.published, path))
+    if recap.release_at > now:
+        heapq.heappush(st.future, (recap.release_at, path))
         return None
     rid = recap.id
     if not has_explicit_id(recap) and recap.id in aliases:
@@ -170,3 +178,139 @@ def _replan(
     st.key_of[path] = post.key
     st.owner[post.key] = path
     return post
+
+
+RECAP_ALIAS_PREFIX = "recap.alias:"  # state rows: file-name id of a renamed recap -> its old id
+
+
+class RecapPlanner:
+    """The recap announcements, planned from the content for the posting service: a full plan
+    remembered by its inputs, then updated by what each content change touched
+    (`IncrementalRecapPlan`); a recap renamed to a new path keeps its announcement id
+    (bot/content/identity, the aliases kept in the store's state)."""
+
+    def __init__(self, *, settings: Settings, index: Any):
+        self.settings = settings
+        self.index = index
+        self._recap_cache: dict[tuple[Recap, Episode | None, str], PlannedPost] = {}
+        self._cache_authors: dict[str, Any] | None = None
+        self.aliases: dict[str, str] = {}
+        # Incremental planning: what the content changes since the last pass touched.
+        self._recap_plan = IncrementalRecapPlan()
+        self._changed_paths: set[str] = set()
+        self._changed_episodes: set[str] = set()
+
+    async def load_aliases(self, state: Any) -> None:
+        self.aliases = await state.with_prefix(RECAP_ALIAS_PREFIX)
+
+    def recaps_at(self, paths: tuple[str, ...] | None) -> dict[str, Recap]:
+        rels = self.index.recap_paths() if paths is None else paths
+        return {rel: r for rel in rels if (r := self.index.recap_at(rel)) is not None}
+
+    async def follow_renames(
+        self, before: Mapping[str, Recap], report: Any, renames: Any, state: Any
+    ) -> None:
+        """A recap that moved to a new path keeps its announcement id (bot/content/identity)."""
+        gone = {rel: r for rel, r in before.items() if self.index.recap_at(rel) is None}
+        if not gone:
+            return
+        arrived = {
+            rel: r
+            for rel in (*report.added, *report.changed)
+            if rel not in before and (r := self.index.recap_at(rel)) is not None
+        }
+        pairs = renamed(gone, arrived, renames)
+        for new_id, old_id in new_aliases(pairs, self.aliases).items():
+            await state.set(RECAP_ALIAS_PREFIX + new_id, old_id)
+            self.aliases[new_id] = old_id
+            log.info("recap %s was renamed: it keeps the announcement of %s", new_id, old_id)
+
+    def note_reload(self, paths: tuple[str, ...] | None, report: Any) -> None:
+        """What a reload touched, for the next incremental pass."""
+        if paths is None:
+            self._recap_plan.invalidate()  # a rescan: the next pass plans everything
+        else:
+            self._changed_paths |= report.added | report.changed | report.removed
+            self._changed_episodes |= report.episodes_changed
+
+    def can_update(self) -> bool:
+        """Whether a pass may re-plan only what changed: there is a full plan to update, made
+        with the same authors (their names are in every announcement)."""
+        return self._recap_plan.state is not None and self.index.authors == self._cache_authors
+
+    def take_changes(self) -> tuple[set[str], set[str]]:
+        """The paths and episode ids changed since the last pass, forgotten here. On the
+        event loop: a reload noted while a plan is made in a thread is kept for the next."""
+        changes = self._changed_paths, self._changed_episodes
+        self._changed_paths, self._changed_episodes = set(), set()
+        return changes
+
+    def plan_all(
+        self, episodes: Mapping[str, Episode], now: datetime
+    ) -> list[tuple[str, PlannedPost]]:
+        """plan_recap_announcements, remembering each announcement by its inputs; (path,
+        announcement) pairs, and the incremental plan rebuilt from them.
+
+        Planning is pure, so an unchanged (recap, episode) pair renders the same payload: a
+        pull that changed one file re-renders one announcement, not 10,000. Keys compare by
+        value, so a reloaded but identical file is a hit too."""
+        authors = self.index.authors
+        if authors != self._cache_authors:
+            self._recap_cache = {}
+            self._cache_authors = dict(authors)
+        previous, kept = self._recap_cache, {}
+        planned: list[tuple[str, PlannedPost]] = []
+        recaps = self.index.recaps()
+        ids = announcement_ids(recaps, self.aliases) if self.aliases else None
+        for recap in recaps:
+            if not recap.is_published(now):
+                continue
+            episode = episodes.get(recap.episode_id) if recap.episode_id else None
+            rid = ids.get(recap.path, recap.id) if ids is not None else recap.id
+            key: tuple[Recap, Episode | None, str] | None = (recap, episode, rid)
+            try:
+                post = previous.get(key)
+            except TypeError:  # an unhashable field somewhere: just render it
+                key, post = None, None
+            if post is None:
+                post = plan_recap_announcements(
+                    [recap],
+                    episodes=episodes,
+                    authors=authors,
+                    settings=self.settings,
+                    now=now,
+                    ids={recap.path: rid},
+                )[0]
+            if key is not None:
+                kept[key] = post
+            planned.append((recap.path, post))
+        self._recap_cache = kept
+        planned.sort(key=lambda pair: (pair[1].due_at, pair[1].key))
+        self._recap_plan.rebuild(recaps, planned, now)
+        return planned
+
+    def plan_changed(
+        self, episodes: Mapping[str, Episode], now: datetime
+    ) -> tuple[list[PlannedPost], set[str]]:
+        """Re-plan only what the content changes since the last pass touched: the planned
+        posts, and every key looked at (planned or no longer planned)."""
+        paths, episode_ids = self.take_changes()
+
+        def plan_one(recap: Recap, rid: str) -> PlannedPost:
+            return plan_recap_announcements(
+                [recap],
+                episodes=episodes,
+                authors=self.index.authors,
+                settings=self.settings,
+                now=now,
+                ids={recap.path: rid},
+            )[0]
+
+        return self._recap_plan.update(
+            index=self.index,
+            paths=paths,
+            episode_ids=episode_ids,
+            now=now,
+            aliases=self.aliases,
+            plan_one=plan_one,
+        )

@@ -21,7 +21,7 @@ from typing import Any
 from bot.config import ConfigError, Settings, parse_listen, webhook_secret
 from bot.plan.doctor import DiscordFacts, Finding, LocalFacts, check_discord, check_local
 from bot.services.gitsync import GitContent
-from bot.store.inspect import inspect_database
+from bot.store import State, inspect_database
 
 log = logging.getLogger("amabot.selfcheck")
 
@@ -102,7 +102,7 @@ class SelfCheck:
         self,
         *,
         settings: Settings,
-        state: Any,  # bot.store.state.State
+        state: State,
         read_facts: Callable[[], Awaitable[DiscordFacts]],
         alert: Callable[[Finding], Awaitable[None]],
         on_problems: Callable[[list[Finding]], None],

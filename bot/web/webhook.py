@@ -148,18 +148,45 @@ def make_webhook_app(
             "the webhook needs a secret: set the environment variable it names",
             key="webhook.secret_env",
         )
-    secret = bytes(secret)
-    background: set[asyncio.Task[Any]] = set()
+    receiver = _Receiver(bytes(secret), branch, on_push, health, max_body, read_timeout)
+    app = web.Application(client_max_size=max_body)
+    app.router.add_post("/github", receiver.github)
+    app.router.add_get("/healthz", receiver.healthz)
+    if extra_routes:
+        app.router.add_routes(list(extra_routes))
+    app.on_cleanup.append(receiver.cancel_background)
+    return app
 
-    async def content_branch() -> str | None:
-        if isinstance(branch, str):
-            return branch
-        value = branch()
+
+class _Receiver:
+    """The two routes' handlers, and the push handlers still running in the background."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        branch: BranchSource,
+        on_push: PushHandler,
+        health: HealthSource,
+        max_body: int,
+        read_timeout: float,
+    ):
+        self.secret = secret
+        self.branch = branch
+        self.on_push = on_push
+        self.health = health
+        self.max_body = max_body
+        self.read_timeout = read_timeout
+        self.background: set[asyncio.Task[Any]] = set()
+
+    async def content_branch(self) -> str | None:
+        if isinstance(self.branch, str):
+            return self.branch
+        value = self.branch()
         if inspect.isawaitable(value):
             value = await value
         return value
 
-    def run_in_background(awaitable: Awaitable[Any], delivery: str) -> None:
+    def run_in_background(self, awaitable: Awaitable[Any], delivery: str) -> None:
         async def guarded() -> None:
             try:
                 await awaitable
@@ -167,28 +194,34 @@ def make_webhook_app(
                 log.exception("push handler failed (delivery %s)", delivery)
 
         task = asyncio.ensure_future(guarded())
-        background.add(task)
-        task.add_done_callback(background.discard)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
-    async def github(request: web.Request) -> web.Response:
-        delivery = _loggable(request.headers.get("X-GitHub-Delivery"))
-        peer = request.remote or "-"
-
+    async def read_body(self, request: web.Request, peer: str) -> bytes | web.Response:
+        """The raw body, or the refusal: too large (413) or too slow (408), hung up on."""
         length = request.content_length
-        if length is not None and length > max_body:
+        if length is not None and length > self.max_body:
             log.warning("webhook from %s refused: body of %d bytes is too large", peer, length)
             return await _refuse_and_hang_up(request, 413, "body too large")
         try:
-            async with asyncio.timeout(read_timeout):
-                body = await _read_capped(request, max_body)
+            async with asyncio.timeout(self.read_timeout):
+                return await _read_capped(request, self.max_body)
         except _TooLarge:
-            log.warning("webhook from %s refused: body over %d bytes", peer, max_body)
+            log.warning("webhook from %s refused: body over %d bytes", peer, self.max_body)
             return await _refuse_and_hang_up(request, 413, "body too large")
         except TimeoutError:
-            log.warning("webhook from %s refused: body not received within %gs", peer, read_timeout)
+            log.warning(
+                "webhook from %s refused: body not received within %gs", peer, self.read_timeout
+            )
             return await _refuse_and_hang_up(request, 408, "body not received in time")
 
-        if not signature_valid(body, request.headers.get("X-Hub-Signature-256"), secret):
+    async def github(self, request: web.Request) -> web.Response:
+        delivery = _loggable(request.headers.get("X-GitHub-Delivery"))
+        peer = request.remote or "-"
+        body = await self.read_body(request, peer)
+        if isinstance(body, web.Response):
+            return body
+        if not signature_valid(body, request.headers.get("X-Hub-Signature-256"), self.secret):
             log.warning(
                 "webhook from %s refused: missing or wrong signature (delivery %s)", peer, delivery
             )
@@ -201,15 +234,17 @@ def make_webhook_app(
                 "signed webhook %s (%s) had no JSON object body", delivery, _loggable(event)
             )
             return _json({"error": "body is not a JSON object"}, status=400)
-
         if event == "ping":
             log.info("webhook ping (delivery %s)", delivery)
             return _json({"ok": True})
         if event != "push":
             return _json({"ignored": f"event {event[:64]!r} is not handled"}, status=202)
+        return await self.push(payload, delivery)
 
+    async def push(self, payload: dict[str, Any], delivery: str) -> web.Response:
+        """A signed push: a pull is requested when it is to the content branch."""
         ref = payload.get("ref")
-        wanted = await content_branch()
+        wanted = await self.content_branch()
         if wanted is not None and ref != f"refs/heads/{wanted}":
             shown = ref[:200] if isinstance(ref, str) else ref
             return _json({"ignored": f"push to {shown!r}, not refs/heads/{wanted}"}, status=202)
@@ -220,36 +255,28 @@ def make_webhook_app(
         after = after[:40] if isinstance(after, str) else None
         log.info("webhook push to %s at %s (delivery %s)", ref, after, delivery)
         try:
-            outcome = on_push(payload)
+            outcome = self.on_push(payload)
         except Exception:
             log.exception("push handler failed (delivery %s)", delivery)
             return _json({"error": "internal error"}, status=500)
         if inspect.isawaitable(outcome):
-            run_in_background(outcome, delivery)
+            self.run_in_background(outcome, delivery)
         return _json({"accepted": True, "ref": ref, "after": after}, status=202)
 
-    async def healthz(request: web.Request) -> web.Response:
+    async def healthz(self, request: web.Request) -> web.Response:
         try:
-            data = await health()
+            data = await self.health()
         except Exception:
             log.exception("health report failed")
             return _json({"ok": False, "error": "health report failed"}, status=500)
         return _json(data)
 
-    async def cancel_background(app: web.Application) -> None:
-        for task in list(background):
+    async def cancel_background(self, app: web.Application) -> None:
+        for task in list(self.background):
             task.cancel()
-        for task in list(background):
+        for task in list(self.background):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-    app = web.Application(client_max_size=max_body)
-    app.router.add_post("/github", github)
-    app.router.add_get("/healthz", healthz)
-    if extra_routes:
-        app.router.add_routes(list(extra_routes))
-    app.on_cleanup.append(cancel_background)
-    return app
 
 
 class WebhookServer:

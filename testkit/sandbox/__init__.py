@@ -2,13 +2,16 @@
 
 from .client import Ref, SandboxClient
 from .interactions import InteractionResult
+from .modals import ModalRefused
 from .server import RecordedRequest, Sandbox
-from .state import ApiError, Pings, SandboxError, SandboxTimeout
+from .state import ApiError, MemberCannotSee, Pings, SandboxError, SandboxTimeout
 from .violations import Violation
 
 __all__ = [
     "ApiError",
     "InteractionResult",
+    "MemberCannotSee",
+    "ModalRefused",
     "Pings",
     "RecordedRequest",
     "Ref",

@@ -16,7 +16,8 @@ from typing import Any
 import aiohttp
 
 from .interactions import InteractionResult
-from .state import SandboxError, SandboxTimeout, _id
+from .modals import ModalRefused
+from .state import MemberCannotSee, SandboxError, SandboxTimeout, _id
 
 
 class Ref(dict):
@@ -96,6 +97,10 @@ class SandboxClient:
         if resp.status == 504:
             raise SandboxTimeout(data["error"])
         if resp.status != 200:
+            if data.get("kind") == "modal_refused":
+                raise ModalRefused(data["error"])
+            if data.get("kind") == "cannot_see":
+                raise MemberCannotSee(data["error"])
             raise SandboxError(data.get("error", str(data)))
         return data
 
@@ -250,6 +255,70 @@ class SandboxClient:
             wait=timeout,
         )
         return InteractionResult.from_dict(data)
+
+    async def submit_modal(
+        self,
+        member: Any,
+        channel: Any,
+        custom_id: str,
+        fields: dict[str, Any],
+        *,
+        timeout: float | None = None,
+    ) -> InteractionResult:
+        """See Sandbox.submit_modal (ModalRefused when Discord's client would not send it)."""
+        body = {
+            "member": _key(member),
+            "channel": _key(channel),
+            "custom_id": custom_id,
+            "fields": fields,
+            "timeout": timeout,
+        }
+        return InteractionResult.from_dict(
+            await self._call("POST", "/submit_modal", body, wait=timeout)
+        )
+
+    # -- threads -------------------------------------------------------------------------
+    async def threads(self, parent: Any) -> list[dict[str, Any]]:
+        return await self._call("GET", f"/threads/{_key(parent)}")
+
+    async def thread_members(self, thread: Any) -> list[int]:
+        return [int(u) for u in await self._call("GET", f"/thread_members/{_key(thread)}")]
+
+    async def create_thread(
+        self, member: Any, parent: Any, name: str, *, private: bool = True, message: Any = None
+    ) -> Ref:
+        body = {
+            "member": _key(member),
+            "parent": _key(parent),
+            "name": name,
+            "private": private,
+            "message": _key(message),
+        }
+        return Ref(await self._call("POST", "/threads", body))
+
+    async def add_to_thread(self, thread: Any, member: Any) -> None:
+        await self._call("POST", "/thread_member", {"thread": _key(thread), "member": _key(member)})
+
+    async def remove_from_thread(self, thread: Any, member: Any) -> None:
+        body = {"thread": _key(thread), "member": _key(member), "remove": True}
+        await self._call("POST", "/thread_member", body)
+
+    async def set_thread_state(
+        self, thread: Any, *, archived: bool | None = None, locked: bool | None = None
+    ) -> dict[str, Any]:
+        body = {"thread": _key(thread), "archived": archived, "locked": locked}
+        return await self._call("POST", "/thread_state", body)
+
+    async def can_see(self, member: Any, channel: Any) -> bool:
+        body = {"member": _key(member), "channel": _key(channel)}
+        return bool((await self._call("POST", "/can_see", body))["can_see"])
+
+    async def start_event(self, event: Any) -> dict[str, Any]:
+        return await self._call("POST", "/event_status", {"event": _key(event), "status": "active"})
+
+    async def end_event(self, event: Any) -> dict[str, Any]:
+        body = {"event": _key(event), "status": "completed"}
+        return await self._call("POST", "/event_status", body)
 
     async def result(self, interaction: Any) -> InteractionResult:
         return InteractionResult.from_dict(

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .faults import json_response
-from .state import Channel, Guild, Member, Role, SandboxError, SandboxTimeout, User
+from .modals import ModalRefused
+from .state import (
+    Channel,
+    Guild,
+    Member,
+    MemberCannotSee,
+    Role,
+    SandboxError,
+    SandboxTimeout,
+    User,
+)
 
 if TYPE_CHECKING:
     from .server import Sandbox
@@ -58,6 +68,10 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
                 return json_response(200, await fn(args, request))
             except SandboxTimeout as exc:
                 return json_response(504, {"error": str(exc), "kind": "timeout"})
+            except ModalRefused as exc:
+                return json_response(400, {"error": str(exc), "kind": "modal_refused"})
+            except MemberCannotSee as exc:
+                return json_response(400, {"error": str(exc), "kind": "cannot_see"})
             except (SandboxError, KeyError, ValueError, TypeError) as exc:
                 return json_response(
                     400, {"error": f"{type(exc).__name__}: {exc}", "kind": "error"}
@@ -310,7 +324,59 @@ def add_control_routes(app: web.Application, sb: Sandbox) -> None:
             "everyone": p.everyone,
         }
 
+    async def submit_modal(a: dict, r: web.Request) -> Any:
+        res = await sb.submit_modal(
+            a["member"], a.get("channel"), a["custom_id"], a["fields"], timeout=a.get("timeout")
+        )
+        return res.to_dict()
+
+    async def threads(a: dict, r: web.Request) -> Any:
+        return sb.threads(r.match_info["cid"])
+
+    async def thread_members(a: dict, r: web.Request) -> Any:
+        return [str(u) for u in sb.thread_members(r.match_info["cid"])]
+
+    async def create_thread(a: dict, r: web.Request) -> Any:
+        t = await sb.create_thread(
+            a["member"],
+            a["parent"],
+            a["name"],
+            private=bool(a.get("private", True)),
+            message=a.get("message"),
+        )
+        return ref(t)
+
+    async def thread_member(a: dict, r: web.Request) -> Any:
+        if a.get("remove"):
+            await sb.remove_from_thread(a["thread"], a["member"])
+        else:
+            await sb.add_to_thread(a["thread"], a["member"])
+        return {}
+
+    async def thread_state(a: dict, r: web.Request) -> Any:
+        return await sb.set_thread_state(
+            a["thread"], archived=a.get("archived"), locked=a.get("locked")
+        )
+
+    async def can_see(a: dict, r: web.Request) -> Any:
+        return {"can_see": sb.can_see(a["member"], a["channel"])}
+
+    async def event_status(a: dict, r: web.Request) -> Any:
+        if a["status"] == "active":
+            return await sb.start_event(a["event"])
+        if a["status"] == "completed":
+            return await sb.end_event(a["event"])
+        raise SandboxError(f"status must be 'active' or 'completed', not {a['status']!r}")
+
     get("/info", info)
+    post("/submit_modal", submit_modal)
+    get("/threads/{cid}", threads)
+    get("/thread_members/{cid}", thread_members)
+    post("/threads", create_thread)
+    post("/thread_member", thread_member)
+    post("/thread_state", thread_state)
+    post("/can_see", can_see)
+    post("/event_status", event_status)
     post("/guilds", guild)
     post("/channels", channel)
     post("/roles", role)

@@ -43,6 +43,8 @@ class InteractionRecord:
     created: float = field(default_factory=time.monotonic)
     # The 3 s deadline passed unanswered: Discord invalidated the token (10062 from now on).
     expired: bool = False
+    # A modal submission: the interaction whose callback showed the modal.
+    trigger: InteractionRecord | None = None
     # Set with `acknowledged`: a waiter for this one interaction wakes alone, so 500
     # concurrent members do not each re-check on every request the bot makes.
     acked: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
@@ -60,6 +62,10 @@ class InteractionRecord:
             meta["original_response_message_id"] = str(self.original_id)
         if self.type == MESSAGE_COMPONENT and self.message_id is not None:
             meta["interacted_message_id"] = str(self.message_id)
+        if self.type == MODAL_SUBMIT and self.trigger is not None:
+            meta["triggering_interaction_metadata"] = self.trigger.message_metadata(sb)[
+                "interaction_metadata"
+            ]
         return {"interaction_metadata": meta}
 
 

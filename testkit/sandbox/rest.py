@@ -15,25 +15,36 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .limits import RateLimited
+from .modals import ShownModal, check_modal
 from .state import (
     ANNOUNCEMENT,
+    ANNOUNCEMENT_THREAD,
     ATTACH_FILES,
+    AUTO_ARCHIVE_DURATIONS,
     CONNECT,
     CREATE_EVENTS,
+    CREATE_PRIVATE_THREADS,
+    CREATE_PUBLIC_THREADS,
     DM,
     EMBED_LINKS,
     MANAGE_CHANNELS,
     MANAGE_EVENTS,
     MANAGE_MESSAGES,
     MANAGE_ROLES,
+    MANAGE_THREADS,
     MESSAGE_FLAG_CROSSPOSTED,
     MESSAGE_FLAG_EPHEMERAL,
+    MESSAGE_FLAG_HAS_THREAD,
     MESSAGE_FLAG_LOADING,
     MOVE_MEMBERS,
     MUTE_MEMBERS,
+    PRIVATE_THREAD,
+    PUBLIC_THREAD,
     READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
+    SEND_MESSAGES_IN_THREADS,
     STAGE,
+    TEXT,
     VIEW_CHANNEL,
     VOICE,
     ApiError,
@@ -41,6 +52,7 @@ from .state import (
     Guild,
     ScheduledEvent,
     StoredMessage,
+    ThreadState,
     form_error,
     iso,
     unknown,
@@ -259,7 +271,7 @@ async def get_channel(sb: Sandbox, ctx: Ctx) -> Result:
     channel = _channel(sb, ctx)
     if channel.guild_id is not None and not sb.world.bot_permissions(channel) & VIEW_CHANNEL:
         raise _missing_access()
-    return 200, channel.payload(sb.world.users)
+    return 200, channel.payload(sb.world.users, me=sb.world.bot.id)
 
 
 @route("POST", "/users/@me/channels")
@@ -307,10 +319,25 @@ def _check_send(sb: Sandbox, channel: Channel) -> int:
         if not user.dms_open:
             raise ApiError(403, 50007, "Cannot send messages to this user")
         return sb.world.bot_permissions(channel)
+    if channel.thread is not None:
+        # permissions.mdx: in a thread, Send Messages in Threads (computed on the parent)
+        # replaces Send Messages; threads.mdx: a locked thread takes Manage Threads, and a
+        # send unarchives an archived thread that is not locked.
+        perms = _need(sb, channel, SEND_MESSAGES_IN_THREADS)
+        if channel.thread.locked and not perms & MANAGE_THREADS:
+            if channel.thread.archived:
+                raise _archived()
+            raise _missing_permissions()
+        return perms
     if channel.type not in (0, ANNOUNCEMENT, VOICE, STAGE):
         raise ApiError(400, 50008, "Cannot send messages in a non-text channel")
     # message.mdx, Create Message limitations: Send Messages (View Channel to see it at all).
     return _need(sb, channel, SEND_MESSAGES)
+
+
+def _archived() -> ApiError:
+    # opcodes 50083 "Operation cannot be performed on an archived thread".
+    return ApiError(400, 50083, "Thread is archived")
 
 
 @route("POST", "/channels/{channel_id}/messages")
@@ -338,6 +365,8 @@ async def create_message(sb: Sandbox, ctx: Ctx) -> Result:
             sb.nonce_hits += 1
             return 200, existing.data
     sm = sb.world.build_message(channel, body, files=ctx.files)
+    if channel.thread is not None and channel.thread.archived:
+        await sb.set_thread_state(channel, archived=False)
     await sb._store_and_announce(sm)
     return 200, sm.data
 
@@ -397,6 +426,8 @@ async def edit_message(sb: Sandbox, ctx: Ctx) -> Result:
     if sm.author_id != sb.world.bot.id:
         raise ApiError(403, 50005, "Cannot edit a message authored by another user")
     _need(sb, channel, 0)
+    if channel.thread is not None and channel.thread.archived:
+        raise _archived()  # threads.mdx: no edits in an archived thread
     _check_content(sb, ctx, ctx.body or {})
     if sm.data["flags"] & MESSAGE_FLAG_CROSSPOSTED and sb.publishes.retry_after(channel.id):
         # opcodes 20022 (status undocumented; 403 here): a published message cannot be edited
@@ -455,7 +486,8 @@ async def crosspost(sb: Sandbox, ctx: Ctx) -> Result:
 
 @route("POST", "/channels/{channel_id}/typing")
 async def typing(sb: Sandbox, ctx: Ctx) -> Result:
-    _need(sb, _channel(sb, ctx), SEND_MESSAGES)
+    channel = _channel(sb, ctx)
+    _need(sb, channel, SEND_MESSAGES_IN_THREADS if channel.thread else SEND_MESSAGES)
     return 204, None
 
 
@@ -556,7 +588,18 @@ async def interaction_callback(sb: Sandbox, ctx: Ctx) -> Result:
     elif ctype == 8:
         rec.choices = list(data.get("choices") or [])
     elif ctype == 9:
+        inputs = check_modal(data)
         rec.modal = data
+        sb.shown_modals.append(
+            ShownModal(
+                user_id=rec.user_id,
+                channel_id=rec.channel_id,
+                interaction_id=rec.id,
+                data=data,
+                message=rec.payload.get("message"),
+                inputs=inputs,
+            )
+        )
     rec.acknowledged = True
     rec.acked.set()
     rec.final = ctype not in (5, 6)
@@ -880,3 +923,233 @@ async def event_users(sb: Sandbox, ctx: Ctx) -> Result:
             item["member"] = guild.members[uid].payload(with_user=False)
         out.append(item)
     return 200, out
+
+
+# -- threads ------------------------------------------------------------------------------
+def _thread(sb: Sandbox, ctx: Ctx) -> tuple[Channel, ThreadState]:
+    channel = _channel(sb, ctx)
+    if channel.thread is None:
+        raise ApiError(400, 50024, "Cannot execute action on this channel type")
+    return channel, channel.thread
+
+
+def _check_thread_body(body: dict[str, Any]) -> int:
+    name = body.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        raise form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+    duration = body.get("auto_archive_duration") or 1440
+    if duration not in AUTO_ARCHIVE_DURATIONS:
+        raise form_error(
+            "auto_archive_duration", "BASE_TYPE_CHOICES", "Must be 60, 1440, 4320 or 10080."
+        )
+    return int(duration)
+
+
+@route("POST", "/channels/{channel_id}/messages/{message_id}/threads")
+async def start_thread_from_message(sb: Sandbox, ctx: Ctx) -> Result:
+    """channel.mdx, Start Thread from Message: a text channel makes a PUBLIC_THREAD, an
+    announcement channel an ANNOUNCEMENT_THREAD; the thread's id is the message's id; one
+    thread per message (160004). permissions.mdx: Create Public Threads."""
+    channel = _channel(sb, ctx)
+    if channel.type not in (TEXT, ANNOUNCEMENT):
+        raise ApiError(400, 50024, "Cannot execute action on this channel type")
+    _need(sb, channel, CREATE_PUBLIC_THREADS)
+    sm = sb.world.find_message(channel.id, int(ctx.params["message_id"]))
+    if sm.ephemeral:
+        raise unknown("Message", 10008)
+    body = ctx.body or {}
+    duration = _check_thread_body(body)
+    if sm.id in sb.world.channels:
+        raise ApiError(400, 160004, "A thread has already been created for this message")
+    ttype = ANNOUNCEMENT_THREAD if channel.type == ANNOUNCEMENT else PUBLIC_THREAD
+    thread = sb.world.add_thread(
+        channel,
+        body["name"],
+        owner=sb.world.bot,
+        ttype=ttype,
+        thread_id=sm.id,
+        auto_archive_duration=duration,
+    )
+    sm.data["flags"] |= MESSAGE_FLAG_HAS_THREAD
+    sm.data["thread"] = thread.payload()
+    await sb.announce_thread_created(thread, [sb.world.bot.id])
+    await sb._announce_update(sm)
+    return 201, thread.payload(me=sb.world.bot.id)
+
+
+@route("POST", "/channels/{channel_id}/threads")
+async def start_thread_without_message(sb: Sandbox, ctx: Ctx) -> Result:
+    """channel.mdx, Start Thread without Message: `type` defaults to PRIVATE_THREAD (API
+    v9+); private threads only in text channels; `invitable` for private threads.
+    permissions.mdx: Create Private Threads / Create Public Threads."""
+    channel = _channel(sb, ctx)
+    body = ctx.body or {}
+    ttype = body.get("type") or PRIVATE_THREAD
+    allowed = {TEXT: (PUBLIC_THREAD, PRIVATE_THREAD), ANNOUNCEMENT: (ANNOUNCEMENT_THREAD,)}
+    if channel.type not in allowed:
+        raise ApiError(400, 50024, "Cannot execute action on this channel type")
+    if ttype not in allowed[channel.type]:
+        raise form_error("type", "BASE_TYPE_CHOICES", "Invalid thread type for this channel.")
+    _need(sb, channel, CREATE_PRIVATE_THREADS if ttype == PRIVATE_THREAD else CREATE_PUBLIC_THREADS)
+    duration = _check_thread_body(body)
+    invitable = body.get("invitable")
+    thread = sb.world.add_thread(
+        channel,
+        body["name"],
+        owner=sb.world.bot,
+        ttype=ttype,
+        auto_archive_duration=duration,
+        invitable=True if invitable is None else bool(invitable),
+    )
+    await sb.announce_thread_created(thread, [sb.world.bot.id])
+    return 201, thread.payload(me=sb.world.bot.id)
+
+
+@route("PATCH", "/channels/{channel_id}")
+async def modify_channel(sb: Sandbox, ctx: Ctx) -> Result:
+    """threads.mdx, Editing & Deleting Threads: unarchiving needs membership (and Manage
+    Threads when locked); name / archived / auto_archive_duration need Manage Threads or the
+    thread's creator; locked / rate_limit_per_user / invitable need Manage Threads. An
+    archived thread takes no other change. Other channels: Manage Channels."""
+    channel = _channel(sb, ctx)
+    body = {k: v for k, v in (ctx.body or {}).items() if v is not None}
+    if channel.thread is None:
+        _need(sb, channel, MANAGE_CHANNELS)
+        if "name" in body:
+            channel.name = body["name"]
+        if "topic" in body:
+            channel.topic = body["topic"]
+        await sb._dispatch("CHANNEL_UPDATE", channel.payload())
+        return 200, channel.payload(sb.world.users)
+    t = channel.thread
+    perms = _need(sb, channel, 0)
+    manage = bool(perms & MANAGE_THREADS)
+    creator = t.owner_id == sb.world.bot.id
+    if t.archived and body.get("archived") is not False:
+        raise _archived()
+    unarchive = body.get("archived") is False and t.archived
+    if unarchive and ((t.locked and not manage) or not (manage or sb.world.bot.id in t.members)):
+        raise _missing_permissions()
+    if any(k in body for k in ("locked", "rate_limit_per_user", "invitable")) and not manage:
+        raise _missing_permissions()
+    owner_keys = ("name", "auto_archive_duration")
+    if (any(k in body for k in owner_keys) or body.get("archived") is True) and not (
+        manage or creator
+    ):
+        raise _missing_permissions()
+    if "name" in body:
+        if not 1 <= len(body["name"]) <= 100:
+            raise form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+        channel.name = body["name"]
+    if "auto_archive_duration" in body:
+        if body["auto_archive_duration"] not in AUTO_ARCHIVE_DURATIONS:
+            raise form_error("auto_archive_duration", "BASE_TYPE_CHOICES", "Invalid duration.")
+        t.auto_archive_duration = int(body["auto_archive_duration"])
+        t.last_activity = sb.clock()
+    if "invitable" in body:
+        if channel.type != PRIVATE_THREAD:
+            raise form_error("invitable", "BASE_TYPE_BAD_REQUEST", "Only for private threads.")
+        t.invitable = bool(body["invitable"])
+    await sb.set_thread_state(channel, archived=body.get("archived"), locked=body.get("locked"))
+    return 200, channel.payload(me=sb.world.bot.id)
+
+
+@route("PUT", "/channels/{channel_id}/thread-members/@me")
+async def join_thread(sb: Sandbox, ctx: Ctx) -> Result:
+    """channel.mdx, Join Thread: not archived; fires THREAD_MEMBERS_UPDATE and THREAD_CREATE."""
+    thread, t = _thread(sb, ctx)
+    _need(sb, thread, 0)  # a private thread the bot cannot see is 50001
+    if t.archived:
+        raise _archived()
+    await sb.add_to_thread(thread, sb.world.bot.id)
+    return 204, None
+
+
+@route("PUT", "/channels/{channel_id}/thread-members/{user_id}")
+async def add_thread_member(sb: Sandbox, ctx: Ctx) -> Result:
+    """channel.mdx, Add Thread Member: the ability to send in the thread, not archived;
+    a private thread that is not `invitable` takes Manage Threads."""
+    thread, t = _thread(sb, ctx)
+    perms = _need(sb, thread, SEND_MESSAGES_IN_THREADS)
+    if t.archived:
+        raise _archived()
+    if thread.type == PRIVATE_THREAD and not t.invitable and not perms & MANAGE_THREADS:
+        raise _missing_permissions()
+    g = sb.world.guilds[thread.guild_id]  # type: ignore[index]
+    member = sb.world.member(g, ctx.params["user_id"])
+    await sb.add_to_thread(thread, member.id)
+    return 204, None
+
+
+@route("DELETE", "/channels/{channel_id}/thread-members/@me")
+async def leave_thread(sb: Sandbox, ctx: Ctx) -> Result:
+    thread, t = _thread(sb, ctx)
+    _need(sb, thread, 0)
+    if t.archived:
+        raise _archived()
+    await sb.remove_from_thread(thread, sb.world.bot.id)
+    return 204, None
+
+
+@route("DELETE", "/channels/{channel_id}/thread-members/{user_id}")
+async def remove_thread_member(sb: Sandbox, ctx: Ctx) -> Result:
+    """channel.mdx, Remove Thread Member: Manage Threads, or the creator of a private
+    thread; not archived."""
+    thread, t = _thread(sb, ctx)
+    perms = _need(sb, thread, 0)
+    creator = thread.type == PRIVATE_THREAD and t.owner_id == sb.world.bot.id
+    if not perms & MANAGE_THREADS and not creator:
+        raise _missing_permissions()
+    if t.archived:
+        raise _archived()
+    uid = int(ctx.params["user_id"])
+    if uid not in t.members:
+        raise unknown("Member", 10007)
+    await sb.remove_from_thread(thread, uid)
+    return 204, None
+
+
+def _needs_members_intent(sb: Sandbox) -> None:
+    # channel.mdx, List Thread Members: "requires the GUILD_MEMBERS Privileged Intent".
+    session = sb.gateway.session
+    if session is not None and not session.intents & (1 << 1):
+        raise _missing_access()
+
+
+@route("GET", "/channels/{channel_id}/thread-members")
+async def list_thread_members(sb: Sandbox, ctx: Ctx) -> Result:
+    thread, t = _thread(sb, ctx)
+    _need(sb, thread, 0)
+    _needs_members_intent(sb)
+    return 200, [t.member_payload(thread.id, u) for u in sorted(t.members)]
+
+
+@route("GET", "/channels/{channel_id}/thread-members/{user_id}")
+async def get_thread_member(sb: Sandbox, ctx: Ctx) -> Result:
+    thread, t = _thread(sb, ctx)
+    _need(sb, thread, 0)
+    uid = int(ctx.params["user_id"])
+    if uid not in t.members:
+        raise unknown("Member", 10007)
+    return 200, t.member_payload(thread.id, uid)
+
+
+@route("GET", "/guilds/{guild_id}/threads/active")
+async def list_active_threads(sb: Sandbox, ctx: Ctx) -> Result:
+    """guild.mdx, List Active Guild Threads: public and private, those the bot can see,
+    by id descending, with the bot's own thread members."""
+    guild = _guild(sb, ctx)
+    me = sb.world.bot.id
+    active = sorted(
+        (
+            (ch, ch.thread)
+            for ch in guild.threads.values()
+            if ch.thread is not None
+            and not ch.thread.archived
+            and sb.world.bot_permissions(ch) & VIEW_CHANNEL
+        ),
+        key=lambda pair: -pair[0].id,
+    )
+    members = [t.member_payload(ch.id, me) for ch, t in active if me in t.members]
+    threads = [ch.payload(me=me) for ch, _ in active]
+    return 200, {"threads": threads, "members": members, "has_more": False}

@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,16 +40,24 @@ from .interactions import (
     result_of,
 )
 from .limits import InvalidRequests, SlidingWindow
+from .modals import ModalRefused, ShownModal, submission
 from .state import (
+    ANNOUNCEMENT,
+    ANNOUNCEMENT_THREAD,
     DM,
     NONCE_WINDOW_SECONDS,
+    PRIVATE_THREAD,
+    PUBLIC_THREAD,
+    READ_MESSAGE_HISTORY,
     SEND_MESSAGES,
     STAGE,
+    VIEW_CHANNEL,
     VOICE,
     ApiError,
     Channel,
     Guild,
     Member,
+    MemberCannotSee,
     Overwrite,
     Pings,
     Role,
@@ -57,6 +65,7 @@ from .state import (
     SandboxTimeout,
     ScheduledEvent,
     StoredMessage,
+    ThreadState,
     User,
     World,
     _id,
@@ -223,6 +232,8 @@ class Sandbox:
         self.delays: list[Delay] = []
         self.interactions: dict[int, InteractionRecord] = {}
         self.interactions_by_token: dict[str, InteractionRecord] = {}
+        # Every modal the bot showed (callback type 9); a member submits only these.
+        self.shown_modals: list[ShownModal] = []
         self.nonce_hits = 0
         self.embeds_dropped = 0  # messages whose embeds were dropped (no Embed Links)
         # Seconds on the sandbox clock (a ManualClock moved past it models a long downtime).
@@ -447,8 +458,21 @@ class Sandbox:
                 g.roles[rid].permissions = permissions
 
     # -- reading ------------------------------------------------------------------------
-    def messages(self, channel: Any, *, ephemeral: bool = False) -> list[dict[str, Any]]:
-        """The channel as Discord would show it, oldest first (ephemeral replies hidden)."""
+    def messages(
+        self, channel: Any, *, ephemeral: bool = False, as_member: Any = None
+    ) -> list[dict[str, Any]]:
+        """The channel as Discord would show it, oldest first (ephemeral replies hidden);
+        `as_member`: as that member sees it (MemberCannotSee for a channel or private thread
+        they may not view; an empty list without Read Message History)."""
+        if as_member is not None:
+            ch = self.world.channel(channel)
+            if not self.can_see(as_member, ch):
+                raise MemberCannotSee(f"member {_id(as_member)} cannot see channel {ch.name}")
+            if ch.guild_id is not None:
+                g = self.world.guilds[ch.guild_id]
+                perms = g.permissions_in(self.world.member(g, as_member), ch)
+                if not perms & READ_MESSAGE_HISTORY:
+                    return []
         return self.world.visible_messages(_id(channel), ephemeral=ephemeral)
 
     def stored(self, message: Any) -> StoredMessage:
@@ -614,12 +638,14 @@ class Sandbox:
             await self._dispatch("VOICE_STATE_UPDATE", g.voice_state(uid))
 
     async def tick(self) -> list[dict[str, Any]]:
-        """Apply what Discord does on its own as time passes (guild-scheduled-event.mdx):
-        EXTERNAL events start and end at their times; an ACTIVE stage/voice event whose
-        channel stayed empty `empty_event_timeout` is COMPLETED; a SCHEDULED event not
-        started `unstarted_event_cancel_after` past its start is CANCELED. Each change is a
-        GUILD_SCHEDULED_EVENT_UPDATE. Runs on every API request and every `tick_interval`;
-        tests that move a ManualClock may call it directly. Returns the events changed."""
+        """Apply what Discord does on its own as time passes: a thread inactive for its
+        `auto_archive_duration` is archived (THREAD_UPDATE; threads.mdx); and
+        (guild-scheduled-event.mdx) EXTERNAL events start and end at their times; an ACTIVE
+        stage/voice event whose channel stayed empty `empty_event_timeout` is COMPLETED; a
+        SCHEDULED event not started `unstarted_event_cancel_after` past its start is
+        CANCELED. Each change is a GUILD_SCHEDULED_EVENT_UPDATE. Runs on every API request
+        and every `tick_interval`; tests that move a ManualClock may call it directly.
+        Returns the events changed (not the threads)."""
         lock = self._tick_lock
         if lock is None:
             return await self._tick()
@@ -632,6 +658,14 @@ class Sandbox:
         now = self.clock()
         changed: list[dict[str, Any]] = []
         for g in self.world.guilds.values():
+            for th in list(g.threads.values()):
+                t = th.thread
+                if t is None or t.archived:
+                    continue
+                # threads.mdx: a thread archives itself after auto_archive_duration minutes
+                # without activity (busy guilds may do it sooner; the sandbox keeps the time).
+                if t.inactive_for(now) >= t.auto_archive_duration * 60:
+                    await self.set_thread_state(th, archived=True)
             for ev in list(g.scheduled_events.values()):
                 d = ev.data
                 start = _parse_time("scheduled_start_time", d["scheduled_start_time"])
@@ -664,6 +698,174 @@ class Sandbox:
                     changed.append(dict(d))
                     await self._dispatch("GUILD_SCHEDULED_EVENT_UPDATE", d)
         return changed
+
+    # -- threads --------------------------------------------------------------------------
+    def _bot_sees(self, channel: Channel) -> bool:
+        if channel.guild_id is None:
+            return True
+        return bool(self.world.bot_permissions(channel) & VIEW_CHANNEL)
+
+    def _thread_channel(self, thread: Any) -> tuple[Channel, ThreadState]:
+        ch = self.world.channel(thread)
+        if ch.thread is None:
+            raise SandboxError(f"channel {ch.name} is not a thread")
+        return ch, ch.thread
+
+    async def announce_thread_created(self, thread: Channel, added: list[int]) -> None:
+        """THREAD_CREATE (`newly_created`) to the bot if it may view the thread, then
+        THREAD_MEMBERS_UPDATE for the members the creation added (threads.mdx)."""
+        if self._bot_sees(thread):
+            data = {**thread.payload(me=self.world.bot.id), "newly_created": True}
+            await self._dispatch("THREAD_CREATE", data)
+        await self._members_update(thread, added=added)
+
+    async def _members_update(
+        self,
+        thread: Channel,
+        *,
+        added: Sequence[int] = (),
+        removed: Sequence[int] = (),
+    ) -> None:
+        """THREAD_MEMBERS_UPDATE as threads.mdx says: always when the bot itself is added or
+        removed; about other users only with the GUILD_MEMBERS intent."""
+        t = thread.thread
+        if t is None:
+            return
+        me = self.world.bot.id
+        session = self.gateway.session
+        members_intent = session is not None and session.intents & (1 << 1)
+        if not members_intent:
+            added = [u for u in added if u == me]
+            removed = [u for u in removed if u == me]
+        if not self._bot_sees(thread) and me not in removed:
+            return
+        if not added and not removed:
+            return
+        data: dict[str, Any] = {
+            "id": str(thread.id),
+            "guild_id": str(thread.guild_id),
+            "member_count": min(len(t.members), 50),
+        }
+        if added:
+            data["added_members"] = [t.member_payload(thread.id, u) for u in added]
+        if removed:
+            data["removed_member_ids"] = [str(u) for u in removed]
+        await self._dispatch("THREAD_MEMBERS_UPDATE", data)
+
+    async def add_to_thread(self, thread: Any, member: Any) -> None:
+        """A member joins (or is added to) a thread. Discord sends the bot, when it is the
+        one added, THREAD_CREATE then THREAD_MEMBERS_UPDATE (channel.mdx, Join Thread)."""
+        ch, t = self._thread_channel(thread)
+        uid = _id(member)
+        g = self.world.guilds[ch.guild_id]  # type: ignore[index]
+        self.world.member(g, uid)
+        if uid in t.members:
+            return
+        t.members[uid] = self.clock()
+        if uid == self.world.bot.id and self._bot_sees(ch):
+            await self._dispatch("THREAD_CREATE", ch.payload(me=uid))
+        await self._members_update(ch, added=[uid])
+        self._notify()
+
+    async def remove_from_thread(self, thread: Any, member: Any) -> None:
+        ch, t = self._thread_channel(thread)
+        uid = _id(member)
+        if t.members.pop(uid, None) is None:
+            return
+        await self._members_update(ch, removed=[uid])
+        if uid == self.world.bot.id and not self._bot_sees(ch):
+            # The bot can no longer see a private thread: Discord deletes it from its view.
+            data = {"id": str(ch.id), "guild_id": str(ch.guild_id), "type": ch.type}
+            data["parent_id"] = str(t.parent_id)
+            await self._dispatch("THREAD_DELETE", data)
+        self._notify()
+
+    async def set_thread_state(
+        self, thread: Any, *, archived: bool | None = None, locked: bool | None = None
+    ) -> dict[str, Any]:
+        """Archive/unarchive, lock/unlock a thread as a moderator would; THREAD_UPDATE to
+        the bot if it may view the thread. Returns the thread object."""
+        ch, t = self._thread_channel(thread)
+        if archived is not None and archived != t.archived:
+            t.archived = archived
+            t.archive_timestamp = self.clock()  # threads.mdx: changes on (un)archive
+            if not archived:
+                t.last_activity = self.clock()
+        if locked is not None:
+            t.locked = locked
+        if self._bot_sees(ch):
+            await self._dispatch("THREAD_UPDATE", ch.payload(me=self.world.bot.id))
+        self._notify()
+        return ch.payload()
+
+    def threads(self, parent: Any) -> list[dict[str, Any]]:
+        """Every thread of a channel (archived ones too), as Discord shows them."""
+        pid = _id(parent)
+        return [
+            t.payload()
+            for g in self.world.guilds.values()
+            for t in g.threads.values()
+            if t.thread is not None and t.thread.parent_id == pid
+        ]
+
+    def thread_members(self, thread: Any) -> list[int]:
+        """The user ids in a thread, in the order they joined."""
+        return list(self._thread_channel(thread)[1].members)
+
+    def can_see(self, member: Any, channel: Any) -> bool:
+        """Whether a member may view a channel or thread (View Channel; a private thread's
+        membership or Manage Threads on its parent)."""
+        ch = self.world.channel(channel)
+        if ch.guild_id is None:
+            return _id(member) in ch.recipients
+        g = self.world.guilds[ch.guild_id]
+        return bool(g.permissions_in(self.world.member(g, member), ch) & VIEW_CHANNEL)
+
+    async def create_thread(
+        self, member: Any, parent: Any, name: str, *, private: bool = True, message: Any = None
+    ) -> Channel:
+        """A member starts a thread (from `message`: public, its id the message's), as in
+        Discord's client; the bot hears of it only if it may view it."""
+        ch = self.world.channel(parent)
+        uid = _id(member)
+        user = self.world.users[uid]
+        if message is not None:
+            sm = self.stored(message)
+            if sm.id in self.world.channels:
+                raise SandboxError(f"message {sm.id} already has a thread")
+            ttype = ANNOUNCEMENT_THREAD if ch.type == ANNOUNCEMENT else PUBLIC_THREAD
+            thread = self.world.add_thread(ch, name, owner=user, ttype=ttype, thread_id=sm.id)
+        else:
+            ttype = PRIVATE_THREAD if private else PUBLIC_THREAD
+            thread = self.world.add_thread(ch, name, owner=user, ttype=ttype)
+        await self.announce_thread_created(thread, [uid])
+        return thread
+
+    # -- people starting and ending scheduled events ---------------------------------------
+    async def start_event(self, event: Any) -> dict[str, Any]:
+        """A host presses "Start event": SCHEDULED -> ACTIVE, GUILD_SCHEDULED_EVENT_UPDATE."""
+        return await self._set_event_status(event, 1, 2)
+
+    async def end_event(self, event: Any) -> dict[str, Any]:
+        """A host presses "End event": ACTIVE -> COMPLETED, GUILD_SCHEDULED_EVENT_UPDATE."""
+        return await self._set_event_status(event, 2, 3)
+
+    async def _set_event_status(self, event: Any, before: int, after: int) -> dict[str, Any]:
+        eid = _id(event)
+        for g in self.world.guilds.values():
+            ev = g.scheduled_events.get(eid)
+            if ev is None:
+                continue
+            if ev.data["status"] != before:
+                # guild-scheduled-event.mdx, status transitions: SCHEDULED -> ACTIVE -> COMPLETED
+                raise SandboxError(
+                    f"event {eid} is in status {ev.data['status']}, not {before}: "
+                    "Discord allows SCHEDULED -> ACTIVE -> COMPLETED only"
+                )
+            ev.data["status"] = after
+            await self._dispatch("GUILD_SCHEDULED_EVENT_UPDATE", ev.data)
+            return dict(ev.data)
+        raise SandboxError(f"no scheduled event {eid}")
 
     # -- the token ------------------------------------------------------------------------
     async def reset_token(self) -> str:
@@ -794,6 +996,9 @@ class Sandbox:
         raise SandboxError(f"no scheduled event {eid}")
 
     # -- interactions ----------------------------------------------------------------------
+    def _resolve_user(self, member: Any) -> User:
+        return self._resolve_actor(member, False)[0]  # type: ignore[arg-type]
+
     def _resolve_actor(self, member: Any, channel: Any) -> tuple[User, Channel]:
         if isinstance(member, Member):
             user = member.user
@@ -803,6 +1008,8 @@ class Sandbox:
             user = self.world.users.get(_id(member))  # type: ignore[assignment]
             if user is None:
                 raise SandboxError(f"no user {member!r}")
+        if channel is False:  # the user alone (_resolve_user)
+            return user, None  # type: ignore[return-value]
         if channel is None:
             return user, self.world.dm_channel(user.id)
         try:
@@ -818,9 +1025,15 @@ class Sandbox:
         data: dict[str, Any],
         name: str,
         message: dict[str, Any] | None = None,
+        trigger: InteractionRecord | None = None,
     ) -> InteractionRecord:
         if self.gateway.session is None or not self.gateway.session.valid:
             raise SandboxError("the bot has no gateway session: wait_ready() first")
+        if channel.guild_id is not None and not self.can_see(user.id, channel):
+            raise MemberCannotSee(f"{user.username} cannot see channel {channel.name}")
+        if itype == APPLICATION_COMMAND and channel.thread is not None and channel.thread.archived:
+            # threads.mdx: application commands cannot be used in an archived thread.
+            raise MemberCannotSee(f"commands cannot be used in archived thread {channel.name}")
         payload, iid, token = build_payload(
             self, itype=itype, user=user, channel=channel, data=data, message=message
         )
@@ -834,6 +1047,7 @@ class Sandbox:
             user_id=user.id,
             payload=payload,
             message_id=int(message["id"]) if message else None,
+            trigger=trigger,
         )
         self.interactions[iid] = rec
         self.interactions_by_token[token] = rec
@@ -956,6 +1170,8 @@ class Sandbox:
         """A member clicks a button (or picks select `values`) on a message."""
         user, ch = self._resolve_actor(member, channel)
         sm = self.stored(message)
+        if int(sm.data["channel_id"]) != ch.id:
+            raise SandboxError(f"message {sm.id} is not in channel {ch.name} ({ch.id})")
         if not _has_component(sm.data.get("components", []), custom_id):
             raise SandboxError(f"message {sm.id} has no component {custom_id!r}")
         ctype = component_type or (3 if values is not None else 2)
@@ -973,21 +1189,45 @@ class Sandbox:
         member: Any,
         channel: Any,
         custom_id: str,
-        fields: dict[str, str],
+        fields: dict[str, Any],
         *,
         timeout: float | None = None,
     ) -> InteractionResult:
-        user, ch = self._resolve_actor(member, channel)
-        rows = [
-            {"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]}
-            for k, v in fields.items()
+        """A member submits a modal the bot showed them (callback type 9), as Discord's
+        client would: only that modal, once, with its declared inputs (`fields`: custom_id ->
+        text, or a list of option values for a select; an input left out keeps its prefilled
+        value), within each input's limits; else ModalRefused. The submission is an
+        interaction like any other: answered within `interaction_deadline` or it failed.
+        `channel` None: where the modal was shown."""
+        user = self._resolve_user(member)
+        open_ = [
+            m
+            for m in self.shown_modals
+            if m.user_id == user.id and m.custom_id == custom_id and not m.submitted
         ]
+        if not open_:
+            shown = sorted({m.custom_id for m in self.shown_modals if m.user_id == user.id})
+            raise ModalRefused(
+                f"the bot never showed {user.username} a modal {custom_id!r} still open "
+                f"(shown to them: {shown})"
+            )
+        shown_modal = open_[-1]
+        if channel is not None and _id(channel) != shown_modal.channel_id:
+            raise ModalRefused(
+                f"modal {custom_id!r} was shown in channel {shown_modal.channel_id}, "
+                f"not {_id(channel)}"
+            )
+        components = submission(shown_modal, fields)
+        ch = self.world.channel(shown_modal.channel_id)
+        shown_modal.submitted = True
         rec = await self._send_interaction(
             MODAL_SUBMIT,
             user,
             ch,
-            {"custom_id": custom_id, "components": rows},
+            {"custom_id": custom_id, "components": components},
             f"modal:{custom_id}",
+            message=shown_modal.message,
+            trigger=self.interactions.get(shown_modal.interaction_id),
         )
         await self._await_ack(rec, timeout)
         return self.result(rec)
@@ -1050,19 +1290,23 @@ class Sandbox:
         self.world.store_message(sm)
         await self._announce_create(sm)
 
+    def _bot_sees_message(self, sm: StoredMessage) -> bool:
+        # threads.mdx: nothing about a thread the bot may not view reaches its gateway.
+        return not sm.ephemeral and self._bot_sees(self.world.channels[int(sm.data["channel_id"])])
+
     async def _announce_create(self, sm: StoredMessage) -> None:
-        if not sm.ephemeral:
+        if self._bot_sees_message(sm):
             await self._dispatch("MESSAGE_CREATE", self._gateway_message(sm))
         self._notify()
 
     async def _announce_update(self, sm: StoredMessage) -> None:
-        if not sm.ephemeral:
+        if self._bot_sees_message(sm):
             await self._dispatch("MESSAGE_UPDATE", self._gateway_message(sm))
         self._notify()
 
     async def _delete_message(self, sm: StoredMessage) -> None:
         sm.deleted = True
-        if not sm.ephemeral:
+        if self._bot_sees_message(sm):
             channel = self.world.channels[int(sm.data["channel_id"])]
             data = {"id": str(sm.id), "channel_id": str(channel.id)}
             if channel.guild_id:

@@ -36,6 +36,10 @@ MANAGE_ROLES = 1 << 28
 USE_APPLICATION_COMMANDS = 1 << 31
 REQUEST_TO_SPEAK = 1 << 32
 MANAGE_EVENTS = 1 << 33
+MANAGE_THREADS = 1 << 34
+CREATE_PUBLIC_THREADS = 1 << 35
+CREATE_PRIVATE_THREADS = 1 << 36
+SEND_MESSAGES_IN_THREADS = 1 << 38
 CREATE_EVENTS = 1 << 44
 ALL_PERMISSIONS = (1 << 51) - 1
 
@@ -49,11 +53,19 @@ EVERYONE_DEFAULT = (
     | SPEAK
     | USE_APPLICATION_COMMANDS
     | REQUEST_TO_SPEAK
+    # permissions.mdx: Discord's default @everyone also may start and talk in threads.
+    | CREATE_PUBLIC_THREADS
+    | CREATE_PRIVATE_THREADS
+    | SEND_MESSAGES_IN_THREADS
 )
 BOT_DEFAULT = EVERYONE_DEFAULT | MANAGE_EVENTS | CREATE_EVENTS | MANAGE_ROLES | MANAGE_MESSAGES
 
 # Channel types
 TEXT, DM, VOICE, CATEGORY, ANNOUNCEMENT, STAGE = 0, 1, 2, 4, 5, 13
+ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD = 10, 11, 12
+THREAD_TYPES = (ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD)
+# channel.mdx, thread metadata: the auto-archive durations Discord accepts (minutes).
+AUTO_ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
 CHANNEL_TYPES = {
     "text": TEXT,
     "voice": VOICE,
@@ -64,6 +76,7 @@ CHANNEL_TYPES = {
 }
 
 MESSAGE_FLAG_CROSSPOSTED = 1 << 0
+MESSAGE_FLAG_HAS_THREAD = 1 << 5
 MESSAGE_FLAG_EPHEMERAL = 1 << 6
 MESSAGE_FLAG_LOADING = 1 << 7
 
@@ -174,6 +187,67 @@ class Overwrite:
 
 
 @dataclass
+class ThreadState:
+    """What a thread has beyond a channel (threads.mdx, channel.mdx "Thread Metadata")."""
+
+    parent_id: int
+    owner_id: int
+    created_at: datetime
+    auto_archive_duration: int = 1440
+    archived: bool = False
+    locked: bool = False
+    invitable: bool = True
+    archive_timestamp: datetime | None = None
+    # user id -> when they joined (thread members; threads.mdx "Thread Membership")
+    members: dict[int, datetime] = field(default_factory=dict)
+    message_count: int = 0
+    total_message_sent: int = 0
+    # threads.mdx: "Activity" is a message, an unarchive or a new auto_archive_duration;
+    # the thread archives itself after auto_archive_duration minutes without any.
+    last_activity: datetime | None = None
+
+    def inactive_for(self, now: datetime) -> float:
+        return (now - (self.last_activity or self.created_at)).total_seconds()
+
+    def member_payload(self, thread_id: int, user_id: int) -> dict[str, Any]:
+        return {
+            "id": str(thread_id),
+            "user_id": str(user_id),
+            "join_timestamp": iso(self.members[user_id]),
+            "flags": 0,
+        }
+
+    def payload(self, channel: Channel, me: int | None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(channel.id),
+            "type": channel.type,
+            "guild_id": str(channel.guild_id),
+            "name": channel.name,
+            "parent_id": str(self.parent_id),
+            "owner_id": str(self.owner_id),
+            "flags": 0,
+            "last_message_id": str(channel.last_message_id) if channel.last_message_id else None,
+            "rate_limit_per_user": 0,
+            "message_count": self.message_count,
+            "total_message_sent": self.total_message_sent,
+            # channel.mdx: "stops counting at 50"
+            "member_count": min(len(self.members), 50),
+            "thread_metadata": {
+                "archived": self.archived,
+                "archive_timestamp": iso(self.archive_timestamp or self.created_at),
+                "auto_archive_duration": self.auto_archive_duration,
+                "locked": self.locked,
+                "create_timestamp": iso(self.created_at),
+            },
+        }
+        if channel.type == PRIVATE_THREAD:
+            data["thread_metadata"]["invitable"] = self.invitable
+        if me is not None and me in self.members:
+            data["member"] = self.member_payload(channel.id, me)
+        return data
+
+
+@dataclass
 class Channel:
     id: int
     type: int
@@ -184,8 +258,19 @@ class Channel:
     overwrites: list[Overwrite] = field(default_factory=list)
     recipients: list[int] = field(default_factory=list)  # DM channels
     last_message_id: int | None = None
+    thread: ThreadState | None = None  # threads only (types 10, 11, 12)
 
-    def payload(self, users: dict[int, User] | None = None) -> dict[str, Any]:
+    @property
+    def is_thread(self) -> bool:
+        return self.thread is not None
+
+    def payload(
+        self, users: dict[int, User] | None = None, *, me: int | None = None
+    ) -> dict[str, Any]:
+        """The channel object; for a thread, `me` adds that user's thread member (as
+        Discord does for the current user on Get Channel and THREAD_CREATE)."""
+        if self.thread is not None:
+            return self.thread.payload(self, me)
         if self.type == DM:
             return {
                 "id": str(self.id),
@@ -262,6 +347,7 @@ class Guild:
     channels: dict[int, Channel] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
     scheduled_events: dict[int, ScheduledEvent] = field(default_factory=dict)
+    threads: dict[int, Channel] = field(default_factory=dict)  # not in `channels`, as Discord
     voice_states: dict[int, int] = field(default_factory=dict)  # user id -> channel id
 
     @property
@@ -297,7 +383,36 @@ class Guild:
         return ALL_PERMISSIONS if perms & ADMINISTRATOR else perms
 
     def permissions_in(self, member: Member, channel: Channel) -> int:
-        """Discord's documented overwrite algorithm: @everyone, then roles, then member."""
+        """Discord's documented overwrite algorithm: @everyone, then roles, then member.
+
+        A thread has no overwrites of its own: its permissions are the parent's
+        (permissions.mdx, "Inherited Permissions (Threads)"); a private thread is seen only
+        by its members and by those with Manage Threads on the parent (threads.mdx)."""
+        if channel.thread is not None:
+            parent = self.channels[channel.thread.parent_id]
+            perms = self._overwritten(member, parent)
+            if not perms & VIEW_CHANNEL:
+                return 0
+            if (
+                channel.type == PRIVATE_THREAD
+                and member.id not in channel.thread.members
+                and not perms & MANAGE_THREADS
+            ):
+                return 0
+            # In a thread, sending is Send Messages in Threads (not Send Messages).
+            if not perms & SEND_MESSAGES_IN_THREADS:
+                perms &= ~(MENTION_EVERYONE | EMBED_LINKS | ATTACH_FILES | SEND_TTS_MESSAGES)
+            return perms
+        perms = self._overwritten(member, channel)
+        # permissions.md, implicit permissions: without View Channel nothing else applies; a
+        # text channel without Send Messages also denies what only sending uses.
+        if not perms & VIEW_CHANNEL:
+            return 0
+        if channel.type in (TEXT, ANNOUNCEMENT) and not perms & SEND_MESSAGES:
+            perms &= ~(MENTION_EVERYONE | EMBED_LINKS | ATTACH_FILES | SEND_TTS_MESSAGES)
+        return perms
+
+    def _overwritten(self, member: Member, channel: Channel) -> int:
         perms = self.base_permissions(member)
         if perms & ADMINISTRATOR:
             return ALL_PERMISSIONS
@@ -312,12 +427,6 @@ class Guild:
         perms = (perms & ~deny) | allow
         if (ow := by_id.get(member.id)) is not None and ow.type == 1:
             perms = (perms & ~ow.deny) | ow.allow
-        # permissions.md, implicit permissions: without View Channel nothing else applies; a
-        # text channel without Send Messages also denies what only sending uses.
-        if not perms & VIEW_CHANNEL:
-            return 0
-        if channel.type in (TEXT, ANNOUNCEMENT) and not perms & SEND_MESSAGES:
-            perms &= ~(MENTION_EVERYONE | EMBED_LINKS | ATTACH_FILES | SEND_TTS_MESSAGES)
         return perms
 
     def voice_members(self, channel_id: int) -> list[int]:
@@ -359,7 +468,14 @@ class Guild:
             "emojis": [],
             "stickers": [],
             "channels": [c.payload() for c in self.channels.values()],
-            "threads": [],
+            "threads": [
+                t.payload(me=bot_member.id)
+                for t in self.threads.values()
+                if bot_member is not None
+                and t.thread is not None
+                and not t.thread.archived
+                and self.permissions_in(bot_member, t) & VIEW_CHANNEL
+            ],
             "members": [m.payload() for m in members],
             "member_count": len(members),
             "voice_states": [self.voice_state(u) for u in self.voice_states],
@@ -493,6 +609,11 @@ class SandboxError(Exception):
     """A misuse of the sandbox API by a test (unknown id, bot never connected, ...)."""
 
 
+class MemberCannotSee(SandboxError):
+    """A member acted in a channel or thread they cannot view: Discord would never show
+    them the message, command or modal (a private thread they are not in, no View Channel)."""
+
+
 class SandboxTimeout(SandboxError, TimeoutError):
     """A wait on the bot ran out of time; the message says what was awaited."""
 
@@ -587,6 +708,35 @@ class World:
         g.channels[ch.id] = ch
         self.channels[ch.id] = ch
         self.messages[ch.id] = []
+        return ch
+
+    def add_thread(
+        self,
+        parent: Channel,
+        name: str,
+        *,
+        owner: User,
+        ttype: int,
+        thread_id: int | None = None,
+        auto_archive_duration: int = 1440,
+        invitable: bool = True,
+    ) -> Channel:
+        """A thread in `parent`, its creator its first member (threads.mdx)."""
+        g = self.guilds[parent.guild_id]  # type: ignore[index]
+        now = self.clock()
+        tid = thread_id if thread_id is not None else self.snowflake.next()
+        ch = Channel(tid, ttype, name, guild_id=g.id)
+        ch.thread = ThreadState(
+            parent_id=parent.id,
+            owner_id=owner.id,
+            created_at=now,
+            auto_archive_duration=auto_archive_duration,
+            invitable=invitable,
+            members={owner.id: now},
+        )
+        g.threads[tid] = ch
+        self.channels[tid] = ch
+        self.messages[tid] = []
         return ch
 
     def add_role(
@@ -846,6 +996,11 @@ class World:
         self.message_index[sm.id] = sm
         if not sm.ephemeral and cid in self.channels:
             self.channels[cid].last_message_id = sm.id
+            thread = self.channels[cid].thread
+            if thread is not None:
+                thread.message_count += 1
+                thread.total_message_sent += 1
+                thread.last_activity = self.clock()
 
     def edit_message(
         self, sm: StoredMessage, body: dict[str, Any], files: list[dict[str, Any]] | None = None

@@ -149,9 +149,9 @@ def test_published_recaps_follow_the_clock_from_one_cached_view(sample: Path):
     index.reload()
     every = index.recaps()
     for recap in every:
-        just_before = datetime.fromtimestamp(recap.published.timestamp() - 1, UTC)
+        just_before = datetime.fromtimestamp(recap.release_at.timestamp() - 1, UTC)
         assert recap not in index.published_recaps(just_before)
-        assert recap in index.published_recaps(recap.published)
+        assert recap in index.published_recaps(recap.release_at)
     assert index.latest_recap(datetime(2000, 1, 1, tzinfo=UTC)) is None
     assert index.latest_recap(datetime(2100, 1, 1, tzinfo=UTC)) == every[-1]
     assert index.search_recaps("", datetime(2100, 1, 1, tzinfo=UTC), limit=2) == every[::-1][:2]

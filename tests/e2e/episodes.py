@@ -1,5 +1,5 @@
-"""Shared by the end-to-end suites: episode files of our own (status scheduled), a harness
-that runs them, and config sections that name the sandbox's channels and roles."""
+"""Shared by the end-to-end suites: a week of episode files (tests/builders.py writes them),
+a harness that runs them, and config sections that name the sandbox's channels and roles."""
 
 from __future__ import annotations
 
@@ -15,38 +15,13 @@ import aiohttp
 from bot.config import load_settings
 from bot.plan.reminders import instant_label
 from testkit.harness import Harness
+from tests.builders import LA, episode_md
 
-LA = "America/Los_Angeles"
 # Monday 2025-07-14 10:30 PDT = 17:30 UTC; Friday 2025-07-18 10:30 PDT = 17:30 UTC.
 LS_START = datetime(2025, 7, 14, 17, 30, tzinfo=UTC)
 AMA_START = datetime(2025, 7, 18, 17, 30, tzinfo=UTC)
 SUNDAY = datetime(2025, 7, 13, 16, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)
-REGISTER = "https://example.org/register/26109"
-JOIN = "https://discord.gg/example?event=1"
-
-
-def episode_md(
-    *,
-    id: str = "s9-e01",
-    number: int = 1,
-    livestream: str | None = "2025-07-14T10:30",
-    ama: str | None = "2025-07-18T10:30",
-    status: str = "scheduled",
-    tz: str = LA,
-    title: str = "Fine Tuning & Distillation",
-    summary: str = "Customising a model for your application.",
-) -> str:
-    def event(value: str | None, url: str) -> str:
-        if value is None:
-            return "  start: TBD\n"
-        return f"  start: {value}\n  duration: 30m\n  url: {url}\n"
-
-    return (
-        f"---\nid: {id}\nseason: 9\nepisode: {number}\ntitle: {title}\nsummary: {summary}\n"
-        f"guests: [Dave Voutila]\nhosts: [Nitya Narasimhan]\nstatus: {status}\ntimezone: {tz}\n"
-        f"livestream:\n{event(livestream, REGISTER)}ama:\n{event(ama, JOIN)}---\nAbout it.\n"
-    )
 
 
 def weekly_episodes(count: int) -> dict[str, str]:

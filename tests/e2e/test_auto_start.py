@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.clock import ManualClock
+from tests.builders import episode_md
 from tests.e2e.conftest import eventually
-from tests.e2e.episodes import AMA_START, episode_md, events_on, ours, world
+from tests.e2e.episodes import AMA_START, events_on, ours, world
 
 M = timedelta(minutes=1)
 

@@ -11,16 +11,8 @@ import aiohttp
 from icalendar import Calendar
 
 from bot.clock import ManualClock
-from tests.e2e.episodes import (
-    AMA_START,
-    LA,
-    LS_START,
-    SUNDAY,
-    episode_md,
-    http_get,
-    webhook_url,
-    world,
-)
+from tests.builders import episode_md
+from tests.e2e.episodes import AMA_START, LA, LS_START, SUNDAY, http_get, webhook_url, world
 
 
 def vevents(data: bytes) -> dict[str, object]:

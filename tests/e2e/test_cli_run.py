@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import sys
 import time
 from pathlib import Path
 
+from testkit import storeview
 from testkit.harness import WEBHOOK_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,8 +65,7 @@ async def test_run_answers_and_exits_cleanly_on_sigterm(harness):
         not Path(str(database) + "-wal").exists()
         or Path(str(database) + "-wal").stat().st_size == 0
     )
-    with sqlite3.connect(database) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert storeview.is_consistent(database)
 
 
 async def test_run_without_a_token_says_so_and_exits_2(harness):

@@ -10,7 +10,8 @@ import time
 from datetime import timedelta
 
 from bot.clock import ManualClock
-from tests.e2e.episodes import LS_START, SUNDAY, episode_md, livestream_role_config, world
+from tests.builders import episode_md
+from tests.e2e.episodes import LS_START, SUNDAY, livestream_role_config, world
 from tests.e2e.test_optin import ids
 
 HOLD = 10.0
@@ -49,7 +50,7 @@ async def test_clicks_while_the_reconcile_lock_is_held_for_10s(tmp_path):
             """Each member's first answer (a click that opens a chooser is waited to the end)."""
             if i % 4 == 0:
                 return await sb.slash(
-                    m, h.general, "notify", subcommand="set", series="livestream", how="role"
+                    m, h.general, "notify", subcommand="set", stream="livestream", how="role"
                 )
             if i % 4 == 1:
                 chooser = await sb.click(m, h.reminders, reminder, "amabot:remindme:livestream")

@@ -9,12 +9,12 @@ Real bot, stand-in, real git repository and SQLite file, ManualClock.
 
 from __future__ import annotations
 
-import sqlite3
-
 from bot.clock import ManualClock
 from bot.plan.scheduled_events import EventStatus
+from bot.store import open_store
+from tests.builders import episode_md
 from tests.e2e.conftest import eventually
-from tests.e2e.episodes import AMA_START, SUNDAY, episode_md, events_on, ours, rk, world
+from tests.e2e.episodes import AMA_START, SUNDAY, events_on, ours, rk, world
 
 
 def configure(h):
@@ -109,10 +109,8 @@ async def test_an_event_of_ours_the_store_lost_is_adopted_not_made_twice(tmp_pat
         livestream, ama = ours(h)
         await h.stop_bot()
         # A crash between Discord's answer and the store's write: the store never heard of it.
-        db = sqlite3.connect(h.settings.storage.database)
-        with db:
-            db.execute("DELETE FROM guild_events WHERE key = 'event:s9-e01:ama'")
-        db.close()
+        async with await open_store(h.settings.storage.database) as store:
+            assert await store.events.delete("event:s9-e01:ama")
         await h.start_bot()
         stored = await eventually(
             h.bot.db.events.all, lambda st: "event:s9-e01:ama" in st and st["event:s9-e01:ama"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sqlite3
 import sys
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from bot.cli.doctor import diagnose, run_doctor
 from bot.config import load_settings
 from bot.plan.doctor import Finding, format_table
+from testkit import storeview
 from testkit.harness import Harness, git
 from testkit.sandbox.state import (
     BOT_DEFAULT,
@@ -263,7 +263,6 @@ async def test_database_folder_not_writable(harness):
 
 async def test_database_from_a_newer_amabot(harness):
     path = harness.settings.storage.database
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version = 99")
+    storeview.set_schema_version(path, 99)
     bad = only_problem(await findings(harness))
     assert "newer than this amabot" in bad.problem

@@ -15,14 +15,12 @@ from bot.cli.plan import collect_plan, render_text
 from bot.clock import ManualClock
 from bot.plan.scheduled_events import event_link
 from testkit.sandbox.state import BOT_DEFAULT, CREATE_EVENTS, MANAGE_EVENTS
+from tests.builders import JOIN, REGISTER, episode_md
 from tests.e2e.conftest import eventually
 from tests.e2e.episodes import (
     AMA_START,
-    JOIN,
     LS_START,
-    REGISTER,
     SUNDAY,
-    episode_md,
     events_on,
     http_get,
     ours,

@@ -2,8 +2,8 @@
 whose nonce only dedupes for `nonce_window` (180 s) on the shared ManualClock.
 
 A "crash" is the bot stopped while it sits in the gap between Discord's answer to a send and
-the record of it (`AMABOT_TEST_SEND_GAP` with a `pause` file, see bot/services/gap.py): the
-outbox row is left in `sending`, Discord has the message. The restart comes later than the
+the record of it (testkit/gap.py installed, with a `pause` file): the outbox row is left in
+`sending`, Discord has the message. The restart comes later than the
 nonce window, so only the history lookup can keep the post single.
 """
 
@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import os
 import socket
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,12 @@ from bot.config import load_settings
 from bot.plan.optin import dm_key
 from bot.plan.posts import PostStatus
 from bot.plan.reminders import reminder_key
-from bot.services.gap import ENV as GAP_ENV
-from bot.store import Store
+from bot.store import StoreError, open_store
+from testkit import gap
 from testkit.harness import Harness
+from tests.builders import episode_md, recap_md
 from tests.e2e.conftest import eventually
-from tests.e2e.episodes import LS_START, episode_md, events_on, ours
+from tests.e2e.episodes import LS_START, events_on, ours
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
@@ -41,12 +42,8 @@ KEY = reminder_key("s9-e01", "livestream", H, LS_START)
 AUTHORS = "authors:\n  nitya:\n    name: Nitya Narasimhan\n"
 
 
-def recap_md(rid: str, title: str, published: datetime) -> str:
-    return (
-        f"---\nid: {rid}\ndate:\n  created: {published.astimezone(UTC).isoformat()}\n"
-        f"draft: false\nauthors:\n  - nitya\ncategories:\n  - Recaps\n"
-        f"url: https://example.org/recaps/{rid}/\n---\n\n# {title}\n\n> What {title} taught us.\n"
-    )
+# This suite's recaps: one author, no tags, no episode, no image.
+bare_recap = partial(recap_md, authors=("nitya",), tags=(), episode=None, image=None)
 
 
 @contextlib.asynccontextmanager
@@ -70,16 +67,16 @@ async def world(
     await h.start()
     h.gap = base / "gap"  # type: ignore[attr-defined]
     h.gap.mkdir()
-    h.environ[GAP_ENV] = str(h.gap)
     if configure is not None:  # settings that name the sandbox's channels and roles
         for name, values in configure(h).items():
             sections.setdefault(name, {}).update(values)
         h.overrides = sections
         h.settings = load_settings(h.write_config(), environ=h.environ)
     try:
-        if start:
-            await h.start_bot()
-        yield h
+        with gap.installed(h.gap):  # type: ignore[attr-defined]
+            if start:
+                await h.start_bot()
+            yield h
     finally:
         await h.stop()
     h.sandbox.assert_valid()
@@ -108,7 +105,7 @@ async def crash_in_the_gap(h: Harness, channel: Any) -> dict[str, Any]:
         await task
     await h.stop_bot()
     pause.unlink()
-    store = await Store.open(h.settings.storage.database, clock=system_clock)
+    store = await open_store(h.settings.storage.database, clock=system_clock)
     try:  # the crash this helper promises: Discord has the message, the outbox does not
         assert await store.outbox.owner_of_message(int(message["id"])) is None
     finally:
@@ -141,7 +138,7 @@ async def drive(h: Harness, clock: ManualClock, key: str, until: datetime) -> No
 
 async def merge_recap(h: Harness, clock: ManualClock) -> None:
     """A recap merged and pulled, planned into the outbox, not yet delivered."""
-    await h.merge({"recaps/s9-e01.md": recap_md("s9-e01-recap", "Agents", clock())}, "Recap")
+    await h.merge({"recaps/s9-e01.md": bare_recap("s9-e01-recap", "Agents", clock())}, "Recap")
     await h.posting.sync.pull_now("poll", notify=False)
     await asyncio.to_thread(h.bot.index.reload)
     await h.posting.reconcile(events=False)
@@ -280,7 +277,7 @@ async def test_a_record_step_that_fails_once_is_retried_at_once(tmp_path):
             nonlocal calls
             calls += 1
             if calls == 1:
-                raise sqlite3.OperationalError("database is locked")
+                raise StoreError("database is locked")
             return await real(*args, **kwargs)
 
         outbox.retry_later = locked_once  # the store refuses once, as a busy disk would
@@ -303,7 +300,7 @@ async def test_a_row_stuck_in_sending_is_reported_and_recovered_by_the_sweep(tmp
 
         async def disk_full(*args: Any, **kwargs: Any) -> bool:
             if broken:
-                raise sqlite3.OperationalError("database or disk is full")
+                raise StoreError("database or disk is full")
             return await real(*args, **kwargs)
 
         outbox.mark_sent = disk_full
@@ -403,7 +400,7 @@ async def test_crossposts_are_paced_outside_the_send_lock(tmp_path):
     clock = ManualClock(LS_START + 3 * H)
     async with world(tmp_path, clock) as h:
         files = {
-            f"recaps/r{i:02d}.md": recap_md(f"r{i:02d}", f"Recap {i:02d}", clock() - i * S)
+            f"recaps/r{i:02d}.md": bare_recap(f"r{i:02d}", f"Recap {i:02d}", clock() - i * S)
             for i in range(12)
         }
         await h.merge(files, "A backlog of recaps")
@@ -457,7 +454,7 @@ async def test_a_refused_token_stops_delivery_loses_nothing_and_resumes(tmp_path
         assert bot.fatal and "token" in bot.fatal
         await asyncio.wait_for(h._bot_task, timeout=10)  # the bot stopped itself
         await h.stop_bot()
-        reopened = await Store.open(h.settings.storage.database, clock=clock)
+        reopened = await open_store(h.settings.storage.database, clock=clock)
         try:
             row = await reopened.outbox.get(KEY)
             assert (row.status, row.attempts) == (PostStatus.PENDING, 0)  # untouched

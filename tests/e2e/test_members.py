@@ -11,6 +11,7 @@ import logging
 import re
 import shutil
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from bot.config import Settings
 from bot.content.index import ContentIndex
 from testkit.harness import Harness
 from testkit.sandbox.interactions import APPLICATION_COMMAND
+from tests.builders import episode_md, recap_md
 
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "model-mondays"
 RECAPS_URL = "https://example.org/blog/{yyyy}/{mm}/{dd}/{slug}/"
@@ -29,82 +31,35 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 # -- content ---------------------------------------------------------------------------------
 
 
-def episode_md(
-    eid: str,
-    season: int,
-    number: int,
-    title: str,
-    *,
-    status: str,
-    livestream: str | None = None,
-    ama: str | None = None,
-    duration: str = "30m",
-    guests: tuple[str, ...] = (),
-    tags: tuple[str, ...] = (),
-    summary: str = "",
-    replay: str | None = None,
-    image: str | None = None,
-) -> str:
-    lines = [
-        "---",
-        f"id: {eid}",
-        f"season: {season}",
-        f"episode: {number}",
-        f"title: {title!r}" if title else "title: ''",
-        f"summary: {summary!r}" if summary else "summary: ''",
-        f"guests: [{', '.join(guests)}]",
-        "hosts: [Nitya Narasimhan]",
-        f"tags: [{', '.join(tags)}]",
-        f"status: {status}",
-    ]
-    if livestream:
-        lines += [
-            "livestream:",
-            f"  start: {livestream}",
-            f"  duration: {duration}",
-            f"  url: https://developer.microsoft.com/en-us/reactor/events/{number}/",
-        ]
-    if ama:
-        lines += [
-            "ama:",
-            f"  start: {ama}",
-            "  duration: 30m",
-            f"  url: https://discord.gg/example?event={number}",
-        ]
-    if replay:
-        lines += ["links:", f"  replay: {replay}"]
-    if image:
-        lines.append(f"image: {image}")
-    return "\n".join([*lines, "---", summary or "About the episode.", ""])
+# This world's files: times given in UTC, links numbered by episode, no AMA unless given.
+our_episode = partial(
+    episode_md,
+    timezone=None,
+    summary="",
+    guests=(),
+    livestream=None,
+    ama=None,
+    body="About the episode.",
+)
+our_recap = partial(
+    recap_md,
+    None,
+    authors=("sharda", "nitya"),
+    categories=(),
+    tags=("recap",),
+    url=None,
+    episode=None,
+    summary="A short summary.",
+    image=None,
+    more=True,
+)
 
 
-def recap_md(
-    title: str,
-    created: str,
-    *,
-    draft: bool = False,
-    authors: tuple[str, ...] = ("sharda", "nitya"),
-    summary: str = "A short summary.",
-    takeaway: str | None = None,
-    url: str | None = None,
-) -> str:
-    head = [
-        "---",
-        "date:",
-        f"    created: {created}",
-        f"draft: {'true' if draft else 'false'}",
-        "authors:",
-        *[f"  - {a}" for a in authors],
-        "tags:",
-        "  - recap",
-    ]
-    if url:
-        head.append(f"url: {url}")
-    body = [f"# {title}", "", f"> {summary}", ""]
-    if takeaway:
-        body += ["## Key takeaway", "", takeaway, ""]
-    body += ["## More", "", "The rest of the post.", ""]
-    return "\n".join([*head, "---", "", *body])
+def links(number: int) -> dict[str, str]:
+    return {
+        "livestream_url": f"https://developer.microsoft.com/en-us/reactor/events/{number}/",
+        "ama_url": f"https://discord.gg/example?event={number}",
+    }
 
 
 AUTHORS = """authors:
@@ -121,47 +76,54 @@ def write_world(root: Path) -> Path:
     (eps / "img").mkdir(parents=True)
     (eps / "img" / "s2e5.png").write_bytes(PNG)
     files = {
-        "s2-e03.md": episode_md(
+        "s2-e03.md": our_episode(
             "s2-e03",
-            2,
-            3,
-            "SLMs and Reasoning",
+            season=2,
+            number=3,
+            title="SLMs and Reasoning",
+            **links(3),
             status="scheduled",
             livestream="2025-07-13T15:45:00+00:00",
             duration="60m",
             guests=("Mojan Javaheripi",),
             image="https://example.org/s2e3.png",
         ),
-        "s2-e04.md": episode_md(
+        "s2-e04.md": our_episode(
             "s2-e04",
-            2,
-            4,
-            "Observability & Evaluation",
+            season=2,
+            number=4,
+            title="Observability & Evaluation",
+            **links(4),
             status="published",
             livestream="2025-07-07T17:30:00+00:00",
             ama="2025-07-11T17:30:00+00:00",
             guests=("Marlene Mhangami",),
             replay="https://www.youtube.com/watch?v=s2e4",
         ),
-        "s2-e05.md": episode_md(
+        "s2-e05.md": our_episode(
             "s2-e05",
-            2,
-            5,
-            "Fine Tuning & Distillation",
+            season=2,
+            number=5,
+            title="Fine Tuning & Distillation",
+            **links(5),
             status="scheduled",
             livestream="2025-07-14T17:30:00+00:00",
             ama="2025-07-18T17:30:00+00:00",
             guests=("Dave Voutila",),
             tags=("fine-tuning", "distillation"),
             summary="Model customization is critical.",
+            body="Model customization is critical.",
             image="img/s2e5.png",
         ),
-        "s2-e06.md": episode_md("s2-e06", 2, 6, "Research & Innovation", status="tbd"),
-        "s2-e07.md": episode_md(
+        "s2-e06.md": our_episode(
+            "s2-e06", season=2, number=6, title="Research & Innovation", **links(6), status="tbd"
+        ),
+        "s2-e07.md": our_episode(
             "s2-e07",
-            2,
-            7,
-            "AI-Assisted Azure Development",
+            season=2,
+            number=7,
+            title="AI-Assisted Azure Development",
+            **links(7),
             status="cancelled",
             livestream="2025-07-28T17:30:00+00:00",
         ),
@@ -171,14 +133,14 @@ def write_world(root: Path) -> Path:
     recaps = root / "recaps"
     recaps.mkdir()
     (recaps / "s2-e04.md").write_text(
-        recap_md(
+        our_recap(
             "S2:E4 Understanding Observability with Marlene Mhangami",
             "2025-07-08",
             takeaway="Evaluate early, evaluate often.",
         )
     )
     (recaps / "welcome.md").write_text(
-        recap_md(
+        our_recap(
             "Welcome to Model Mondays!",
             "2025-03-03",
             authors=("nitya",),
@@ -186,7 +148,7 @@ def write_world(root: Path) -> Path:
         )
     )
     (recaps / "s2-e05-draft.md").write_text(
-        recap_md("S2:E5 Zanzibar draft notes", "2025-07-12", draft=True)
+        our_recap("S2:E5 Zanzibar draft notes", "2025-07-12", draft=True)
     )
     (root / "authors.yml").write_text(AUTHORS)
     return root
@@ -503,23 +465,25 @@ def huge_world(root: Path) -> Path:
     eps = root / "episodes"
     eps.mkdir(parents=True)
     (eps / "s9-e1.md").write_text(
-        episode_md(
+        our_episode(
             "s9-e1",
-            9,
-            1,
-            title,
+            season=9,
+            number=1,
+            title=title,
+            **links(1),
             status="scheduled",
             livestream="2025-07-14T17:30:00+00:00",
             ama="2025-07-18T17:30:00+00:00",
             guests=guests,
             tags=tags,
             summary=summary,
+            body=summary,
             replay="https://www.youtube.com/watch?v=" + "v" * 5000,
         )
     )
     (root / "recaps").mkdir()
     (root / "recaps" / "s9-e1.md").write_text(
-        recap_md(
+        our_recap(
             "S9:E1 " + title,
             "2025-07-10",
             summary=summary,
@@ -564,7 +528,7 @@ async def test_mentions_in_content_never_ping(tmp_path, make_harness):
     role = f"<@&{h.members_role.id}>"
     user = f"<@{h.member.user.id}>"
     (h.repo.checkout / "recaps" / "pings.md").write_text(
-        recap_md(
+        our_recap(
             f"S2:E4 Pinging @everyone and {role}",
             "2025-07-09",
             summary=f"@everyone @here {role} {user} read this",

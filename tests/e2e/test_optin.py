@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from bot.clock import ManualClock
 from bot.plan.posts import PostStatus, nonce_for
+from tests.builders import episode_md
 from tests.e2e.conftest import eventually
 from tests.e2e.episodes import (
     AMA_START,
     LS_START,
     SUNDAY,
     WEEK,
-    episode_md,
     events_on,
     livestream_role_config,
     ours,
@@ -57,9 +57,9 @@ async def slash(sb, *args, **kwargs):
     return await sb.wait_final(await sb.slash(*args, **kwargs))
 
 
-async def notify(h, series: str, how: str, who=None):
+async def notify(h, stream: str, how: str, who=None):
     return await slash(
-        h.sandbox, who or h.member, h.general, "notify", subcommand="set", series=series, how=how
+        h.sandbox, who or h.member, h.general, "notify", subcommand="set", stream=stream, how=how
     )
 
 
@@ -95,7 +95,7 @@ async def test_a_dm_at_the_chosen_lead_time_exactly_once_across_a_restart(tmp_pa
         assert (await h.bot.db.outbox.get(key)).status is PostStatus.SENT
 
 
-async def test_stop_these_in_a_dm_ends_that_series(tmp_path):
+async def test_stop_these_in_a_dm_ends_that_stream(tmp_path):
     clock = ManualClock(SUNDAY)
     async with world(tmp_path, clock=clock, episodes=weekly_episodes(2)) as h:
         await notify(h, "livestream", "dm:1h")
@@ -209,7 +209,7 @@ async def test_role_self_assigned_and_removed_with_the_remind_me_button(tmp_path
         assert h.ls_role.id not in member.roles
         assert len(sb.requests_to("DELETE", "/guilds/*/members/*/roles/*")) == 1
 
-        # /episode's "Remind me" asks which series first, then offers that series' choices.
+        # /episode's "Remind me" asks which stream first, then offers that stream' choices.
         reply = await sb.slash(h.member, h.general, "episode", query="s9e1")
         picker = await click(sb, h.member, h.general, reply.message, "amabot:remindme")
         assert ids(picker.message) == [

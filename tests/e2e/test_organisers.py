@@ -19,8 +19,9 @@ from bot.config import load_settings
 from bot.plan.posts import PostStatus
 from testkit.harness import Harness
 from testkit.sandbox.interactions import build_options
+from tests.builders import episode_md
 from tests.e2e.episodes import AMA_START, LS_START, rk
-from tests.e2e.test_reminders import SUNDAY, episode_md, sends_of
+from tests.e2e.test_reminders import SUNDAY, sends_of
 
 MANAGE_EVENTS = 1 << 33
 ONLY_ORGANISERS = "Only organisers can do that."
@@ -59,10 +60,8 @@ async def running(
 
 
 async def drafts(h: Harness) -> list[str]:
-    rows = await h.bot.db.db.fetchall(
-        "SELECT key FROM state WHERE substr(key, 1, 15) = 'announce.draft:'"
-    )
-    return [r["key"] for r in rows]
+    prefix = "announce.draft:"
+    return [prefix + rest for rest in await h.bot.db.state.with_prefix(prefix)]
 
 
 async def announce_rows(h: Harness) -> list[Any]:

@@ -15,20 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from tests.builders import episode_md
 from tests.e2e.episodes import rk
 from tests.e2e.test_recaps import announced, merge_and_push, recap_md, started
 
 ROOT = Path(__file__).resolve().parents[2]
 LA = ZoneInfo("America/Los_Angeles")
-
-
-def episode_md(start_local: datetime) -> str:
-    return (
-        "---\nid: s9-e02\nseason: 9\nepisode: 2\ntitle: Planning Ahead\nstatus: scheduled\n"
-        "timezone: America/Los_Angeles\n"
-        f"livestream:\n  start: {start_local.strftime('%Y-%m-%dT%H:%M')}\n  duration: 30m\n"
-        "  url: https://example.org/live/\n---\nAbout it.\n"
-    )
 
 
 async def amabot_plan(config: Path, *args: str) -> str:
@@ -63,7 +55,17 @@ async def test_plan_shows_pending_in_both_zones_and_the_last_outcomes_with_reaso
         h,
         {
             "recaps/ok.md": recap_md("ok", "Announced"),
-            "episodes/s9-e02.md": episode_md(start_local),
+            "episodes/s9-e02.md": episode_md(
+                "s9-e02",
+                number=2,
+                title="Planning Ahead",
+                summary="",
+                guests=(),
+                hosts=(),
+                livestream=start_local.strftime("%Y-%m-%dT%H:%M"),
+                livestream_url="https://example.org/live/",
+                ama=None,
+            ),
         },
         "A recap and next week's episode",
     )

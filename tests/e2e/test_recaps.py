@@ -14,10 +14,9 @@ import logging
 import os
 import shutil
 import signal
-import sqlite3
 import sys
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,48 +25,21 @@ import pytest
 
 from bot.plan.posts import PostStatus, nonce_for
 from bot.web.webhook import sign
+from testkit import storeview
 from testkit.harness import WEBHOOK_SECRET, Harness
+from tests import builders
+from tests.builders import episode_md
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)
 MESSAGES = "POST /channels/{channel_id}/messages"
 EDITS = "PATCH /channels/{channel_id}/messages/{message_id}"
 CROSSPOSTED = 1 << 0
-IMAGE = "https://example.org/img/card.png"
+IMAGE = builders.CARD
 
 
-def recap_md(
-    rid: str,
-    title: str,
-    *,
-    published: datetime | None = None,
-    draft: bool = False,
-    summary: str = "What we learned this week.",
-    episode: str | None = "s2-e05",
-    tags: Iterable[str] = ("fine-tuning", "distillation"),
-    url: str | None = None,
-) -> str:
-    published = published or NOW - timedelta(minutes=5)
-    url = url or f"https://example.org/recaps/{rid}/"
-    lines = [
-        "---",
-        f"id: {rid}",
-        "date:",
-        f"  created: {published.isoformat(timespec='seconds')}",
-        f"draft: {'true' if draft else 'false'}",
-        "authors:",
-        "  - nitya",
-        "  - sharda",
-        "categories:",
-        "  - Recaps",
-        "tags:",
-        *(f"  - {t}" for t in tags),
-        f"url: {url}",
-    ]
-    if episode:
-        lines.append(f"episode: {episode}")
-    lines += ["---", "", f"# {title}", "", f"> {summary}", "", f"![Card]({IMAGE})", ""]
-    return "\n".join(lines)
+# This suite's recaps are published a few minutes before it started, unless told.
+recap_md = partial(builders.recap_md, published=NOW - timedelta(minutes=5))
 
 
 def posts_to(h: Harness, channel: Any) -> list[Any]:
@@ -368,9 +340,8 @@ async def test_killed_between_send_and_record_leaves_exactly_one_message(harness
             await proc.wait()
     sb._store_and_announce = store
     assert len(sb.messages(h.announcements)) == 1
-    with sqlite3.connect(h.settings.storage.database) as db:
-        status = db.execute("SELECT status FROM outbox WHERE key = 'recap:k'").fetchone()[0]
-    assert status == "sending"
+    rows = await storeview.outbox_rows(h.settings.storage.database)
+    assert rows["recap:k"].status == "sending"
 
     await h.start_bot()
     await sb.wait_for_request(lambda r: r.path.endswith("/crosspost"))
@@ -422,14 +393,6 @@ async def test_429_storm_and_503_burst_announce_every_recap_exactly_once(harness
 # -- refusals ----------------------------------------------------------------------------------
 
 
-def episode_md(start: datetime) -> str:
-    return (
-        "---\nid: s9-e01\nseason: 9\nepisode: 1\ntitle: Agents at Work\nstatus: scheduled\n"
-        f"livestream:\n  start: {start.isoformat(timespec='seconds')}\n  duration: 30m\n"
-        "  url: https://example.org/live/\n---\nAbout it.\n"
-    )
-
-
 async def test_403_on_the_channel_fails_the_post_with_its_reason_and_others_still_go(
     harness, caplog
 ):
@@ -445,7 +408,16 @@ async def test_403_on_the_channel_fails_the_post_with_its_reason_and_others_stil
             h,
             {
                 "recaps/f.md": recap_md("f", "Refused recap"),
-                "episodes/s9-e01.md": episode_md(start),
+                "episodes/s9-e01.md": episode_md(
+                    title="Agents at Work",
+                    summary="",
+                    guests=(),
+                    hosts=(),
+                    timezone=None,
+                    livestream=start.isoformat(timespec="seconds"),
+                    livestream_url="https://example.org/live/",
+                    ama=None,
+                ),
             },
             "A recap and an episode",
         )

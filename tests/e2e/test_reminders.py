@@ -21,7 +21,8 @@ from bot.clock import ManualClock, system_clock
 from bot.config import load_settings
 from bot.plan.posts import PostStatus, nonce_for
 from testkit.harness import Harness
-from tests.e2e.episodes import AMA_START, LS_START, REGISTER, SUNDAY, episode_md, rk
+from tests.builders import REGISTER, TBD, episode_md
+from tests.e2e.episodes import AMA_START, LS_START, SUNDAY, rk
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
@@ -180,7 +181,7 @@ async def test_per_kind_channels_and_roles(tmp_path):
 async def test_restart_before_the_due_time_sends_once(tmp_path):
     clock = ManualClock(SUNDAY)
     async with running(
-        tmp_path, clock=clock, episodes={"s9-e01": episode_md(ama=None)}, offsets=["1h"]
+        tmp_path, clock=clock, episodes={"s9-e01": episode_md(ama=TBD)}, offsets=["1h"]
     ) as h:
         key = rk("reminder:s9-e01:livestream:1h", LS_START)
         await h.restart_bot()
@@ -201,7 +202,7 @@ async def test_restart_before_the_due_time_sends_once(tmp_path):
 async def test_restart_after_the_due_time_within_grace_sends_once_delayed(tmp_path):
     clock = ManualClock(SUNDAY)
     async with running(
-        tmp_path, clock=clock, episodes={"s9-e01": episode_md(ama=None)}, offsets=["1h"]
+        tmp_path, clock=clock, episodes={"s9-e01": episode_md(ama=TBD)}, offsets=["1h"]
     ) as h:
         key = rk("reminder:s9-e01:livestream:1h", LS_START)  # grace: a quarter of 1h = 15m
         await h.stop_bot()
@@ -221,7 +222,7 @@ async def test_restart_after_the_due_time_within_grace_sends_once_delayed(tmp_pa
 async def test_restart_beyond_grace_skips_and_records_why(tmp_path):
     clock = ManualClock(SUNDAY)
     async with running(
-        tmp_path, clock=clock, episodes={"s9-e01": episode_md(ama=None)}, offsets=["1h", "10m"]
+        tmp_path, clock=clock, episodes={"s9-e01": episode_md(ama=TBD)}, offsets=["1h", "10m"]
     ) as h:
         await h.stop_bot()
         clock.set(LS_START - H + 20 * M)  # 20m late for "1h" (grace 15m); "10m" not due yet
@@ -254,13 +255,13 @@ async def test_restart_beyond_grace_skips_and_records_why(tmp_path):
 async def test_moving_the_episode_moves_its_pending_reminders(tmp_path):
     clock = ManualClock(SUNDAY)
     async with running(
-        tmp_path, clock=clock, episodes={"s9-e01": episode_md(ama=None)}, offsets=["1h", "10m"]
+        tmp_path, clock=clock, episodes={"s9-e01": episode_md(ama=TBD)}, offsets=["1h", "10m"]
     ) as h:
         old_due = LS_START - H
         # A holiday: the livestream moves to Tuesday 11:00 local (18:00 UTC).
         new_start = datetime(2025, 7, 15, 18, 0, tzinfo=UTC)
         await h.merge(
-            {"episodes/s9-e01.md": episode_md(livestream="2025-07-15T11:00", ama=None)}, "move"
+            {"episodes/s9-e01.md": episode_md(livestream="2025-07-15T11:00", ama=TBD)}, "move"
         )
         await h.posting.sync.pull_now("test")
         moved = await row(h, rk("reminder:s9-e01:livestream:1h", new_start))
@@ -311,11 +312,11 @@ async def test_tbd_episode_gets_no_reminders_until_it_has_a_time(tmp_path):
     async with running(
         tmp_path,
         clock=clock,
-        episodes={"s9-e01": episode_md(livestream=None, ama=None, status="tbd")},
+        episodes={"s9-e01": episode_md(livestream=TBD, ama=TBD, status="tbd")},
         offsets=["1h"],
     ) as h:
         assert await h.bot.db.outbox.all() == []
-        await h.merge({"episodes/s9-e01.md": episode_md(ama=None)}, "scheduled")
+        await h.merge({"episodes/s9-e01.md": episode_md(ama=TBD)}, "scheduled")
         await h.posting.sync.pull_now("test")
         assert [p.key for p in await h.bot.db.outbox.pending()] == [
             rk("reminder:s9-e01:livestream:1h", LS_START)
@@ -335,8 +336,8 @@ async def test_1030_los_angeles_across_the_us_dst_change(tmp_path):
         tmp_path,
         clock=clock,
         episodes={
-            "s9-e01": episode_md(livestream="2026-03-02T10:30", ama=None),
-            "s9-e02": episode_md(id="s9-e02", number=2, livestream="2026-03-09T10:30", ama=None),
+            "s9-e01": episode_md(livestream="2026-03-02T10:30", ama=TBD),
+            "s9-e02": episode_md(id="s9-e02", number=2, livestream="2026-03-09T10:30", ama=TBD),
         },
         offsets=["1h"],
     ) as h:
@@ -360,7 +361,7 @@ async def test_the_wakeup_sends_on_time_with_the_real_clock(tmp_path):
     now = datetime.now(UTC).replace(microsecond=0)
     start = now + timedelta(seconds=8)
     due = start - timedelta(seconds=4)
-    text = episode_md(livestream=start.isoformat(), ama=None)
+    text = episode_md(livestream=start.isoformat(), ama=TBD)
     # The sweep is an hour away and nothing is due at start-up: only the wake-up can send it.
     async with running(
         tmp_path, clock=system_clock, episodes={"s9-e01": text}, offsets=["4s"], sweep_interval=3600

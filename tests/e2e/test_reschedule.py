@@ -10,11 +10,12 @@ cancels the rest.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from datetime import timedelta
 
 from bot.clock import ManualClock
-from tests.e2e.episodes import LS_START, SUNDAY, episode_md, world
+from testkit import storeview
+from tests.builders import TBD, episode_md
+from tests.e2e.episodes import LS_START, SUNDAY, world
 from tests.e2e.test_optin import dm_channel, notify
 
 H = timedelta(hours=1)
@@ -46,7 +47,7 @@ async def at(h, clock: ManualClock, when) -> None:
 
 
 def livestream_only(**kw) -> str:
-    return episode_md(ama=None, **kw)
+    return episode_md(ama=TBD, **kw)
 
 
 async def test_a_move_after_a_reminder_went_out_edits_it_and_reminds_again(tmp_path):
@@ -132,7 +133,7 @@ async def test_a_time_zone_change_is_a_move(tmp_path):
         await at(h, clock, LS_START - 24 * H)
         # Same wall time, New York instead of Los Angeles: three hours earlier.
         ny_start = LS_START - 3 * H
-        await h.merge({"episodes/s9-e01.md": livestream_only(tz="America/New_York")}, "tz")
+        await h.merge({"episodes/s9-e01.md": livestream_only(timezone="America/New_York")}, "tz")
         await pull(h)
         [moved] = h.sandbox.messages(h.reminders)
         assert "Moved to" in moved["content"] and ts(ny_start) in moved["content"]
@@ -177,14 +178,11 @@ async def test_a_database_of_the_previous_version_keeps_its_sent_reminders(tmp_p
         await at(h, clock, LS_START - 24 * H)
         await h.stop_bot()
         # What the previous version wrote: reminder keys without the event's instant.
-        db = sqlite3.connect(h.settings.storage.database)
-        with db:
-            db.execute("UPDATE outbox SET key = substr(key, 1, instr(key, '@') - 1)")
-        assert {k for (k,) in db.execute("SELECT key FROM outbox")} == {
+        storeview.strip_reminder_instants(h.settings.storage.database)
+        assert set(await storeview.outbox_rows(h.settings.storage.database)) == {
             "reminder:s9-e01:livestream:24h",
             "reminder:s9-e01:livestream:1h",
         }
-        db.close()
         await h.start_bot()
         await at(h, clock, LS_START - H)
         await h.posting.deliver_due()

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from bot.clock import ManualClock
 from bot.plan.posts import PostStatus
+from tests.builders import episode_md
 from tests.e2e.conftest import eventually
-from tests.e2e.episodes import LS_START, SUNDAY, episode_md, rk, world
+from tests.e2e.episodes import LS_START, SUNDAY, rk, world
 
 M = timedelta(minutes=1)
 

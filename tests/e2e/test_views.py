@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.clock import ManualClock
-from tests.e2e.episodes import SUNDAY, episode_md, world
+from tests.builders import episode_md
+from tests.e2e.episodes import SUNDAY, world
 
 
 async def test_episode_replies_register_no_views_and_their_buttons_still_work(tmp_path):

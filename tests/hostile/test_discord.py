@@ -20,7 +20,8 @@ import aiohttp
 from bot.clock import ManualClock
 from testkit.harness import Harness
 from testkit.sandbox.interactions import APPLICATION_COMMAND, AUTOCOMPLETE, MESSAGE_COMPONENT
-from tests.e2e.test_reminders import SUNDAY, episode_md
+from tests.builders import episode_md
+from tests.e2e.test_reminders import SUNDAY
 
 ONLY_ORGANISERS = "Only organisers can do that."
 LONG = "ab " * 3334  # 10,002 characters

@@ -14,7 +14,8 @@ from datetime import timedelta
 from bot.clock import ManualClock
 from bot.plan.optin import dm_key
 from bot.plan.posts import PostStatus
-from tests.e2e.episodes import AMA_START, SUNDAY, episode_md, world
+from tests.builders import episode_md
+from tests.e2e.episodes import AMA_START, SUNDAY, world
 
 
 async def test_a_dm_stored_then_answered_503_reaches_the_member_once(tmp_path):
@@ -24,7 +25,7 @@ async def test_a_dm_stored_then_answered_503_reaches_the_member_once(tmp_path):
         assert sb.nonce_window == 180.0  # Discord's "few minutes", not a short test knob
         await sb.wait_final(  # /notify acknowledges first, then saves the choice
             await sb.slash(
-                h.member, h.general, "notify", subcommand="set", series="ama", how="dm:10m"
+                h.member, h.general, "notify", subcommand="set", stream="ama", how="dm:10m"
             )
         )
         key = dm_key(h.member.id, "s9-e01", "ama", timedelta(minutes=10), AMA_START)

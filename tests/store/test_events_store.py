@@ -1,67 +1,24 @@
-"""Migration 0002 and the scheduled-event mapping, on real SQLite files."""
+"""The scheduled-event mapping (conformance: every backend)."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from bot.store import Store
-from bot.store.db import Database, bundled_migrations
-from bot.store.scheduled_events import StoredEvent
+from bot.store import StoredEvent
 
-from .conftest import T0, minutes, planned
+from .conftest import T0, minutes
 
 KEY = "event:s2-e05:ama"
 
 
-def user_version(path) -> int:
-    with sqlite3.connect(path) as conn:
-        return conn.execute("PRAGMA user_version").fetchone()[0]
-
-
-async def test_0002_applies_on_top_of_0001_and_keeps_the_outbox(db_path, clock):
-    # A database an older amabot made (schema 1), with a post in it.
-    db_path.parent.mkdir(parents=True)
-    old = db_path
-    first = bundled_migrations()[0]
-    db = await Database.open(old, migrations=[first])
-    await db.write(
-        "INSERT INTO outbox (key, kind, status, due_at, channel_id, payload, content_hash,"
-        " created_at, updated_at) VALUES ('recap:r1', 'recap', 'sent', 1, 5, '{}', 'h', 1, 1)"
-    )
-    await db.close()
-    assert user_version(old) == 1
-    async with await Store.open(old, clock=clock) as store:
-        assert store.schema_version == bundled_migrations()[-1].version
-        assert store.db.schema_before == 1
-        post = await store.outbox.get("recap:r1")
-        assert (post.kind, post.status, post.channel_id) == ("recap", "sent", 5)
-        report = await store.outbox.reconcile(
-            [planned("dm:1:s2-e05:ama:1h", channel_id=0)], scope="dm:", now=T0
-        )
-        assert report.inserted == ["dm:1:s2-e05:ama:1h"]
-        indexes = {r["name"] for r in await store.db.fetchall("PRAGMA index_list(outbox)")}
-        assert {"outbox_status_due", "outbox_edit_pending"} <= indexes
-    assert user_version(old) == bundled_migrations()[-1].version
-
-
-async def test_an_unknown_kind_is_still_refused(store):
-    with pytest.raises(sqlite3.IntegrityError):
-        await store.db.write(
-            "INSERT INTO outbox (key, kind, status, due_at, channel_id, payload, content_hash,"
-            " created_at, updated_at) VALUES ('x:1', 'spam', 'pending', 1, 5, '{}', 'h', 1, 1)"
-        )
-
-
-async def test_upsert_get_all_and_reopen(db_path, clock):
+async def test_upsert_get_all_and_reopen(open_db, clock):
     body = {"name": "S2:E5 AMA", "scheduled_start_time": "2025-07-18T17:30:00+00:00"}
-    async with await Store.open(db_path, clock=clock) as store:
+    async with await open_db() as store:
         assert await store.events.get(KEY) is None
         await store.events.upsert(
             KEY, discord_id=1234567890123456789, spec_hash="abc", status=1, body=body, now=T0
         )
-    async with await Store.open(db_path, clock=clock) as store:
+    async with await open_db() as store:
         got = await store.events.get(KEY)
         assert got == StoredEvent(
             discord_id=1234567890123456789,
@@ -113,9 +70,9 @@ async def test_note_status_only_touches_our_events(store):
     assert await store.events.note_status(999, 4, T0) is None
 
 
-async def test_a_discord_id_maps_to_one_key(store):
+async def test_a_discord_id_maps_to_one_key(store, integrity_error):
     await store.events.upsert(KEY, discord_id=77, spec_hash="h", status=1, body={}, now=T0)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(integrity_error):
         await store.events.upsert(
             "event:other:ama", discord_id=77, spec_hash="h", status=1, body={}, now=T0
         )

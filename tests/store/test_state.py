@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from bot.store import Store
-
 from .conftest import T0, minutes
 
 
@@ -33,13 +31,13 @@ async def test_audit_records_who_did_what(store):
     assert [e.detail for e in await store.audit.for_key("announce:1")] == ["changed plans"]
 
 
-async def test_first_start_lasts_until_marked_even_across_a_crash(db_path, clock):
-    async with await Store.open(db_path, clock=clock) as store:
+async def test_first_start_lasts_until_marked_even_across_a_crash(open_db, clock):
+    async with await open_db() as store:
         assert store.first_start
-    async with await Store.open(db_path, clock=clock) as store:
+    async with await open_db() as store:
         assert not store.created
         assert store.first_start  # the first start never finished its backlog work
         await store.mark_initialised()
         assert not store.first_start
-    async with await Store.open(db_path, clock=clock) as store:
+    async with await open_db() as store:
         assert not store.first_start

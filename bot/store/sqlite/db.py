@@ -1,8 +1,9 @@
 """One aiosqlite connection: pragmas, numbered migrations, transactions, time columns.
 
-All SQL of the project lives under bot/store/. Writes go through one asyncio lock: the
-connection is shared by every coroutine of the bot, and a statement issued by one coroutine
-while another holds a transaction open would silently join (and roll back with) it.
+All SQL of the project lives under bot/store/, SQLite's dialect in this package. Writes go
+through one asyncio lock: the connection is shared by every coroutine of the bot, and a
+statement issued by one coroutine while another holds a transaction open would silently join
+(and roll back with) it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 import aiosqlite
 
+from bot.store.interface import StoreError
+
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
@@ -31,10 +34,6 @@ _MIGRATION_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 Params = Sequence[Any]
-
-
-class StoreError(Exception):
-    """The database cannot be used as it is (newer schema, not a database, failed migration)."""
 
 
 # --- time columns ----------------------------------------------------------------------------
@@ -75,8 +74,8 @@ class Migration:
 
 @cache
 def bundled_migrations() -> tuple[Migration, ...]:
-    """The migrations shipped as package data in bot/store/migrations/NNNN_name.sql."""
-    folder = resources.files("bot.store").joinpath("migrations")
+    """The migrations shipped as package data in bot/store/sqlite/migrations/NNNN_name.sql."""
+    folder = resources.files("bot.store.sqlite").joinpath("migrations")
     found: list[Migration] = []
     for entry in folder.iterdir():
         if not entry.name.endswith(".sql"):
@@ -176,6 +175,11 @@ class Database(_Reads):
     async def scalar(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
+
+    async def text(self, sql: str, params: Params = ()) -> str | None:
+        """The first column of the first row as text (None: no row, or NULL)."""
+        value = await self.scalar(sql, params)
+        return None if value is None else str(value)
 
     async def write(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """One writing statement, atomic on its own; returns its RETURNING rows, if any."""

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.store.db import bundled_migrations
+from bot.store.sqlite.db import bundled_migrations
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,28 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.store.db import Database, from_db, to_db
-
-PERMISSION = "permission"
-OTHER = "other"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """What the store knows of one event the bot made (see `diff_events`)."""
-
-    discord_id: int | None  # None: the create never succeeded (see last_error)
-    spec_hash: str
-    status: int  # Discord's: 1 scheduled, 2 active, 3 completed, 4 cancelled
-    body: Mapping[str, Any] = field(default_factory=dict)  # the body last applied
-    last_error: str | None = None
-    error_kind: str | None = None
-    updated_at: datetime | None = None
-    key: str = ""
+from bot.store.interface import EVENT_ERROR_OTHER as OTHER
+from bot.store.interface import EVENT_ERROR_PERMISSION as PERMISSION
+from bot.store.interface import StoredEvent
+from bot.store.sqlite.db import Database, from_db, to_db
 
 
 class EventStore:
@@ -47,7 +32,7 @@ class EventStore:
 
     async def key_for(self, discord_id: int) -> str | None:
         """The event key of one of our Discord events (for the gateway's user add/remove)."""
-        return await self._db.scalar(
+        return await self._db.text(
             "SELECT key FROM guild_events WHERE discord_id = ?", (int(discord_id),)
         )
 
@@ -110,7 +95,7 @@ class EventStore:
     async def permission_error(self) -> str | None:
         """The latest "Manage Events missing" error still standing, for /healthz and
         `amabot plan`; None once every key has gone through again."""
-        return await self._db.scalar(
+        return await self._db.text(
             "SELECT last_error FROM guild_events WHERE error_kind = ?"
             " ORDER BY updated_at DESC, key LIMIT 1",
             (PERMISSION,),

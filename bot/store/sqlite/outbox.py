@@ -9,43 +9,23 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot.plan.posts import PlannedPost, Post, PostStatus, payload_hash
-from bot.store.db import Database, StoreError, from_db, from_db_opt, to_db, to_db_opt
+from bot.store.interface import DuplicateKeyError, ReconcileReport, StoreError
+from bot.store.sqlite.db import (
+    Database,
+    Params,
+    Transaction,
+    from_db,
+    from_db_opt,
+    to_db,
+    to_db_opt,
+)
 
 ANNOUNCE_SEQUENCE = "announce"
-
-
-class DuplicateKeyError(StoreError):
-    """A post with this key is already in the outbox."""
-
-
-@dataclass(slots=True)
-class ReconcileReport:
-    """What one reconcile changed, by key."""
-
-    scope: str
-    inserted: list[str] = field(default_factory=list)
-    moved: list[str] = field(default_factory=list)  # pending rows whose time or content changed
-    edit_needed: list[str] = field(default_factory=list)  # sent rows whose content changed
-    cancelled: list[str] = field(default_factory=list)
-    revived: list[str] = field(default_factory=list)
-    unchanged: int = 0
-
-    @property
-    def changed(self) -> bool:
-        return bool(
-            self.inserted or self.moved or self.edit_needed or self.cancelled or self.revived
-        )
-
-    def summary(self) -> str:
-        return (
-            f"{self.scope} {len(self.inserted)} new, {len(self.moved)} moved, "
-            f"{len(self.edit_needed)} to edit, {len(self.cancelled)} cancelled, "
-            f"{len(self.revived)} revived, {self.unchanged} unchanged"
-        )
+_KEYS_PER_QUERY = 500  # under SQLite's limit of bound parameters per statement
 
 
 _INSERT = """
@@ -53,6 +33,9 @@ _INSERT = """
                         content_hash, subject, reason, created_by, created_at, updated_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+
+# Keys already in the outbox are left as they are (the insert changes no row).
+_INSERT_IF_NEW = _INSERT.strip().replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
 
 # A pending row takes the plan's values; a new due time also drops any retry back-off.
 _MOVE = """
@@ -212,71 +195,20 @@ class Outbox:
         Cancelled by planning and planned again: pending again. Cancelled by an organiser,
         skipped and failed rows are left alone.
         """
-        if not scope:
-            raise ValueError("reconcile needs a non-empty key scope such as 'reminder:'")
-        plan: dict[str, PlannedPost] = {}
-        for post in planned:
-            if not post.key.startswith(scope):
-                raise ValueError(f"planned post {post.key!r} is outside the scope {scope!r}")
-            if post.key in plan:
-                raise ValueError(f"planned post {post.key!r} appears twice in the plan")
-            plan[post.key] = post
-        at = to_db(now)
-        report = ReconcileReport(scope)
+        plan = _checked_plan(planned, scope)
+        changes = _ReconcileChanges(ReconcileReport(scope), to_db(now))
         keys = None if only is None else sorted(set(only))
         if keys is not None and not set(plan) <= set(keys):
             raise ValueError("an incremental plan must lie within its `only` keys")
         async with self._db.transaction() as tx:
-            if keys is None:
-                # A key range, not substr(): the primary key's index answers it, so planning
-                # the reminders does not read the 10,000 recap rows.
-                rows = await tx.fetchall(
-                    f"{_RECONCILE_SELECT} WHERE key >= ? AND key < ?", _prefix_range(scope)
-                )
-            else:
-                rows = []
-                for i in range(0, len(keys), 500):
-                    chunk = keys[i : i + 500]
-                    marks = ", ".join("?" * len(chunk))
-                    rows.extend(
-                        await tx.fetchall(
-                            f"{_RECONCILE_SELECT} WHERE key IN ({marks})",
-                            chunk,
-                        )
-                    )
-            existing = {r["key"]: r for r in rows if r["key"].startswith(scope)}
-            inserts, moves, edits, revives, cancels = [], [], [], [], []
+            existing = await _rows_in_scope(tx, scope, keys)
             for key, post in plan.items():
-                row = existing.get(key)
-                status = None if row is None else PostStatus(row["status"])
-                if row is None:
-                    inserts.append(_insert_params(post, PostStatus.PENDING, None, at))
-                    report.inserted.append(key)
-                elif status is PostStatus.PENDING and _differs(row, post):
-                    moves.append((to_db(post.due_at), *_plan_values(post), at, key))
-                    report.moved.append(key)
-                elif status is PostStatus.SENT:
-                    new_hash = post.hash_for(row["channel_id"])
-                    if new_hash != row["content_hash"]:
-                        edits.append((_json(post.payload), new_hash, at, key))
-                        report.edit_needed.append(key)
-                    else:
-                        report.unchanged += 1
-                elif status is PostStatus.CANCELLED and row["cancelled_by"] is None:
-                    revives.append((*_plan_values(post), at, key))
-                    report.revived.append(key)
-                else:
-                    report.unchanged += 1
+                changes.plan(key, post, existing.get(key))
             for key, row in existing.items():
-                if key not in plan and row["status"] == PostStatus.PENDING and not row["unsure"]:
-                    cancels.append((reason_missing, at, key))
-                    report.cancelled.append(key)
-            await tx.executemany(_INSERT, inserts)
-            await tx.executemany(_MOVE, moves)
-            await tx.executemany(_NEEDS_EDIT, edits)
-            await tx.executemany(_REVIVE, revives)
-            await tx.executemany(_CANCEL_UNPLANNED, cancels)
-        return report
+                if key not in plan:
+                    changes.unplanned(key, row, reason_missing)
+            await changes.apply(tx)
+        return changes.report
 
     async def sent_with_event_after(self, prefix: str, after: datetime) -> list[Post]:
         """Sent rows under `prefix` whose event starts after `after`: the reminders a
@@ -289,7 +221,7 @@ class Outbox:
         )
         return [_post(r) for r in rows]
 
-    async def request_edit(self, key: str, payload: dict, now: datetime) -> bool:
+    async def request_edit(self, key: str, payload: dict[str, Any], now: datetime) -> bool:
         """Store a new payload for a sent post and flag it for an edit, unless it already
         holds exactly that payload (so asking twice edits once)."""
         row = await self._db.fetchone(
@@ -336,7 +268,7 @@ class Outbox:
         async with self._db.transaction() as tx:
             for post in planned:
                 changed = await tx.execute(
-                    _INSERT.replace("INSERT", "INSERT OR IGNORE", 1),
+                    _INSERT_IF_NEW,
                     _insert_params(post, PostStatus.SKIPPED, reason, at),
                 )
                 if changed:
@@ -382,7 +314,7 @@ class Outbox:
         return _post(rows[0]) if rows else None
 
     async def note_attempt(
-        self, key: str, target_channel_id: int, variants: list[dict], now: datetime
+        self, key: str, target_channel_id: int, variants: list[dict[str, Any]], now: datetime
     ) -> bool:
         """Just before a send: where it goes and every variant put on the wire so far. From
         here until the outcome is recorded the row is `unsure`: a crash, an unclear 5xx or a
@@ -545,14 +477,14 @@ class Outbox:
 
     async def owner_of_message(self, message_id: int) -> str | None:
         """The row that recorded this Discord message as its own, if any."""
-        return await self._db.scalar(
+        return await self._db.text(
             "SELECT key FROM outbox WHERE message_id = ? LIMIT 1", (message_id,)
         )
 
     async def add_once(self, planned: PlannedPost, now: datetime) -> bool:
         """Insert one pending post unless its key exists (an organiser alert: one per post)."""
         changed = await self._db.write(
-            _INSERT.replace("INSERT", "INSERT OR IGNORE", 1).strip() + " RETURNING key",
+            _INSERT_IF_NEW + " RETURNING key",
             _insert_params(planned, PostStatus.PENDING, None, to_db(now)),
         )
         return bool(changed)
@@ -566,14 +498,6 @@ class Outbox:
             (to_db(now),),
         )
         return [_post(r) for r in rows]
-
-    async def next_publish_at(self) -> datetime | None:
-        return from_db_opt(
-            await self._db.scalar(
-                "SELECT MIN(COALESCE(publish_next_at, 0)) FROM outbox"
-                " WHERE publish_status = 'pending'"
-            )
-        )
 
     async def published_since(self, channel_id: int, since: datetime) -> list[datetime]:
         """When this channel's posts were published since `since`, oldest first."""
@@ -644,9 +568,94 @@ class Outbox:
             (status.value, reason, to_db(now), key),
         )
 
-    async def _update(self, sql: str, params: tuple) -> bool:
+    async def _update(self, sql: str, params: Params) -> bool:
         rows = await self._db.write(sql.strip() + " RETURNING key", params)
         return bool(rows)
+
+
+# --- reconcile's steps ---------------------------------------------------------------------
+
+
+def _checked_plan(planned: Iterable[PlannedPost], scope: str) -> dict[str, PlannedPost]:
+    """The plan by key; every key within `scope`, none twice."""
+    if not scope:
+        raise ValueError("reconcile needs a non-empty key scope such as 'reminder:'")
+    plan: dict[str, PlannedPost] = {}
+    for post in planned:
+        if not post.key.startswith(scope):
+            raise ValueError(f"planned post {post.key!r} is outside the scope {scope!r}")
+        if post.key in plan:
+            raise ValueError(f"planned post {post.key!r} appears twice in the plan")
+        plan[post.key] = post
+    return plan
+
+
+async def _rows_in_scope(
+    tx: Transaction, scope: str, keys: list[str] | None
+) -> dict[str, sqlite3.Row]:
+    """The outbox rows under `scope` (only those of `keys`, when given), by key."""
+    if keys is None:
+        # A key range, not substr(): the primary key's index answers it, so planning
+        # the reminders does not read the 10,000 recap rows.
+        rows = await tx.fetchall(
+            f"{_RECONCILE_SELECT} WHERE key >= ? AND key < ?", _prefix_range(scope)
+        )
+    else:
+        rows = []
+        for i in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[i : i + _KEYS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            rows.extend(await tx.fetchall(f"{_RECONCILE_SELECT} WHERE key IN ({marks})", chunk))
+    return {r["key"]: r for r in rows if r["key"].startswith(scope)}
+
+
+class _ReconcileChanges:
+    """The writes one reconcile decided, batched per statement, and its report."""
+
+    def __init__(self, report: ReconcileReport, at: int):
+        self.report = report
+        self._at = at
+        self._inserts: list[tuple[Any, ...]] = []
+        self._moves: list[tuple[Any, ...]] = []
+        self._edits: list[tuple[Any, ...]] = []
+        self._revives: list[tuple[Any, ...]] = []
+        self._cancels: list[tuple[Any, ...]] = []
+
+    def plan(self, key: str, post: PlannedPost, row: sqlite3.Row | None) -> None:
+        """A planned post against its row (None: not in the outbox yet)."""
+        at, report = self._at, self.report
+        status = None if row is None else PostStatus(row["status"])
+        if row is None:
+            self._inserts.append(_insert_params(post, PostStatus.PENDING, None, at))
+            report.inserted.append(key)
+        elif status is PostStatus.PENDING and _differs(row, post):
+            self._moves.append((to_db(post.due_at), *_plan_values(post), at, key))
+            report.moved.append(key)
+        elif status is PostStatus.SENT:
+            new_hash = post.hash_for(row["channel_id"])
+            if new_hash != row["content_hash"]:
+                self._edits.append((_json(post.payload), new_hash, at, key))
+                report.edit_needed.append(key)
+            else:
+                report.unchanged += 1
+        elif status is PostStatus.CANCELLED and row["cancelled_by"] is None:
+            self._revives.append((*_plan_values(post), at, key))
+            report.revived.append(key)
+        else:
+            report.unchanged += 1
+
+    def unplanned(self, key: str, row: sqlite3.Row, reason: str) -> None:
+        """A row in scope the plan no longer has: cancelled if pending and surely unsent."""
+        if row["status"] == PostStatus.PENDING and not row["unsure"]:
+            self._cancels.append((reason, self._at, key))
+            self.report.cancelled.append(key)
+
+    async def apply(self, tx: Transaction) -> None:
+        await tx.executemany(_INSERT, self._inserts)
+        await tx.executemany(_MOVE, self._moves)
+        await tx.executemany(_NEEDS_EDIT, self._edits)
+        await tx.executemany(_REVIVE, self._revives)
+        await tx.executemany(_CANCEL_UNPLANNED, self._cancels)
 
 
 def _prefix_range(prefix: str) -> tuple[str, str]:
@@ -656,11 +665,11 @@ def _prefix_range(prefix: str) -> tuple[str, str]:
     return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def _json(payload: dict) -> str:
+def _json(payload: object) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-def _plan_values(post: PlannedPost) -> tuple:
+def _plan_values(post: PlannedPost) -> tuple[Any, ...]:
     """due_at, deadline, event_start, channel_id, payload, content_hash, subject."""
     return (
         to_db(post.due_at),
@@ -673,7 +682,9 @@ def _plan_values(post: PlannedPost) -> tuple:
     )
 
 
-def _insert_params(post: PlannedPost, status: PostStatus, reason: str | None, at: int) -> tuple:
+def _insert_params(
+    post: PlannedPost, status: PostStatus, reason: str | None, at: int
+) -> tuple[Any, ...]:
     return (
         post.key,
         post.kind,
@@ -687,7 +698,7 @@ def _insert_params(post: PlannedPost, status: PostStatus, reason: str | None, at
 
 
 def _differs(row: sqlite3.Row, post: PlannedPost) -> bool:
-    return (
+    return bool(
         row["due_at"] != to_db(post.due_at)
         or row["deadline"] != to_db_opt(post.deadline)
         or row["event_start"] != to_db_opt(post.event_start)

@@ -1,4 +1,4 @@
-"""Opening the database: pragmas, migrations in one transaction, refusing a newer schema."""
+"""Opening an SQLite file: pragmas, migrations in one transaction, refusing a newer schema."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import sqlite3
 
 import pytest
 
-from bot.store import Store, StoreError
-from bot.store.db import Database, Migration, bundled_migrations, split_statements
+from bot.store import StoreError
+from bot.store.sqlite import SqliteStore as Store
+from bot.store.sqlite.db import Database, Migration, bundled_migrations, split_statements
 
 LATEST = bundled_migrations()[-1].version
 

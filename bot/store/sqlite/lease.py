@@ -9,12 +9,10 @@ PostgreSQL's syntax too).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.store.db import Database, from_db, to_db
-
-LEASE_NAME = "amabot"
+from bot.store.interface import LEASE_NAME, LeaseInfo
+from bot.store.sqlite.db import Database, from_db, to_db
 
 _TAKE = """
     INSERT INTO lease (name, holder, acquired_at, renewed_at, expires_at)
@@ -29,17 +27,6 @@ _TAKE = """
         OR lease.holder = ?
     RETURNING holder
 """
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseInfo:
-    """Who holds a lease, and until when (unless renewed)."""
-
-    name: str
-    holder: str
-    acquired_at: datetime
-    renewed_at: datetime
-    expires_at: datetime
 
 
 class Leases:

@@ -1,4 +1,4 @@
-"""The store: one SQLite file holding the outbox, the bot's state and the audit trail."""
+"""The SQLite store: one file holding every table of `bot.store.interface.Store`."""
 
 from __future__ import annotations
 
@@ -7,18 +7,20 @@ from pathlib import Path
 from types import TracebackType
 
 from bot.clock import Clock, system_clock
-from bot.store.db import Database, StoreError
-from bot.store.lease import Leases
-from bot.store.optin import OptinStore
-from bot.store.outbox import Outbox
-from bot.store.scheduled_events import EventStore
-from bot.store.state import Audit, State
+from bot.store.interface import StoreError
+from bot.store.sqlite.db import Database
+from bot.store.sqlite.lease import Leases
+from bot.store.sqlite.optin import OptinStore
+from bot.store.sqlite.outbox import Outbox
+from bot.store.sqlite.scheduled_events import EventStore
+from bot.store.sqlite.state import Audit, State
 
 INITIALISED_KEY = "outbox.initialised_at"  # the same flag bot/services/posting.py sets
 
 
-class Store:
-    """Open with ``await Store.open(path, clock=...)`` or ``async with await Store.open(...)``."""
+class SqliteStore:
+    """`bot.store.interface.Store` on one SQLite file. Open it with
+    ``await bot.store.open_store(path, clock=...)`` (or ``SqliteStore.open``)."""
 
     def __init__(self, db: Database, clock: Clock, *, first_start: bool):
         self.db = db
@@ -32,7 +34,7 @@ class Store:
         self._first_start = first_start
 
     @classmethod
-    async def open(cls, path: Path, *, clock: Clock = system_clock) -> Store:
+    async def open(cls, path: Path, *, clock: Clock = system_clock) -> SqliteStore:
         path = Path(path)
         if str(path) != ":memory:":
             try:
@@ -46,6 +48,10 @@ class Store:
     @property
     def path(self) -> Path:
         return self.db.path
+
+    @property
+    def description(self) -> str:
+        return str(self.db.path)
 
     @property
     def schema_version(self) -> int:
@@ -69,7 +75,7 @@ class Store:
     async def close(self) -> None:
         await self.db.close()
 
-    async def __aenter__(self) -> Store:
+    async def __aenter__(self) -> SqliteStore:
         return self
 
     async def __aexit__(

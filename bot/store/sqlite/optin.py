@@ -1,12 +1,16 @@
-"""Members' reminder choices, their "Interested" marks, and whose DMs are closed."""
+"""Members' reminder choices per stream, their "Interested" marks, and whose DMs are closed.
+
+The streams (livestream, ama, recaps) are checked by the table's CHECK constraint, the one
+list the database holds; `bot.plan.optin` owns the names the code uses."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta
 
 from bot.content.models import EVENT_KINDS
-from bot.plan.optin import SERIES, Interest, Mode, Preference
-from bot.store.db import Database, from_db, to_db
+from bot.plan.optin import Interest, Mode, Preference
+from bot.store.sqlite.db import Database, from_db, to_db
 
 
 class OptinStore:
@@ -16,60 +20,63 @@ class OptinStore:
     # -- preferences -----------------------------------------------------------------------
 
     async def set_pref(
-        self, member_id: int, series: str, mode: Mode | str, lead: timedelta, now: datetime
+        self, member_id: int, stream: str, mode: Mode | str, lead: timedelta, now: datetime
     ) -> Preference:
-        """Record a member's choice for one series. Choosing DMs again reopens a member whose
+        """Record a member's choice for one stream. Choosing DMs again reopens a member whose
         DMs were recorded as closed: they asked anew."""
         mode = Mode(mode)
-        if series not in SERIES:
-            raise ValueError(f"unknown series {series!r}")
         seconds = int(lead.total_seconds())
         async with self._db.transaction() as tx:
-            await tx.execute(
-                """INSERT INTO optin_prefs (member_id, series, mode, lead_seconds, updated_at)
-                   VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT (member_id, series) DO UPDATE SET mode = excluded.mode,
-                       lead_seconds = excluded.lead_seconds, updated_at = excluded.updated_at""",
-                (int(member_id), series, mode.value, seconds, to_db(now)),
-            )
+            try:
+                await tx.execute(
+                    """INSERT INTO optin_prefs (member_id, stream, mode, lead_seconds, updated_at)
+                       VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT (member_id, stream) DO UPDATE SET mode = excluded.mode,
+                           lead_seconds = excluded.lead_seconds,
+                           updated_at = excluded.updated_at""",
+                    (int(member_id), stream, mode.value, seconds, to_db(now)),
+                )
+            except sqlite3.IntegrityError as exc:  # the CHECK on `stream` (mode is checked above)
+                raise ValueError(f"unknown stream {stream!r}") from exc
             if mode is Mode.DM:
                 await tx.execute(
                     "DELETE FROM optin_dm_closed WHERE member_id = ?", (int(member_id),)
                 )
+        # Positional: the field is `series` before issue 19's rename and `stream` after.
         return Preference(
             int(member_id),
-            series,  # type: ignore[arg-type]
+            stream,  # type: ignore[arg-type]
             mode,
             timedelta(seconds=seconds),
             since=now,
         )
 
-    async def opt_out(self, member_id: int, series: str, now: datetime) -> None:
-        """ "Stop these": the series off, and the member's Interested marks for it dropped."""
-        pref = await self.pref(member_id, series)
+    async def opt_out(self, member_id: int, stream: str, now: datetime) -> None:
+        """ "Stop these": the stream off, and the member's Interested marks for it dropped."""
+        pref = await self.pref(member_id, stream)
         lead = pref.lead if pref is not None else timedelta(hours=1)
-        await self.set_pref(member_id, series, Mode.OFF, lead, now)
-        if series in EVENT_KINDS:
+        await self.set_pref(member_id, stream, Mode.OFF, lead, now)
+        if stream in EVENT_KINDS:
             await self._db.write(
                 "DELETE FROM optin_interested WHERE member_id = ? AND event_key LIKE ?",
-                (int(member_id), f"event:%:{series}"),
+                (int(member_id), f"event:%:{stream}"),
             )
 
-    async def pref(self, member_id: int, series: str) -> Preference | None:
+    async def pref(self, member_id: int, stream: str) -> Preference | None:
         row = await self._db.fetchone(
-            "SELECT * FROM optin_prefs WHERE member_id = ? AND series = ?",
-            (int(member_id), series),
+            "SELECT * FROM optin_prefs WHERE member_id = ? AND stream = ?",
+            (int(member_id), stream),
         )
         return None if row is None else _pref(row)
 
     async def prefs_of(self, member_id: int) -> list[Preference]:
         rows = await self._db.fetchall(
-            "SELECT * FROM optin_prefs WHERE member_id = ? ORDER BY series", (int(member_id),)
+            "SELECT * FROM optin_prefs WHERE member_id = ? ORDER BY stream", (int(member_id),)
         )
         return [_pref(r) for r in rows]
 
     async def prefs(self) -> list[Preference]:
-        rows = await self._db.fetchall("SELECT * FROM optin_prefs ORDER BY member_id, series")
+        rows = await self._db.fetchall("SELECT * FROM optin_prefs ORDER BY member_id, stream")
         return [_pref(r) for r in rows]
 
     # -- "Interested" on our Discord events ------------------------------------------------
@@ -119,11 +126,12 @@ class OptinStore:
         )
 
 
-def _pref(row) -> Preference:
+def _pref(row: sqlite3.Row) -> Preference:
+    # Positional, as in `set_pref`: member, stream, mode, lead.
     return Preference(
-        member_id=row["member_id"],
-        series=row["series"],
-        mode=Mode(row["mode"]),
-        lead=timedelta(seconds=row["lead_seconds"]),
+        row["member_id"],
+        row["stream"],
+        Mode(row["mode"]),
+        timedelta(seconds=row["lead_seconds"]),
         since=from_db(row["updated_at"]),
     )

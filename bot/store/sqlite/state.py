@@ -4,12 +4,12 @@ audit trail of what organisers did."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock
-from bot.store.db import Database, from_db, to_db
+from bot.store.interface import AuditEntry
+from bot.store.sqlite.db import Database, from_db, to_db
 
 
 class State:
@@ -20,7 +20,7 @@ class State:
         self._clock = clock
 
     async def get(self, key: str) -> str | None:
-        return await self._db.scalar("SELECT value FROM state WHERE key = ?", (key,))
+        return await self._db.text("SELECT value FROM state WHERE key = ?", (key,))
 
     async def set(self, key: str, value: str) -> None:
         await self._db.write(
@@ -50,16 +50,6 @@ class State:
     async def updated_at(self, key: str) -> datetime | None:
         value = await self._db.scalar("SELECT updated_at FROM state WHERE key = ?", (key,))
         return None if value is None else from_db(value)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    id: int
-    at: datetime
-    action: str  # e.g. "cancel", "skip", "confirm"
-    key: str | None  # the outbox key it concerns
-    actor_id: int | None  # the Discord user who did it; None = the bot itself
-    detail: str
 
 
 class Audit:

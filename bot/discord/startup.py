@@ -1,0 +1,129 @@
+"""The bot's start-up, step by step, for `AmaBot.setup_hook`: the content loaded off the
+event loop, the content checkout, the Discord-free posting service built with its Discord
+parts (sender, scheduled events API), and the webhook receiver (which also serves the
+subscribable calendar, `GET /calendar.ics`). The order is the app's (bot/discord/app.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.content.index import ContentIndex
+from bot.discord.scheduled_events import DiscordEventsApi
+from bot.discord.sender import DiscordSender
+from bot.services.gitsync import GitContent
+from bot.services.posting import PostingService
+from bot.web.calendar import calendar_route
+from bot.web.webhook import WebhookServer, make_webhook_app
+
+log = logging.getLogger("amabot")
+
+
+def _load_content(index: ContentIndex) -> Any:
+    """Load the content and build its search index, off the event loop: otherwise the
+    first member to search after a start would wait for the index to be built.
+
+    The cyclic GC is paused meanwhile: each full collection walks every object loaded so
+    far while holding the GIL (100 ms and more with 20k files), which stops the event loop
+    in the other thread just as surely as running the load on it would. Then the tens of
+    thousands of long-lived content objects are frozen out of its way, so no later full
+    collection walks them either (a 400 ms pause on the loop otherwise)."""
+    gc.disable()
+    try:
+        report = index.reload(search=True)
+    finally:
+        gc.freeze()
+        gc.enable()
+    return report
+
+
+async def load_content(index: ContentIndex) -> Any:
+    """The first load of the content, in a thread; what it found goes to the log."""
+    report = await asyncio.to_thread(_load_content, index)
+    errors = [p for p in report.problems if p.severity == "error"]
+    log.info(
+        "content: %d episodes, %d recaps, %d files with errors (see `amabot check`)",
+        len(index.episodes()),
+        len(index.recaps(include_drafts=True)),
+        len({p.path for p in errors}),
+    )
+    return report
+
+
+async def content_checkout(settings: Settings) -> GitContent | None:
+    """The content's git checkout, or None: then the content is rescanned by hash."""
+    git = GitContent(
+        settings.content.path,
+        remote=settings.content.remote,
+        branch=settings.content.branch,
+        timeout=settings.content.git_timeout,
+    )
+    if not await git.is_checkout():
+        log.info("%s is not a git checkout; rescanning it by content hash", settings.content.path)
+        return None
+    return git
+
+
+def events_api(bot: commands.Bot, settings: Settings) -> DiscordEventsApi | None:
+    """The scheduled events API with `[events] enabled` (it needs the server's id)."""
+    if not settings.events.enabled:
+        return None
+    if settings.discord.guild_id:
+        return DiscordEventsApi(bot, settings.discord.guild_id)
+    log.error(
+        "[events] enabled but [discord] guild_id is not set: no Discord events "
+        "can be made; set the server's id"
+    )
+    return None
+
+
+def build_posting(bot: Any, git: GitContent | None) -> PostingService:
+    """The Discord-free posting service with the bot's Discord parts. `bot` is the AmaBot:
+    its settings, store, index, clock and environment, and `stop_for` to stop from inside."""
+    return PostingService(
+        settings=bot.settings,
+        store=bot.db,
+        index=bot.index,
+        sender=DiscordSender(bot),
+        clock=bot.clock,
+        git=git,
+        sweep_interval=bot.sweep_interval,
+        events_api=events_api(bot, bot.settings),
+        on_stop=bot.stop_for,
+    )
+
+
+async def start_webhook(
+    settings: Settings,
+    secret: bytes,
+    git: GitContent | None,
+    service: PostingService,
+    calendar_feed: Callable[[], Awaitable[bytes]],
+) -> WebhookServer:
+    """The webhook receiver at `[webhook] listen`: a push asks for a pull, `/healthz` is the
+    service's health, `/calendar.ics` the feed. A taken port raises."""
+    configured = settings.content.branch
+
+    def content_branch():
+        # The configured branch, else whatever the checkout is on; without git any push
+        # is worth a rescan.
+        if configured:
+            return configured
+        return git.current_branch() if git is not None else None
+
+    app = make_webhook_app(
+        secret=secret,
+        branch=content_branch,
+        on_push=lambda _payload: service.sync.request_pull("webhook"),
+        health=service.health,
+        extra_routes=[calendar_route(calendar_feed)],
+    )
+    webhook = WebhookServer(app, settings.webhook.listen)
+    await webhook.start()
+    return webhook

@@ -1,0 +1,109 @@
+"""Every bench runs: each at its smallest size (`--smoke`), as a subprocess, all at once.
+
+A bench no test runs rots unseen (bench/load.py failed on an organiser's deferred answer for
+a whole round). This checks that each exits 0 and prints its figures: the shape of the figure
+lines, never the timings (those are for a quiet machine and a person reading them). The
+benches wait on timers far more than they compute, so they run side by side: the slowest,
+bench/load.py (its reminders fall due over about 40 s), sets the time of the whole test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NUMBER = r"[\d.,]+"
+
+# bench -> the figure lines its smoke run must print (regexes matched against whole lines).
+FIGURES: dict[str, list[str]] = {
+    "load.py": [
+        rf"{NUMBER} members, {NUMBER} episodes: {NUMBER} interactions sent, {NUMBER} answered, "
+        rf"0 unanswered.*",
+        rf"  all +n= *{NUMBER} +p50 +{NUMBER} ms +p99 +{NUMBER} ms +max +{NUMBER} ms .*",
+        r"total( +\d+){6}",
+        rf"timings: setup {NUMBER}s, first start {NUMBER}s, .*",
+    ],
+    "chaos.py": [
+        r"total( +\d+){6}",
+        rf"timings: setup {NUMBER}s, first start {NUMBER}s, .*",
+        rf"interactions: {NUMBER} answered, .*",
+    ],
+    "commands.py": [
+        rf"no-op /ping +{NUMBER} +{NUMBER} +{NUMBER}x .*",
+        rf"/episode +{NUMBER} +{NUMBER} +{NUMBER}x .*",
+        rf"/recap autocomplete +{NUMBER} +{NUMBER} +{NUMBER}x .*",
+    ],
+    "reminders.py": [
+        r"sent (\d+)/\1 \(POSTs accepted: \d+, duplicates: 0\), .*",
+        rf"lateness at the stand-in \(receipt - due\): p50 -?{NUMBER} ms, p99 -?{NUMBER} ms, .*",
+    ],
+    "sqlite_sync.py": [
+        rf"NORMAL claim\+record: median {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms .*",
+        rf"FULL +claim\+record: median {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms .*",
+    ],
+    "content_index.py": [
+        rf"floor \(read \+ CSafeLoader frontmatter, one process\): {NUMBER} ms.*",
+        rf"start-up \(build \+ search index, as the bot loads\): {NUMBER} ms +ratio: {NUMBER}.*",
+        rf"incremental reload, one file changed: .*{NUMBER} ms.*",
+        rf"search_episodes: p50 {NUMBER} ms, p99 {NUMBER} ms.*",
+        rf"peak RSS: {NUMBER} MB.*",
+    ],
+    "merge_to_post.py": [
+        rf"  webhook -> announcement: +median +{NUMBER} ms .*",
+        rf"webhook -> announcement median: {NUMBER} recaps {NUMBER} ms, {NUMBER} recaps "
+        rf"{NUMBER} ms: {NUMBER}x",
+    ],
+}
+
+
+def test_every_bench_is_covered():
+    assert sorted(FIGURES) == sorted(p.name for p in (REPO / "bench").glob("*.py"))
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, tuple[int, str, float]]:
+    """bench -> (exit status, output, seconds): every smoke run, started together."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    env.pop("AMABOT_CONFIG", None)
+    began = time.monotonic()
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / name), "--smoke"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in FIGURES
+    }
+    out: dict[str, tuple[int, str, float]] = {}
+    try:
+        for name, proc in procs.items():
+            text, _ = proc.communicate(timeout=max(5.0, 200 - (time.monotonic() - began)))
+            out[name] = (proc.returncode, text, time.monotonic() - began)
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return out
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("bench", sorted(FIGURES))
+def test_the_bench_runs_and_prints_its_figures(bench: str, runs):
+    code, text, _ = runs[bench]
+    assert code == 0, f"bench/{bench} --smoke exited {code}:\n{text[-4000:]}"
+    lines = text.splitlines()
+    for figure in FIGURES[bench]:
+        assert any(re.fullmatch(figure, line) for line in lines), (
+            f"bench/{bench} printed no line like {figure!r}:\n{text[-4000:]}"
+        )

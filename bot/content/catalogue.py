@@ -103,7 +103,7 @@ class Catalogue:
             if code is not None:
                 self._recap_codes.setdefault(code, []).append(rel)
         elif parsed.kind == "authors" and item is not None:
-            self._authors = item  # type: ignore[assignment]
+            self._authors = item
             self._authors_moved = True
             return
         if isinstance(item, (Episode, Recap)):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
 from sys import intern
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from bot.content.lookup import episode_fields, recap_fields
 from bot.content.models import Episode, EpisodeStatus, Recap
@@ -79,7 +79,7 @@ class _View:
         order, keys = index._order, index._keys
         # Equal orders (undated documents) by key, descending: ranks are read from the top
         # for everything not ahead, so ties come out in key order (S4:E1 before S4:E2).
-        live.sort(key=keys.__getitem__, reverse=True)
+        live.sort(key=cast("list[str]", keys).__getitem__, reverse=True)  # live: never None
         live.sort(key=order.__getitem__)
         self.keys: list[str] = [k for s in live if (k := keys[s]) is not None]  # all live
         self.orders = [order[s] for s in live]

@@ -122,10 +122,11 @@ class SortedViews:
         if isinstance(item, Episode):
             self._episodes.remove(key)
             events = self._events
-            for row in _event_rows(rel, item) if events is not None else ():
-                i = bisect.bisect_left(events, row)
-                if i < len(events) and events[i] == row:
-                    del events[i]
+            if events is not None:
+                for row in _event_rows(rel, item):
+                    i = bisect.bisect_left(events, row)
+                    if i < len(events) and events[i] == row:
+                        del events[i]
         else:
             self._recaps.remove(key)
             self._published.remove(_release_key(rel, item))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import gc
 from array import array
-from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
@@ -128,11 +127,11 @@ class SearchIndex:
         "_doc_words",
         "_free",
         "_keys",
-        "_live",
         "_order",
         "_pending",
         "_postings",
         "_slot",
+        "_stale",
         "_until",
         "_view",
         "_vocab",
@@ -153,8 +152,8 @@ class SearchIndex:
         # A removed document's postings stay in place (removing one from each of its words'
         # arrays is a linear scan per word: milliseconds for one file at 10,000) until a
         # sweep: its slot is dead (skipped by the views) and not reused before then. A
-        # word goes when its last live document does.
-        self._live: Counter[str] = Counter()  # word -> live documents holding it
+        # word goes when its last live document does: when all its postings are stale.
+        self._stale: dict[str, int] = {}  # word -> its postings of dead documents
         self._dead: set[int] = set()
         self._doc_words: list[tuple[tuple[str, ...], bytes] | None] = []
         self._weights: list[float] = []
@@ -216,13 +215,14 @@ class SearchIndex:
         if slot is None:
             return
         words, _classes = self._doc_words[slot] or ((), b"")
-        live = self._live
+        stale, postings = self._stale, self._postings
         for word in words:
-            left = live[word] - 1
-            if left:
-                live[word] = left
+            n = stale.get(word, 0) + 1
+            if n < len(postings[word]):
+                stale[word] = n
             else:
-                del live[word], self._postings[word]
+                stale.pop(word, None)
+                del postings[word]
                 self._drop_word(word)
         self._doc_words[slot] = None
         self._keys[slot] = None
@@ -238,7 +238,7 @@ class SearchIndex:
         for word, posting in self._postings.items():
             self._postings[word] = array("q", [v for v in posting if v >> 8 not in dead])
         self._free.extend(sorted(dead, reverse=True))
-        self._dead = set()
+        self._dead, self._stale = set(), {}
 
     def flush(self) -> None:
         """Index every document added since the last search."""
@@ -291,7 +291,6 @@ class SearchIndex:
         for word in [w for w in words if w not in postings]:
             postings[word] = array("q")
             self._add_word(word, word in fuzzy_ok)
-        self._live.update(words)  # a Counter: counted at C speed
         # One posting per word, appended at C speed: no Python-level step per word.
         posting_of = [slot << 8 | c for c in range(len(weights))]
         any(

@@ -8,7 +8,7 @@ import time
 
 
 class _UTCFormatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
 
 class _OneLineReconnects(logging.Filter):

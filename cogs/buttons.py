@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Mapping
+from typing import Any, Self
 
 import discord
 from discord.ext import commands
 
-from bot.discord.app import AmaBot
+from bot.discord.app import AmaBot, ButtonHandler
 from bot.discord.replies import reply_ephemeral
 from bot.render.components import ROUTER_REST_MAX
 
@@ -36,12 +38,14 @@ class ButtonRouter(discord.ui.DynamicItem[discord.ui.Button], template=ROUTER_TE
         self.rest = rest
 
     @classmethod
-    async def from_custom_id(cls, interaction, item, match: re.Match[str]):
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Self:
         return cls(match["rest"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         action, _, arg = self.rest.partition(":")
-        handlers = getattr(interaction.client, "button_handlers", {})
+        handlers: Mapping[str, ButtonHandler] = getattr(interaction.client, "button_handlers", {})
         handler = handlers.get(action)
         if handler is None:
             await reply_ephemeral(interaction, INACTIVE)
@@ -79,7 +83,8 @@ class Buttons(commands.Cog):
         """Answer clicks on buttons that are not ours (forged or from an old version)."""
         if interaction.type is not discord.InteractionType.component:
             return
-        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        data = interaction.data
+        custom_id = str(data.get("custom_id", "")) if data else ""
         if _ROUTED.fullmatch(custom_id):
             return  # ButtonRouter answers it; anything else (forged, too long) is answered here
         await reply_ephemeral(interaction, INACTIVE)

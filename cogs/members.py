@@ -13,11 +13,13 @@ import io
 import logging
 import secrets
 from pathlib import Path
+from typing import Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.content.index import ContentIndex
 from bot.content.lookup import MAX_QUERY, resolve_episode, resolve_recap
 from bot.content.models import EVENT_KINDS, Episode, Recap
 from bot.discord.app import AmaBot, in_time
@@ -58,7 +60,7 @@ class Members(commands.Cog):
         self.bot.unregister_button("ics")
 
     @property
-    def index(self):
+    def index(self) -> ContentIndex:
         return self.bot.index
 
     # -- /episode --------------------------------------------------------------------------
@@ -259,7 +261,9 @@ class Members(commands.Cog):
 
     # -- shared ----------------------------------------------------------------------------
 
-    async def _not_found(self, interaction: discord.Interaction, kind: str, query: str) -> None:
+    async def _not_found(
+        self, interaction: discord.Interaction, kind: Literal["episode", "recap"], query: str
+    ) -> None:
         suggestions = self.index.did_you_mean(
             query[:MAX_QUERY], self.bot.clock(), kind=kind, limit=3
         )

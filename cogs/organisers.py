@@ -19,7 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.content.lookup import MAX_QUERY, named_episode
-from bot.discord.app import AmaBot, UserFacingError, in_time
+from bot.discord.app import AmaBot, ButtonHandler, UserFacingError, in_time
 from bot.discord.organisers import organiser_refusal, require_organiser
 from bot.discord.replies import edit_clicked, reply, reply_ephemeral
 from bot.discord.sender import payload_kwargs
@@ -150,7 +150,7 @@ class Organisers(commands.Cog):
         for action in BUTTON_ACTIONS:
             self.bot.unregister_button(action)
 
-    def _button_handler(self, action: str):
+    def _button_handler(self, action: str) -> ButtonHandler:
         async def handle(interaction: discord.Interaction, arg: str) -> None:
             await self.on_button(interaction, f"{action}:{arg}")
 

@@ -183,8 +183,8 @@ class ScheduledEvents(commands.Cog):
             status = int(EventStatus.CANCELED)
         else:
             try:
-                status = int(data.get("status"))
-            except (TypeError, ValueError):
+                status = int(data["status"])
+            except (KeyError, TypeError, ValueError):
                 return
         key = await store.events.note_status(event_id, status, now)
         if key is not None:

@@ -191,7 +191,9 @@ def _compose(text: str) -> yaml.Node | None:
     """The node graph of `text`, composed no deeper than MAX_YAML_DEPTH (else _TooDeep)."""
     loader = _DepthLimitedLoader(text)
     try:
-        return loader.get_single_node()
+        # The loader's base `_CLoader` is a variable, so mypy sees it as Any: name the type.
+        node: yaml.Node | None = loader.get_single_node()
+        return node
     finally:
         loader.dispose()
 
@@ -283,7 +285,12 @@ def _syntax(exc: yaml.YAMLError, text: str) -> tuple[int, str]:
             "and `<<:` merges only mappings"
         )
     opened = _char_at(lines, context)
-    if opened and opened in "[{\"'" and _unclosed(lines[context.line], context.column):
+    if (
+        context is not None  # else `opened` is empty
+        and opened
+        and opened in "[{\"'"
+        and _unclosed(lines[context.line], context.column)
+    ):
         # An unclosed `[` or quote is noticed lines later; where it opened is what to fix.
         if opened in "[{":
             return context.line, (
@@ -374,7 +381,7 @@ def _refused_depth(line: int) -> Refused:
 
 NO_FRONTMATTER = "no frontmatter: the file must start with a `---` line, its fields, then `---`"
 _OPEN = re.compile(r"---[ \t]*\n")
-_BLANKS = re.compile(r"\s*")
+_NONBLANK = re.compile(r"\S")
 
 
 def _closing(text: str, start: int) -> tuple[int, int]:
@@ -423,7 +430,8 @@ class SafeYAMLHandler(YAMLHandler):
             )
         self.fm = text[start:close_start]
         # The body's first line with text (frontmatter.parse strips the blank ones).
-        first = _BLANKS.match(text, close_end + 1).end() if close_end < len(text) else len(text)
+        nonblank = _NONBLANK.search(text, close_end + 1)
+        first = nonblank.start() if nonblank else len(text)
         if first >= len(text):  # no body: the line after the closing `---`
             self.body_line = text.count("\n", 0, close_end) + 2
         else:

@@ -100,8 +100,8 @@ def renamed(
     arriving_titles: dict[tuple[str, str], list[Recap]] = defaultdict(list)
     for recap in new.values():
         arriving_titles[_title_identity(recap)].append(recap)
-    for ident, olds in by_title.items():
-        news = arriving_titles.get(ident, [])
+    for title, olds in by_title.items():
+        news = arriving_titles.get(title, [])
         if len(olds) == 1 and len(news) == 1:
             pairs.append((olds[0], news[0]))
     return pairs

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Literal
@@ -89,12 +89,19 @@ class Episode:
     def events(self) -> tuple[ShowEvent, ...]:
         return tuple(e for e in (self.livestream, self.ama) if e is not None)
 
-    def timed_events(self) -> Iterator[tuple[EventKind, ShowEvent]]:
-        """(kind, event) for its livestream and AMA that have a time: what can be planned."""
+    def with_event(self, kind: EventKind, event: ShowEvent | None) -> Episode:
+        """A copy of the episode with its `kind` event replaced by `event`."""
+        if kind == "livestream":
+            return replace(self, livestream=event)
+        return replace(self, ama=event)
+
+    def timed_events(self) -> Iterator[tuple[EventKind, ShowEvent, datetime]]:
+        """(kind, event, start) for its livestream and AMA that have a time: what can be
+        planned. `start` is `event.start`, here known to be set."""
         for kind in EVENT_KINDS:
             event = self.event(kind)
             if event is not None and event.start is not None:
-                yield kind, event
+                yield kind, event, event.start
 
     def first_start(self) -> datetime | None:
         starts = [e.start for e in self.events() if e.start is not None]

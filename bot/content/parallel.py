@@ -124,7 +124,7 @@ def _reduce_model(obj: object) -> tuple:
     return cls, tuple(map(obj.__getattribute__, _FIELDS[cls]))
 
 
-_FIELDS = {
+_FIELDS: dict[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls))
     for cls in (Episode, Recap, ShowEvent, Problem, Author, Parsed)
 }

@@ -7,6 +7,7 @@ HTTPClient: `amabot doctor` logs one in with the token; the running bot passes i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import discord
@@ -21,7 +22,7 @@ def _describe(exc: discord.HTTPException) -> str:
     return f"{exc.status} {text}".strip()
 
 
-def _channel(data: dict[str, Any], guild_id: int) -> ChannelFacts:
+def _channel(data: Mapping[str, Any], guild_id: int) -> ChannelFacts:
     return ChannelFacts(
         id=int(data["id"]),
         name=str(data.get("name") or data["id"]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import discord
@@ -105,8 +105,9 @@ class DiscordEventsApi:
             params["after"] = str(after)
         return await self._get(route, params)
 
-    async def _get(self, route: Route, params: dict[str, Any]) -> Any:
-        return await self._call(route, params=params)
+    async def _get(self, route: Route, params: dict[str, Any]) -> list[dict[str, Any]]:
+        # Both GET routes answer a JSON array of objects.
+        return cast(list[dict[str, Any]], await self._call(route, params=params))
 
     async def fetch_image(self, url: str) -> str | None:
         """Download a cover (bounded in size and time); None when it cannot be had."""
@@ -126,7 +127,8 @@ class DiscordEventsApi:
             return None
 
     async def _request(self, route: Route, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(route, json=body)
+        # POST and PATCH answer the event object.
+        return cast(dict[str, Any], await self._call(route, json=body))
 
     async def _call(self, route: Route, **kwargs: Any) -> Any:
         """One request; Discord's refusal as an EventsApiError with its status and code."""

@@ -109,6 +109,8 @@ class DiscordSender:
         me = getattr(guild, "me", None)
         if channel is None or guild is None or me is None:
             return True
+        if isinstance(channel, discord.abc.PrivateChannel):  # a DM has no guild: never true
+            return True
         try:
             perms = channel.permissions_for(me)
         except Exception:  # a partial cache: let the request decide
@@ -212,7 +214,7 @@ def view_from(payload: dict[str, Any]) -> discord.ui.View | None:
                 continue
             style = discord.ButtonStyle(comp.get("style", 2))
             emoji = comp.get("emoji")
-            button = discord.ui.Button(
+            button: discord.ui.Button[discord.ui.View] = discord.ui.Button(
                 style=style,
                 label=comp.get("label"),
                 url=comp.get("url") if style is discord.ButtonStyle.link else None,

@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import signal
+from collections.abc import Iterator
 
 import discord
 
@@ -23,7 +24,7 @@ FIRST_RETRY = 2.0
 MAX_RETRY = 300.0
 
 
-def retry_delays(first: float = FIRST_RETRY, cap: float = MAX_RETRY):
+def retry_delays(first: float = FIRST_RETRY, cap: float = MAX_RETRY) -> Iterator[float]:
     """2, 4, 8 ... 300 s, each with up to a fifth of jitter: a restart-always supervisor would
     otherwise spend one IDENTIFY per start (Discord resets the token at 1,000 a day)."""
     delay = first
@@ -138,7 +139,7 @@ def _runner_status(
 
 
 def _is_network(exc: BaseException) -> bool:
-    seen = exc
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError | discord.GatewayNotFound | discord.ConnectionClosed):
             return True

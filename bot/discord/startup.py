@@ -110,7 +110,7 @@ async def start_webhook(
     service's health, `/calendar.ics` the feed. A taken port raises."""
     configured = settings.content.branch
 
-    def content_branch():
+    def content_branch() -> Awaitable[str | None] | str | None:
         # The configured branch, else whatever the checkout is on; without git any push
         # is worth a rescan.
         if configured:

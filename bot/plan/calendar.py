@@ -85,8 +85,8 @@ def _events(
     for episode in episodes:
         if episode.status not in FEED_STATUSES:
             continue
-        for kind, event in episode.timed_events():
-            if now is not None and utc(event.start) + event.duration < utc(now) - FEED_HISTORY:
+        for kind, event, start in episode.timed_events():
+            if now is not None and utc(start) + event.duration < utc(now) - FEED_HISTORY:
                 continue
             out.append(
                 (event_uid(episode.id, kind), episode, event, _fields(episode, event, settings))
@@ -161,7 +161,8 @@ def episode_ics(episode: Episode, settings: Settings, now: datetime) -> bytes:
     _add_zones(cal, (f["zone"] for *_, f in items), [f["start"] for *_, f in items])
     for uid, _, _, fields in items:
         cal.add_component(_vevent(uid, fields, now=now, sequence=0))
-    return cal.to_ical()
+    ical: bytes = cal.to_ical()  # icalendar leaves its return type unannotated
+    return ical
 
 
 def feed_ics(
@@ -181,7 +182,8 @@ def feed_ics(
     )
     for uid, _, _, fields in items:
         cal.add_component(_vevent(uid, fields, now=now, sequence=sequences.get(uid, 0)))
-    return cal.to_ical()
+    ical: bytes = cal.to_ical()  # icalendar leaves its return type unannotated
+    return ical
 
 
 def ics_filename(episode: Episode) -> str:

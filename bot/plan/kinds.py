@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from bot.config import Settings
 from bot.content.models import EVENT_KINDS, EventKind, utc
@@ -81,10 +81,10 @@ class Kind:
     def renderer(self) -> Callable[..., Any]:
         """The renderer function named by `render`."""
         module, _, name = self.render.partition(":")
-        func = getattr(importlib.import_module(module), name)
+        func: object = getattr(importlib.import_module(module), name)
         if not callable(func):
             raise TypeError(f"{self.render} is not a function")
-        return func  # type: ignore[no-any-return]
+        return func
 
     def late_for(self, key: str) -> Late | None:
         override = self.late_by_key(key) if self.late_by_key is not None else None
@@ -147,7 +147,7 @@ def parse_reminder_key_at(key: str) -> tuple[str, EventKind, timedelta, datetime
         raise ValueError(f"not a reminder key: {key!r}")
     label, at, instant = tail.partition("@")
     start = _instant(instant, key, "reminder") if at else None
-    return episode_id, kind, parse_duration_label(label), start  # type: ignore[return-value]
+    return episode_id, kind, parse_duration_label(label), start
 
 
 def announce_key(number: int) -> str:
@@ -198,7 +198,8 @@ def parse_dm_key_at(key: str) -> tuple[int, str, EventKind, str, datetime | None
     if match is None:
         raise ValueError(f"not a DM key: {key!r}")
     start = _instant(match[5], key, "DM") if match[5] else None
-    return int(match[1]), match[2], match[3], match[4], start  # type: ignore[return-value]
+    kind = cast(EventKind, match[3])  # the pattern admits only the two event kinds
+    return int(match[1]), match[2], kind, match[4], start
 
 
 RECAP_DM_INFIX = "recap"
@@ -255,7 +256,7 @@ def parse_event_key(key: str) -> tuple[str, EventKind]:
     episode_id, _, kind = rest.rpartition(":")
     if prefix != "event" or kind not in EVENT_KINDS or not episode_id:
         raise ValueError(f"not an event key: {key!r}")
-    return episode_id, kind  # type: ignore[return-value]
+    return episode_id, kind
 
 
 # -- the registry --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from bot.config import Settings, default_grace
@@ -115,7 +116,7 @@ def parse_stream_custom_id(custom_id: str, prefix: str) -> Stream | None:
     if not isinstance(custom_id, str) or not custom_id.startswith(prefix):
         return None
     stream = custom_id[len(prefix) :]
-    return stream if stream in STREAMS else None  # type: ignore[return-value]
+    return stream if stream in STREAMS else None
 
 
 def parse_dm_key(key: str) -> tuple[int, str, EventKind, str]:
@@ -194,8 +195,8 @@ def plan_dm_reminders(
     for episode in episodes:
         if episode.status not in PLANNED_STATUSES:
             continue
-        for kind, event in episode.timed_events():
-            start = utc(event.start)
+        for kind, event, event_start in episode.timed_events():
+            start = utc(event_start)
             if start + event.duration <= now:
                 continue
             members: dict[int, timedelta] = {
@@ -251,7 +252,7 @@ def plan_dm_followups(
             episode,
             kind,
             old_start or post.event_start,
-            lambda old, k=kind, lead=lead: dm_reminder_message(old, k, lead, settings),
+            partial(dm_reminder_message, kind=kind, lead=lead, settings=settings),
             now,
         )
         if payload is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace as dc_replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from bot.config import Settings
@@ -59,8 +60,8 @@ def plan_reminders(
     for episode in episodes:
         if episode.status not in REMINDED_STATUSES:
             continue
-        for kind, event in episode.timed_events():
-            start = utc(event.start)
+        for kind, event, event_start in episode.timed_events():
+            start = utc(event_start)
             end = start + event.duration
             if end <= now:
                 continue
@@ -150,14 +151,23 @@ def plan_reminder_followups(
             episode,
             kind,
             old_start or post.event_start,
-            lambda old, k=kind, o=offset, r=role_id: reminder_message(
-                old, old.event(k), o, role_id=r, settings=settings
-            ),
+            partial(_reminder_as_sent, kind, offset, role_id, settings),
             now,
         )
         if payload is not None:
             out.append((post.key, payload))
     return out
+
+
+def _reminder_as_sent(
+    kind: EventKind, offset: timedelta, role_id: int, settings: Settings, old: Episode
+) -> dict[str, Any]:
+    """The channel reminder's wording for `old`, the episode with its `kind` event put back
+    at the instant the reminder was sent for."""
+    event = old.event(kind)
+    if event is None:  # followup_payload always puts the event back
+        raise ValueError(f"{old.id}: no {kind} event to word a reminder for")
+    return reminder_message(old, event, offset, role_id=role_id, settings=settings)
 
 
 def followup_payload(
@@ -177,7 +187,7 @@ def followup_payload(
     event = episode.event(kind)
     template = event or ShowEvent(kind, None, timedelta(0), timezone=episode.timezone)
     old_over = old_start + template.duration <= now
-    original = render(dc_replace(episode, **{kind: dc_replace(template, start=old_start)}))
+    original = render(episode.with_event(kind, dc_replace(template, start=old_start)))
     if episode.status is EpisodeStatus.CANCELLED:
         return None if old_over else reminder_cancelled(original)
     new_start = None

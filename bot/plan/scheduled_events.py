@@ -39,7 +39,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from bot.config import Settings
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
@@ -264,10 +264,17 @@ class EventAction:
 
 
 class StoredLike(Protocol):
-    discord_id: int | None
-    spec_hash: str
-    status: int
-    body: Mapping[str, Any]
+    """What `diff_events` reads of a stored event (`bot.store.interface.StoredEvent`, frozen:
+    hence read-only properties)."""
+
+    @property
+    def discord_id(self) -> int | None: ...
+    @property
+    def spec_hash(self) -> str: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def body(self) -> Mapping[str, Any]: ...
 
 
 def diff_events(
@@ -338,11 +345,12 @@ def _to_status(
 def _diff_one(
     spec: EventSpec, st: StoredLike | None, now: datetime, *, auto_start: bool
 ) -> EventAction:
-    ours = st is not None and st.discord_id is not None
+    if st is not None and st.discord_id is None:
+        st = None  # a row with no Discord event behind it: nothing of ours to act on
     ahead = spec.start is not None and spec.start > now
     running = spec.start is not None and spec.end is not None and spec.start <= now < spec.end
     if spec.cancel:
-        if not ours:
+        if st is None:
             return EventAction(Op.NONE, spec.key, spec=spec, reason="cancelled; none made")
         if st.status == EventStatus.SCHEDULED:
             return _to_status(Op.CANCEL, EventStatus.CANCELED, spec, st, "episode cancelled")
@@ -355,7 +363,7 @@ def _diff_one(
     create = EventAction(
         Op.CREATE, spec.key, None, spec.body(), image_url=spec.image_url, spec=spec
     )
-    if not ours:
+    if st is None:
         if ahead and spec.creatable:
             return create
         why = "not within create_ahead" if ahead else "already started"
@@ -461,6 +469,23 @@ class EventsApi(Protocol):
     async def fetch_image(self, url: str) -> str | None:
         """The cover at `url` as a data URI (`image_data_uri`), or None when unavailable."""
         ...
+
+
+class OwnEventsApi(EventsApi, Protocol):
+    """An EventsApi that also lists and deletes the bot's own events (the app's does; test
+    doubles need not): what lets a retried create adopt its first copy."""
+
+    async def ours(self) -> list[dict[str, Any]]:
+        """The guild's scheduled events this bot made."""
+        ...
+
+    async def delete_event(self, event_id: int) -> None:
+        """DELETE /guilds/{guild.id}/scheduled-events/{event_id}."""
+        ...
+
+
+def _lists_ours(api: EventsApi) -> TypeGuard[OwnEventsApi]:
+    return getattr(api, "ours", None) is not None
 
 
 def same_event(event: dict[str, Any], body: dict[str, Any]) -> bool:
@@ -578,19 +603,19 @@ class EventReconciler:
         An event of ours with the same name and start is adopted (and brought in line with
         `body`); copies a retried create left behind are removed. APIs without `ours` (a
         test double) just create."""
-        ours = getattr(self._api, "ours", None)
-        if ours is None:
-            return await self._api.create_event(body)
-        same = [e for e in await ours() if same_event(e, body)]
+        api = self._api
+        if not _lists_ours(api):
+            return await api.create_event(body)
+        same = [e for e in await api.ours() if same_event(e, body)]
         if same:
             keep = min(same, key=lambda e: int(e["id"]))
             log.warning("adopting Discord event %s (%s) made earlier", keep["id"], body["name"])
-            return await self._api.edit_event(int(keep["id"]), body)
-        answer = await self._api.create_event(body)
+            return await api.edit_event(int(keep["id"]), body)
+        answer = await api.create_event(body)
         made = int(answer["id"])
-        for extra in [e for e in await ours() if same_event(e, body) and int(e["id"]) != made]:
+        for extra in [e for e in await api.ours() if same_event(e, body) and int(e["id"]) != made]:
             log.warning("removing a second copy %s of event %s", extra["id"], body["name"])
-            await self._api.delete_event(int(extra["id"]))
+            await api.delete_event(int(extra["id"]))
         return answer
 
     async def _apply(self, action: EventAction, st: Any, now: datetime) -> None:

@@ -433,7 +433,9 @@ class ContentSync:
         """Seconds until the next attempt: the interval, sooner after a fresh failure."""
         if self.consecutive_failures == 0:
             return self.interval
-        return min(self.interval, self._retry_base * 2 ** (self.consecutive_failures - 1))
+        # `int ** int` is typed Any (a negative exponent gives a float); this one never is.
+        backoff: float = self._retry_base * 2 ** (self.consecutive_failures - 1)
+        return min(self.interval, backoff)
 
     async def run(self) -> None:
         """Poll until `stop()`. Waits one interval first; `request_pull` first to pull at once."""

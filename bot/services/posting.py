@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -379,7 +379,7 @@ class _EpisodesView(Mapping[str, Episode]):
             raise KeyError(key)
         return episode
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return (e.id for e in self._index.episodes())
 
     def __len__(self) -> int:

@@ -267,9 +267,10 @@ class RecapPlanner:
                 continue
             episode = episodes.get(recap.episode_id) if recap.episode_id else None
             rid = ids.get(recap.path, recap.id) if ids is not None else recap.id
-            key: tuple[Recap, Episode | None, str] | None = (recap, episode, rid)
+            found = (recap, episode, rid)
+            key: tuple[Recap, Episode | None, str] | None = found
             try:
-                post = previous.get(key)
+                post = previous.get(found)
             except TypeError:  # an unhashable field somewhere: just render it
                 key, post = None, None
             if post is None:

@@ -32,9 +32,12 @@ class _Sorted:
         self.items: list[Any] = []
 
     def add(self, key: tuple[Any, ...], item: Any) -> None:
+        # The bot reads while a reload runs in a thread: `keys` is never longer than
+        # `items`, so an index found in `keys` is always in `items` (items first here,
+        # keys first in `remove`).
         i = bisect.bisect_left(self.keys, key)
-        self.keys.insert(i, key)
         self.items.insert(i, item)
+        self.keys.insert(i, key)
 
     def append(self, key: tuple[Any, ...], item: Any) -> None:
         """Out of order, for a cold load: `sort` before anything reads or removes."""

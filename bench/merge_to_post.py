@@ -10,8 +10,8 @@ cost the same at both. Each of 20 merges adds one recap, pushes it, and then:
 - poll (with `--poll`; webhook off, `[content] poll_interval = "1s"`): the clock starts once
   the push is on the remote; expect about half an interval on average plus the work.
 
-Prints median, p90 and max, and the start-up figures. Target (issue 15): webhook median
-<= 100 ms at 10,000 recaps, and within 1.5x of the 100-recap figure.
+Prints median, p90 and max, and the start-up figures. Target: webhook median <= 100 ms at
+10,000 recaps (issue 15), and within 1.2x of the 100-recap figure (issue 19; it was 1.5x).
 
     python3 bench/merge_to_post.py [--recaps 100 10000] [--merges 20] [--poll] [--keep DIR]
     python3 bench/merge_to_post.py --smoke   # 10 and 50 recaps, 3 merges: that it runs
@@ -186,9 +186,9 @@ async def main(
             f"webhook -> announcement median: {small:,} recaps {medians[small] * 1000:.1f} ms, "
             f"{large:,} recaps {medians[large] * 1000:.1f} ms: {ratio:.2f}x"
         )
-        ok = medians[large] <= 0.100 and ratio <= 1.5
+        ok = medians[large] <= 0.100 and ratio <= 1.2
         print(
-            f"target median <= 100 ms at {large:,} and <= 1.5x the {small:,} figure: "
+            f"target median <= 100 ms at {large:,} and <= 1.2x the {small:,} figure: "
             f"{'met' if ok else 'MISSED'}"
         )
         return 0 if ok or not judge else 1

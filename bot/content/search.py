@@ -19,9 +19,18 @@ import bisect
 import gc
 from array import array
 from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import partial
 from sys import intern
+from typing import TYPE_CHECKING, Literal, cast
 
-from bot.content.text import STOP_WORDS, damerau_levenshtein, tokens
+from bot.content.lookup import episode_fields, recap_fields
+from bot.content.models import Episode, EpisodeStatus, Recap
+from bot.content.text import STOP_WORDS, damerau_levenshtein, parse_code, tokens
+
+if TYPE_CHECKING:
+    from bot.content.catalogue import Catalogue
+    from bot.content.views import SortedViews
 
 EXACT, PREFIX, FUZZY = 1.0, 0.75, 0.6
 MAX_PREFIX_WORDS = 48
@@ -69,9 +78,9 @@ class _View:
         order, keys = index._order, index._keys
         # Equal orders (undated documents) by key, descending: ranks are read from the top
         # for everything not ahead, so ties come out in key order (S4:E1 before S4:E2).
-        live.sort(key=keys.__getitem__, reverse=True)
+        live.sort(key=cast("list[str]", keys).__getitem__, reverse=True)  # live: never None
         live.sort(key=order.__getitem__)
-        self.keys = [keys[s] for s in live]
+        self.keys: list[str] = [k for s in live if (k := keys[s]) is not None]  # all live
         self.orders = [order[s] for s in live]
         self.until = [index._until[s] for s in live]
         self.rank_of = array("l", [-1]) * len(keys)
@@ -113,6 +122,7 @@ class _View:
 class SearchIndex:
     __slots__ = (
         "_candidates",
+        "_dead",
         "_deletes",
         "_doc_words",
         "_free",
@@ -121,6 +131,7 @@ class SearchIndex:
         "_pending",
         "_postings",
         "_slot",
+        "_stale",
         "_until",
         "_view",
         "_vocab",
@@ -138,6 +149,12 @@ class SearchIndex:
         self._order = array("d")
         self._until = array("d")
         self._postings: dict[str, array] = {}  # word -> slot << 8 | weight class
+        # A removed document's postings stay in place (removing one from each of its words'
+        # arrays is a linear scan per word: milliseconds for one file at 10,000) until a
+        # sweep: its slot is dead (skipped by the views) and not reused before then. A
+        # word goes when its last live document does: when all its postings are stale.
+        self._stale: dict[str, int] = {}  # word -> its postings of dead documents
+        self._dead: set[int] = set()
         self._doc_words: list[tuple[tuple[str, ...], bytes] | None] = []
         self._weights: list[float] = []
         self._weight_class: dict[float, int] = {}
@@ -197,22 +214,31 @@ class SearchIndex:
         slot = self._slot.pop(key, None)
         if slot is None:
             return
-        words, classes = self._doc_words[slot] or ((), b"")
-        for word, cls in zip(words, classes, strict=True):
-            posting = self._postings.get(word)
-            if posting is None:
-                continue
-            try:
-                posting.remove(slot << 8 | cls)
-            except ValueError:
-                continue
-            if not posting:
-                del self._postings[word]
+        words, _classes = self._doc_words[slot] or ((), b"")
+        stale, postings = self._stale, self._postings
+        for word in words:
+            n = stale.get(word, 0) + 1
+            if n < len(postings[word]):
+                stale[word] = n
+            else:
+                stale.pop(word, None)
+                del postings[word]
                 self._drop_word(word)
         self._doc_words[slot] = None
         self._keys[slot] = None
-        self._free.append(slot)
+        self._dead.add(slot)
+        if len(self._dead) > max(64, len(self._slot) // 4):
+            self._sweep()
         self._changed()
+
+    def _sweep(self) -> None:
+        """Drop the dead documents' postings and free their slots: one pass over every
+        posting, once per a quarter of the documents removed."""
+        dead = self._dead
+        for word, posting in self._postings.items():
+            self._postings[word] = array("q", [v for v in posting if v >> 8 not in dead])
+        self._free.extend(sorted(dead, reverse=True))
+        self._dead, self._stale = set(), {}
 
     def flush(self) -> None:
         """Index every document added since the last search."""
@@ -386,7 +412,22 @@ class SearchIndex:
         universe = view.all
         if started_only:
             universe &= (1 << bisect.bisect_right(view.orders, t)) - 1
-        # Score buckets: (matched words, score) -> documents (disjoint bitsets).
+        buckets = self._buckets(view, words, universe, loose)
+        ordered = sorted(((k, d) for k, d in buckets.items() if k[0]), reverse=True)
+        out: list[str] = []
+        if ordered and ordered[0][0][0] == len(words):
+            ahead = view.ahead_mask(t)
+            _soonest_first(out, view.keys, ordered, len(words), ahead, limit)
+            if len(out) >= limit:
+                return out
+            ordered = [((m, s), d & ~ahead if m == len(words) else d) for (m, s), d in ordered]
+        _latest_first(out, view.keys, ordered, limit)
+        return out
+
+    def _buckets(
+        self, view: _View, words: list[str], universe: int, loose: bool
+    ) -> dict[tuple[int, float], int]:
+        """Score buckets: (matched words, score) -> documents (disjoint bitsets)."""
         buckets: dict[tuple[int, float], int] = {(0, 0.0): universe}
         for n, word in enumerate(words):
             groups, any_doc = self._groups(view, word, n == len(words) - 1, loose)
@@ -403,31 +444,7 @@ class SearchIndex:
                         key = (m + 1, round(score + s, 6))
                         merged[key] = merged.get(key, 0) | hit
             buckets = merged
-        full = len(words)
-        ordered = sorted(((k, d) for k, d in buckets.items() if k[0]), reverse=True)
-        out: list[str] = []
-        keys = view.keys
-        if ordered and ordered[0][0][0] == full:
-            ahead = view.ahead_mask(t)
-            for (m, _score), docs in ordered:
-                if m != full:
-                    break
-                lead = docs & ahead
-                while lead and len(out) < limit:  # soonest first: lowest ranks
-                    low = lead & -lead
-                    out.append(keys[low.bit_length() - 1])
-                    lead ^= low
-            if len(out) >= limit:
-                return out
-            ordered = [((m, s), d & ~ahead if m == full else d) for (m, s), d in ordered]
-        for _key, docs in ordered:
-            while docs and len(out) < limit:  # latest first: highest ranks
-                rank = docs.bit_length() - 1
-                out.append(keys[rank])
-                docs ^= 1 << rank
-            if len(out) >= limit:
-                break
-        return out
+        return buckets
 
     def _current_view(self) -> _View:
         if self._view is None:
@@ -463,6 +480,8 @@ class SearchIndex:
         by_class: dict[int, bytearray] = {}
         for value in self._postings.get(word, ()):
             rank = rank_of[value >> 8]
+            if rank < 0:
+                continue  # a removed document, not swept yet
             cls = value & 255
             buf = by_class.get(cls)
             if buf is None:
@@ -473,3 +492,138 @@ class SearchIndex:
             view.bits.clear()
         view.bits[word] = found
         return found
+
+
+Ranked = list[tuple[tuple[int, float], int]]
+
+
+def _soonest_first(
+    out: list[str], keys: list[str], ordered: Ranked, full: int, ahead: int, limit: int
+) -> None:
+    """The documents matching all `full` words that are still ahead: best score first,
+    then the soonest (lowest ranks)."""
+    for (m, _score), docs in ordered:
+        if m != full:
+            break
+        lead = docs & ahead
+        while lead and len(out) < limit:
+            low = lead & -lead
+            out.append(keys[low.bit_length() - 1])
+            lead ^= low
+
+
+def _latest_first(out: list[str], keys: list[str], ordered: Ranked, limit: int) -> None:
+    """The rest, bucket by bucket, the latest first (highest ranks)."""
+    for _key, docs in ordered:
+        while docs and len(out) < limit:
+            rank = docs.bit_length() - 1
+            out.append(keys[rank])
+            docs ^= 1 << rank
+        if len(out) >= limit:
+            break
+
+
+class ContentSearch:
+    """What members search: episodes and published recaps, by exact id or code first, then
+    by their words (a `SearchIndex` each); a `Part` of the catalogue."""
+
+    def __init__(self, cat: Catalogue, views: SortedViews) -> None:
+        self._cat = cat
+        self._views = views
+        self.episodes = SearchIndex()
+        self.recaps = SearchIndex()
+
+    def added(self, rel: str, item: Episode | Recap) -> None:
+        if isinstance(item, Episode):
+            # Search ranks in time: sooner first among what is still ahead (`until`, never
+            # for a cancelled episode), the latest first among the rest.
+            first, last = item.first_start(), item.last_end()
+            cancelled = item.status is EpisodeStatus.CANCELLED
+            self.episodes.add_later(
+                rel,
+                partial(episode_fields, item),
+                order=first.timestamp() if first else _NEVER,
+                until=last.timestamp() if last and not cancelled else _NEVER,
+            )
+        elif not item.draft:  # drafts are never offered; found by id, they are still refused
+            self.recaps.add_later(
+                rel,
+                partial(recap_fields, item, self._cat.author_name),
+                order=item.release_at.timestamp(),
+            )
+
+    def removed(self, rel: str, item: Episode | Recap) -> None:
+        (self.episodes if isinstance(item, Episode) else self.recaps).remove(rel)
+
+    def flush(self) -> None:
+        self.episodes.flush()
+        self.recaps.flush()
+
+    def search_episodes(
+        self, query: str, now: datetime, limit: int = 25, *, loose: bool = False
+    ) -> list[Episode]:
+        """Exact code or id first; then matches of every word that are still ahead, the
+        best and then the soonest first; then the rest by relevance and recency."""
+        query = (query or "").strip()[:200]
+        if not query:
+            out = self._views.upcoming_episodes(now, limit)
+            if len(out) < limit:
+                seen = {e.id for e in out}
+                out += [e for e in self._views.past_episodes(now, limit) if e.id not in seen][
+                    : limit - len(out)
+                ]
+            return out
+        cat = self._cat
+        exact: list[Episode] = []
+        by_id = cat.episode(query)
+        if by_id is not None:
+            exact.append(by_id)
+        code = parse_code(query)
+        if code is not None:
+            for rel in sorted(cat._ep_codes.get(code, ())):
+                ep = cat._episodes[rel]
+                if ep not in exact:
+                    exact.append(ep)
+        exact = exact[:limit]
+        skip = {e.path for e in exact}
+        found = self.episodes.search(query, now.timestamp(), limit + len(skip), loose=loose)
+        out = exact + [cat._episodes[rel] for rel in found if rel not in skip]
+        return out[:limit]
+
+    def search_recaps(
+        self, query: str, now: datetime, limit: int = 25, *, loose: bool = False
+    ) -> list[Recap]:
+        """Published recaps only (never drafts, never future-dated)."""
+        query = (query or "").strip()[:200]
+        if not query:
+            recaps, i = self._views.published(now.timestamp())
+            return recaps[max(0, i - limit) : i][::-1] if limit > 0 else []
+        cat = self._cat
+        exact: list[Recap] = []
+        by_id = cat.recap(query)
+        if by_id is not None and by_id.is_published(now):
+            exact.append(by_id)
+        code = parse_code(query)
+        if code is not None:
+            same = [cat._recaps[rel] for rel in cat._recap_codes.get(code, ())]
+            same.sort(key=lambda r: (r.published, r.path), reverse=True)
+            exact += [r for r in same if r.is_published(now) and r not in exact]
+        exact = exact[:limit]
+        skip = {r.path for r in exact}
+        found = self.recaps.search(
+            query, now.timestamp(), limit + len(skip), loose=loose, started_only=True
+        )
+        out = exact + [cat._recaps[rel] for rel in found if rel not in skip]
+        return out[:limit]
+
+    def did_you_mean(
+        self,
+        query: str,
+        now: datetime,
+        kind: Literal["episode", "recap"] = "episode",
+        limit: int = 3,
+    ) -> list[Episode] | list[Recap]:
+        """Close matches for a query that found nothing: looser typos, any word."""
+        if kind == "recap":
+            return self.search_recaps(query, now, limit, loose=True)
+        return self.search_episodes(query, now, limit, loose=True)

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.config import Settings
 from bot.content.identity import announcement_ids, has_explicit_id, new_aliases, renamed
@@ -31,6 +31,14 @@ from bot.plan.recaps import plan_recap_announcements
 log = logging.getLogger("amabot.posting")
 
 PlanOne = Callable[[Recap, str], PlannedPost]
+
+
+class RecapIndex(Protocol):
+    """What the plan reads of the content index."""
+
+    def recap_at(self, rel: str) -> Recap | None: ...
+
+    def recap(self, recap_id: str) -> Recap | None: ...
 
 
 @dataclass(slots=True)
@@ -83,7 +91,7 @@ class IncrementalRecapPlan:
     def update(
         self,
         *,
-        index: object,
+        index: RecapIndex,
         paths: Iterable[str],
         episode_ids: Iterable[str],
         now: datetime,
@@ -96,53 +104,80 @@ class IncrementalRecapPlan:
         if st is None:
             raise RuntimeError("no full plan to update")
         now = utc(now)
-        affected = set(paths)
-        for eid in episode_ids:
-            affected |= st.by_episode.get(eid.lower(), set())
-        while st.future and st.future[0][0] <= now:
-            affected.add(heapq.heappop(st.future)[1])
-        # A recap id held by two files belongs to the first by path: when one of them
-        # changes, the other may take over (or give up) the id.
-        for path in list(affected):
-            ids = {st.recap_id.get(path)}
-            current = index.recap_at(path)  # type: ignore[attr-defined]
-            if current is not None:
-                ids.add(current.id)
-            for rid in ids - {None}:
-                live = index.recap(rid)  # type: ignore[attr-defined]
-                if live is not None:
-                    affected.add(live.path)
+        affected = sorted(_affected(st, index, paths, episode_ids, now))
         touched: set[str] = set()
-        planned: list[PlannedPost] = []
-        for path in sorted(affected):
+        for path in affected:
             old = st.key_of.pop(path, None)
             if old is not None:
                 touched.add(old)
                 if st.owner.get(old) == path:
                     del st.owner[old]
-        for path in sorted(affected):
-            recap = index.recap_at(path)  # type: ignore[attr-defined]
-            st._link(path, recap)
-            if recap is None or recap.draft:
-                continue
-            live = index.recap(recap.id)  # type: ignore[attr-defined]
-            if live is None or live.path != path:
-                continue  # a duplicate id: the other file is that recap
-            if recap.release_at > now:
-                heapq.heappush(st.future, (recap.release_at, path))
-                continue
-            rid = recap.id
-            if not has_explicit_id(recap) and recap.id in aliases:
-                rid = aliases[recap.id]
-            elif f"recap:{rid}" in st.owner and st.owner[f"recap:{rid}"] != path:
-                rid = f"{rid}~{path}"
-            post = plan_one(recap, rid)
-            st.key_of[path] = post.key
-            st.owner[post.key] = path
-            touched.add(post.key)
-            planned.append(post)
+        planned: list[PlannedPost] = []
+        for path in affected:
+            post = _replan(st, index, path, now, aliases, plan_one)
+            if post is not None:
+                touched.add(post.key)
+                planned.append(post)
         planned.sort(key=lambda p: (p.due_at, p.key))
         return planned, touched
+
+
+def _affected(
+    st: RecapPlanState,
+    index: RecapIndex,
+    paths: Iterable[str],
+    episode_ids: Iterable[str],
+    now: datetime,
+) -> set[str]:
+    """The recap files to re-plan: those changed, those of the changed episodes, those
+    fallen due, and those sharing an id with any of them."""
+    affected = set(paths)
+    for eid in episode_ids:
+        affected |= st.by_episode.get(eid.lower(), set())
+    while st.future and st.future[0][0] <= now:
+        affected.add(heapq.heappop(st.future)[1])
+    # A recap id held by two files belongs to the first by path: when one of them
+    # changes, the other may take over (or give up) the id.
+    for path in list(affected):
+        ids = {st.recap_id.get(path)}
+        current = index.recap_at(path)
+        if current is not None:
+            ids.add(current.id)
+        for rid in ids - {None}:
+            live = index.recap(rid)  # type: ignore[arg-type]
+            if live is not None:
+                affected.add(live.path)
+    return affected
+
+
+def _replan(
+    st: RecapPlanState,
+    index: RecapIndex,
+    path: str,
+    now: datetime,
+    aliases: Mapping[str, str],
+    plan_one: PlanOne,
+) -> PlannedPost | None:
+    """The announcement of the recap at `path` now, if it has one (remembered in `st`)."""
+    recap = index.recap_at(path)
+    st._link(path, recap)
+    if recap is None or recap.draft:
+        return None
+    live = index.recap(recap.id)
+    if live is None or live.path != path:
+        return None  # a duplicate id: the other file is that recap
+    if recap.release_at > now:
+        heapq.heappush(st.future, (recap.release_at, path))
+        return None
+    rid = recap.id
+    if not has_explicit_id(recap) and recap.id in aliases:
+        rid = aliases[recap.id]
+    elif f"recap:{rid}" in st.owner and st.owner[f"recap:{rid}"] != path:
+        rid = f"{rid}~{path}"
+    post = plan_one(recap, rid)
+    st.key_of[path] = post.key
+    st.owner[post.key] = path
+    return post
 
 
 RECAP_ALIAS_PREFIX = "recap.alias:"  # state rows: file-name id of a renamed recap -> its old id
@@ -232,9 +267,10 @@ class RecapPlanner:
                 continue
             episode = episodes.get(recap.episode_id) if recap.episode_id else None
             rid = ids.get(recap.path, recap.id) if ids is not None else recap.id
-            key: tuple[Recap, Episode | None, str] | None = (recap, episode, rid)
+            found = (recap, episode, rid)
+            key: tuple[Recap, Episode | None, str] | None = found
             try:
-                post = previous.get(key)
+                post = previous.get(found)
             except TypeError:  # an unhashable field somewhere: just render it
                 key, post = None, None
             if post is None:

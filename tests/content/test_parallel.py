@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import bot.content.index as index_module
 import bot.content.parallel as parallel
+import bot.content.reload as reload_module
 from bot.config import Settings
 from bot.content.frontmatter import MAX_FILE_BYTES
 from bot.content.index import ContentIndex
@@ -131,7 +131,7 @@ def test_words_indexed_while_the_workers_parse_equal_a_search_built_afterwards(
     _generate(tmp_path, 300)
     seq = _load(tmp_path, 1)
     seq.prepare_search()
-    monkeypatch.setattr(index_module, "_SEARCH_BATCH", 7)  # many steps, a partial last one
+    monkeypatch.setattr(reload_module, "SEARCH_BATCH", 7)  # many steps, a partial last one
     par = ContentIndex(tmp_path, Settings(), workers=2)
     par.parallel_min_files = 0
     par.reload(search=True)

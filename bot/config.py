@@ -148,6 +148,7 @@ class WebhookSettings:
 @dataclass(frozen=True, slots=True)
 class SiteSettings:
     recaps_url: str = ""  # e.g. "https://example.org/blog/{yyyy}/{mm}/{dd}/{slug}/"
+    ama_url: str = ""  # where merged AMA records are read, e.g. ".../blob/main/ama/{id}.md"
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +327,19 @@ def validate_recaps_url(template: str) -> str:
     return template
 
 
+def validate_ama_url(template: str) -> str:
+    """``https://…/{id}…``: an http(s) URL whose only placeholder is {id} (the episode's)."""
+    if not template:
+        return template
+    parts = urlsplit(template.replace("{id}", "x"))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{template!r} is not an http(s) URL")
+    fields_used = {f for _, f, _, _ in Formatter().parse(template) if f is not None}
+    if fields_used - {"id"}:
+        raise ValueError(f"only {{id}} may be filled in, not {sorted(fields_used - {'id'})}")
+    return template
+
+
 def find_config(explicit: str | None, environ: Mapping[str, str] | None = None) -> Path | None:
     """The config file to load: the explicit path (must exist), else $AMABOT_CONFIG (must
     exist), else ./config.toml if there is one, else None (built-in defaults)."""
@@ -450,7 +464,10 @@ class _Loader:
             site=SiteSettings(
                 recaps_url=self.parsed(
                     tables["site"], "site.recaps_url", "", validate_recaps_url, allow_empty=True
-                )
+                ),
+                ama_url=self.parsed(
+                    tables["site"], "site.ama_url", "", validate_ama_url, allow_empty=True
+                ),
             ),
             events=self.events(tables["events"]),
             optin=self.optin(tables["optin"]),

@@ -103,6 +103,7 @@ class Members(commands.Cog):
             recap_url=recap_url,
             image_url=image_url,
             settings=self.bot.settings,
+            ama_record=self.index.ama_record(episode.id),
             event_urls=event_urls,
             actions=True,
         )
@@ -208,12 +209,14 @@ class Members(commands.Cog):
             if recap is None:
                 await reply(interaction, nothing_yet_reply("recap"), ephemeral=True)
                 return
+        episode = self.index.episode_for_recap(recap)
         payload = recap_reply(
             recap,
-            episode=self.index.episode_for_recap(recap),
+            episode=episode,
             authors=self.index.authors,
             recap_url=recap_url_for(recap, self.bot.settings),
             settings=self.bot.settings,
+            ama_record=self.index.ama_record(episode.id) if episode is not None else None,
         )
         await reply(interaction, payload, ephemeral=private)
 

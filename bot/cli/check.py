@@ -78,7 +78,8 @@ def run_check(
     # Recaps that share an identity (episode + day) could be mistaken for each other on a
     # rename: the bot keys announcements by it when a recap has no `id:`.
     shared = identity_problems(index.recaps(include_drafts=True))
-    problems = sorted([*report.problems, *shared], key=problem_sort_key)
+    records = index.ama_problems() if index.is_content_root else []
+    problems = sorted([*report.problems, *shared, *records], key=problem_sort_key)
     now = clock()
     held = [r for r in index.recaps() if not r.is_published(now)]
 

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Literal
 
 from bot.config import Settings
+from bot.content.ama_records import AmaRecord, load_records
 from bot.content.catalogue import Catalogue, problem_sort_key
-from bot.content.models import Episode, Recap, ShowEvent
+from bot.content.models import Episode, Problem, Recap, ShowEvent
 from bot.content.parallel import PARALLEL_MIN_FILES, Speakers, default_workers
 from bot.content.reload import Reload, ReloadReport
 from bot.content.scan import Scanner
@@ -58,6 +59,8 @@ class ContentIndex(Catalogue):
         self.parallel_min_files = PARALLEL_MIN_FILES
         self.last_load_workers = 1  # processes that parsed the last reload
         self._loaded = False
+        self._ama_records: dict[str, AmaRecord] | None = None
+        self._ama_problems: list[Problem] = []
 
     # ================================================================== loading
 
@@ -88,6 +91,9 @@ class ContentIndex(Catalogue):
         try:
             report = Reload(self, rehash=rehash, search=search).run(paths)
             self._views.settle()
+            folder = self.settings.content.ama.rstrip("/") + "/"
+            if paths is None or any(str(p).startswith(folder) for p in paths):
+                self._ama_records = None
             if search:
                 self._search.flush()
             return report
@@ -117,6 +123,24 @@ class ContentIndex(Catalogue):
                 gc.enable()
 
     # ================================================================== sorted views
+
+    def ama_record(self, episode_id: str) -> AmaRecord | None:
+        """The merged AMA record of an episode, if any (records are read on first use after
+        a reload that may have changed them: there are a few dozen at most)."""
+        return self._records().get(episode_id)
+
+    def ama_problems(self) -> list[Problem]:
+        """What is wrong with the AMA records (for `amabot check`)."""
+        self._records()
+        return list(self._ama_problems)
+
+    def _records(self) -> dict[str, AmaRecord]:
+        if self._ama_records is None:
+            ids = [e.id for e in self.episodes()]
+            self._ama_records, self._ama_problems = load_records(
+                self.root, self.settings.content.ama, ids
+            )
+        return self._ama_records
 
     def episodes(self) -> list[Episode]:
         return self._views.episodes()

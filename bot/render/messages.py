@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
+from bot.content.ama_records import AmaRecord
 from bot.content.models import Author, Episode, EpisodeStatus, Recap, ShowEvent
 from bot.durations import spoken_duration
 from bot.render.components import (
@@ -190,6 +191,7 @@ def episode_reply(
     settings: Settings,
     event_urls: Mapping[str, str] | None = None,
     actions: bool = False,
+    ama_record: AmaRecord | None = None,
 ) -> Payload:
     """The `/episode` answer: one embed and the link buttons that exist.
 
@@ -207,6 +209,8 @@ def episode_reply(
         "fields": _episode_fields(episode, now, recap, recap_url),
         "footer": {"text": settings.series.name},
     }
+    if ama_record is not None:
+        embed["fields"].append(ama_record_field(ama_record, settings))
     if image_url:
         embed["image"] = {"url": image_url}
     ls, ama = episode.livestream, episode.ama
@@ -261,6 +265,17 @@ def _episode_fields(
     if episode.tags:
         fields.append(_field("Tags", _tags(episode.tags)))
     return fields
+
+
+def ama_record_field(record: AmaRecord, settings: Settings) -> dict[str, Any]:
+    """ "AMA Q&A: 12 questions answered", linked to the record when `[site] ama_url` says
+    where records are published."""
+    answered = f"{record.answered} question{'s' if record.answered != 1 else ''} answered"
+    if record.not_reached:
+        answered += f", {record.not_reached} not reached"
+    url = settings.site.ama_url.replace("{id}", record.episode_id) if settings.site.ama_url else ""
+    value = f"[{answered}]({url})" if is_http_url(url) else answered
+    return _field("AMA Q&A", value)
 
 
 def autocomplete_name(episode: Episode) -> str:
@@ -331,6 +346,7 @@ def recap_reply(
     authors: Mapping[str, Author],
     recap_url: str | None = None,
     settings: Settings,
+    ama_record: AmaRecord | None = None,
 ) -> Payload:
     """The `/recap` answer."""
     fields = []
@@ -345,6 +361,8 @@ def recap_reply(
         fields.append(_field("Episode", label, True))
     if recap.tags:
         fields.append(_field("Tags", _tags(recap.tags)))
+    if ama_record is not None:
+        fields.append(ama_record_field(ama_record, settings))
     embed: dict[str, Any] = {
         "title": one_line(recap.title) or recap.id,
         "description": recap.summary.strip(),

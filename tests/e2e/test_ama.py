@@ -216,6 +216,18 @@ async def test_a_question_goes_from_ask_to_answered_to_the_record(tmp_path, caps
         assert code == 0
         assert capsys.readouterr().out == record
 
+        # The recap author merges the branch; /episode then shows the AMA's answered count.
+        author = h.repo.author
+        await asyncio.to_thread(git, "fetch", "-q", "origin", "amabot/ama/s9-e01", cwd=author)
+        await asyncio.to_thread(git, "merge", "-q", "--ff-only", "FETCH_HEAD", cwd=author)
+        await asyncio.to_thread(git, "push", "-q", "origin", "main", cwd=author)
+        await h.posting.sync.pull_now("test")
+        shown = await sb.slash(h.member, h.general, "episode", query="s9-e01")
+        fields = (await sb.wait_final(shown)).embeds[0]["fields"]
+        assert {"name": "AMA Q&A", "value": "1 question answered, 1 not reached"} in [
+            {"name": f["name"], "value": f["value"]} for f in fields
+        ]
+
 
 async def _async(value: Any) -> Any:
     return value

@@ -255,6 +255,10 @@ class AmaCog(commands.Cog):
     async def on_button(self, interaction: discord.Interaction, arg: str) -> None:
         """Every ``amabot:ama:…`` click."""
         action, _, rest = arg.partition(":")
+        if action == "ask-episode":
+            session = await self.service.session_for(rest)
+            await self._ask_button(interaction, session.id if session else 0)
+            return
         parts = rest.split(":")
         number = _int(parts[0]) if parts else None
         if number is None:

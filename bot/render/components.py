@@ -69,6 +69,18 @@ def remind_me_button(stream: str | None = None) -> dict[str, Any]:
     }
 
 
+ASK_EPISODE_ID = "amabot:ama:ask-episode:"  # + the episode id: its AMA's ask form
+
+
+def ask_button(episode_id: str) -> dict[str, Any] | None:
+    """"Ask a question" on an AMA's reminders: opens the AMA's question form (the cog finds
+    the episode's session; too long an id for the router gets no button)."""
+    custom_id = f"{ASK_EPISODE_ID}{episode_id}"
+    if len(custom_id) - len("amabot:") > ROUTER_REST_MAX:
+        return None
+    return {"type": 2, "style": 1, "label": "Ask a question", "custom_id": custom_id}
+
+
 def episode_action_buttons(episode: Episode, now: datetime) -> list[dict[str, Any]]:
     """ "Add to calendar" and "Remind me", while a livestream or AMA of the episode is ahead
     (a TBD, aired or cancelled episode has nothing to put in a calendar or remind of)."""

@@ -27,6 +27,7 @@ from bot.durations import spoken_duration
 from bot.render.components import (
     _link_button,
     _rows,
+    ask_button,
     episode_action_buttons,
     page_buttons,
     remind_me_button,
@@ -540,6 +541,7 @@ def reminder_message(
             "content": content,
             "components": _rows(
                 _event_button(event, starting=starting),
+                ask_button(episode.id) if event.kind == "ama" and settings.ama.enabled else None,
                 remind_me_button(event.kind) if remind_me else None,
             ),
             "allowed_mentions": allowed_mentions(role_id),

@@ -96,3 +96,26 @@ def test_modals_fit():
     assert len(modal["title"]) <= 45
     edit = render.ask_modal(VIEW, text="x" * 2000, question_id=5)
     assert len(edit["components"][0]["components"][0]["value"]) == 1000
+
+
+def test_an_ama_reminder_carries_ask_a_question_when_the_ama_runs():
+    from dataclasses import replace as dc_replace
+
+    from bot.config import AmaSettings, Settings
+    from bot.content.models import Episode, ShowEvent
+    from bot.render.messages import reminder_message
+
+    ama = ShowEvent("ama", T0, timedelta(minutes=30))
+    episode = Episode("s2-e05", "episodes/s2-e05.md", 2, 5, "Fine Tuning", ama=ama)
+    on = dc_replace(Settings(), ama=AmaSettings(enabled=True, channel_id=1, review_channel_id=2))
+    ids = [
+        c["custom_id"]
+        for row in reminder_message(episode, ama, timedelta(hours=1), role_id=0, settings=on)[
+            "components"
+        ]
+        for c in row["components"]
+        if "custom_id" in c
+    ]
+    assert "amabot:ama:ask-episode:s2-e05" in ids
+    off = reminder_message(episode, ama, timedelta(hours=1), role_id=0, settings=Settings())
+    assert "ask-episode" not in json.dumps(off)

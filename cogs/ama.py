@@ -29,8 +29,6 @@ log = logging.getLogger("amabot.cogs.ama")
 
 REVIEW_MOVES = {
     "approve": QuestionMove.APPROVE,
-    "deny": QuestionMove.DENY,
-    "deny-tell": QuestionMove.DENY,
     "hold": QuestionMove.HOLD,
 }
 SESSION_COMMANDS = {
@@ -266,7 +264,7 @@ class AmaCog(commands.Cog):
             return
         if action == "ask":
             await self._ask_button(interaction, number)
-        elif action in ("review", "merge", "board", "pick"):
+        elif action in ("review", "merge", "deny", "board", "pick"):
             await self._staff_click(interaction, action, number, parts[1:])
         else:
             await self._member_click(interaction, action, number)
@@ -358,6 +356,23 @@ class AmaCog(commands.Cog):
                 return
             moved = await self.service.merge(number, target, actor)
             await reply_ephemeral(interaction, _moved_text(number, moved, "merged"))
+        elif action == "deny":
+            data: Any = interaction.data or {}
+            values = data.get("values") or []
+            reason, _, tell = str(values[0]).partition(":") if values else ("", "", "")
+            if reason not in render.DENY_REASONS:
+                await reply_ephemeral(interaction, "Pick a reason.")
+                return
+            moved = await self.service.review_move(
+                number, QuestionMove.DENY, actor, tell=tell == "tell", reason=reason
+            )
+            await reply_ephemeral(interaction, _moved_text(number, moved, "denied"))
+        elif what == "deny":
+            question = await self.service.store.ama.question(number)
+            if question is None:
+                await reply_ephemeral(interaction, "That question is gone.")
+                return
+            await reply(interaction, render.deny_picker(question))
         elif what == "merge":
             source, candidates = await self.service.merge_candidates(number)
             if source is None:
@@ -365,9 +380,7 @@ class AmaCog(commands.Cog):
                 return
             await reply(interaction, render.merge_picker(source, candidates))
         elif what in REVIEW_MOVES:
-            moved = await self.service.review_move(
-                number, REVIEW_MOVES[what], actor, tell=what == "deny-tell"
-            )
+            moved = await self.service.review_move(number, REVIEW_MOVES[what], actor)
             await reply_ephemeral(interaction, _moved_text(number, moved, what))
             await self.service.join_board_of_question(number, actor)
         else:

@@ -242,10 +242,7 @@ def review_card(
     rows = [
         _row(
             _button("Approve", ama_id("review", qid, "approve"), 3, disabled=not open_),
-            _button("Deny", ama_id("review", qid, "deny"), 4, disabled=not open_),
-            _button(
-                "Deny and tell them", ama_id("review", qid, "deny-tell"), 4, disabled=not open_
-            ),
+            _button("Deny…", ama_id("review", qid, "deny"), 4, disabled=not open_),
             _button(
                 "Hold",
                 ama_id("review", qid, "hold"),
@@ -256,6 +253,44 @@ def review_card(
         )
     ]
     return _message(embeds=[embed], rows=rows)
+
+
+# Why a question is not taken: a code, never free text (the asker, if told, reads the words).
+DENY_REASONS = {
+    "off_topic": "it is off topic for this AMA",
+    "duplicate": "a similar question is already in",
+    "not_a_question": "it is not a question the guest can answer",
+    "inappropriate": "it breaks the community's rules",
+    "other": "the organisers could not take it this time",
+}
+
+
+def deny_picker(question: Question) -> Payload:
+    """Deny with a reason code; the asker is told (the reason's words) only when chosen."""
+    options = [
+        {
+            "label": f"{code.replace('_', ' ')}{' · tell the asker' if tell else ''}",
+            "value": f"{code}:{'tell' if tell else 'quiet'}",
+            "description": cut(words, OPTION_LABEL_MAX),
+        }
+        for tell in (False, True)
+        for code, words in DENY_REASONS.items()
+    ]
+    select = {
+        "type": 3,
+        "custom_id": ama_id("deny", question.id),
+        "placeholder": "Why not?",
+        "options": options,
+        "min_values": 1,
+        "max_values": 1,
+    }
+    return _message(f"Deny question #{question.id}: why?", rows=[_row(select)])
+
+
+def denied_note(title: str, reason: str) -> str:
+    """What a denied asker is told, when the organiser chose to tell them."""
+    words = DENY_REASONS.get(reason, DENY_REASONS["other"])
+    return f"Your question for the {title} AMA was not taken: {words}."
 
 
 def merge_picker(source: Question, candidates: Sequence[Question]) -> Payload:

@@ -73,7 +73,7 @@ ASK_EPISODE_ID = "amabot:ama:ask-episode:"  # + the episode id: its AMA's ask fo
 
 
 def ask_button(episode_id: str) -> dict[str, Any] | None:
-    """"Ask a question" on an AMA's reminders: opens the AMA's question form (the cog finds
+    """ "Ask a question" on an AMA's reminders: opens the AMA's question form (the cog finds
     the episode's session; too long an id for the router gets no button)."""
     custom_id = f"{ASK_EPISODE_ID}{episode_id}"
     if len(custom_id) - len("amabot:") > ROUTER_REST_MAX:

@@ -602,10 +602,16 @@ class AmaService:
     # -- organisers: review ---------------------------------------------------------------------
 
     async def review_move(
-        self, question_id: int, move: QuestionMove, actor: int, *, tell: bool = False
+        self,
+        question_id: int,
+        move: QuestionMove,
+        actor: int,
+        *,
+        tell: bool = False,
+        reason: str | None = None,
     ) -> Moved:
         moved = await self.store.ama.move_question(
-            question_id, move, self.clock(), actor, tell_asker=tell
+            question_id, move, self.clock(), actor, tell_asker=tell, reason=reason
         )
         if moved.done:
             sid = await self.store.ama.session_id_of(question_id)
@@ -614,9 +620,8 @@ class AmaService:
                 if move is QuestionMove.DENY and tell:
                     session = await self.store.ama.session(sid)
                     if session is not None:
-                        await self._tell(
-                            session, question_id, "denied", _denied_text(session), only_author=True
-                        )
+                        note = render.denied_note(session.title, reason or "other")
+                        await self._tell(session, question_id, "denied", note, only_author=True)
         return moved
 
     async def merge_candidates(self, question_id: int) -> tuple[Question | None, list[Question]]:
@@ -879,10 +884,6 @@ def _not_reached_text(session: AmaSession) -> str:
         f"The {session.title} AMA has closed and your question was not reached live. "
         "It is listed in the AMA's record for the recap."
     )
-
-
-def _denied_text(session: AmaSession) -> str:
-    return f"Your question for the {session.title} AMA was not taken by the organisers."
 
 
 def question_link(guild_id: int, channel_id: int, message_id: int | None) -> str:

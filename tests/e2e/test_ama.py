@@ -243,3 +243,36 @@ def _remote_file(remote: Path, branch: str, path: str) -> str | None:
         check=False,
     )
     return done.stdout if done.returncode == 0 else None
+
+
+async def test_a_denied_asker_is_told_the_reason_only_when_the_organiser_chooses(tmp_path):
+    async with ama_world(tmp_path) as h:
+        sb = h.sandbox
+        session = await open_ama(h)
+        for member, text in ((h.member, QUESTION), (h.asker2, SECRET)):
+            asked = await sb.slash(member, h.general, "ask", question=text)
+            assert "is saved" in await final_text(h, asked)
+        cards = await eventually(
+            lambda: _async(sb.messages(h.review)),
+            lambda ms: sum("Question #" in text_of(m) for m in ms) == 2,
+        )
+        for number, choice in ((1, "off_topic:tell"), (2, "duplicate:quiet")):
+            card = next(m for m in cards if f"Question #{number}" in text_of(m))
+            opened = await sb.click(h.organiser, h.review, card["id"], button(card, "Deny"))
+            picker = (await sb.wait_final(opened)).message
+            select = picker["components"][0]["components"][0]
+            assert len(select["options"]) == 10
+            done = await sb.click(
+                h.organiser, h.review, picker["id"], select["custom_id"], values=[choice]
+            )
+            assert "denied" in await final_text(h, done)
+        told = await eventually(
+            lambda: _async(sb.messages(sb.world.dm_channel(h.member.id))), lambda ms: len(ms) == 1
+        )
+        assert "off topic" in told[0]["content"]
+        assert sb.messages(sb.world.dm_channel(h.asker2.id)) == []
+        # Nothing public for denied questions, and the card says who handled it.
+        assert [m for m in sb.messages(session.thread_id) if "Asked by" in text_of(m)] == []
+        card = sb.world.find_message(h.review.id, int(cards[0]["id"])).data
+        assert f"<@{h.organiser.id}>" in text_of(card)
+        assert all(c.get("disabled") for c in card["components"][0]["components"])

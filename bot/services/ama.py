@@ -464,9 +464,11 @@ class AmaService:
         keys = [
             ama_posts.question_key(session.key, question_id),
             ama_posts.review_key(session.key, question_id),
-            ama_posts.board_key(session.key),
         ]
         await self.sync_posts(session_id, keys)
+        # The board counts every question: it is edited in the coalesced batches, within its
+        # thread's budget, or a storm of questions would edit it once per question.
+        self._mark_dirty(session_id, None)
 
     # -- members --------------------------------------------------------------------------------
 

@@ -4,8 +4,11 @@ It starts the local Discord stand-in with a guild named after the series, runs t
 against it with the sample content (in a temporary git repository) and a temporary database,
 and plays the week of S2:E5 on a clock the demo controls: reminders before the Monday
 livestream, the recap merged and announced, members asking /episode, /recap and /schedule,
-reminders before the Friday AMA, and an organiser scheduling an announcement. It prints a
-transcript: who typed what, and every bot post or reply rendered as text.
+reminders before the Friday AMA, and an organiser scheduling an announcement. Then the
+Friday AMA itself: members ask (one anonymously, through the form), an organiser approves,
+members vote, the guest works the host board, the asker is told, and at close the Q&A record
+is pushed on its branch to the content remote and printed. It prints a transcript: who typed
+what, and every bot post or reply rendered as text.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +28,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import ManualClock
-from testkit.harness import Harness
+from bot.config import load_settings
+from testkit.harness import Harness, git
 
 SAMPLE_CONTENT = Path(__file__).resolve().parent.parent / "content"
 DEMO_EPISODE = "s2-e05"
@@ -225,8 +230,202 @@ async def _play(
     await advance_to(ama - timedelta(minutes=90), "the organiser's announcement is due")
     await advance_to(ama - timedelta(hours=1), "1 hour before the Friday AMA")
     await advance_to(ama - timedelta(minutes=10), "10 minutes before the Friday AMA")
+    if h.bot is not None and h.bot.ama_service is not None:
+        await _play_ama(t, h, clock, ama)
     t.scene("after the week")
     await run(h.member, "episode")
+
+
+def _add_ama_places(h: Harness) -> None:
+    """The AMA's channels and people: #ama-questions (the public thread is made there),
+    #ama-review (organisers' cards and the host board), the guest with the Guests role, and
+    two more members. The config gains its [ama] section naming them."""
+    sb = h.sandbox
+    h.ama_questions = sb.add_channel(h.guild, "ama-questions", "text")
+    h.ama_review = sb.add_channel(h.guild, "ama-review", "text")
+    guests = sb.add_role(h.guild, "Guests")
+    h.guest = sb.add_member(h.guild, "dave", roles=[guests])
+    h.priya = sb.add_member(h.guild, "priya", roles=[h.members_role])
+    h.lee = sb.add_member(h.guild, "lee", roles=[h.members_role])
+    h.overrides = {
+        **h.overrides,
+        "ama": {
+            "enabled": True,
+            "channel_id": h.ama_questions.id,
+            "review_channel_id": h.ama_review.id,
+            "host_role_ids": [guests.id],
+            # Questions open shortly before the AMA here (the default is the livestream's
+            # start): the demo's week runs on a clock that jumps, and messages older than an
+            # hour may be edited only a few times an hour (Discord's 30046).
+            "open_before": "30m",
+        },
+    }
+    h.settings = load_settings(h.write_config(), environ=h.environ)
+
+
+AMA_QUESTIONS = (
+    "How much data do I need before fine-tuning beats prompt engineering?",
+    "Is distillation worth it for models under a billion parameters?",
+    "Which evaluation do you run first after a fine-tune?",
+)
+
+
+async def _play_ama(t: Transcript, h: Harness, clock: ManualClock, ama: datetime) -> None:
+    """The Friday AMA: asked, reviewed, voted, answered on the board, recorded."""
+    sb = h.sandbox
+    service = h.bot.ama_service if h.bot is not None else None
+    if service is None:
+        return
+    sam, priya, lee, ava, dave = h.member, h.priya, h.lee, h.organiser, h.guest
+    who = {m.id: m.user.username for m in (sam, priya, lee, ava, dave)}
+
+    async def said(result: Any) -> None:
+        done = await sb.wait_final(result)
+        for part in [done.content] + [f.get("content", "") for f in done.followups]:
+            if part:
+                t.line(f"    amabot (only you can see this): {t.text(part)}")
+
+    async def click(member: Any, channel: Any, message: dict[str, Any], label: str) -> Any:
+        custom_id = _button(message, label, prefix=True)
+        t.line(f"  {who[member.id]} clicks [{label}]")
+        if custom_id is None:
+            raise RuntimeError(f"no [{label}] button on the message")
+        return await sb.click(member, channel, message["id"], custom_id)
+
+    def show(channel: Any, message: dict[str, Any], where: str) -> None:
+        t.line(f"  {where}")
+        t.message(sb.world.find_message(_id(channel), int(message["id"])).data, prefix="    ")
+
+    # Questions open 30 minutes before the AMA (the bot's clock does it; here, its wake-up).
+    clock.set(ama - timedelta(minutes=8))
+    t.scene("questions for the Friday AMA")
+    await service.tick()
+    session = await _until(lambda: _session_with_places(service, DEMO_EPISODE))
+    thread = session.thread_id
+    prompt = sb.messages(h.ama_questions)[-1]
+    show(h.ama_questions, prompt, "#ama-questions")
+    t.line(f"  (the bot started the thread '{sb.world.channel(thread).name}' on it)")
+
+    t.line(f"  sam types: /ask question:{AMA_QUESTIONS[0]}")
+    await said(await sb.slash(sam, h.general, "ask", question=AMA_QUESTIONS[0]))
+    form = await click(priya, h.ama_questions, prompt, "Ask a question")
+    t.line(f"    (a form opens: {form.modal['title'] if form.modal else '?'})")
+    t.line(f"  priya writes: {AMA_QUESTIONS[1]} · Ask anonymously? yes")
+    await said(
+        await sb.submit_modal(
+            priya, None, form.modal["custom_id"], {"question": AMA_QUESTIONS[1], "anonymous": "yes"}
+        )
+    )
+    t.line(f"  lee types: /ask question:{AMA_QUESTIONS[2]}")
+    await said(await sb.slash(lee, h.general, "ask", question=AMA_QUESTIONS[2]))
+
+    t.scene("the organisers review")
+    cards = await _until(lambda: _with(sb.messages(h.ama_review), "Approve", 3))
+    for card in cards:
+        show(h.ama_review, card, "#ama-review (organisers only)")
+        await said(await click(ava, h.ama_review, card, "Approve"))
+
+    t.scene("members back the questions they want answered")
+    public = await _until(lambda: _with(sb.messages(thread), "Me too", 3))
+    by_text = {q: m for m in public for q in AMA_QUESTIONS if q[:30] in json_text(m)}
+    first, second = by_text[AMA_QUESTIONS[0]], by_text[AMA_QUESTIONS[1]]
+    for member, message in ((lee, first), (priya, first), (sam, second)):
+        await said(await click(member, thread, message, "Me too"))
+    await _until(
+        lambda: "Me too · 2" in json_text(sb.world.find_message(thread, int(first["id"])).data)
+    )
+    for message in public:
+        show(thread, message, f"#{sb.world.channel(thread).name}")
+
+    clock.set(ama)
+    t.scene("the AMA goes live; the guest works the host board")
+    t.line("  ava types: /ama live")
+    await said(await sb.slash(ava, h.general, "ama", subcommand="live"))
+    t.line("  dave types: /ama board")
+    await said(await sb.slash(dave, h.general, "ama", subcommand="board"))
+    board_thread = (await service.session_for(DEMO_EPISODE)).board_thread_id
+    board = (await _until(lambda: _with(sb.messages(board_thread), "Next", 1)))[0]
+    await said(await click(dave, board_thread, board, "Next"))
+    clock.set(ama + timedelta(minutes=6))
+    notes = await click(dave, board_thread, board, "Notes")
+    gist = "Start with prompts; fine-tune once you have a few thousand good examples."
+    t.line(f"  dave writes the gist: {gist}")
+    await said(await sb.submit_modal(dave, None, notes.modal["custom_id"], {"notes": gist}))
+    await said(await click(dave, board_thread, board, "Answered"))
+    clock.set(ama + timedelta(minutes=15))
+    await said(await click(dave, board_thread, board, "Next"))
+    await said(await click(dave, board_thread, board, "Answered"))
+    await _until(
+        lambda: (
+            "answered 2" in json_text(sb.world.find_message(board_thread, int(board["id"])).data)
+            or None
+        ),
+        within=7,
+    )
+    show(board_thread, board, "host board (private thread: organisers and hosts)")
+    await _until(
+        lambda: (
+            sb.messages(sb.world.dm_channels.get(sam.id))
+            if sam.id in sb.world.dm_channels
+            else None
+        )
+    )
+    t.new_posts()
+
+    clock.set(ama + timedelta(minutes=40))
+    t.scene("the AMA closes; the record goes to the content repository")
+    t.line("  ava types: /ama close")
+    await said(await sb.slash(ava, h.general, "ama", subcommand="close"))
+    branch = f"amabot/ama/{DEMO_EPISODE}"
+    record = await _until(
+        lambda: _remote_file(h.repo.remote, branch, f"ama/{DEMO_EPISODE}.md"), within=15
+    )
+    t.line(
+        f"  git: the bot pushed the branch {branch} to the content remote, for the recap"
+        " author to review and merge:"
+    )
+    for part in (record or "(not pushed)").splitlines():
+        t.line(f"    │ {part}")
+
+
+async def _session_with_places(service: Any, episode: str) -> Any:
+    session = await service.session_for(episode)
+    ready = session is not None and session.thread_id and session.board_thread_id
+    return session if ready else None
+
+
+def _with(messages: list[dict[str, Any]], label: str, count: int) -> list[dict[str, Any]] | None:
+    found = [m for m in messages if _button(m, label, prefix=True)]
+    return found if len(found) >= count else None
+
+
+def json_text(message: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(message, ensure_ascii=False)
+
+
+def _id(channel: Any) -> int:
+    return channel if isinstance(channel, int) else channel.id
+
+
+async def _until(probe: Callable[[], Any], within: float = 10.0) -> Any:
+    """Poll `probe` (a value, or an awaitable of one) until it gives something truthy."""
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+def _remote_file(remote: Path, branch: str, path: str) -> str | None:
+    try:
+        return git("show", f"{branch}:{path}", cwd=remote)
+    except RuntimeError:  # the branch is not pushed yet
+        return None
 
 
 async def _choose_dm_reminder(t: Transcript, h: Harness, message: dict[str, Any] | None) -> None:
@@ -243,10 +442,11 @@ async def _choose_dm_reminder(t: Transcript, h: Harness, message: dict[str, Any]
             t.message(message)
 
 
-def _button(message: dict[str, Any] | None, label: str) -> str | None:
+def _button(message: dict[str, Any] | None, label: str, *, prefix: bool = False) -> str | None:
     for row in (message or {}).get("components") or []:
         for comp in row.get("components", []):
-            if comp.get("label") == label and comp.get("custom_id"):
+            text = str(comp.get("label", ""))
+            if (text.startswith(label) if prefix else text == label) and comp.get("custom_id"):
                 return comp["custom_id"]
     return None
 
@@ -277,7 +477,11 @@ async def _demo(interactive: bool, content: Path | None, out) -> int:
             t.line(
                 f"Discord stand-in at {h.sandbox.base_url}; guild '{h.series}' with #announcements,"
             )
-            t.line("#reminders, #ama-stage and #general; times shown in " + DEMO_ZONE + ".")
+            t.line(
+                "#reminders, #ama-stage, #ama-questions, #ama-review and #general; times shown"
+                f" in {DEMO_ZONE}."
+            )
+            _add_ama_places(h)
             await h.start_bot()
             if interactive:
                 await _interactive(t, h, clock)

@@ -130,6 +130,13 @@ async def test_demo_plays_the_week_in_under_30_seconds():
     for command in ("/schedule", "/episode", "/recap", "/announce"):
         assert f"types: {command}" in text
     assert "matched Discord's" in text
+    # The Friday AMA: asked (one anonymously), approved, voted, answered, recorded and pushed.
+    assert "question #2 is saved" in text and "Asked by a community member" in text
+    assert "Question #1: approved." in text and "[Me too · 2]" in text
+    assert "Question #1 is on air." in text and "was answered: https://discord.com/" in text
+    assert "pushed the branch amabot/ama/s2-e05" in text and "generated_by: amabot" in text
+    record = text.split("pushed the branch", 1)[1]
+    assert "answered: 2" in record and "priya" not in record
 
 
 async def test_the_installed_amabot_command_plays_the_demo():

@@ -55,6 +55,16 @@ FIGURES: dict[str, list[str]] = {
         rf"search_episodes: p50 {NUMBER} ms, p99 {NUMBER} ms.*",
         rf"peak RSS: {NUMBER} MB.*",
     ],
+    "ama.py": [
+        rf"{NUMBER} members: {NUMBER} questions asked, {NUMBER} clicks, in {NUMBER}s .*",
+        r"votes: model (\d+), store \1, questions differing 0, answers disagreeing 0: "
+        r"every vote counted exactly once",
+        r"failed interactions: 0 \(errors seen by members: 0\)",
+        rf"shown counts equal the truth {NUMBER}s after the last click .*",
+        rf"edits per question message: max {NUMBER}, median {NUMBER}, total {NUMBER}; "
+        rf"per thread in any 5 s window: max [0-4]; 429s 0",
+        rf"bot's own time per interaction: n={NUMBER} p50 {NUMBER} ms, p99 {NUMBER} ms, .*",
+    ],
     "merge_to_post.py": [
         rf"  webhook -> announcement: +median +{NUMBER} ms .*",
         rf"webhook -> announcement median: {NUMBER} recaps {NUMBER} ms, {NUMBER} recaps "

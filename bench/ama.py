@@ -128,15 +128,15 @@ async def run(args: argparse.Namespace) -> int:
         await h.start()
         try:
             sb = h.sandbox
-            h.questions = sb.add_channel(h.guild, "ama-questions", "text")
-            h.review = sb.add_channel(h.guild, "ama-review", "text")
+            questions = sb.add_channel(h.guild, "ama-questions", "text")
+            review = sb.add_channel(h.guild, "ama-review", "text")
             members = [sb.add_member(h.guild, f"member{i:03d}") for i in range(args.members)]
             h.overrides = {
                 "content": {"poll_interval": "1h"},
                 "ama": {
                     "enabled": True,
-                    "channel_id": h.questions.id,
-                    "review_channel_id": h.review.id,
+                    "channel_id": questions.id,
+                    "review_channel_id": review.id,
                     "review": "off",
                     "push": False,
                 },

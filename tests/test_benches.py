@@ -62,7 +62,8 @@ FIGURES: dict[str, list[str]] = {
         r"failed interactions: 0 \(errors seen by members: 0\)",
         rf"shown counts equal the truth {NUMBER}s after the last click .*",
         rf"edits per question message: max {NUMBER}, median {NUMBER}, total {NUMBER}; "
-        rf"per thread in any 5 s window: max [0-4]; 429s 0",
+        rf"per thread in any 5 s window: max [0-4] \(questions\), [0-4] \(host board, "
+        rf"{NUMBER} edits\); 429s 0",
         rf"bot's own time per interaction: n={NUMBER} p50 {NUMBER} ms, p99 {NUMBER} ms, .*",
     ],
     "merge_to_post.py": [

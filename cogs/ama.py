@@ -20,6 +20,7 @@ from bot.discord.ama import modal_from, submitted_fields
 from bot.discord.app import AmaBot
 from bot.discord.organisers import is_host, organiser_refusal
 from bot.discord.replies import reply, reply_ephemeral
+from bot.discord.sender import payload_kwargs
 from bot.plan import ama_posts
 from bot.plan.ama import AmaSession, QuestionMove, SessionMove, SessionState
 from bot.render import ama as render
@@ -295,21 +296,11 @@ class AmaCog(commands.Cog):
             modal = render.ask_modal(view, text=question.text, question_id=number)
             await interaction.response.send_modal(modal_from(modal))
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         if action == "vote":
-            voted = await self.service.vote(number, member)
-            if voted.refused is not None:
-                text = (
-                    "You asked this one: it counts you already."
-                    if voted.refused == "own"
-                    else "Votes on this question are closed."
-                )
-            else:
-                text = ("Counted: " if voted.voted else "Your vote is taken back: ") + (
-                    f"{voted.count} now."
-                )
-            await reply_ephemeral(interaction, text)
-        elif action == "plus1":
+            await self._vote(interaction, number, member)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if action == "plus1":
             voted = await self.service.back_instead(number, member)
             text = (
                 "Thanks: your +1 is counted."
@@ -325,6 +316,38 @@ class AmaCog(commands.Cog):
             await reply_ephemeral(interaction, text)
         else:
             await reply_ephemeral(interaction, "This button is no longer active.")
+
+    async def _vote(self, interaction: discord.Interaction, question_id: int, member: int) -> None:
+        """ "Me too": acknowledged as an update of the clicked message, the vote stored, a
+        private word to the member, then the message shown with its new count through the
+        click's own answer (no channel edit, so a vote storm meets no edit limit)."""
+        await interaction.response.defer()
+        voted = await self.service.vote(question_id, member)
+        if voted.refused is not None:
+            text = (
+                "You asked this one: it counts you already."
+                if voted.refused == "own"
+                else "Votes on this question are closed."
+            )
+        else:
+            text = ("Counted: " if voted.voted else "Your vote is taken back: ") + (
+                f"{voted.count} now."
+            )
+        await interaction.followup.send(
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+        if voted.refused is not None:
+            return
+
+        async def update(payload: dict[str, Any]) -> None:
+            kwargs = payload_kwargs(payload)
+            kwargs.pop("allowed_mentions", None)
+            await interaction.edit_original_response(**kwargs)
+
+        try:
+            await self.service.show_on_click(question_id, update)
+        except discord.HTTPException:
+            log.warning("could not update question %s on its click", question_id)
 
     async def _staff_click(
         self, interaction: discord.Interaction, action: str, number: int, more: list[str]

@@ -51,8 +51,12 @@ def review_key(key: AmaKey, question_id: int) -> str:
     return post_key(key, f"review{question_id}")
 
 
-def board_key(key: AmaKey) -> str:
-    return post_key(key, "board")
+def board_key(session: AmaSession) -> str:
+    """The host board's key. The board is posted again when the AMA goes live: Discord
+    allows only a few edits an hour to a message older than an hour (30046), and a board
+    posted on Monday is edited on every click on Friday."""
+    live = session.live_started_at is not None
+    return post_key(session.key, "board-live" if live else "board")
 
 
 def closing_key(key: AmaKey) -> str:
@@ -126,7 +130,7 @@ def board_post(
         return None
     view = board(questions, now, session.live_started_at)
     payload = render.board_message(view_of(session, series_name), view, session.live_started_at)
-    return _post(board_key(session.key), session, session.board_thread_id, payload, now)
+    return _post(board_key(session), session, session.board_thread_id, payload, now)
 
 
 def closing_post(

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.clock import Clock
 from bot.config import AmaSettings, Settings
@@ -160,6 +160,7 @@ class AmaService:
         )
         self._drafts: dict[int, _Draft] = {}
         self._on_board: set[tuple[int, int]] = set()  # (session, member) added to the board
+        self._shown_locks: dict[int, asyncio.Lock] = {}
         self._dirty: dict[int, _Dirty] = {}
         self._lock = asyncio.Lock()  # one reconcile of AMA posts at a time
 
@@ -430,7 +431,7 @@ class AmaService:
         now = time.monotonic()
         keys: list[str] = []
         if dirty.board and _room(dirty.board_edits, now):
-            keys.append(ama_posts.board_key(session.key))
+            keys.append(ama_posts.board_key(session))
             dirty.board = False
             dirty.board_edits.append(now)
         batch = list(dirty.questions)[: _room(dirty.thread_edits, now)]
@@ -553,13 +554,35 @@ class AmaService:
         return f"Questions for {upcoming.title} open <t:{opens}:F> (<t:{opens}:R>)."
 
     async def vote(self, question_id: int, member_id: int) -> Voted:
-        """ "Me too": toggled, refused for the asker; the count shown follows within a window."""
+        """ "Me too": toggled, refused for the asker. The clicked message is updated by the
+        click's answer (`show_on_click`); the batched edits are the safety net."""
         voted = await self.store.ama.toggle_vote(question_id, member_id, self.clock())
         if voted.refused is None:
             sid = await self.store.ama.session_id_of(question_id)
             if sid is not None:
                 self._mark_dirty(sid, question_id)
         return voted
+
+    async def show_on_click(
+        self, question_id: int, update: Callable[[dict[str, Any]], Awaitable[object]]
+    ) -> bool:
+        """The clicked question message brought up to date by the click's own answer
+        (`update` edits it through the interaction, which Discord does not count against
+        the channel's edit limit, old messages included), then remembered as shown, so the
+        batched edits have nothing left to do for it. One at a time per question: the last
+        answer to land shows the latest count."""
+        lock = self._shown_locks.setdefault(question_id, asyncio.Lock())
+        async with lock:
+            question = await self.store.ama.question(question_id)
+            sid = await self.store.ama.session_id_of(question_id)
+            session = await self.store.ama.session(sid) if sid is not None else None
+            if question is None or session is None:
+                return False
+            post = ama_posts.question_post(session, question, self.clock())
+            if post is None:
+                return False
+            await update(post.payload)
+            return await self.store.outbox.shown(post.key, post.payload, self.clock())
 
     async def back_instead(self, question_id: int, member_id: int) -> Voted:
         """ "+1 that instead": a vote that is never taken back by this button."""

@@ -208,6 +208,7 @@ class Outbox(Protocol):
     async def publish_done(
         self, key: str, status: str, now: datetime, reason: str | None = None
     ) -> bool: ...
+    async def shown(self, key: str, payload: dict[str, Any], now: datetime) -> bool: ...
     async def mark_edited(
         self,
         key: str,

@@ -22,7 +22,6 @@ from bot.clock import ManualClock
 from bot.plan import ama_posts
 from bot.plan.ama import QuestionState
 from bot.render.ama import ama_id
-from bot.services.ama import EDIT_WINDOW
 from testkit.harness import Harness
 from testkit.sandbox.state import VIEW_CHANNEL, MemberCannotSee
 from tests.e2e.conftest import eventually
@@ -32,10 +31,9 @@ from tests.e2e.test_ama import button, final_text, open_ama, text_of
 VOTERS, ASKERS = 40, 8
 EDIT_LIMIT = 5  # Discord: about 5 message edits per 5 s in a channel
 WINDOW = 5.0
-# Shown counts follow the truth "within a few seconds": one coalescing window after the last
-# click for what the last window's budget covers, one more for the rest (8 questions dirty at
-# once need two windows of 4), plus slack for a loaded machine.
-CONVERGED_WITHIN = 2 * EDIT_WINDOW.total_seconds() + 2.0
+# Shown counts follow the truth within 5 s of the last click (issue 21): each click's answer
+# shows its message's new count; the batched edits only mend a rare race.
+CONVERGED_WITHIN = 5.0
 
 QUESTIONS = [
     "How much data do I need before fine-tuning beats prompt engineering?",
@@ -193,7 +191,7 @@ async def test_a_vote_storm_is_counted_once_shown_soon_and_edited_within_the_lim
         per_message: dict[int, list[float]] = defaultdict(list)
         for at, mid in edits:
             per_message[mid].append(at)
-        busiest_message = max(_most_in_a_window(ts) for ts in per_message.values())
+        busiest_message = max((_most_in_a_window(ts) for ts in per_message.values()), default=0)
         busiest_thread = _most_in_a_window([at for at, _ in edits])
         board = _edits(h, session.board_thread_id, start)
         busiest_board = _most_in_a_window([at for at, _ in board])
@@ -202,7 +200,8 @@ async def test_a_vote_storm_is_counted_once_shown_soon_and_edited_within_the_lim
             f"{busiest_thread} in the thread, {busiest_message} on one message, "
             f"{busiest_board} on the board"
         )
-        assert edits, "the counts were never edited"
+        # Each click's own answer updates its message (not a channel edit); channel edits
+        # are only the batched safety net, within the limit.
         assert busiest_thread <= EDIT_LIMIT, edits
         assert busiest_message <= EDIT_LIMIT
         assert busiest_board <= EDIT_LIMIT

@@ -183,6 +183,24 @@ async def test_an_edit_for_an_older_payload_does_not_clear_a_newer_one(store):
     assert await store.outbox.mark_edited(key, T0, content_hash=still.content_hash)
 
 
+async def test_a_message_shown_by_a_click_needs_no_edit_but_a_pending_edit_stays(store):
+    key = "ama:mm:s2-e05:q1"
+    await store.outbox.reconcile([planned(key)], scope="ama:", now=T0)
+    await store.outbox.claim(key, T0)
+    await store.outbox.mark_sent(key, 1, T0)
+    # A click's answer showed the new count: planning that payload asks for no edit.
+    assert await store.outbox.shown(key, {"v": 2}, T0)
+    report = await store.outbox.reconcile([planned(key, payload={"v": 2})], scope="ama:", now=T0)
+    assert not report.changed
+    assert await store.outbox.edits_pending() == []
+    # An edit requested before a click landed stays pending, with the click's payload.
+    await store.outbox.reconcile([planned(key, payload={"v": 3})], scope="ama:", now=T0)
+    assert await store.outbox.shown(key, {"v": 4}, T0)
+    [pending] = await store.outbox.edits_pending()
+    assert pending.payload == {"v": 4}
+    assert not await store.outbox.shown("ama:mm:s2-e05:q9", {"v": 1}, T0)  # never sent
+
+
 async def test_a_sent_post_keeps_its_channel_when_its_plan_moves_channel(store):
     key = "recap:a"
     await store.outbox.reconcile([planned(key)], scope="recap:", now=T0)

@@ -552,6 +552,21 @@ class Outbox:
             (error, to_db(now), key, content_hash, content_hash),
         )
 
+    async def shown(self, key: str, payload: dict[str, Any], now: datetime) -> bool:
+        """A sent post's message now shows `payload` (edited through the answer to a click on
+        it, not by delivery): remember it, so planning the same payload asks for no edit. An
+        edit already pending stays pending (it then sends this payload)."""
+        row = await self._db.fetchone(
+            "SELECT channel_id FROM outbox WHERE key = ? AND status = 'sent'", (key,)
+        )
+        if row is None:
+            return False
+        return await self._update(
+            "UPDATE outbox SET payload = ?, content_hash = ?, updated_at = ? "
+            "WHERE key = ? AND status = 'sent'",
+            (_json(payload), payload_hash(payload, row["channel_id"]), to_db(now), key),
+        )
+
     async def edit_later(self, key: str, when: datetime, error: str, now: datetime) -> bool:
         """An edit Discord refused for now (30046, 20022, 429, 5xx): not before `when`."""
         return await self._update(

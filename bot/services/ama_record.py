@@ -1,6 +1,7 @@
 """The AMA's record written back to the content repository: one Markdown file per AMA,
 committed on a branch of its own (``amabot/ama/<episode>``) and pushed to the content remote,
-for the recap author to review and merge like any change.
+for the recap author to review and merge like any change. `AmaRecordWriter`: the record
+rendered from the store and published, else attached in the review channel with the reason.
 
 The bot's checkout is a read-only mirror that a force-push resets: the commit is made in a
 throw-away clone of it, never in the mirror. A rerun with the same record pushes nothing (the
@@ -9,6 +10,7 @@ branch already holds those bytes), so publishing twice leaves one branch and one
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -16,9 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from bot.plan import ama_posts
+from bot.plan.ama import AmaSession, QuestionState, SessionMove
+from bot.plan.posts import PlannedPost
+from bot.render.ama_record import RecordHeader, render_record
+from bot.render.limits import allowed_mentions
+from bot.services.ama_messages import AmaContext, AmaPart
 from bot.services.gitsync import CommandResult, GitContent, run_command
+from bot.store import Store
 
 log = logging.getLogger("amabot.ama.record")
+ama_log = logging.getLogger("amabot.ama")  # the AMA run's own log, as before the split
 
 AUTHOR = ("amabot", "amabot@users.noreply.github.com")
 
@@ -144,3 +154,79 @@ def _why(what: str, res: CommandResult) -> str:
         return f"{what}: timed out"
     text = res.stderr.decode("utf-8", "replace").strip().splitlines()
     return f"{what}: {text[-1] if text else f'exit status {res.returncode}'}"
+
+
+class AmaRecordWriter(AmaPart):
+    """An AMA's record written back: pushed on its branch, else attached for the organisers."""
+
+    def __init__(self, ctx: AmaContext, publisher: RecordPublisher | None):
+        super().__init__(ctx)
+        self.publisher = publisher
+
+    async def markdown(self, session_id: int) -> str | None:
+        """The AMA's record as Markdown (deterministic: the same store gives the same bytes)."""
+        return await session_record(self.store, session_id)
+
+    async def publish(self, session_id: int, actor: int | None = None) -> str:
+        """Write the record back: pushed on its branch (``[ama] push``), else attached in the
+        review channel with the reason. Says what happened, for the organiser."""
+        session = await self.store.ama.session(session_id)
+        markdown = await self.markdown(session_id)
+        if session is None or markdown is None:
+            return "That AMA is gone."
+        result: RecordResult | None = None
+        if self.publisher is not None and self.cfg.push:
+            counts = await self.store.ama.questions(session_id)
+            answered = sum(1 for q in counts if q.state is QuestionState.ANSWERED)
+            message = f"AMA record for {session.title} ({answered} answered)"
+            result = await self.publisher.publish(session.key.episode_id, markdown, message)
+        if result is not None and result.pushed:
+            await self.store.ama.move_session(session_id, SessionMove.PUBLISH, self.clock(), actor)
+            what = "unchanged on" if result.unchanged else "pushed to"
+            return f"The record `{result.path}` is {what} the branch `{result.branch}`."
+        reason = result.reason if result is not None else "pushing is off ([ama] push)"
+        await self._attach_record(session, markdown, reason)
+        return f"The record was not pushed ({reason}); it is attached in the review channel."
+
+    async def _attach_record(self, session: AmaSession, markdown: str, reason: str) -> None:
+        channel = self.cfg.review_channel_id
+        if not channel:
+            ama_log.warning(
+                "AMA %s: record not pushed (%s) and no review channel", session.key, reason
+            )
+            return
+        now = self.clock()
+        digest = hashlib.sha256(markdown.encode()).hexdigest()[:12]
+        post = PlannedPost(
+            key=ama_posts.post_key(session.key, f"record-{digest}"),
+            kind="ama",
+            due_at=now,
+            channel_id=channel,
+            payload={
+                "content": f"The AMA record of {session.title} (not pushed: {reason[:300]}).",
+                "files": [{"filename": f"{session.key.episode_id}.md", "text": markdown}],
+                "allowed_mentions": allowed_mentions(),
+            },
+            subject=session.key.episode_id,
+        )
+        if await self.store.outbox.add_once(post, now):
+            self._schedule(post.key, now)
+
+
+async def session_record(store: Store, session_id: int) -> str | None:
+    """A session's record from the store, as the bot pushes it and `amabot ama export`
+    prints it."""
+    session = await store.ama.session(session_id)
+    if session is None:
+        return None
+    questions = await store.ama.questions(session_id)
+    header = RecordHeader(
+        series=session.key.series,
+        episode_id=session.key.episode_id,
+        title=session.title,
+        starts_at=session.times.starts_at,
+        timezone=session.timezone,
+        guests=session.guests,
+        live_started_at=session.live_started_at,
+    )
+    return render_record(header, questions)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported lazily below: `amabot --help` stays quick
     from bot.config import Settings
 
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -22,19 +24,27 @@ def _parser() -> argparse.ArgumentParser:
         description="Discord bot for a weekly show: recaps, reminders, /episode and /recap.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_content_commands(sub)
+    _add_setup_commands(sub)
+    _add_ama_and_demo(sub)
+    return parser
 
-    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument(
-            "--config",
-            metavar="FILE",
-            help="config file (default: $AMABOT_CONFIG, else ./config.toml, else defaults)",
-        )
-        return p
 
-    run = with_config(sub.add_parser("run", help="connect to Discord and run the bot"))
+def _with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file (default: $AMABOT_CONFIG, else ./config.toml, else defaults)",
+    )
+    return p
+
+
+def _add_content_commands(sub: Subparsers) -> None:
+    """run, check, plan: the bot and its content."""
+    run = _with_config(sub.add_parser("run", help="connect to Discord and run the bot"))
     run.set_defaults(handler=_cmd_run)
 
-    check = with_config(
+    check = _with_config(
         sub.add_parser("check", help="check content files and print compiler-style diagnostics")
     )
     check.add_argument("--format", choices=("text", "json"), default="text")
@@ -43,19 +53,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=_cmd_check)
 
-    plan = with_config(
+    plan = _with_config(
         sub.add_parser("plan", help="print the outbox as the bot would act on it now")
     )
     plan.add_argument("--days", type=int, default=14, help="how far ahead to list pending posts")
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.set_defaults(handler=_cmd_plan)
 
-    doctor = with_config(
+
+def _add_setup_commands(sub: Subparsers) -> None:
+    """doctor, invite: setting the bot up in a server."""
+    doctor = _with_config(
         sub.add_parser("doctor", help="check the bot's permissions and set-up (REST only)")
     )
     doctor.set_defaults(handler=_cmd_doctor)
 
-    invite = with_config(
+    invite = _with_config(
         sub.add_parser("invite", help="print the invite URL with the permissions the bot needs")
     )
     invite.add_argument("--application-id", type=int, help="default: asked with the token")
@@ -64,9 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     invite.set_defaults(handler=_cmd_invite)
 
+
+def _add_ama_and_demo(sub: Subparsers) -> None:
+    """ama export, demo."""
     ama = sub.add_parser("ama", help="the AMA's records")
     ama_sub = ama.add_subparsers(dest="ama_command", metavar="COMMAND")
-    export = with_config(
+    export = _with_config(
         ama_sub.add_parser("export", help="print an AMA's record, as the bot writes it back")
     )
     export.add_argument("episode", help="the episode id, e.g. s2-e05")
@@ -79,7 +95,6 @@ def _parser() -> argparse.ArgumentParser:
         "--content", metavar="DIR", help="content folder (default: the sample content)"
     )
     demo.set_defaults(handler=_cmd_demo)
-    return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -151,10 +151,17 @@ def configured_channels(settings: Settings) -> list[ConfiguredChannel]:
             "post",
         ),
     ]
+    found += _event_channels(settings) + _ama_channels(settings)
+    return _once_per_use(found)
+
+
+def _event_channels(settings: Settings) -> list[ConfiguredChannel]:
+    """The AMA event's stage or voice channel, when the bot makes events."""
+    out: list[ConfiguredChannel] = []
     if settings.events.enabled:
         entity = ama_entity(settings)
         if entity == "stage":
-            found.append(
+            out.append(
                 ConfiguredChannel(
                     "AMA stage",
                     "events.ama_stage_channel_id",
@@ -163,7 +170,7 @@ def configured_channels(settings: Settings) -> list[ConfiguredChannel]:
                 )
             )
         elif entity == "voice":
-            found.append(
+            out.append(
                 ConfiguredChannel(
                     "AMA voice channel",
                     "events.ama_voice_channel_id",
@@ -171,16 +178,27 @@ def configured_channels(settings: Settings) -> list[ConfiguredChannel]:
                     "voice",
                 )
             )
+    return out
+
+
+def _ama_channels(settings: Settings) -> list[ConfiguredChannel]:
+    """The AMA's questions channel and, when questions are reviewed, its review channel."""
+    out: list[ConfiguredChannel] = []
     if settings.ama.enabled:
-        found.append(
+        out.append(
             ConfiguredChannel("AMA questions", "ama.channel_id", settings.ama.channel_id, "ama")
         )
         if settings.ama.review != "off":
-            found.append(
+            out.append(
                 ConfiguredChannel(
                     "AMA review", "ama.review_channel_id", settings.ama.review_channel_id, "review"
                 )
             )
+    return out
+
+
+def _once_per_use(found: list[ConfiguredChannel]) -> list[ConfiguredChannel]:
+    """One entry per (id, use), labelled with every setting that names it."""
     seen: dict[tuple[int, str], ConfiguredChannel] = {}
     for ch in found:
         if ch.id and (ch.id, ch.use) not in seen:

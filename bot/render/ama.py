@@ -320,7 +320,22 @@ def board_message(view: SessionView, board: Board, live_started_at: datetime | N
     """The host board: the question on air, the next five by votes, the counters. Times are
     Discord timestamps, which members' clients count up themselves: the message is edited
     when the queue changes, never to move a clock."""
-    sid = view.session_id
+    c = board.counts
+    embed = {
+        "title": cut(f"Host board: {view.title}", 256),
+        "description": cut("\n".join(_board_lines(board, live_started_at)), EMBED_DESCRIPTION_MAX),
+        "footer": {
+            "text": f"pending {c.get('pending', 0)} · approved {c.get('approved', 0)} · "
+            f"answered {c.get('answered', 0)} · skipped {c.get('skipped', 0)}"
+        },
+        "color": _COLOURS[QuestionState.ON_AIR] if board.on_air else _GREY,
+    }
+    closed = view.state in (SessionState.PUBLISHED, SessionState.CANCELLED)
+    return _message(embeds=[embed], rows=_board_rows(view.session_id, board, closed=closed))
+
+
+def _board_lines(board: Board, live_started_at: datetime | None) -> list[str]:
+    """The board's text: on air, up next, live since."""
     lines: list[str] = []
     if board.on_air is not None:
         since = (
@@ -337,18 +352,12 @@ def board_message(view: SessionView, board: Board, live_started_at: datetime | N
         lines.append(f"`{q.score:>3}` #{q.id} {cut(one_line(escape_markdown(q.text)), 150)}")
     if live_started_at is not None:
         lines += ["", f"Live since {_ts(live_started_at, 'T')} ({_ts(live_started_at, 'R')})"]
-    c = board.counts
-    embed = {
-        "title": cut(f"Host board: {view.title}", 256),
-        "description": cut("\n".join(lines), EMBED_DESCRIPTION_MAX),
-        "footer": {
-            "text": f"pending {c.get('pending', 0)} · approved {c.get('approved', 0)} · "
-            f"answered {c.get('answered', 0)} · skipped {c.get('skipped', 0)}"
-        },
-        "color": _COLOURS[QuestionState.ON_AIR] if board.on_air else _GREY,
-    }
+    return lines
+
+
+def _board_rows(sid: int, board: Board, *, closed: bool) -> list[Payload]:
+    """The board's buttons, and the out-of-order pick while the queue has questions."""
     on_air = board.on_air is not None
-    closed = view.state in (SessionState.PUBLISHED, SessionState.CANCELLED)
     rows = [
         _row(
             _button(
@@ -380,7 +389,7 @@ def board_message(view: SessionView, board: Board, live_started_at: datetime | N
                 }
             )
         )
-    return _message(embeds=[embed], rows=rows)
+    return rows
 
 
 def notes_modal(question: Question) -> Payload:

@@ -18,7 +18,7 @@ ARCHIVE_AFTER_MINUTES = 10080  # a week: the thread stays open from Monday's liv
 
 
 class DiscordAmaPlaces:
-    """`bot.services.ama.AmaDiscord` over discord.py's HTTP client."""
+    """`bot.services.ama_sessions.AmaDiscord` over discord.py's HTTP client."""
 
     def __init__(self, client: discord.Client, guild_id: int):
         self._client = client

@@ -1,4 +1,4 @@
-"""The AMA's coalesced edits (bot/services/ama.py), below the e2e storm of
+"""The AMA's coalesced edits (bot/services/ama_messages.py), below the e2e storm of
 tests/e2e/test_ama_votes.py: at most EDITS_PER_WINDOW question messages per thread in any
 EDIT_WINDOW, those waiting longest first, however the wake-ups fall (a flush that emptied the
 waiting set once let the next vote flush at once)."""

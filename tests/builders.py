@@ -153,3 +153,21 @@ def make_episode(
     }
     values.update(fields)
     return Episode(**values)
+
+
+# Distinct questions for the AMA suites (no two similar enough to be offered as one).
+AMA_QUESTIONS = [
+    "How much data do I need before fine-tuning beats prompt engineering?",
+    "Which evaluation metrics do you trust for retrieval augmented generation?",
+    "Is distillation worth it for models under a billion parameters?",
+    "What GPU budget should a small startup plan for inference serving?",
+    "How do you keep agent tool calls safe when the tools can spend money?",
+    "Would you choose quantised local models over hosted APIs for privacy?",
+    "Where do synthetic datasets go wrong in your experience with customers?",
+    "Can vector databases be replaced by plain full text search for most apps?",
+    "Which open licence would you pick when releasing model weights today?",
+    "How should a team version prompts alongside application code reviews?",
+    "What surprised you most about multilingual tokenizer behaviour lately?",
+    "Do you see small robotics labs benefiting from foundation vision encoders?",
+    "When is it sensible to train reward models instead of writing heuristics?",
+]

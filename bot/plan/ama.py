@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.content.text import STOP_WORDS
+
 # --- sessions ----------------------------------------------------------------------------------
 
 
@@ -343,63 +345,11 @@ def check_question(
 # --- duplicates --------------------------------------------------------------------------------
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "could",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "should",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "this",
-        "to",
-        "was",
-        "we",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
+# The search's stop words (one list for the content's words), and the words a question is
+# made of that say nothing about its subject.
+_STOPWORDS = STOP_WORDS | frozenset(
+    """but can could do does i if its me my our should so than that their them then there
+    these this was we when where which who will would you""".split()  # noqa: SIM905
 )
 SIMILAR_AT = 0.6  # token-set similarity from which a question is offered as "+1 that instead"
 SIMILAR_SHOWN = 3

@@ -24,6 +24,7 @@ from bot.plan.ama import QuestionState
 from bot.render.ama import ama_id
 from testkit.harness import Harness
 from testkit.sandbox.state import VIEW_CHANNEL, MemberCannotSee
+from tests.builders import AMA_QUESTIONS as QUESTIONS
 from tests.e2e.conftest import eventually
 from tests.e2e.episodes import SUNDAY, world
 from tests.e2e.test_ama import button, final_text, open_ama, text_of
@@ -34,17 +35,6 @@ WINDOW = 5.0
 # Shown counts follow the truth within 5 s of the last click (issue 21): each click's answer
 # shows its message's new count; the batched edits only mend a rare race.
 CONVERGED_WITHIN = 5.0
-
-QUESTIONS = [
-    "How much data do I need before fine-tuning beats prompt engineering?",
-    "Which evaluation metrics do you trust for retrieval augmented generation?",
-    "Is distillation worth it for models under a billion parameters?",
-    "What GPU budget should a small startup plan for inference serving?",
-    "How do you keep agent tool calls safe when the tools can spend money?",
-    "Would you choose quantised local models over hosted APIs for privacy?",
-    "Where do synthetic datasets go wrong in your experience with customers?",
-    "Can vector databases be replaced by plain full text search for most apps?",
-]
 
 
 def _configure(review: str):

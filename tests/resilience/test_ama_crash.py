@@ -30,25 +30,11 @@ from bot.plan.posts import nonce_for
 from bot.store import open_store
 from testkit.gap import landed as gap_landed
 from testkit.processes import Workload, World
+from tests.builders import AMA_QUESTIONS as QUESTIONS
 
 NONCE_WINDOW = 1.0
 DOWN = NONCE_WINDOW + 0.5  # each outage outlasts the nonce window
 ASKERS = 10
-QUESTIONS = [
-    "How much data do I need before fine-tuning beats prompt engineering?",
-    "Which evaluation metrics do you trust for retrieval augmented generation?",
-    "Is distillation worth it for models under a billion parameters?",
-    "What GPU budget should a small startup plan for inference serving?",
-    "How do you keep agent tool calls safe when the tools can spend money?",
-    "Would you choose quantised local models over hosted APIs for privacy?",
-    "Where do synthetic datasets go wrong in your experience with customers?",
-    "Can vector databases be replaced by plain full text search for most apps?",
-    "Which open licence would you pick when releasing model weights today?",
-    "How should a team version prompts alongside application code reviews?",
-    "What surprised you most about multilingual tokenizer behaviour lately?",
-    "Do you see small robotics labs benefiting from foundation vision encoders?",
-    "When is it sensible to train reward models instead of writing heuristics?",
-]
 SAVED = re.compile(r"question #(\d+) is saved")
 
 

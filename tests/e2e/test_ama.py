@@ -24,7 +24,7 @@ from bot.clock import ManualClock
 from bot.plan.ama import QuestionState, SessionState
 from testkit.harness import Harness, git
 from tests.e2e.conftest import eventually
-from tests.e2e.episodes import SUNDAY, world
+from tests.e2e.episodes import SUNDAY, ours, world
 
 QUESTION = "How much data do I need before fine-tuning beats prompt engineering?"
 SECRET = "Is distillation worth it for models under a billion parameters?"
@@ -276,3 +276,33 @@ async def test_a_denied_asker_is_told_the_reason_only_when_the_organiser_chooses
         card = sb.world.find_message(h.review.id, int(cards[0]["id"])).data
         assert f"<@{h.organiser.id}>" in text_of(card)
         assert all(c.get("disabled") for c in card["components"][0]["components"])
+
+
+async def test_the_discord_event_going_live_and_ending_moves_the_session(tmp_path):
+    def with_events(h: Harness) -> dict[str, dict[str, Any]]:
+        sections = configure(h)
+        sections["events"] = {"enabled": True, "ama_stage_channel_id": h.stage.id}
+        return sections
+
+    async with world(
+        tmp_path, clock=ManualClock(SUNDAY), episodes={"s9-e01": _episode()}, configure=with_events
+    ) as h:
+        sb = h.sandbox
+        ama = h.bot.ama_service
+        await open_ama(h)
+        event = await eventually(
+            lambda: _async(
+                [e for e in ours(h) if e["entity_type"] == 1]  # the stage event is the AMA's
+            ),
+            lambda found: len(found) == 1,
+        )
+        await sb.start_event(event[0]["id"])
+        live = await eventually(
+            lambda: ama.session_for("s9-e01"), lambda s: s.state is SessionState.LIVE
+        )
+        assert live.live_started_at == SUNDAY  # the AMA's clock starts when the event does
+        await sb.end_event(event[0]["id"])
+        await eventually(
+            lambda: ama.session_for("s9-e01"),
+            lambda s: s.state in (SessionState.CLOSED, SessionState.PUBLISHED),
+        )

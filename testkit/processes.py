@@ -214,7 +214,8 @@ class BotProcess:
     async def healthz(self, session: aiohttp.ClientSession) -> dict[str, Any] | None:
         try:
             async with session.get(self.health_url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
-                return await resp.json() if resp.status == 200 else None
+                # 503 is a bot that serves and reports something wrong (a post overdue...).
+                return await resp.json() if resp.status in (200, 503) else None
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
 

@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import discord
@@ -41,6 +42,7 @@ from bot.discord.timing import InteractionTimer
 from bot.discord.timing import in_time as in_time
 from bot.plan.calendar import calendar_hashes, feed_ics
 from bot.services.ama import AmaService
+from bot.services.metrics import BotMetrics
 from bot.services.posting import PostingService
 from bot.store import Store, open_store
 from bot.web.webhook import WebhookServer
@@ -111,6 +113,54 @@ class AmaTree(app_commands.CommandTree):
         )
 
 
+class Readiness:
+    """`GET /readyz`: whether this process is the one serving. Not while the first content
+    load runs, not on a standby, yes once the posting service runs. `standby` is the hook a
+    standby process (one waiting for another's lease: issue 22) sets, with why."""
+
+    def __init__(self) -> None:
+        self.loading = True
+        self.started = False
+        self.standby: str | None = None
+
+    def report(self) -> dict[str, Any]:
+        reasons = []
+        if self.standby is not None:
+            reasons.append(f"standby: {self.standby}")
+        if self.loading:
+            reasons.append("loading the content")
+        elif not self.started:
+            reasons.append("starting")
+        return {"ready": not reasons, "reasons": reasons}
+
+
+class GatewayWatch:
+    """Whether the Discord gateway is connected, from discord.py's own events: a reason for
+    `/healthz` while it is not (not yet connected, or disconnected since when)."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self.connected = False
+        # When it disconnected; None before the first connection.
+        self.down_since: datetime | None = None
+
+    async def up(self) -> None:
+        self.connected = True
+        self.down_since = None
+
+    async def down(self) -> None:
+        if self.connected:
+            self.connected = False
+            self.down_since = self.clock()
+
+    def problem(self) -> str | None:
+        if self.connected:
+            return None
+        if self.down_since is None:
+            return "not connected yet"
+        return f"disconnected since {self.down_since.isoformat(timespec='seconds')}"
+
+
 class AmaBot(commands.Bot):
     def __init__(
         self,
@@ -142,6 +192,14 @@ class AmaBot(commands.Bot):
             max_ratelimit_timeout=30.0,
         )
         self.interaction_timer.install(self._connection.parsers)
+        # /metrics: this bot's own registry (bot/services/metrics.py), /readyz, the gateway.
+        self.metrics = BotMetrics(settings.series.id)
+        self.interaction_timer.on_sample = self.metrics.interaction_handled
+        self.readiness = Readiness()
+        self.gateway = GatewayWatch(clock)
+        self.add_listener(self.gateway.up, "on_ready")
+        self.add_listener(self.gateway.up, "on_resumed")
+        self.add_listener(self.gateway.down, "on_disconnect")
         point_discord_at(settings.discord)
         self.settings = settings
         self.clock = clock
@@ -158,6 +216,7 @@ class AmaBot(commands.Bot):
         self.button_handlers: dict[str, ButtonHandler] = {}
         self.lease = LeaseKeeper(settings, clock, self.stop_for)
         self.lease_holder = self.lease.holder
+        self.metrics.watch(gateway_latency=lambda: self.latency, lease_held=lambda: self.lease.held)
         self.fatal: str | None = None  # why the bot stopped itself (exit status 1)
         self._stopping: asyncio.Task[None] | None = None
 
@@ -189,7 +248,9 @@ class AmaBot(commands.Bot):
             self.store = None
             raise
         await load_content(self.index)
+        self.readiness.loading = False
         await self._start_posting()
+        self.readiness.started = True
         await load_extensions(self, self._extensions)
         await self.sync_commands_if_changed()
 
@@ -202,14 +263,26 @@ class AmaBot(commands.Bot):
         secret = webhook_secret(settings, self.environ) if settings.webhook.listen else b""
         git = await content_checkout(settings)
         service = build_posting(self, git)
+        service.gateway_problem = self.gateway.problem
+        service.dispatcher.metrics = self.metrics
+        self.metrics.watch(outbox=self.db.outbox)
         self.posting_service = service
         await service.start()
         if settings.ama.enabled:
             self.ama_service = await start_ama(self, service, git)
+            self.ama_service.questions.metrics = self.metrics
         if not settings.webhook.listen:
             return
         try:
-            self.webhook = await start_webhook(settings, secret, git, service, self.calendar_feed)
+            self.webhook = await start_webhook(
+                settings,
+                secret,
+                git,
+                service,
+                self.calendar_feed,
+                ready=self.readiness.report,
+                metrics=self.metrics,
+            )
         except BaseException:
             # A taken port: the start fails, and what started must not outlive it.
             await service.stop()

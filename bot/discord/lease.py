@@ -95,6 +95,11 @@ class LeaseKeeper:
             log.exception("the lease keeper died")
             self.on_lost("the lease keeper died")
 
+    @property
+    def held(self) -> bool:
+        """Taken and still being renewed (lost or stopped: False)."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
         """Stop renewing (the lease itself is released with `release`)."""
         if self._task is not None:

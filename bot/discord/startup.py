@@ -21,8 +21,11 @@ from bot.discord.sender import DiscordSender
 from bot.services.ama import WAKE_PREFIX, AmaService
 from bot.services.ama_record import RecordPublisher
 from bot.services.gitsync import GitContent
+from bot.services.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from bot.services.metrics import BotMetrics
 from bot.services.posting import PostingService
 from bot.web.calendar import calendar_route
+from bot.web.metrics import metrics_route
 from bot.web.webhook import WebhookServer, make_webhook_app
 
 log = logging.getLogger("amabot")
@@ -147,9 +150,13 @@ async def start_webhook(
     git: GitContent | None,
     service: PostingService,
     calendar_feed: Callable[[], Awaitable[bytes]],
+    *,
+    ready: Callable[[], dict[str, Any]] | None = None,
+    metrics: BotMetrics | None = None,
 ) -> WebhookServer:
     """The webhook receiver at `[webhook] listen`: a push asks for a pull, `/healthz` is the
-    service's health, `/calendar.ics` the feed. A taken port raises."""
+    service's health, `/readyz` the app's readiness, `/calendar.ics` the feed, `/metrics`
+    Prometheus' scrape. A taken port raises."""
     configured = settings.content.branch
 
     def content_branch() -> Awaitable[str | None] | str | None:
@@ -159,12 +166,16 @@ async def start_webhook(
             return configured
         return git.current_branch() if git is not None else None
 
+    routes = [calendar_route(calendar_feed)]
+    if metrics is not None:
+        routes.append(metrics_route(metrics.scrape, content_type=METRICS_CONTENT_TYPE))
     app = make_webhook_app(
         secret=secret,
         branch=content_branch,
         on_push=lambda _payload: service.sync.request_pull("webhook"),
         health=service.health,
-        extra_routes=[calendar_route(calendar_feed)],
+        ready=ready,
+        extra_routes=routes,
     )
     webhook = WebhookServer(app, settings.webhook.listen)
     await webhook.start()

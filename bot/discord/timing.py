@@ -9,7 +9,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
@@ -51,6 +51,8 @@ class InteractionTimer:
         self._received: dict[int, float] = {}
         self.samples: deque[float] = deque(maxlen=KEEP)  # milliseconds
         self.by_id: dict[int, float] = {}  # the latest KEEP, by interaction id (benchmarks)
+        # Told each sample (milliseconds): the metrics' histogram.
+        self.on_sample: Callable[[float], None] | None = None
         self.trace = aiohttp.TraceConfig()
         self.trace.on_request_start.append(self._on_request_start)
 
@@ -79,6 +81,8 @@ class InteractionTimer:
                 if len(self.by_id) >= KEEP:
                     del self.by_id[next(iter(self.by_id))]
                 self.by_id[iid] = ms
+                if self.on_sample is not None:
+                    self.on_sample(ms)
 
     def summary(self) -> dict[str, float | int]:
         ordered = sorted(self.samples)

@@ -29,6 +29,7 @@ from bot.render import ama as render
 from bot.services.ama_messages import AmaContext, AmaMessages, AmaPart
 from bot.services.ama_notices import AmaNotices
 from bot.services.ama_sessions import AmaSessions
+from bot.services.metrics import BotMetrics
 from bot.store.interface import Moved, Voted
 
 log = logging.getLogger("amabot.ama")
@@ -83,6 +84,7 @@ class AmaQuestions(AmaPart):
         self.limits = limits
         self.review = review
         self._drafts: dict[int, _Draft] = {}
+        self.metrics: BotMetrics | None = None  # the app's, when it exports metrics
 
     async def ask(
         self,
@@ -123,6 +125,8 @@ class AmaQuestions(AmaPart):
         if isinstance(result, Refused):
             return AskOutcome(refused=result)
         log.info("AMA %s: question #%s asked", session.key, result.id)
+        if self.metrics is not None:
+            self.metrics.question_asked()
         await self.messages.after_question_change(session_id, result.id)
         return AskOutcome(stored=result)
 
@@ -169,6 +173,8 @@ class AmaQuestions(AmaPart):
         click's answer (`show_on_click`); the batched edits are the safety net."""
         voted = await self.store.ama.toggle_vote(question_id, member_id, self.clock())
         if voted.refused is None:
+            if self.metrics is not None:
+                self.metrics.vote_taken(voted.voted)
             sid = await self.store.ama.session_id_of(question_id)
             if sid is not None:
                 self.messages.mark_dirty(sid, question_id)

@@ -35,6 +35,7 @@ from bot.plan.kinds import Target, declared, dm_recipient
 from bot.plan.late import Action, Decision, late_decision
 from bot.plan.posts import Post
 from bot.render.messages import mark_delayed
+from bot.services.metrics import BotMetrics
 from bot.store import Outbox
 
 log = logging.getLogger("amabot.delivery")
@@ -278,6 +279,7 @@ class Dispatcher:
         self.dm_pacer = DmPacer()
         self.stopped: str | None = None  # why delivery stopped (a refused token)
         self.stats = DeliveryStats()
+        self.metrics: BotMetrics | None = None  # the app's, when it exports metrics
         self.problems: deque[DeliveryProblem] = deque(maxlen=PROBLEMS_KEPT)
 
     async def recover(self) -> list[str]:
@@ -382,6 +384,8 @@ class Dispatcher:
         if decision.action is Action.SKIP:
             await self._record(key, lambda: self._outbox.mark_skipped(key, decision.reason, now))
             self.stats.skipped += 1
+            if self.metrics is not None:
+                self.metrics.post_outcome(post.kind, "skipped")
             log.info("skipped %s: %s", key, decision.reason)
             return "skipped"
         prepared = await self._prepare(post, decision, now)
@@ -415,6 +419,8 @@ class Dispatcher:
         )
         self.stats.sent += 1
         self.stats.found += 1
+        if self.metrics is not None:
+            self.metrics.post_outcome(post.kind, "sent")
         log.info("found %s already in Discord as message %s", key, message_id)
         return "sent"
 
@@ -490,7 +496,10 @@ class Dispatcher:
         if declared(post.kind).target is Target.MEMBER_DM:
             self.dm_pacer.went_out()
         self.stats.sent += 1
-        self.stats.lateness.append((sent_at - post.due_at).total_seconds())
+        lateness = (sent_at - post.due_at).total_seconds()
+        self.stats.lateness.append(lateness)
+        if self.metrics is not None:
+            self.metrics.post_outcome(post.kind, "sent", lateness)
         log.info("sent %s to channel %s as message %s", key, channel_id, message_id)
         return "sent"
 
@@ -521,6 +530,8 @@ class Dispatcher:
         now = self._clock()
         await self._record(post.key, lambda: self._outbox.mark_failed(post.key, reason, now))
         self.stats.failed += 1
+        if self.metrics is not None:
+            self.metrics.post_outcome(post.kind, "failed")
         log.error("post %s to channel %s failed for good: %s", post.key, post.channel_id, reason)
         self._note(post.key, "send", post.channel_id, reason)
         await self._report_failure(post, reason)

@@ -120,6 +120,9 @@ class PostingService:
         self.last_reload_at: datetime | None = None
         # What the self-check (bot/services/selfcheck.py, through cogs/selfcheck.py) found.
         self.setup_problems: list[dict[str, str]] = []
+        # Why the Discord gateway is down, or None when connected: the app's to set
+        # (this service never sees the gateway). A reason in /healthz.
+        self.gateway_problem: Callable[[], str | None] = lambda: None
 
     def _dispatcher(self, sender: Sender, on_stop: StopHook | None) -> Dispatcher:
         """Delivery: refusals go to the organisers' alerts, retries to the wake-ups."""
@@ -352,6 +355,9 @@ class PostingService:
         if events["permission_error"]:
             reasons.append(f"scheduled events: {events['permission_error']}")
         reasons.extend(f"set-up: {p['problem']}" for p in self.setup_problems)
+        gateway = self.gateway_problem()
+        if gateway is not None:
+            reasons.insert(0, f"gateway: {gateway}")
         return {
             "ok": not reasons,
             "reasons": reasons,

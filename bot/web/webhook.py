@@ -1,4 +1,9 @@
-"""GitHub push webhook receiver and /healthz, on aiohttp.
+"""GitHub push webhook receiver, /healthz and /readyz, on aiohttp.
+
+`/healthz` is "is all well": 200 when it is, 503 with the reasons when not (a post overdue or
+stuck, a refusal, the gateway down), so a supervisor reads the status alone. `/readyz` is
+"is this process the one serving": 503 while it starts and on a standby. README, "Running
+it for real", says which a supervisor should use for what.
 
 The order of checks is the point: size first (without reading an oversized body), then the
 HMAC signature over the raw bytes, and only then is anything parsed or acted on. A push to the
@@ -37,6 +42,8 @@ _SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 BranchSource = str | Callable[[], Awaitable[str | None] | str | None]
 PushHandler = Callable[[dict[str, Any]], Awaitable[None] | None]
 HealthSource = Callable[[], Awaitable[dict[str, Any]]]
+# `{"ready": bool, "reasons": [...]}`: whether this process is serving, and why not.
+ReadySource = Callable[[], dict[str, Any]]
 
 
 def sign(body: bytes, secret: bytes) -> str:
@@ -133,11 +140,15 @@ def make_webhook_app(
     branch: BranchSource,
     on_push: PushHandler,
     health: HealthSource,
+    ready: ReadySource | None = None,
     extra_routes: Iterable[web.AbstractRouteDef] | None = None,
     max_body: int = MAX_BODY,
     read_timeout: float = READ_TIMEOUT,
 ) -> web.Application:
-    """`POST /github` (signed GitHub webhooks) and `GET /healthz`.
+    """`POST /github` (signed GitHub webhooks), `GET /healthz` and `GET /readyz`.
+
+    `health()` is served with 503 when its `ok` is false; `ready()` (default: ready once
+    serving at all) with 503 when its `ready` is false.
 
     `branch` is the content branch, or a callable returning it (looked up per delivery).
     `on_push(payload)` is called for a push to that branch; if it returns an awaitable, that
@@ -152,10 +163,23 @@ def make_webhook_app(
     app = web.Application(client_max_size=max_body)
     app.router.add_post("/github", receiver.github)
     app.router.add_get("/healthz", receiver.healthz)
+    app.router.add_get("/readyz", _readyz(ready or _always_ready))
     if extra_routes:
         app.router.add_routes(list(extra_routes))
     app.on_cleanup.append(receiver.cancel_background)
     return app
+
+
+def _always_ready() -> dict[str, Any]:
+    return {"ready": True, "reasons": []}
+
+
+def _readyz(ready: ReadySource) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def readyz(request: web.Request) -> web.Response:
+        data = ready()
+        return _json(data, status=200 if data.get("ready") else 503)
+
+    return readyz
 
 
 class _Receiver:
@@ -269,7 +293,7 @@ class _Receiver:
         except Exception:
             log.exception("health report failed")
             return _json({"ok": False, "error": "health report failed"}, status=500)
-        return _json(data)
+        return _json(data, status=503 if data.get("ok") is False else 200)
 
     async def cancel_background(self, app: web.Application) -> None:
         for task in list(self.background):

@@ -350,8 +350,9 @@ class PostingService:
             reasons.insert(0, f"delivery stopped: {self.dispatcher.stopped}")
         if sync["last_error"] is not None:
             reasons.append(f"content sync: {sync['last_error']}")
-        if problems:
-            reasons.append(f"{len(problems)} delivery problem(s) in this run (see problems)")
+        open_problems = [p for p in problems if not await self._settled_since(p)]
+        if open_problems:
+            reasons.append(f"{len(open_problems)} delivery problem(s) in this run (see problems)")
         if events["permission_error"]:
             reasons.append(f"scheduled events: {events['permission_error']}")
         reasons.extend(f"set-up: {p['problem']}" for p in self.setup_problems)
@@ -386,6 +387,14 @@ class PostingService:
             # What the self-check (bot/services/selfcheck.py) found wrong with the set-up.
             "setup_problems": list(self.setup_problems),
         }
+
+    async def _settled_since(self, problem: dict[str, Any]) -> bool:
+        """A refused send whose post is no longer failed (the permission came back: sent, or
+        skipped past its deadline) is history, not a reason for /healthz's 503."""
+        if problem["action"] != "send":
+            return False
+        post = await self.store.outbox.get(problem["key"])
+        return post is not None and post.status is not PostStatus.FAILED
 
 
 def _late_reason(post: Post, now: datetime) -> str:

@@ -122,6 +122,10 @@ class OutboxReconciler:
             await self.store.mark_initialised(now)
             if backlog:
                 log.info("first start: %d existing recaps recorded as backlog", len(backlog))
+            if self.dispatcher.metrics is not None:
+                kinds = {p.key: p.kind for p in old}
+                for key in backlog:
+                    self.dispatcher.metrics.post_outcome(kinds[key], "skipped")
         report = await self.store.outbox.reconcile(
             recap_plan, scope="recap:", now=now, reason_missing="recap removed or unpublished"
         )

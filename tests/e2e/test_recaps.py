@@ -73,10 +73,11 @@ async def row(h: Harness, key: str):
     return await h.bot.db.outbox.get(key)
 
 
-async def healthz(h: Harness) -> dict[str, Any]:
+async def healthz(h: Harness, status: int = 200) -> dict[str, Any]:
+    """`/healthz`: 200 when all is well, 503 with the reasons when something is wrong."""
     url = h.bot.webhook.url + "/healthz"
     async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200
+        assert response.status == status
         return await response.json()
 
 
@@ -433,7 +434,8 @@ async def test_403_on_the_channel_fails_the_post_with_its_reason_and_others_stil
     assert sb.pings(alert["id"]).nobody
     assert sb.messages(h.announcements) == []
 
-    health = await healthz(h)
+    health = await healthz(h, 503)
+    assert health["ok"] is False
     assert health["posts"]["failed"] == 1
     assert health["failed"][0]["key"] == "recap:f"
     assert "Missing Permissions" in health["failed"][0]["reason"]
@@ -490,7 +492,7 @@ async def test_failing_fetch_is_logged_and_the_bot_keeps_answering(harness, capl
     result = h.posting.sync.last_result
     assert not result.ok and "git fetch" in result.error
     assert any("content pull failed" in r.getMessage() for r in caplog.records)
-    assert (await healthz(h))["content"]["last_error"] == result.error
+    assert (await healthz(h, 503))["content"]["last_error"] == result.error
 
     answer = await h.sandbox.slash(h.member, h.general, "episode", query="s2e5")
     assert answer.embeds[0]["title"].startswith("S2:E5")

@@ -342,6 +342,42 @@ async def test_push_handler_errors_are_contained(caplog):
         await server.stop()
 
 
+async def test_healthz_is_503_with_the_reasons_and_readyz_follows_its_source():
+    """A supervisor reads the status alone: 503 while something is wrong, 200 when all is
+    well; /readyz is 503 until the process serves (the first load, a standby)."""
+    state: dict = {"ok": False, "reasons": ["reminder:x overdue by 5m"]}
+    readiness: dict = {"ready": False, "reasons": ["loading the content"]}
+
+    async def health() -> dict:
+        return dict(state)
+
+    app = make_webhook_app(
+        secret=SECRET,
+        branch="main",
+        on_push=lambda p: None,
+        health=health,
+        ready=lambda: dict(readiness),
+    )
+    server = WebhookServer(app, "127.0.0.1:0")
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(server.url + "/healthz") as r:
+                assert r.status == 503
+                assert (await r.json())["reasons"] == ["reminder:x overdue by 5m"]
+            async with session.get(server.url + "/readyz") as r:
+                assert r.status == 503
+                assert (await r.json())["reasons"] == ["loading the content"]
+            state.update(ok=True, reasons=[])
+            readiness.update(ready=True, reasons=[])
+            async with session.get(server.url + "/healthz") as r:
+                assert (r.status, (await r.json())["ok"]) == (200, True)
+            async with session.get(server.url + "/readyz") as r:
+                assert (r.status, await r.json()) == (200, {"ready": True, "reasons": []})
+    finally:
+        await server.stop()
+
+
 async def test_sync_on_push_and_extra_routes():
     requested: list[str] = []
 

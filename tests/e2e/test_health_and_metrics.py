@@ -5,6 +5,7 @@ counts the posts as they go out."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -13,6 +14,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.clock import ManualClock
+from bot.discord.app import GatewayWatch
 from bot.plan.posts import PostStatus
 from bot.services.metrics import BotMetrics
 from testkit.harness import Harness
@@ -28,6 +30,16 @@ recap_md = partial(builders.recap_md, published=datetime.now(UTC) - timedelta(mi
 async def get_json(h: Harness, path: str) -> tuple[int, dict[str, Any]]:
     status, body, _ = await http_get(webhook_url(h) + path)
     return status, json.loads(body)
+
+
+async def until_status(h: Harness, status: int) -> tuple[int, dict[str, Any]]:
+    """/healthz once it answers `status` (a gateway event's listener runs as its own task)."""
+    for _ in range(500):
+        answer = await get_json(h, "/healthz")
+        if answer[0] == status:
+            return answer
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"/healthz never answered {status}: {answer}")
 
 
 async def test_healthz_is_503_while_a_post_is_refused_and_200_once_fixed(tmp_path):
@@ -46,6 +58,13 @@ async def test_healthz_is_503_while_a_post_is_refused_and_200_once_fixed(tmp_pat
         assert await get_json(h, "/healthz") == (200, await h.posting.health())
         status, ready = await get_json(h, "/readyz")
         assert (status, ready) == (200, {"ready": True, "reasons": []})
+
+        # discord.py tells of a dropped gateway: unhealthy until it is back.
+        h.bot.dispatch("disconnect")
+        status, health = await until_status(h, 503)
+        assert health["reasons"] == ["gateway: disconnected since 2025-07-13T16:00:00+00:00"]
+        h.bot.dispatch("resumed")
+        await until_status(h, 200)
 
         # The bot may no longer post in the reminders channel; its reminder is refused.
         runs = check.runs
@@ -135,3 +154,16 @@ async def test_two_bots_in_one_process_count_apart():
     assert first[("amabot_ama_votes_total", labels(series="one", action="added"))] == 1
     assert first[("amabot_ama_votes_total", labels(series="one", action="removed"))] == 1
     assert not any(name == "amabot_posts_sent_total" for name, _ in second)
+
+
+async def test_the_gateway_watch_reports_until_connected_and_after_a_drop():
+    clock = ManualClock(SUNDAY)
+    watch = GatewayWatch(clock)
+    assert watch.problem() == "not connected yet"
+    await watch.up()
+    assert watch.problem() is None
+    clock.advance(M)
+    await watch.down()
+    assert watch.problem() == "disconnected since 2025-07-13T16:01:00+00:00"
+    await watch.up()
+    assert watch.problem() is None

@@ -28,6 +28,7 @@ from tests.builders import AMA_QUESTIONS as QUESTIONS
 from tests.e2e.conftest import eventually
 from tests.e2e.episodes import SUNDAY, world
 from tests.e2e.test_ama import button, final_text, open_ama, text_of
+from tests.e2e.test_health_and_metrics import labels, metrics
 
 VOTERS, ASKERS = 40, 8
 EDIT_LIMIT = 5  # Discord: about 5 message edits per 5 s in a channel
@@ -157,6 +158,17 @@ async def test_a_vote_storm_is_counted_once_shown_soon_and_edited_within_the_lim
         assert sum(answers.values()) == len(clicks)
         assert set(answers) <= {"counted", "Your vote is taken back"}, answers
         assert sb.failed_interactions == []
+
+        # /metrics (parsed by prometheus-client) counted each question and each click once:
+        # a member's clicks on one question alternate added, removed, added...
+        scraped = await metrics(h)
+        series = h.settings.series.id
+        assert scraped[("amabot_ama_questions_total", labels(series=series))] == ASKERS
+        per_pair = Counter((voter.id, q) for voter, q in clicks)
+        added = sum((n + 1) // 2 for n in per_pair.values())
+        votes = "amabot_ama_votes_total"
+        assert scraped[(votes, labels(series=series, action="added"))] == added
+        assert scraped[(votes, labels(series=series, action="removed"))] == len(clicks) - added
 
         # Every vote counted exactly once: the store equals the model.
         for q in qids:

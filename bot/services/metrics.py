@@ -40,17 +40,23 @@ class BotMetrics:
         labels = ["kind", "series"]
         r = self.registry
         self.posts_sent = Counter(
-            "amabot_posts_sent", "Posts Discord has (sent, or found sent after a crash).", labels,
+            "amabot_posts_sent",
+            "Posts Discord has (sent, or found sent after a crash).",
+            labels,
             registry=r,
-        )  # fmt: skip
+        )
         self.posts_failed = Counter(
-            "amabot_posts_failed", "Posts Discord refused for good (403, 404, ...).", labels,
+            "amabot_posts_failed",
+            "Posts Discord refused for good (403, 404, ...).",
+            labels,
             registry=r,
-        )  # fmt: skip
+        )
         self.posts_skipped = Counter(
-            "amabot_posts_skipped", "Posts deliberately not sent (late policy).", labels,
+            "amabot_posts_skipped",
+            "Posts deliberately not sent (late policy, the first start's backlog).",
+            labels,
             registry=r,
-        )  # fmt: skip
+        )
         self.post_lateness = Histogram(
             "amabot_post_lateness_seconds",
             "Seconds from a post's due time to its send (reminders: how late they went out).",
@@ -59,9 +65,11 @@ class BotMetrics:
             registry=r,
         )
         self.outbox_depth = Gauge(
-            "amabot_outbox_posts", "Outbox rows by status, read at scrape time.", ["status"],
+            "amabot_outbox_posts",
+            "Outbox rows by status, read at scrape time.",
+            ["status"],
             registry=r,
-        )  # fmt: skip
+        )
         self.interaction_seconds = Histogram(
             "amabot_interaction_handling_seconds",
             "The bot's own time per interaction: its arrival to the first answer leaving.",

@@ -71,12 +71,13 @@ def _read_repository_file(root: Path | None, rel: str) -> bytes | None:
 
 
 def uploads_of(
-    payload: dict[str, Any], content_root: Path | None
+    payload: dict[str, Any], content_root: Path | None, *, cards: bool = True
 ) -> tuple[dict[str, Any], list[Upload]]:
     """(the payload without ``files``, the files to upload). A ``text`` file is the text
     itself (the AMA record); a ``path`` file is read from the content checkout now, at send
     time (a recap's card). One that cannot be read is left out, and so is the embed image
-    that referred to it, so the post still goes out, without its picture."""
+    that referred to it, so the post still goes out, without its picture; so is every
+    ``path`` file when `cards` is False (the bot may not attach files in that channel)."""
     body = dict(payload)
     uploads: list[Upload] = []
     for f in body.pop("files", None) or []:
@@ -84,12 +85,16 @@ def uploads_of(
         if "text" in f:
             uploads.append(Upload(name, str(f["text"]).encode("utf-8"), "text/markdown"))
             continue
-        data = _read_repository_file(content_root, str(f.get("path") or ""))
+        data = _read_repository_file(content_root, str(f.get("path") or "")) if cards else None
         if data is not None:
             kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
             uploads.append(Upload(name, data, kind))
             continue
-        log.warning("%s is not readable under the content root: sent without it", f.get("path"))
+        log.warning(
+            "%s %s: sent without it",
+            f.get("path"),
+            "is not readable under the content root" if cards else "cannot be attached here",
+        )
         ref = f"attachment://{name}"
         body["embeds"] = [
             {
@@ -183,8 +188,24 @@ class DiscordSender:
             return True
         return bool(perms.read_message_history and perms.view_channel)
 
+    def _can_attach(self, channel_id: int) -> bool:
+        """False only when the cached guild channel says the bot lacks Attach Files: Discord
+        would refuse the whole post (50013), so a card is better left out than the recap."""
+        channel = self._client.get_channel(channel_id)
+        guild = getattr(channel, "guild", None)
+        me = getattr(guild, "me", None)
+        if channel is None or guild is None or me is None:
+            return True
+        if isinstance(channel, discord.abc.PrivateChannel):
+            return True
+        try:
+            perms = channel.permissions_for(me)
+        except Exception:  # a partial cache: let the request decide
+            return True
+        return bool(perms.attach_files)
+
     async def send(self, channel_id: int, payload: dict[str, Any], *, nonce: str) -> int:
-        body, files = uploads_of(payload, self._content_root)
+        body, files = uploads_of(payload, self._content_root, cards=self._can_attach(channel_id))
         body["nonce"] = nonce
         body["enforce_nonce"] = True
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)

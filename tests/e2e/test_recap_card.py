@@ -136,3 +136,29 @@ async def test_without_attach_files_the_recap_goes_out_without_its_card(tmp_path
         assert (await settled(h, KEY)).status is PostStatus.SENT
         (message,) = bot_messages(h, h.announcements)
         assert message["attachments"] == [] and "image" not in message["embeds"][0]
+
+
+async def test_recap_command_attaches_the_seed_card(tmp_path):
+    src = tmp_path / "src"
+    (src / "recaps").mkdir(parents=True)
+    (src / "episodes").mkdir()
+    (src / "authors.yml").write_text("authors:\n  nitya:\n    name: Nitya Narasimhan\n")
+    (src / "season-02" / "img").mkdir(parents=True)
+    (src / "season-02" / "img" / "S2-E5.png").write_bytes(PNG)
+    (src / "recaps" / "s2-e05.md").write_text(
+        bare_recap("s2-e05-recap", "S2:E5 Fine Tuning", "2025-07-14", image=SEED_CARD)
+    )
+    h = Harness(tmp_path / "world", clock=ManualClock(LS_START + 3 * H), content_source=src)
+    await h.start()
+    try:
+        await h.start_bot()
+        result = await h.sandbox.slash(h.member, h.general, "recap")
+        assert result.embeds[0]["title"] == "S2:E5 Fine Tuning"
+        assert [(f["filename"], f["size"]) for f in result.files] == [("S2-E5.png", len(PNG))]
+        # Shown from the attachment: Discord answers with its CDN address for the embed.
+        (attachment,) = result.message["attachments"]
+        assert result.embeds[0]["image"]["url"] == attachment["url"]
+        assert result.response["data"]["embeds"][0]["image"]["url"] == "attachment://S2-E5.png"
+    finally:
+        await h.stop()
+    h.sandbox.assert_valid()

@@ -149,6 +149,9 @@ class WebhookSettings:
 class SiteSettings:
     recaps_url: str = ""  # e.g. "https://example.org/blog/{yyyy}/{mm}/{dd}/{slug}/"
     ama_url: str = ""  # where merged AMA records are read, e.g. ".../blob/main/ama/{id}.md"
+    # Where the content repository's files are served, e.g. "https://org.github.io/repo/":
+    # an image given as a repository path is shown from here; empty = attached from the checkout.
+    images_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +330,12 @@ def validate_recaps_url(template: str) -> str:
     return template
 
 
+def validate_images_url(base: str) -> str:
+    if base and urlsplit(base).scheme not in ("http", "https"):
+        raise ValueError(f"{base!r} is not an http(s) URL")
+    return base
+
+
 def validate_ama_url(template: str) -> str:
     """``https://…/{id}…``: an http(s) URL whose only placeholder is {id} (the episode's)."""
     if not template:
@@ -467,6 +476,9 @@ class _Loader:
                 ),
                 ama_url=self.parsed(
                     tables["site"], "site.ama_url", "", validate_ama_url, allow_empty=True
+                ),
+                images_url=self.parsed(
+                    tables["site"], "site.images_url", "", validate_images_url, allow_empty=True
                 ),
             ),
             events=self.events(tables["events"]),

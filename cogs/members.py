@@ -19,11 +19,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.content.images import IMAGE_SUFFIXES
+from bot.content.images import MAX_ATTACHMENT_BYTES as MAX_IMAGE_BYTES
 from bot.content.index import ContentIndex
 from bot.content.lookup import MAX_QUERY, resolve_episode, resolve_recap
 from bot.content.models import EVENT_KINDS, Episode, Recap
 from bot.discord.app import AmaBot, in_time
 from bot.discord.replies import reply, reply_ephemeral
+from bot.discord.sender import uploads_of
 from bot.plan.calendar import episode_ics, ics_filename
 from bot.plan.scheduled_events import FINISHED, event_key, event_link
 from bot.render.components import ics_episode_id
@@ -43,8 +46,6 @@ log = logging.getLogger("amabot.cogs.members")
 
 MAX_CHOICES = 25
 MAX_SCHEDULE = 10
-MAX_IMAGE_BYTES = 8 * 1024 * 1024
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 
 everywhere = app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
 
@@ -218,7 +219,17 @@ class Members(commands.Cog):
             settings=self.bot.settings,
             ama_record=self.index.ama_record(episode.id) if episode is not None else None,
         )
-        await reply(interaction, payload, ephemeral=private)
+        # The recap's card given as a repository path goes with the answer as a file (read
+        # off the event loop, as /episode's image).
+        payload, uploads = await asyncio.to_thread(
+            uploads_of, payload, self.bot.settings.content.path
+        )
+        file = (
+            discord.File(io.BytesIO(uploads[0].data), filename=uploads[0].filename)
+            if uploads
+            else None
+        )
+        await reply(interaction, payload, ephemeral=private, file=file)
 
     @recap.autocomplete("query")
     async def recap_autocomplete(

@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
+from pathlib import PurePosixPath
 
 import jsonschema
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from bot.config import Settings, SiteSettings
+from bot.content.images import attachment_name, repository_image
 from bot.content.models import Author, EpisodeStatus, Recap, ShowEvent
 from bot.render.limits import allowed_mentions, cut, embed_chars, fit_message
 from bot.render.messages import (
@@ -612,8 +614,67 @@ def test_recap_announcement():
     no_role = recap_announcement(
         make_recap(image="img/local.png"), episode=None, authors={}, recap_url=None, role_id=0
     )
-    assert "<@&" not in no_role["content"] and "image" not in no_role["embeds"][0]
+    assert "<@&" not in no_role["content"]
+    # A card given as a repository path is attached (issue 23): read from the checkout when sent.
+    assert no_role["embeds"][0]["image"] == {"url": "attachment://local.png"}
+    assert no_role["files"] == [{"filename": "local.png", "path": "recaps/img/local.png"}]
     assert no_role["components"] == []
+    no_image = recap_announcement(
+        make_recap(image="img/notes.txt"), episode=None, authors={}, recap_url=None, role_id=0
+    )
+    assert "image" not in no_image["embeds"][0] and "files" not in no_image
+
+
+def test_a_recap_card_given_as_a_repository_path():
+    seed = make_recap(image="./../../season-02/img/S2-E5.png")
+    attached = recap_announcement(seed, episode=None, authors={}, recap_url=None, role_id=0)
+    # Climbing above the content root from recaps/: read from the root, `../` dropped.
+    assert attached["files"] == [{"filename": "S2-E5.png", "path": "season-02/img/S2-E5.png"}]
+    assert attached["embeds"][0]["image"] == {"url": "attachment://S2-E5.png"}
+    assert_valid(attached)
+    shown = recap_announcement(
+        seed,
+        episode=None,
+        authors={},
+        recap_url=None,
+        role_id=0,
+        images_url="https://org.github.io/content/",
+    )
+    assert shown["embeds"][0]["image"] == {
+        "url": "https://org.github.io/content/season-02/img/S2-E5.png"
+    }
+    assert "files" not in shown
+    # /recap answers with the same card.
+    reply = recap_reply(seed, authors={}, settings=SETTINGS)
+    assert reply["files"] == attached["files"]
+    assert reply["embeds"][0]["image"] == {"url": "attachment://S2-E5.png"}
+
+
+@pytest.mark.parametrize(
+    ("ref", "document", "expected"),
+    [
+        ("img/a.png", "recaps/x.md", "recaps/img/a.png"),
+        ("../img/a.PNG", "recaps/x.md", "img/a.PNG"),
+        ("/season-02/img/a.jpg", "recaps/deep/x.md", "season-02/img/a.jpg"),
+        ("./../../season-02/img/S2-E5.png", "recaps/x.md", "season-02/img/S2-E5.png"),
+        ("img/a.png?raw=1#top", "x.md", "img/a.png"),
+        ("../../../etc/passwd", "recaps/x.md", None),
+        ("https://x.org/a.png", "recaps/x.md", None),
+        ("data:image/png;base64,AAAA", "recaps/x.md", None),
+        ("C:/img/a.png", "recaps/x.md", None),
+        ("", "recaps/x.md", None),
+    ],
+)
+def test_repository_image_paths_stay_under_the_content_root(
+    ref: str, document: str, expected: str | None
+):
+    path = repository_image(ref, document)
+    assert (path.as_posix() if path is not None else None) == expected
+
+
+def test_attachment_names_are_safe_for_discord():
+    assert attachment_name(PurePosixPath("img/S2 E5 (card).PNG")) == "S2_E5_card_.PNG"
+    assert attachment_name(PurePosixPath("img/..png")) == "png.png"
 
 
 # -- schedule and not found ------------------------------------------------------------------

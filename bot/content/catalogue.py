@@ -170,7 +170,11 @@ class Catalogue:
         judge = bool(self._episodes) or self._scanner.is_content_root
         for rel in touched_recaps:
             recap = self._recaps.get(rel)
-            found = recap_problems(self, rel, recap, judge) if recap is not None else []
+            found = (
+                recap_problems(self, rel, recap, judge, content_root=self._scanner.is_content_root)
+                if recap is not None
+                else []
+            )
             if found:
                 self._recap_cross[rel] = found
             else:

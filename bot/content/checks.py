@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from bot.content.fields import did_you_mean
 from bot.content.frontmatter import NO_FRONTMATTER
+from bot.content.images import MAX_ATTACHMENT_BYTES, repository_image
 from bot.content.models import Problem, Recap
 
 if TYPE_CHECKING:
@@ -16,10 +17,15 @@ if TYPE_CHECKING:
 _PAGE_NAMES = frozenset(("readme.md", "license.md", "changelog.md", "contributing.md", "index.md"))
 
 
-def recap_problems(cat: Catalogue, rel: str, recap: Recap, judge: bool) -> list[Problem]:
-    """Checks of one recap against the episodes and authors. `judge`: whether its
-    `episode:` can be judged (a lone recap file, no episodes in sight, cannot)."""
+def recap_problems(
+    cat: Catalogue, rel: str, recap: Recap, judge: bool, *, content_root: bool = False
+) -> list[Problem]:
+    """Checks of one recap against the episodes, the authors and (at the content root, where
+    its repository paths can be judged) its card image. `judge`: whether its `episode:` can
+    be judged (a lone recap file, no episodes in sight, cannot)."""
     out: list[Problem] = []
+    if content_root:
+        out.extend(card_problems(cat.root, rel, recap.image))
     if judge and recap.episode_id is not None and cat.find_episode(recap.episode_id) is None:
         line = _fm_line(cat.root / rel, "episode")
         if line > 1:  # written in the frontmatter, not guessed from the title
@@ -58,6 +64,45 @@ def recap_problems(cat: Catalogue, rel: str, recap: Recap, judge: bool) -> list[
                     )
                 )
     return out
+
+
+def card_problems(root: Path, rel: str, image: str | None) -> list[Problem]:
+    """A card given as a repository path must be a file the bot can attach: present under
+    the content root and within Discord's upload limit."""
+    if not image:
+        return []
+    path = repository_image(image, rel)
+    if path is None:
+        return []
+    file = root / path
+    try:
+        size = file.stat().st_size if file.is_file() else None
+    except OSError:
+        size = None
+    if size is None:
+        message = f"the card image {image!r} is missing ({path.as_posix()} under the content root)"
+        return [_card_problem(root, rel, image, message + "; the post goes out without it")]
+    if size > MAX_ATTACHMENT_BYTES:
+        mib = size / (1024 * 1024)
+        return [
+            _card_problem(
+                root,
+                rel,
+                image,
+                f"the card image {image!r} is {mib:.1f} MiB, over Discord's 10 MiB upload "
+                "limit: the post goes out without it; make it smaller",
+            )
+        ]
+    return []
+
+
+def _card_problem(root: Path, rel: str, image: str, message: str) -> Problem:
+    line = 1
+    for i, row in enumerate(_read_head(root / rel, 1 << 20).split("\n"), 1):
+        if image in row:
+            line = i
+            break
+    return Problem(rel, line, "warning", message, "card-image")
 
 
 def cross_file_problems(cat: Catalogue, content_root: bool) -> list[Problem]:

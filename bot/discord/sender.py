@@ -12,13 +12,17 @@ import asyncio
 import io
 import json
 import logging
+import mimetypes
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import discord
 from discord.http import Route
 
+from bot.content.images import MAX_ATTACHMENT_BYTES
 from bot.services.delivery import (
     AuthenticationError,
     HistoryUnreadable,
@@ -40,9 +44,74 @@ def _describe(exc: discord.HTTPException) -> str:
     return f"{exc.status} {text}".strip() + (f" (code {exc.code})" if exc.code else "")
 
 
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file put on the wire beside a message."""
+
+    filename: str
+    data: bytes
+    content_type: str
+
+
+def _read_repository_file(root: Path | None, rel: str) -> bytes | None:
+    """The file at `rel` under the content root, or None (no root, outside it, missing,
+    unreadable or over Discord's upload limit)."""
+    if root is None:
+        return None
+    try:
+        base = root.resolve()
+        path = (base / rel).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            return None
+        if path.stat().st_size > MAX_ATTACHMENT_BYTES:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def uploads_of(
+    payload: dict[str, Any], content_root: Path | None, *, cards: bool = True
+) -> tuple[dict[str, Any], list[Upload]]:
+    """(the payload without ``files``, the files to upload). A ``text`` file is the text
+    itself (the AMA record); a ``path`` file is read from the content checkout now, at send
+    time (a recap's card). One that cannot be read is left out, and so is the embed image
+    that referred to it, so the post still goes out, without its picture; so is every
+    ``path`` file when `cards` is False (the bot may not attach files in that channel)."""
+    body = dict(payload)
+    uploads: list[Upload] = []
+    for f in body.pop("files", None) or []:
+        name = str(f["filename"])
+        if "text" in f:
+            uploads.append(Upload(name, str(f["text"]).encode("utf-8"), "text/markdown"))
+            continue
+        data = _read_repository_file(content_root, str(f.get("path") or "")) if cards else None
+        if data is not None:
+            kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            uploads.append(Upload(name, data, kind))
+            continue
+        log.warning(
+            "%s %s: sent without it",
+            f.get("path"),
+            "is not readable under the content root" if cards else "cannot be attached here",
+        )
+        ref = f"attachment://{name}"
+        body["embeds"] = [
+            {
+                k: v
+                for k, v in e.items()
+                if not (k in ("image", "thumbnail") and (v or {}).get("url") == ref)
+            }
+            for e in body.get("embeds") or []
+        ]
+    return body, uploads
+
+
 class DiscordSender:
-    def __init__(self, client: discord.Client):
+    def __init__(self, client: discord.Client, *, content_root: Path | None = None):
         self._client = client
+        # Where a payload's repository files (a recap's card) are read at send time.
+        self._content_root = content_root
         self._channel_types: dict[int, int] = {}
         self._dm_channels: dict[int, int] = {}  # member id -> their DM channel with the bot
 
@@ -119,30 +188,40 @@ class DiscordSender:
             return True
         return bool(perms.read_message_history and perms.view_channel)
 
+    def _can_attach(self, channel_id: int) -> bool:
+        """False only when the cached guild channel says the bot lacks Attach Files: Discord
+        would refuse the whole post (50013), so a card is better left out than the recap."""
+        channel = self._client.get_channel(channel_id)
+        guild = getattr(channel, "guild", None)
+        me = getattr(guild, "me", None)
+        if channel is None or guild is None or me is None:
+            return True
+        if isinstance(channel, discord.abc.PrivateChannel):
+            return True
+        try:
+            perms = channel.permissions_for(me)
+        except Exception:  # a partial cache: let the request decide
+            return True
+        return bool(perms.attach_files)
+
     async def send(self, channel_id: int, payload: dict[str, Any], *, nonce: str) -> int:
-        body = dict(payload)
-        files = body.pop("files", None) or []
+        body, files = uploads_of(payload, self._content_root, cards=self._can_attach(channel_id))
         body["nonce"] = nonce
         body["enforce_nonce"] = True
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
         if files:
-            # A text file attached (the AMA's record when it cannot be pushed): multipart,
-            # the JSON body beside it, as Discord's Create Message takes uploads.
-            body["attachments"] = [
-                {"id": i, "filename": f["filename"]} for i, f in enumerate(files)
-            ]
+            # Files attached (the AMA's record when it cannot be pushed, a recap's card):
+            # multipart, the JSON body beside it, as Discord's Create Message takes uploads.
+            body["attachments"] = [{"id": i, "filename": f.filename} for i, f in enumerate(files)]
             form: list[dict[str, Any]] = [{"name": "payload_json", "value": json.dumps(body)}]
-            uploads = [
-                discord.File(io.BytesIO(f["text"].encode("utf-8")), filename=f["filename"])
-                for f in files
-            ]
-            for i, upload in enumerate(uploads):
+            uploads = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in files]
+            for i, (upload, f) in enumerate(zip(uploads, files, strict=True)):
                 form.append(
                     {
                         "name": f"files[{i}]",
                         "value": upload.fp,
                         "filename": upload.filename,
-                        "content_type": "text/markdown",
+                        "content_type": f.content_type,
                     }
                 )
             data = await self._request(route, None, form=form, files=uploads)
@@ -157,7 +236,10 @@ class DiscordSender:
             channel_id=channel_id,
             message_id=message_id,
         )
-        await self._request(route, dict(payload))
+        # An edit keeps the message's files (no `attachments` field): only the JSON changes.
+        body = dict(payload)
+        body.pop("files", None)
+        await self._request(route, body)
 
     async def publish(self, channel_id: int, message_id: int) -> None:
         route = Route(

@@ -135,7 +135,7 @@ def build_posting(bot: Any, git: GitContent | None) -> PostingService:
         settings=bot.settings,
         store=bot.db,
         index=bot.index,
-        sender=DiscordSender(bot),
+        sender=DiscordSender(bot, content_root=bot.settings.content.path),
         clock=bot.clock,
         git=git,
         sweep_interval=bot.sweep_interval,

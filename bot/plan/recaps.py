@@ -58,6 +58,7 @@ def plan_recap_announcements(
                     authors=authors,
                     recap_url=url,
                     role_id=recap_role(settings),
+                    images_url=settings.site.images_url,
                 ),
                 subject=rid,
                 fingerprint=json.dumps(

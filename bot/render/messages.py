@@ -17,11 +17,14 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
 from bot.content.ama_records import AmaRecord
+from bot.content.images import attachment_name, repository_image
 from bot.content.models import Author, Episode, EpisodeStatus, Recap, ShowEvent
 from bot.durations import spoken_duration
 from bot.render.components import (
@@ -371,7 +374,9 @@ def recap_reply(
         "fields": fields,
         "footer": {"text": settings.series.name},
     }
-    return _recap_message("", embed, recap, episode, recap_url, role_id=0)
+    return _recap_message(
+        "", embed, recap, episode, recap_url, role_id=0, images_url=settings.site.images_url
+    )
 
 
 def _recap_message(
@@ -382,14 +387,15 @@ def _recap_message(
     recap_url: str | None,
     *,
     role_id: int,
+    images_url: str = "",
 ) -> Payload:
     """A recap's embed with its link, its image and a "Read the recap" button."""
     if recap_url and is_http_url(recap_url):
         embed["url"] = recap_url
-    image = _recap_image(recap, episode)
+    image, attached = _recap_image(recap, episode, images_url)
     if image:
         embed["image"] = {"url": image}
-    return fit_message(
+    payload = fit_message(
         {
             "content": content,
             "embeds": [embed],
@@ -397,13 +403,34 @@ def _recap_message(
             "allowed_mentions": allowed_mentions(role_id),
         }
     )
+    if attached is not None:
+        # Read from the content checkout when sent (bot/discord/sender.py), so the outbox row
+        # stays small and a resend after a crash carries the same file.
+        payload["files"] = [{"filename": attachment_name(attached), "path": str(attached)}]
+    return payload
 
 
-def _recap_image(recap: Recap, episode: Episode | None) -> str | None:
-    for candidate in (recap.image, episode.image if episode else None):
+def _recap_image(
+    recap: Recap, episode: Episode | None, images_url: str = ""
+) -> tuple[str | None, PurePosixPath | None]:
+    """(the embed's image URL, the repository file to attach for it). A web address is used
+    as is; a repository path through `[site] images_url` when set, else attached."""
+    sources = [(recap.image, recap.path)]
+    if episode is not None:
+        sources.append((episode.image, episode.path))
+    for candidate, document in sources:
         if is_http_url(candidate):
-            return candidate
-    return None
+            return candidate, None
+        path = repository_image(candidate, document)
+        if path is None:
+            continue
+        if images_url:
+            url = images_url.rstrip("/") + "/" + quote(str(path))
+            if is_http_url(url):
+                return url, None
+            continue
+        return f"attachment://{attachment_name(path)}", path
+    return None, None
 
 
 def recap_autocomplete_name(recap: Recap, episode: Episode | None) -> str:
@@ -422,8 +449,10 @@ def recap_announcement(
     authors: Mapping[str, Author],
     recap_url: str | None,
     role_id: int,
+    images_url: str = "",
 ) -> Payload:
-    """The post in the announcements channel when a recap is merged."""
+    """The post in the announcements channel when a recap is merged. Its card, given as a
+    repository path, is shown from `images_url` (`[site] images_url`) or else attached."""
     title = one_line(recap.title) or recap.id
     headline = f"📝 New recap: **{escape_markdown(cut(title, 300))}**"
     content = f"{role_mention(role_id)} {headline}" if role_id else headline
@@ -443,7 +472,9 @@ def recap_announcement(
         "fields": fields,
         "timestamp": recap.published.astimezone(UTC).isoformat(),
     }
-    return _recap_message(content, embed, recap, episode, recap_url, role_id=role_id)
+    return _recap_message(
+        content, embed, recap, episode, recap_url, role_id=role_id, images_url=images_url
+    )
 
 
 def schedule_reply(

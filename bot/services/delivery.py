@@ -141,20 +141,37 @@ PROBLEMS_KEPT = 50
 
 def variant_of(payload: dict[str, Any]) -> dict[str, Any]:
     """What identifies a sent message in history: its text and its embeds' titles and
-    descriptions (history returns no nonces, and Discord trims the content's edges)."""
-    return {
+    descriptions (history returns no nonces, and Discord trims the content's edges), and the
+    names of the files it carries (our payload's ``files``, history's ``attachments``: Discord
+    keeps a file's name, while the embed's ``attachment://`` image comes back as a CDN URL)."""
+    variant: dict[str, Any] = {
         "content": str(payload.get("content") or "").strip(),
         "embeds": [
             [str(e.get("title") or ""), str(e.get("description") or "").strip()]
             for e in payload.get("embeds") or []
         ],
     }
+    files = payload.get("files") or payload.get("attachments") or []
+    names = sorted(str(f.get("filename") or "") for f in files if isinstance(f, dict))
+    if names:  # absent when none, so variants recorded before files were named still match
+        variant["files"] = names
+    return variant
 
 
 def matches_variant(message: dict[str, Any], variants: Iterable[dict[str, Any]]) -> bool:
-    """Whether a history message is one of the recorded variants, exactly."""
+    """Whether a history message is one of the recorded variants: the same text and embeds,
+    and no file the variant did not carry (a file the sender could not read at send time
+    went out without it, so fewer is fine)."""
     seen = variant_of(message)
-    return any(seen == v for v in variants if v.get("content") or v.get("embeds"))
+    seen_files = set(seen.pop("files", ()))
+    for v in variants:
+        if not (v.get("content") or v.get("embeds")):
+            continue
+        if {"content": v.get("content"), "embeds": v.get("embeds")} != seen:
+            continue
+        if "files" not in v or seen_files <= set(v["files"]):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

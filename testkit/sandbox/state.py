@@ -582,6 +582,23 @@ def embed_response(embed: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def resolve_attachment_images(
+    embed: dict[str, Any], attachments: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """As Discord does: an embed image or thumbnail ``attachment://<filename>`` naming a file
+    of the message comes back as that file's CDN URL (and its media proxy URL); the file
+    stays in the message's ``attachments``."""
+    by_name = {a["filename"]: a for a in attachments}
+    for key in ("image", "thumbnail"):
+        media = embed.get(key)
+        url = media.get("url") if isinstance(media, dict) else None
+        if isinstance(url, str) and url.startswith("attachment://"):
+            found = by_name.get(url.removeprefix("attachment://"))
+            if found is not None:
+                embed[key] = {**media, "url": found["url"], "proxy_url": found["proxy_url"]}
+    return embed
+
+
 def components_response(components: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Discord numbers every component in a message (`id`) when it stores it."""
     counter = itertools.count(1)
@@ -952,7 +969,10 @@ class World:
             "mentions": [self.users[u].payload() for u in pings.users if u in self.users],
             "mention_roles": [str(r) for r in pings.roles],
             "attachments": attachments,
-            "embeds": [embed_response(e) for e in body.get("embeds") or []],
+            "embeds": [
+                resolve_attachment_images(embed_response(e), attachments)
+                for e in body.get("embeds") or []
+            ],
             "components": components_response(body.get("components")),
             "pinned": False,
             "flags": int(body.get("flags") or 0) | flags,
@@ -1009,10 +1029,6 @@ class World:
         channel = self.channels.get(int(data["channel_id"]))
         if "content" in body:
             data["content"] = body["content"] or ""
-        if "embeds" in body:
-            data["embeds"] = [embed_response(e) for e in body["embeds"] or []]
-        if "components" in body:
-            data["components"] = components_response(body["components"])
         if body.get("flags") is not None:
             keep = data["flags"] & (MESSAGE_FLAG_EPHEMERAL | MESSAGE_FLAG_CROSSPOSTED)
             data["flags"] = keep | int(body["flags"])
@@ -1021,6 +1037,13 @@ class World:
             data["attachments"] = self._attachments(
                 sm.id, int(data["channel_id"]), body.get("attachments"), files or []
             )
+        if "embeds" in body:  # after the files: an edit's embed may name a kept attachment
+            data["embeds"] = [
+                resolve_attachment_images(embed_response(e), data.get("attachments") or [])
+                for e in body["embeds"] or []
+            ]
+        if "components" in body:
+            data["components"] = components_response(body["components"])
         if channel is not None and ("content" in body or "allowed_mentions" in body):
             guild = self.guilds.get(channel.guild_id) if channel.guild_id else None
             perms = self.bot_permissions(channel) if sm.author_id == self.bot.id else 0

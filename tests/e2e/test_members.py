@@ -235,8 +235,10 @@ async def test_episode_without_query_is_next_upcoming_else_latest(world):
     assert fields(nxt)["Guest"] == "Dave Voutila"
     assert "`fine-tuning`" in fields(nxt)["Tags"]
     assert "Upcoming" in embed["description"] and "Model customization" in embed["description"]
-    # A local image is attached and shown from the attachment.
-    assert embed["image"]["url"] == "attachment://episode.png"
+    # A local image is attached and shown from the attachment (sent as attachment://, which
+    # Discord answers with the file's CDN address).
+    assert nxt.response["data"]["embeds"][0]["image"]["url"] == "attachment://episode.png"
+    assert embed["image"]["url"] == nxt.message["attachments"][0]["url"]
     assert [f["filename"] for f in nxt.files] == ["episode.png"]
     # Links that exist, and only those: its recap is still a draft, it has no replay.
     assert set(buttons(nxt)) == {"Register", "Join the AMA"}

@@ -143,6 +143,10 @@ class OrganiserSettings:
 class WebhookSettings:
     listen: str = ""  # "host:port"; empty = off
     secret_env: str = "GITHUB_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret
+    # The read-only pages' tokens, each from the environment variable named here; a variable
+    # unset or empty turns its page off (404): `/status` and `/ama/<episode>/screen`.
+    status_token_env: str = "AMABOT_STATUS_TOKEN"  # noqa: S105 - the variable's name
+    screen_token_env: str = "AMABOT_SCREEN_TOKEN"  # noqa: S105 - the variable's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,6 +434,14 @@ def webhook_secret(settings: Settings, environ: Mapping[str, str] | None = None)
     return secret.encode()
 
 
+def page_token(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """A read-only page's token from the environment variable `name` (`[webhook]
+    status_token_env`, `screen_token_env`); None when unset or empty: the page is off."""
+    environ = os.environ if environ is None else environ
+    token = environ.get(name, "").strip()
+    return token or None
+
+
 class _Loader:
     """Reads one parsed TOML document into Settings, failing on the first bad value."""
 
@@ -610,7 +622,10 @@ class _Loader:
             except ValueError as exc:
                 raise self.error("webhook.listen", str(exc)) from None
         return WebhookSettings(
-            listen=listen, secret_env=self.env_name(t, "webhook.secret_env", d.secret_env)
+            listen=listen,
+            secret_env=self.env_name(t, "webhook.secret_env", d.secret_env),
+            status_token_env=self.env_name(t, "webhook.status_token_env", d.status_token_env),
+            screen_token_env=self.env_name(t, "webhook.screen_token_env", d.screen_token_env),
         )
 
     def events(self, t: dict[str, Any]) -> EventsSettings:

@@ -42,6 +42,7 @@ from bot.discord.timing import InteractionTimer
 from bot.discord.timing import in_time as in_time
 from bot.plan.calendar import calendar_hashes, feed_ics
 from bot.services.ama import AmaService
+from bot.services.ama_screen import screen_view
 from bot.services.metrics import BotMetrics
 from bot.services.posting import PostingService
 from bot.store import Store, open_store
@@ -282,12 +283,18 @@ class AmaBot(commands.Bot):
                 self.calendar_feed,
                 ready=self.readiness.report,
                 metrics=self.metrics,
+                screen=self.ama_screen if settings.ama.enabled else None,
+                environ=self.environ,
             )
         except BaseException:
             # A taken port: the start fails, and what started must not outlive it.
             await service.stop()
             self.posting_service = None
             raise
+
+    async def ama_screen(self, episode_id: str) -> dict[str, Any] | None:
+        """`GET /ama/<episode>/screen`: the AMA's question on air and the next few."""
+        return await screen_view(self.db, self.settings.series.id, episode_id, self.clock())
 
     async def calendar_feed(self) -> bytes:
         """`GET /calendar.ics`: every scheduled episode, SEQUENCE numbers from the store so a

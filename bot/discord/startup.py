@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from discord.ext import commands
 
-from bot.config import Settings
+from bot.config import Settings, page_token
 from bot.content.index import ContentIndex
 from bot.discord.ama import DiscordAmaPlaces
 from bot.discord.scheduled_events import DiscordEventsApi
@@ -26,6 +26,7 @@ from bot.services.metrics import BotMetrics
 from bot.services.posting import PostingService
 from bot.web.calendar import calendar_route
 from bot.web.metrics import metrics_route
+from bot.web.screen import ScreenSource, screen_routes
 from bot.web.webhook import WebhookServer, make_webhook_app
 
 log = logging.getLogger("amabot")
@@ -153,10 +154,13 @@ async def start_webhook(
     *,
     ready: Callable[[], dict[str, Any]] | None = None,
     metrics: BotMetrics | None = None,
+    screen: ScreenSource | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> WebhookServer:
     """The webhook receiver at `[webhook] listen`: a push asks for a pull, `/healthz` is the
     service's health, `/readyz` the app's readiness, `/calendar.ics` the feed, `/metrics`
-    Prometheus' scrape. A taken port raises."""
+    Prometheus' scrape, `/ama/<episode>/screen` the AMA on screen (with its token in the
+    environment). A taken port raises."""
     configured = settings.content.branch
 
     def content_branch() -> Awaitable[str | None] | str | None:
@@ -169,6 +173,9 @@ async def start_webhook(
     routes = [calendar_route(calendar_feed)]
     if metrics is not None:
         routes.append(metrics_route(metrics.scrape, content_type=METRICS_CONTENT_TYPE))
+    screen_token = page_token(settings.webhook.screen_token_env, environ)
+    if screen is not None and screen_token is not None:
+        routes.extend(screen_routes(screen, screen_token))
     app = make_webhook_app(
         secret=secret,
         branch=content_branch,

@@ -45,6 +45,7 @@ from bot.services.ama import AmaService
 from bot.services.ama_screen import screen_view
 from bot.services.metrics import BotMetrics
 from bot.services.posting import PostingService
+from bot.services.status import status_view
 from bot.store import Store, open_store
 from bot.web.webhook import WebhookServer
 
@@ -284,6 +285,7 @@ class AmaBot(commands.Bot):
                 ready=self.readiness.report,
                 metrics=self.metrics,
                 screen=self.ama_screen if settings.ama.enabled else None,
+                status=self.status_page,
                 environ=self.environ,
             )
         except BaseException:
@@ -295,6 +297,12 @@ class AmaBot(commands.Bot):
     async def ama_screen(self, episode_id: str) -> dict[str, Any] | None:
         """`GET /ama/<episode>/screen`: the AMA's question on air and the next few."""
         return await screen_view(self.db, self.settings.series.id, episode_id, self.clock())
+
+    async def status_page(self) -> dict[str, Any]:
+        """`GET /status`: the coming week, the recent sends and troubles, the lease."""
+        return await status_view(
+            self.settings, self.db, self.index, self.clock(), lease_holder=self.lease.holder
+        )
 
     async def calendar_feed(self) -> bytes:
         """`GET /calendar.ics`: every scheduled episode, SEQUENCE numbers from the store so a

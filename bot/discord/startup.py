@@ -27,6 +27,7 @@ from bot.services.posting import PostingService
 from bot.web.calendar import calendar_route
 from bot.web.metrics import metrics_route
 from bot.web.screen import ScreenSource, screen_routes
+from bot.web.status import StatusSource, status_route
 from bot.web.webhook import WebhookServer, make_webhook_app
 
 log = logging.getLogger("amabot")
@@ -155,12 +156,13 @@ async def start_webhook(
     ready: Callable[[], dict[str, Any]] | None = None,
     metrics: BotMetrics | None = None,
     screen: ScreenSource | None = None,
+    status: StatusSource | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> WebhookServer:
     """The webhook receiver at `[webhook] listen`: a push asks for a pull, `/healthz` is the
     service's health, `/readyz` the app's readiness, `/calendar.ics` the feed, `/metrics`
-    Prometheus' scrape, `/ama/<episode>/screen` the AMA on screen (with its token in the
-    environment). A taken port raises."""
+    Prometheus' scrape, `/ama/<episode>/screen` the AMA on screen and `/status` the
+    organisers' page (each with its token in the environment). A taken port raises."""
     configured = settings.content.branch
 
     def content_branch() -> Awaitable[str | None] | str | None:
@@ -176,6 +178,9 @@ async def start_webhook(
     screen_token = page_token(settings.webhook.screen_token_env, environ)
     if screen is not None and screen_token is not None:
         routes.extend(screen_routes(screen, screen_token))
+    status_token = page_token(settings.webhook.status_token_env, environ)
+    if status is not None and status_token is not None:
+        routes.append(status_route(status, status_token))
     app = make_webhook_app(
         secret=secret,
         branch=content_branch,

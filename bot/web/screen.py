@@ -91,8 +91,9 @@ _HEADERS = page_headers(scripts=(_SCRIPT,), styles=(_STYLE,))
 
 
 def _page(data: dict[str, Any], transparent: bool) -> str:
-    # JSON inside <script>: "</" would end the element early.
-    initial = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    # JSON inside <script>: no "<" at all ("</script>" would end the element, "<!--" change
+    # how it is read); JSON.parse reads the escape back.
+    initial = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
     body_class = ' class="transparent"' if transparent else ""
     return (
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"

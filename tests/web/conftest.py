@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +79,18 @@ class Browser:
         return path
 
 
+def require_browser(reason: str | None, environ: Mapping[str, str]) -> None:
+    """Skip the test when there is no browser (`reason`), or fail it under CI."""
+    if reason is None:
+        return
+    if environ.get("CI") == "true":
+        pytest.fail(f"CI needs the browser tests to run: {reason}")
+    pytest.skip(f"no headless Chromium: {reason}")
+
+
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Browser]:
-    reason = _missing()
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs the browser tests to run: {reason}")
-        pytest.skip(f"no headless Chromium: {reason}")
+    require_browser(_missing(), os.environ)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

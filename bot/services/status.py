@@ -86,7 +86,13 @@ async def status_view(
         ]
         for p in recent.get("sent", [])
     ]
-    troubles = [
+    # The newest first, across the three statuses (ISO UTC texts sort as times do).
+    latest = sorted(
+        (p for status in ("failed", "skipped", "cancelled") for p in recent.get(status, [])),
+        key=lambda p: p["at_utc"] or "",
+        reverse=True,
+    )
+    troubles: list[list[Cell]] = [
         [
             p["at_local"] or "",
             p["status"],
@@ -94,10 +100,8 @@ async def status_view(
             p["key"],
             p["reason"] or p["last_error"] or "",
         ]
-        for status in ("failed", "skipped", "cancelled")
-        for p in recent.get(status, [])
+        for p in latest
     ]
-    troubles.sort(key=lambda row: str(row[0]), reverse=True)
     events = report["events"]
     if events.get("permission_error"):
         troubles.insert(0, ["", "events", "event", "", str(events["permission_error"])])

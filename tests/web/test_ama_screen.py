@@ -29,6 +29,7 @@ def configure(h: Harness) -> dict[str, dict[str, Any]]:
 
 def with_token(h: Harness) -> None:
     h.environ["AMABOT_SCREEN_TOKEN"] = TOKEN
+    h.environ["AMABOT_STATUS_TOKEN"] = "status-token"
 
 
 async def wait_dom(browser: Browser, css: str, wanted: str, within: float) -> float:
@@ -58,6 +59,10 @@ async def test_a_board_click_shows_on_the_screen_within_two_seconds(tmp_path, br
         second = await sb.slash(h.asker2, h.general, "ask", question=SECOND)
         assert "saved" in await final_text(h, second)
         base = webhook_url(h) + "/ama/s9-e01/screen"
+        # The organisers' status page lists the session's coming times.
+        status = (await http_get(webhook_url(h) + "/status?token=status-token"))[1].decode()
+        assert "s9-e01: AMA starts (collecting)" in status
+        assert "Fri 2025-07-18 10:30 PDT" in status
 
         # Its own token, or nothing; an episode without an AMA is not found.
         assert (await http_get(base))[0] == 401

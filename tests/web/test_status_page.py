@@ -23,7 +23,11 @@ def with_token(h: Harness) -> None:
 async def test_the_status_page_shows_the_week_the_sends_and_the_lease(tmp_path, browser):
     clock = ManualClock(SUNDAY)
     async with world(
-        tmp_path, clock=clock, episodes={"s9-e01": episode_md()}, before_start=with_token
+        tmp_path,
+        clock=clock,
+        episodes={"s9-e01": episode_md()},
+        configure=lambda h: {"reminders": {"offsets": ["1h", "10m"]}},
+        before_start=with_token,
     ) as h:
         url = webhook_url(h) + "/status"
         assert (await http_get(url))[0] == 401
@@ -31,11 +35,16 @@ async def test_the_status_page_shows_the_week_the_sends_and_the_lease(tmp_path, 
         # The AMA's screen has no token here: it is off.
         assert (await http_get(webhook_url(h) + "/ama/s9-e01/screen"))[0] == 404
 
-        # The livestream's reminder goes out; the AMA's waits for Friday.
+        # The livestream's hour-ahead reminder goes out; its 10-minute one is found past its
+        # grace (the bot was "down") and skipped; the AMA's wait for Friday.
         clock.set(LS_START - timedelta(hours=1))
         await h.posting.deliver_due()
         sent = await h.bot.db.outbox.get(rk("reminder:s9-e01:livestream:1h", LS_START))
         assert sent.status is PostStatus.SENT and sent.message_id
+        clock.set(LS_START + timedelta(minutes=1))
+        await h.posting.deliver_due()
+        late = await h.bot.db.outbox.get(rk("reminder:s9-e01:livestream:10m", LS_START))
+        assert late.status is PostStatus.SKIPPED and late.reason
         pending = rk("reminder:s9-e01:ama:1h", AMA_START)
         assert (await h.bot.db.outbox.get(pending)).status is PostStatus.PENDING
 
@@ -48,14 +57,15 @@ async def test_the_status_page_shows_the_week_the_sends_and_the_lease(tmp_path, 
         row = next(r for r in week if pending in r)
         # 17:30 UTC less an hour, in the series' zone (America/Los_Angeles, summer time).
         assert row.startswith("Fri 2025-07-18 09:30 PDT")
-        assert any("livestream" in r and "Mon 2025-07-14 10:30 PDT" in r for r in week)
+        assert any("ama" in r and "Fri 2025-07-18 10:30 PDT" in r for r in week)
         link = f"https://discord.com/channels/{h.settings.discord.guild_id}/{sent.channel_id}/{sent.message_id}"
         assert link in await browser.attribute("#sent a", "href")
         sent_rows = await browser.texts("#sent tbody tr")
         assert any(sent.key in r for r in sent_rows)
         facts = await browser.text("dl")
         assert "(this process)" in facts and "America/Los_Angeles" in facts
-        assert await browser.text("#troubles .empty") == "None."
+        troubles = await browser.texts("#troubles tbody tr")
+        assert any(late.key in r and "skipped" in r and late.reason in r for r in troubles)
         assert await browser.attribute('meta[name="viewport"]', "content") == [
             "width=device-width, initial-scale=1"
         ]

@@ -23,6 +23,7 @@ def test_readme_permission_list_is_generated_from_the_table():
 
 def test_invite_permissions_follow_the_configured_features():
     posts = p.VIEW_CHANNEL | p.SEND_MESSAGES | p.EMBED_LINKS | p.READ_MESSAGE_HISTORY
+    posts |= p.ATTACH_FILES  # a recap's card
     assert p.invite_permissions(Settings()) == posts
     optin = replace(Settings(), optin=OptinSettings(ama_role_id=5))
     assert p.invite_permissions(optin) == posts | p.MANAGE_ROLES

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.plan.permissions import (
     AMA_QUESTIONS_BITS,
     AMA_REVIEW_BITS,
+    ANNOUNCE_BITS,
     CREATE_EVENTS,
     MANAGE_EVENTS,
     MANAGE_ROLES,
@@ -128,7 +129,10 @@ def configured_channels(settings: Settings) -> list[ConfiguredChannel]:
     r = settings.reminders
     found = [
         ConfiguredChannel(
-            "announcements", "announcements.channel_id", settings.announcements.channel_id, "post"
+            "announcements",
+            "announcements.channel_id",
+            settings.announcements.channel_id,
+            "announce",
         ),
         ConfiguredChannel(
             "livestream reminders",
@@ -328,6 +332,7 @@ def _check_channel(ch: ConfiguredChannel, facts: DiscordFacts, guild: _Guild) ->
     kind = TYPE_NAMES.get(info.type, f"type {info.type}")
     wanted = {
         "post": (TEXT, NEWS),
+        "announce": (TEXT, NEWS),
         "stage": (STAGE,),
         "voice": (VOICE,),
         "ama": (TEXT, NEWS),
@@ -342,7 +347,7 @@ def _check_channel(ch: ConfiguredChannel, facts: DiscordFacts, guild: _Guild) ->
     if lacking is not None:
         return lacking
     note = kind
-    if ch.use == "post" and info.type == NEWS:
+    if ch.use in ("post", "announce") and info.type == NEWS:
         note += "; publishes its own posts (Send Messages)"
     return Finding(check, note=note, channel_id=ch.id)
 
@@ -354,6 +359,7 @@ def _missing_permissions(
     overwrites deny them; None when it has them all."""
     bits = {
         "post": POST_BITS,
+        "announce": ANNOUNCE_BITS,
         "stage": STAGE_BITS,
         "voice": VOICE_BITS,
         "ama": AMA_QUESTIONS_BITS,

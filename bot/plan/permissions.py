@@ -21,6 +21,7 @@ VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
 MANAGE_MESSAGES = 1 << 13
 EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
 READ_MESSAGE_HISTORY = 1 << 16
 MENTION_EVERYONE = 1 << 17
 CONNECT = 1 << 20
@@ -41,6 +42,7 @@ NAMES: dict[int, str] = {
     SEND_MESSAGES: "Send Messages",
     MANAGE_MESSAGES: "Manage Messages",
     EMBED_LINKS: "Embed Links",
+    ATTACH_FILES: "Attach Files",
     READ_MESSAGE_HISTORY: "Read Message History",
     MENTION_EVERYONE: "Mention @everyone, @here and All Roles",
     CONNECT: "Connect",
@@ -64,6 +66,9 @@ TYPE_NAMES = {TEXT: "text", VOICE: "voice", NEWS: "announcement", STAGE: "stage"
 # Posting in a channel; Read Message History because without it Discord returns no messages
 # (not an error), so the crash-recovery lookup would find nothing and post twice.
 POST_BITS = (VIEW_CHANNEL, SEND_MESSAGES, EMBED_LINKS, READ_MESSAGE_HISTORY)
+# Recap announcements also attach their card from the repository (without `[site]
+# images_url`); without Attach Files they go out without it.
+ANNOUNCE_BITS = (*POST_BITS, ATTACH_FILES)
 STAGE_BITS = (VIEW_CHANNEL, MANAGE_CHANNELS, MUTE_MEMBERS, MOVE_MEMBERS)
 VOICE_BITS = (VIEW_CHANNEL, CONNECT)
 # The AMA: its questions thread is started on the prompt; the host board is a private thread
@@ -100,6 +105,13 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "returns nothing and a post could go out twice",
             ),
         )
+    ),
+    Requirement(
+        "posts",
+        ATTACH_FILES,
+        "channel: announcements",
+        "a recap's card is attached from the repository (unless [site] images_url is set); "
+        "without it the announcement goes out without its picture",
     ),
     Requirement(
         "opt-in roles",

@@ -239,6 +239,7 @@ class Question:
     canonical_id: int | None = None
     umbrella: bool = False  # worded by the organisers; goes first
     notify: bool = True  # the asker wants to hear back (answered, or not reached)
+    decided_by: int | None = None  # the organiser who last reviewed it (approve, deny, hold, merge)
 
     @property
     def backers(self) -> frozenset[int]:

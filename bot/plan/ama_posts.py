@@ -9,7 +9,7 @@ touches another's rows (nor another series').
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -165,7 +165,6 @@ def session_posts(
     places: AmaPlaces,
     series_name: str,
     now: datetime,
-    decided_by: Mapping[int, int] | None = None,
 ) -> list[PlannedPost]:
     """Every channel message a session should have now: the plan reconciled into the outbox
     (one key scope per session) at start-up and after a change. DMs are planned where the
@@ -178,8 +177,9 @@ def session_posts(
     for question in questions:
         planned.append(question_post(session, question, now))
         if places.review is not ReviewMode.OFF and question.author_id and not question.umbrella:
-            by = (decided_by or {}).get(question.id)
             planned.append(
-                review_post(session, question, places.review_channel_id, now, done_by=by)
+                review_post(
+                    session, question, places.review_channel_id, now, done_by=question.decided_by
+                )
             )
     return [p for p in planned if p is not None]

@@ -228,9 +228,7 @@ def review_card(
         fields.append({"name": "Similar", "value": "\n".join(lines), "inline": False})
     state = question.state
     if done_by is not None:
-        fields.append(
-            {"name": "Handled", "value": f"{state.value} by <@{done_by}>", "inline": False}
-        )
+        fields.append({"name": "Reviewed", "value": f"by <@{done_by}>", "inline": False})
     embed = {
         "title": f"Question #{question.id} · {state.value}",
         "description": cut(escape_markdown(question.text), EMBED_DESCRIPTION_MAX),

@@ -90,11 +90,8 @@ class AmaMessages(AmaPart):
         if session is None:
             return
         questions = await self.store.ama.questions(session_id)
-        decided = await self._decided_by(session_id)
         now = self.clock()
-        plan = ama_posts.session_posts(
-            session, questions, self.places, self.series_name, now, decided
-        )
+        plan = ama_posts.session_posts(session, questions, self.places, self.series_name, now)
         if keys is not None:
             wanted = set(keys)
             plan = [p for p in plan if p.key in wanted]
@@ -110,14 +107,6 @@ class AmaMessages(AmaPart):
             for key in (*report.inserted, *report.moved, *report.revived):
                 self._schedule(key, now)
             await self._deliver()
-
-    async def _decided_by(self, session_id: int) -> dict[int, int]:
-        decided: dict[int, int] = {}
-        for entry in await self.store.ama.log(session_id):
-            qid, actor, to = entry["question_id"], entry["actor_id"], entry["to_state"]
-            if isinstance(qid, int) and isinstance(actor, int) and to not in (None, "pending"):
-                decided[qid] = actor
-        return decided
 
     def mark_dirty(self, session_id: int, question_id: int | None, board: bool = True) -> None:
         dirty = self._dirty.setdefault(session_id, _Dirty())

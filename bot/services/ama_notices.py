@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.plan import ama_posts
 from bot.plan.ama import AmaKey, AmaSession
-from bot.plan.kinds import ama_dm_key
+from bot.plan.kinds import ama_dm_key, parse_ama_dm_key
 from bot.plan.posts import PlannedPost
 from bot.render.limits import allowed_mentions
 from bot.services.ama_messages import AmaPart
@@ -62,8 +62,6 @@ class AmaNotices(AmaPart):
     async def dm_refused(self, key: str, member_id: int, payload_text: str) -> None:
         """A member's DMs are closed: one reply in the session's thread that pings that
         member alone."""
-        from bot.plan.kinds import parse_ama_dm_key
-
         try:
             _member, series, episode_id, about = parse_ama_dm_key(key)
         except ValueError:

@@ -129,6 +129,7 @@ async def test_two_organisers_approving_at_once_do_one_thing(store):
     loser = next(r for r in results if not r.done)
     winner = 7 if results[0].done else 8
     assert loser.by == winner and loser.state == "approved"
+    assert (await store.ama.question(q.id)).decided_by == winner
 
 
 async def test_limits_hold_against_a_burst_of_submissions(store):
@@ -172,6 +173,7 @@ async def test_merge_pools_askers_and_votes_without_counting_anyone_twice(store)
     assert merged.askers == {100, 200, 300}
     assert merged.voters == {201, 202}
     assert merged.score == 5
+    assert (await store.ama.question(source.id)).decided_by == 9
     gone = await store.ama.question(chained.id)
     assert gone.state is Q.MERGED and gone.canonical_id == target.id
     again = await store.ama.merge(source.id, target.id, T0, actor=10)

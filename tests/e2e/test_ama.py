@@ -23,6 +23,7 @@ from bot.cli.main import main
 from bot.clock import ManualClock
 from bot.plan.ama import QuestionState, SessionState
 from testkit.harness import Harness, git
+from tests.builders import episode_md
 from tests.e2e.conftest import eventually
 from tests.e2e.episodes import SUNDAY, ours, world
 
@@ -57,8 +58,6 @@ async def ama_world(base: Path) -> AsyncIterator[Harness]:
 
 
 def _episode() -> str:
-    from tests.builders import episode_md
-
     return episode_md()
 
 

@@ -429,15 +429,6 @@ class AmaStore:
             seen.setdefault(row["author_id"], row["author_name"])
         return list(seen.items())
 
-    async def log(self, session_id: int) -> list[dict[str, object]]:
-        """The session's moves in order (for the record's counts and for audits)."""
-        rows = await self.db.fetchall(
-            "SELECT question_id, actor_id, move, from_state, to_state, at, detail FROM ama_log "
-            "WHERE session_id = ? ORDER BY id",
-            (session_id,),
-        )
-        return [{**dict(r), "at": from_db(r["at"])} for r in rows]
-
 
 # --- helpers (inside a transaction or not) -------------------------------------------------
 
@@ -479,6 +470,7 @@ def _question(row: sqlite3.Row) -> Question:
         canonical_id=row["canonical_id"],
         umbrella=bool(row["umbrella"]),
         notify=bool(row["notify"]),
+        decided_by=row["decided_by"],
     )
 
 
@@ -501,7 +493,12 @@ async def _move(
     if rule.target == QuestionState.ANSWERED:
         sets.append("answered_at = ?")
         params.append(to_db(now))
-    if rule.target in (QuestionState.APPROVED, QuestionState.DENIED, QuestionState.HELD):
+    if rule.target in (
+        QuestionState.APPROVED,
+        QuestionState.DENIED,
+        QuestionState.HELD,
+        QuestionState.MERGED,
+    ):
         sets.append("decided_by = ?")
         params.append(actor)
     if rule.target == QuestionState.DENIED:

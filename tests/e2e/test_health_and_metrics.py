@@ -5,7 +5,6 @@ counts the posts as they go out."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -35,12 +34,7 @@ async def get_json(h: Harness, path: str) -> tuple[int, dict[str, Any]]:
 
 async def until_status(h: Harness, status: int) -> tuple[int, dict[str, Any]]:
     """/healthz once it answers `status` (a gateway event's listener runs as its own task)."""
-    for _ in range(500):
-        answer = await get_json(h, "/healthz")
-        if answer[0] == status:
-            return answer
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"/healthz never answered {status}: {answer}")
+    return await eventually(lambda: get_json(h, "/healthz"), lambda answer: answer[0] == status)
 
 
 async def test_healthz_is_503_while_a_post_is_refused_and_200_once_fixed(tmp_path):

@@ -83,6 +83,11 @@ class SeriesSettings:
     ama_weekday: int = 4  # Monday = 0 ... Friday = 4
     ama_time: time = time(10, 30)
     ama_duration: timedelta = timedelta(minutes=30)
+    # Not a config key: set at start-up from the database (the bare namespace's owner). "" for the
+    # series that owns the bare key namespace (the one series of a database made before
+    # several series existed, or the first series of a new one); "<id>/" for every other, so
+    # two series' episode ids never share an outbox key.
+    key_prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +227,22 @@ class Settings:
     optin: OptinSettings = field(default_factory=OptinSettings)
     ama: AmaSettings = field(default_factory=AmaSettings)
     source: str | None = None  # the file these came from, for messages
+    # Every series of the community, each a whole Settings whose series-scoped sections
+    # (series, content, announcements, reminders, events, optin, ama) are that series' own,
+    # in the file's order. Empty for a file with one `[series]`: `shows()` is then (self,).
+    # The top-level sections above are the first series' (so one-series code reads them).
+    lineup: tuple[Settings, ...] = ()
+
+    def shows(self) -> tuple[Settings, ...]:
+        """One Settings per series, in the config file's order (never empty)."""
+        return self.lineup or (self,)
+
+    def show(self, series_id: str) -> Settings:
+        """The Settings of the series `series_id`; KeyError when no series has that id."""
+        for view in self.shows():
+            if view.series.id == series_id:
+                return view
+        raise KeyError(series_id)
 
 
 # --------------------------------------------------------------------------------------------

@@ -114,6 +114,20 @@ def _instant(text: str, key: str, what: str) -> datetime:
         raise ValueError(f"not a {what} key: {key!r}") from None
 
 
+def scoped_id(settings: Settings, episode_id: str) -> str:
+    """An episode's (or recap's) id as it appears in the keys of its series' posts, events
+    and opt-in marks: bare for the series owning the bare namespace, ``<series>/<id>`` for
+    every other (`SeriesSettings.key_prefix`). Old databases' keys stay as they were."""
+    return f"{settings.series.key_prefix}{episode_id}"
+
+
+def split_scoped_id(key_id: str) -> tuple[str | None, str]:
+    """``talk-tuesdays/s1-e02`` -> ("talk-tuesdays", "s1-e02"); a bare id -> (None, id): it
+    belongs to the series owning the bare namespace."""
+    series, slash, episode_id = key_id.partition("/")
+    return (series, episode_id) if slash else (None, key_id)
+
+
 def recap_key(recap_id: str) -> str:
     """``recap:s2-e05`` (the id from bot/content/identity.py, kept across renames)."""
     return f"recap:{recap_id}"

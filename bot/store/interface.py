@@ -63,6 +63,11 @@ class DuplicateKeyError(StoreError):
     """A post with this key is already in the outbox."""
 
 
+class FencedOut(StoreError):
+    """A write refused because this process no longer holds the lease's term it was fenced
+    with (`Store.fence`): another process took over. Nothing was written; step down."""
+
+
 @dataclass(slots=True)
 class ReconcileReport:
     """What one reconcile changed, by key."""
@@ -108,6 +113,9 @@ class LeaseInfo:
     acquired_at: datetime
     renewed_at: datetime
     expires_at: datetime
+    # Grows by one each time the lease changes hands (or is taken again after it expired);
+    # renewals keep it. Writes fenced with an older term are refused (`Store.fence`).
+    term: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,6 +442,12 @@ class Store(Protocol):
     @property
     def first_start(self) -> bool:
         """No start against this database has finished its first-start work yet."""
+        ...
+
+    def fence(self, holder: str, term: int) -> None:
+        """From now on every write through this store checks, inside its own transaction,
+        that the lease is still `holder`'s at `term`, and raises `FencedOut` without
+        writing otherwise. Not called: no check (tools, tests, one process alone)."""
         ...
 
     async def mark_initialised(self, now: datetime | None = None) -> None: ...

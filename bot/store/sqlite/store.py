@@ -70,6 +70,9 @@ class SqliteStore:
         recap backlog). Stays true after a crash until `mark_initialised` is called."""
         return self._first_start
 
+    def fence(self, holder: str, term: int) -> None:
+        raise NotImplementedError("fencing is being built (issue 22)")
+
     async def mark_initialised(self, now: datetime | None = None) -> None:
         await self.state.set(INITIALISED_KEY, (now or self.clock()).isoformat())
         self._first_start = False

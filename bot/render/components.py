@@ -35,17 +35,26 @@ ROUTER_REST_MAX = 90
 _HASHED = "#"
 
 
-def ics_custom_id(episode_id: str) -> str:
-    """The "Add to calendar" id: the episode id, or a short hash of it when the id is too long
-    for the router (`ics_episode_id` finds the episode again)."""
-    custom_id = f"{ICS_PREFIX}{episode_id}"
+def ics_target(episode_id: str, series: str | None = None) -> str:
+    """What an "Add to calendar" button names: the episode id, ``<series>:<id>`` when the
+    community has several series (an id without a series means the first: the buttons
+    posted before there were several)."""
+    return f"{series}:{episode_id}" if series else episode_id
+
+
+def ics_custom_id(episode_id: str, series: str | None = None) -> str:
+    """The "Add to calendar" id: its target (`ics_target`), or a short hash of it when too
+    long for the router (`ics_episode_id` finds the episode again)."""
+    target = ics_target(episode_id, series)
+    custom_id = f"{ICS_PREFIX}{target}"
     if len(custom_id) - len("amabot:") <= ROUTER_REST_MAX:
         return custom_id
-    return f"{ICS_PREFIX}{_HASHED}{_short_hash(episode_id)}"
+    return f"{ICS_PREFIX}{_HASHED}{_short_hash(target)}"
 
 
 def ics_episode_id(arg: str, episode_ids: Iterable[str]) -> str | None:
-    """The episode id an "Add to calendar" click names (what follows ``amabot:ics:``)."""
+    """The target an "Add to calendar" click names (what follows ``amabot:ics:``), found
+    among `episode_ids` (the `ics_target`s of the episodes) when it was hashed."""
     if not arg.startswith(_HASHED):
         return arg or None
     wanted = arg[len(_HASHED) :]
@@ -81,9 +90,12 @@ def ask_button(episode_id: str) -> dict[str, Any] | None:
     return {"type": 2, "style": 1, "label": "Ask a question", "custom_id": custom_id}
 
 
-def episode_action_buttons(episode: Episode, now: datetime) -> list[dict[str, Any]]:
+def episode_action_buttons(
+    episode: Episode, now: datetime, series: str | None = None
+) -> list[dict[str, Any]]:
     """ "Add to calendar" and "Remind me", while a livestream or AMA of the episode is ahead
-    (a TBD, aired or cancelled episode has nothing to put in a calendar or remind of)."""
+    (a TBD, aired or cancelled episode has nothing to put in a calendar or remind of).
+    `series`: the episode's series' id when the community has several."""
     if episode.status is EpisodeStatus.CANCELLED:
         return []
     if not any(
@@ -96,7 +108,7 @@ def episode_action_buttons(episode: Episode, now: datetime) -> list[dict[str, An
             "type": 2,
             "style": 2,
             "label": "Add to calendar",
-            "custom_id": ics_custom_id(episode.id),
+            "custom_id": ics_custom_id(episode.id, series),
         }
     )
     buttons.append(remind_me_button())

@@ -196,12 +196,15 @@ def episode_reply(
     event_urls: Mapping[str, str] | None = None,
     actions: bool = False,
     ama_record: AmaRecord | None = None,
+    series: str | None = None,
 ) -> Payload:
-    """The `/episode` answer: one embed and the link buttons that exist.
+    """The `/episode` answer: one embed and the link buttons that exist; its footer names
+    the series (`settings` is the episode's series' view).
 
     `event_urls` maps "ama"/"livestream" to the Discord scheduled event made for it; the AMA's
     is preferred over a hand-pasted `ama.url` ("Interested?"). With `actions`, a second row
-    offers "Add to calendar" and "Remind me" (handled by the bot, not links)."""
+    offers "Add to calendar" and "Remind me" (handled by the bot, not links); `series`, the
+    series' id when there are several, goes into their ids."""
     status, color = episode_status(episode, now)
     description = status
     if episode.summary.strip():
@@ -228,7 +231,7 @@ def episode_reply(
         _link_button("Read the recap", recap_url),
     )
     if actions:
-        buttons.extend(_rows(*episode_action_buttons(episode, now)))
+        buttons.extend(_rows(*episode_action_buttons(episode, now, series)))
     return fit_message(
         {
             "content": "",
@@ -282,19 +285,31 @@ def ama_record_field(record: AmaRecord, settings: Settings) -> dict[str, Any]:
     return _field("AMA Q&A", value)
 
 
-def autocomplete_name(episode: Episode) -> str:
-    """``S2:E5 · Fine Tuning & Distillation — Dave Voutila`` in at most 100 characters."""
+def autocomplete_name(episode: Episode, series: str | None = None) -> str:
+    """``S2:E5 · Fine Tuning & Distillation — Dave Voutila`` in at most 100 characters;
+    ``Model Mondays · S2:E5 · …`` when `series` (its series' name) is given."""
+    prefix = series_prefix(series)
+    limit = CHOICE_NAME_MAX - len(prefix)
     title = one_line(episode.title)
     base = f"{episode.code} · {title}" if title else episode.code
     who = ", ".join(one_line(g) for g in episode.guests if one_line(g))
     if who:
         full = f"{base} — {who}"
-        if len(full) <= CHOICE_NAME_MAX:
-            return full
-        room = CHOICE_NAME_MAX - len(base) - len(" — ")
+        if len(full) <= limit:
+            return prefix + full
+        room = limit - len(base) - len(" — ")
         if room >= 12:
-            return f"{base} — {cut(who, room)}"
-    return cut(base, CHOICE_NAME_MAX)
+            return f"{prefix}{base} — {cut(who, room)}"
+    return prefix + cut(base, limit)
+
+
+SERIES_NAME_MAX = 32  # of a choice's 100 characters: the rest is the episode's
+
+
+def series_prefix(series: str | None) -> str:
+    """``Model Mondays · `` before a choice or suggestion naming its series ("" for none)."""
+    name = one_line(series or "")
+    return f"{cut(name, SERIES_NAME_MAX)} · " if name else ""
 
 
 _CODE_IN_TITLE = re.compile(r"\bS\d+\s*:?\s*E\d+", re.IGNORECASE)
@@ -433,13 +448,17 @@ def _recap_image(
     return None, None
 
 
-def recap_autocomplete_name(recap: Recap, episode: Episode | None) -> str:
-    """``S2:E5 · Understanding Fine Tuning … · 2025-07-14`` in at most 100 characters."""
+def recap_autocomplete_name(
+    recap: Recap, episode: Episode | None, series: str | None = None
+) -> str:
+    """``S2:E5 · Understanding Fine Tuning … · 2025-07-14`` in at most 100 characters;
+    ``Model Mondays · S2:E5 · …`` when `series` (its series' name) is given."""
+    prefix = series_prefix(series)
     title = one_line(recap.title) or recap.id
     if episode is not None and not _CODE_IN_TITLE.search(title[:30]):
         title = f"{episode.code} · {title}"
     suffix = f" · {recap.published.date().isoformat()}"
-    return cut(title, CHOICE_NAME_MAX - len(suffix)) + suffix
+    return prefix + cut(title, CHOICE_NAME_MAX - len(prefix) - len(suffix)) + suffix
 
 
 def recap_announcement(
@@ -485,6 +504,51 @@ def schedule_reply(
     season: int | None = None,
 ) -> Payload:
     """`/schedule`: one line pair per coming livestream or AMA."""
+    embed = _schedule_embed(
+        settings.series.name, items, now=now, season=season, budget=EMBED_DESCRIPTION_MAX - 40
+    )
+    embed["footer"] = {"text": SCHEDULE_FOOTER}
+    return fit_message({"content": "", "embeds": [embed], "allowed_mentions": allowed_mentions(0)})
+
+
+SCHEDULE_FOOTER = "Times are shown in your own time zone."
+_SCHEDULE_TOTAL = 5600  # of an message's 6000 embed characters, leaving room for titles
+
+
+def schedule_by_series_reply(
+    groups: Sequence[tuple[str, list[tuple[Episode, ShowEvent]]]],
+    *,
+    now: datetime,
+    season: int | None = None,
+) -> Payload:
+    """`/schedule` across several series: one embed per series (its name, its coming
+    livestreams and AMAs), in the order given; the message's room shared between them."""
+    shown = list(groups)
+    if len(shown) > EMBEDS_MAX:
+        shown = [g for g in shown if g[1]] or shown  # the series with nothing coming go first
+    left_out = len(shown) - EMBEDS_MAX
+    shown = shown[:EMBEDS_MAX]
+    titles = sum(min(len(one_line(name)), 200) + 40 for name, _items in shown)
+    budget = max(200, min(EMBED_DESCRIPTION_MAX - 40, (_SCHEDULE_TOTAL - titles) // len(shown)))
+    embeds = [
+        _schedule_embed(name, items, now=now, season=season, budget=budget) for name, items in shown
+    ]
+    footer = SCHEDULE_FOOTER
+    if left_out > 0:
+        footer += f" {left_out} more series: pick one with the series option."
+    embeds[-1]["footer"] = {"text": footer}
+    return fit_message({"content": "", "embeds": embeds, "allowed_mentions": allowed_mentions(0)})
+
+
+def _schedule_embed(
+    series_name: str,
+    items: list[tuple[Episode, ShowEvent]],
+    *,
+    now: datetime,
+    season: int | None,
+    budget: int,
+) -> dict[str, Any]:
+    """One series' coming livestreams and AMAs, in at most `budget` characters."""
     lines: list[str] = []
     used = 0
     shown = 0
@@ -493,7 +557,7 @@ def schedule_reply(
         live = " · 🔴 live now" if ev.is_running(now) else ""
         title = escape_markdown(cut(one_line(ep.title), 150))
         entry = f"**{ep.code}** · {title} — {KIND_NAMES[ev.kind]}{live}\n{when_line(start)}"
-        if used + len(entry) + 2 > EMBED_DESCRIPTION_MAX - 40:
+        if used + len(entry) + 2 > budget:
             break
         lines.append(entry)
         used += len(entry) + 2
@@ -504,13 +568,12 @@ def schedule_reply(
     description = (
         "\n\n".join(lines) if lines else f"Nothing is scheduled{where} right now. Check back soon!"
     )
-    embed = {
-        "title": f"{settings.series.name}: coming up" + (f" (season {season})" if where else ""),
+    return {
+        "title": cut(f"{one_line(series_name)}: coming up", 200)
+        + (f" (season {season})" if where else ""),
         "description": description,
         "color": COLOR_DEFAULT,
-        "footer": {"text": "Times are shown in your own time zone."},
     }
-    return fit_message({"content": "", "embeds": [embed], "allowed_mentions": allowed_mentions(0)})
 
 
 def not_found_reply(kind: str, query: str, suggestions: list[str]) -> Payload:

@@ -18,6 +18,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.config import Settings
+from bot.content.across import find_series, series_choices
 from bot.content.lookup import MAX_QUERY, named_episode
 from bot.discord.app import AmaBot, ButtonHandler, UserFacingError, in_time
 from bot.discord.organisers import organiser_refusal, require_organiser
@@ -69,8 +71,9 @@ class Announce(
     @app_commands.describe(
         message="The text to post (up to 2000 characters). Mentions in it never ping anyone.",
         when="Series time zone: `tomorrow 09:00`, `in 2h`, `friday 10:30`, `2026-12-01 09:00`.",
-        channel="Where to post (default: the announcements channel).",
+        channel="Where to post (default: the series' announcements channel).",
         role="A role to ping (default: nobody).",
+        series="Whose announcement: its channel and time zone (default: the first series).",
     )
     async def create(
         self,
@@ -79,9 +82,22 @@ class Announce(
         when: str,
         channel: discord.TextChannel | None = None,
         role: discord.Role | None = None,
+        series: str | None = None,
     ) -> None:
         """Schedule an announcement: shows you a preview to confirm before anything is saved."""
-        await self.cog.create_preview(interaction, message, when, channel, role)
+        await self.cog.create_preview(interaction, message, when, channel, role, series)
+
+    @create.autocomplete("series")
+    async def create_series_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        if organiser_refusal(interaction) is not None:
+            return []
+        named = [(v.series.id, v.series.name) for v in self.cog.bot.settings.shows()]
+        return [
+            app_commands.Choice(name=name[:100], value=series_id)
+            for name, series_id in series_choices(named, current[:100])
+        ]
 
     @app_commands.command(name="list")
     @app_commands.describe(page="Page number (10 posts a page).")
@@ -165,8 +181,9 @@ class Organisers(commands.Cog):
         when: str,
         channel: discord.TextChannel | None,
         role: discord.Role | None,
+        series: str | None = None,
     ) -> None:
-        settings = self.bot.settings
+        settings = self._series(series)
         role_id = role.id if role is not None else 0
         try:
             check_message(message, role_id)
@@ -179,7 +196,8 @@ class Organisers(commands.Cog):
             else None
         )
         if target is None:
-            raise UserFacingError("Pick a channel: no announcements channel is configured.")
+            whose = f" for {settings.series.name}" if len(self.bot.settings.shows()) > 1 else ""
+            raise UserFacingError(f"Pick a channel: no announcements channel is configured{whose}.")
         problem = _cannot_post(target)
         if problem:
             raise UserFacingError(problem)
@@ -197,6 +215,18 @@ class Organisers(commands.Cog):
         preview = announcement_preview(payload, due_at=due, channel_id=target.id, role_id=role_id)
         preview["components"] = draft_buttons(draft_id)
         await reply(interaction, preview)
+
+    def _series(self, series: str | None) -> Settings:
+        """The series an organiser named (its id, from the choices, or its name), by default
+        the first; an unknown name is their mistake, told privately."""
+        shows = self.bot.settings.shows()
+        if not series or not series.strip():
+            return shows[0]
+        n = find_series([(v.series.id, v.series.name) for v in shows], series)
+        if n is None:
+            known = ", ".join(v.series.name for v in shows)
+            raise UserFacingError(f"I don't know a series {series[:100]!r}. The series: {known}.")
+        return shows[n]
 
     async def on_button(self, interaction: discord.Interaction, rest: str) -> None:
         action, _, arg = rest.partition(":")

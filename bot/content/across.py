@@ -99,39 +99,13 @@ class Across:
     # ------------------------------------------------------------------ series option
 
     def pick_series(self, text: str | None) -> Show | None:
-        """The series a member named in the `series` option: its id (what a choice sends),
-        else its name, else the one series whose id or name starts with it; None when
-        nothing (or more than one) fits."""
-        wanted = (text or "").strip().casefold()
-        if not wanted:
-            return None
-        for show in self.shows:
-            if wanted in (show.id.casefold(), show.name.strip().casefold()):
-                return show
-        starting = [
-            s
-            for s in self.shows
-            if s.id.casefold().startswith(wanted) or s.name.casefold().startswith(wanted)
-        ]
-        return starting[0] if len(starting) == 1 else None
+        """The series a member named in the `series` option (`find_series`)."""
+        n = find_series([(s.id, s.name) for s in self.shows], text)
+        return self.shows[n] if n is not None else None
 
     def series_choices(self, current: str, limit: int = 25) -> list[tuple[str, str]]:
-        """(name, id) of the series matching what is typed: start of a word first."""
-        typed = (current or "").strip().casefold()
-        scored = []
-        for n, show in enumerate(self.shows):
-            name = show.name.casefold()
-            if not typed or name.startswith(typed) or show.id.casefold().startswith(typed):
-                rank = 0
-            elif any(w.startswith(typed) for w in name.split()):
-                rank = 1
-            elif typed in name or typed in show.id.casefold():
-                rank = 2
-            else:
-                continue
-            scored.append((rank, n, show))
-        scored.sort(key=lambda r: (r[0], r[1]))
-        return [(s.name, s.id) for _rank, _n, s in scored[:limit]]
+        """(name, id) of the series matching what is typed (`series_choices`)."""
+        return series_choices([(s.id, s.name) for s in self.shows], current, limit)
 
     def _scope(self, series: Show | None) -> tuple[Show, ...]:
         return (series,) if series is not None else self.shows
@@ -309,6 +283,49 @@ class Across:
             (show, show.index.upcoming_events(now, season=season, limit=limit))
             for show in self._scope(series)
         ]
+
+
+# ---------------------------------------------------------------------- the series option
+
+
+def find_series(named: Sequence[tuple[str, str]], text: str | None) -> int | None:
+    """Which of the (id, name) series a `series` option names: its id (what a choice
+    sends), else its name, else the one series whose id or name starts with it; None when
+    nothing (or more than one) fits. Organisers' commands use it too."""
+    wanted = (text or "").strip().casefold()
+    if not wanted:
+        return None
+    for n, (series_id, name) in enumerate(named):
+        if wanted in (series_id.casefold(), name.strip().casefold()):
+            return n
+    starting = [
+        n
+        for n, (series_id, name) in enumerate(named)
+        if series_id.casefold().startswith(wanted) or name.casefold().startswith(wanted)
+    ]
+    return starting[0] if len(starting) == 1 else None
+
+
+def series_choices(
+    named: Sequence[tuple[str, str]], current: str, limit: int = 25
+) -> list[tuple[str, str]]:
+    """(name, id) of the (id, name) series matching what is typed: the start of the name or
+    id first, then the start of a word, then anywhere; config order within each."""
+    typed = (current or "").strip().casefold()
+    scored = []
+    for n, (series_id, shown) in enumerate(named):
+        name = shown.casefold()
+        if not typed or name.startswith(typed) or series_id.casefold().startswith(typed):
+            rank = 0
+        elif any(w.startswith(typed) for w in name.split()):
+            rank = 1
+        elif typed in name or typed in series_id.casefold():
+            rank = 2
+        else:
+            continue
+        scored.append((rank, n, shown, series_id))
+    scored.sort(key=lambda r: (r[0], r[1]))
+    return [(shown, series_id) for _rank, _n, shown, series_id in scored[:limit]]
 
 
 # ---------------------------------------------------------------------- ranking

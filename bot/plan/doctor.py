@@ -10,7 +10,7 @@ names the problem itself, so the running bot tells the organisers once per probl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.config import Settings
 from bot.plan.permissions import (
@@ -125,7 +125,28 @@ class ConfiguredChannel:
 
 
 def configured_channels(settings: Settings) -> list[ConfiguredChannel]:
-    """Every channel the configuration names, once per (id, use)."""
+    """Every channel the configuration names, once per (id, use). With several series,
+    one set per series, each labelled with its series' name and keyed
+    ``series[<id>].<key>``; a channel two series share (or the organisers' alerts, which
+    belong to no series) is listed once, with every label that names it."""
+    shows = settings.shows()
+    if len(shows) == 1:
+        return _series_channels(settings)
+    found: list[ConfiguredChannel] = []
+    for view in shows:
+        for ch in _series_channels(view):
+            if ch.key.startswith("organisers."):
+                found.append(ch)  # the community's, not a series'
+                continue
+            label = ", ".join(f"{view.series.name}: {part}" for part in ch.label.split(", "))
+            found.append(
+                ConfiguredChannel(label, f"series[{view.series.id}].{ch.key}", ch.id, ch.use)
+            )
+    return _once_per_use(found)
+
+
+def _series_channels(settings: Settings) -> list[ConfiguredChannel]:
+    """The channels one series' settings name, once per (id, use)."""
     r = settings.reminders
     found = [
         ConfiguredChannel(
@@ -209,9 +230,9 @@ def _once_per_use(found: list[ConfiguredChannel]) -> list[ConfiguredChannel]:
             seen[(ch.id, ch.use)] = ch
         elif ch.id:
             first = seen[(ch.id, ch.use)]
-            seen[(ch.id, ch.use)] = ConfiguredChannel(
-                f"{first.label}, {ch.label}", first.key, ch.id, ch.use
-            )
+            labels = first.label.split(", ")
+            labels += [part for part in ch.label.split(", ") if part not in labels]
+            seen[(ch.id, ch.use)] = ConfiguredChannel(", ".join(labels), first.key, ch.id, ch.use)
     return list(seen.values())
 
 
@@ -297,8 +318,13 @@ def check_discord(settings: Settings, facts: DiscordFacts) -> list[Finding]:
     for ch in configured_channels(settings):
         out.append(_check_channel(ch, facts, guild))
     out.extend(_check_roles(settings, facts, guild))
-    if settings.events.enabled:
-        out.append(_check_events(settings, guild))
+    shows = settings.shows()
+    events = [view for view in shows if view.events.enabled]
+    for view in events:
+        finding = _check_events(view, guild)
+        if len(shows) > 1:
+            finding = replace(finding, check=f"{view.series.name}: {finding.check}")
+        out.append(finding)
     return out
 
 
@@ -423,7 +449,22 @@ def _role_uses(
     settings: Settings,
 ) -> tuple[dict[int, list[str]], dict[int, list[str]], dict[int, list[str]]]:
     """Role id -> the config keys naming it: roles the bot pings, gives members, and the
-    organisers' roles."""
+    organisers' roles. With several series, every series' (``series[<id>].<key>``)."""
+    shows = settings.shows()
+    pinged: dict[int, list[str]] = {}
+    assigned: dict[int, list[str]] = {}
+    for view in shows:
+        scope = f"series[{view.series.id}]." if len(shows) > 1 else ""
+        one_pinged, one_assigned = _series_roles(view)
+        for mine, into in ((one_pinged, pinged), (one_assigned, assigned)):
+            for rid, keys in mine.items():
+                into.setdefault(rid, []).extend(scope + key for key in keys)
+    organisers = {rid: ["organisers.role_ids"] for rid in settings.organisers.role_ids}
+    return pinged, assigned, organisers
+
+
+def _series_roles(settings: Settings) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """One series' roles the bot pings and gives members, with the keys naming them."""
     pinged: dict[int, list[str]] = {}
     for key, rid in (
         ("announcements.role_id", settings.announcements.role_id),
@@ -441,8 +482,7 @@ def _role_uses(
     ):
         if rid:
             assigned.setdefault(rid, []).append(key)
-    organisers = {rid: ["organisers.role_ids"] for rid in settings.organisers.role_ids}
-    return pinged, assigned, organisers
+    return pinged, assigned
 
 
 def _role_problems(

@@ -171,7 +171,15 @@ def ama_entity(settings: Settings) -> str:
 
 
 def features(settings: Settings) -> set[str]:
-    """The features of the table the configuration turns on."""
+    """The features of the table the configuration turns on, in any of its series."""
+    on: set[str] = set()
+    for view in settings.shows():
+        on |= _series_features(view)
+    return on
+
+
+def _series_features(settings: Settings) -> set[str]:
+    """The features one series' settings turn on."""
     on = {"posts"}
     o = settings.optin
     if o.livestream_role_id or o.ama_role_id or o.recaps_role_id:

@@ -363,7 +363,9 @@ def _example_series_block() -> str:
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     start = lines.index("# ---- Several series " + "-" * 74)
     block = [
-        ln[2:] for ln in lines[start:] if ln.startswith("# [") or ln.startswith("# ") and "=" in ln
+        ln[2:]
+        for ln in lines[start:]
+        if ln.startswith("# [") or (ln.startswith("# ") and "=" in ln)
     ]
     return "\n".join(block)
 

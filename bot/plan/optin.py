@@ -93,6 +93,8 @@ class Preference:
     # When the member last set this choice (the store's updated_at). Recap DMs start from
     # here; not part of equality, so a choice compares by what it is, not when it was made.
     since: datetime | None = field(default=None, compare=False)
+    # The series (show) the choice is for, by id ("" in a database not bound to a series yet).
+    series: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,13 +164,20 @@ async def start_webhook(
     Prometheus' scrape, `/ama/<episode>/screen` the AMA on screen and `/status` the
     organisers' page (each with its token in the environment). A taken port raises."""
     configured = settings.content.branch
+    several = len(service.syncs) > 1
 
     def content_branch() -> Awaitable[str | None] | str | None:
         # The configured branch, else whatever the checkout is on; without git any push
-        # is worth a rescan.
+        # is worth a rescan. With several checkouts, every push is routed by its
+        # repository (a push to another branch makes a pull that finds nothing new).
+        if several:
+            return None
         if configured:
             return configured
         return git.current_branch() if git is not None else None
+
+    def on_push(payload: dict[str, Any]) -> None:
+        service.request_pull_for(payload.get("repository"), "webhook")
 
     routes = [calendar_route(calendar_feed)]
     if metrics is not None:
@@ -184,7 +191,7 @@ async def start_webhook(
     app = make_webhook_app(
         secret=secret,
         branch=content_branch,
-        on_push=lambda _payload: service.sync.request_pull("webhook"),
+        on_push=on_push,
         health=service.health,
         ready=ready,
         extra_routes=routes,

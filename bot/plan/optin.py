@@ -41,7 +41,7 @@ from typing import Any, Literal
 from bot.config import Settings, default_grace
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
 from bot.durations import duration_label, parse_duration_label, spoken_duration
-from bot.plan.kinds import KINDS, parse_recap_key
+from bot.plan.kinds import KINDS, parse_recap_key, scoped_id
 
 # The DM keys' formats are declared with their kind in bot/plan/kinds.py (also imported from here).
 from bot.plan.kinds import RECAP_DM_INFIX as RECAP_DM_INFIX
@@ -204,14 +204,16 @@ def plan_dm_reminders(
             members: dict[int, timedelta] = {
                 m: leads[kind] for m, leads in wants.items() if kind in leads
             }
-            for member in interest_by_event.get(event_key(episode.id, kind), ()):
+            for member in interest_by_event.get(
+                event_key(scoped_id(settings, episode.id), kind), ()
+            ):
                 members.setdefault(member, wants.get(member, {}).get(kind, INTERESTED_LEAD))
             for member, lead in members.items():
                 due = start - lead
                 deadline = min(due + default_grace(lead), start)
                 if deadline <= now:
                     continue
-                key = dm_key(member, episode.id, kind, lead, start)
+                key = dm_key(member, scoped_id(settings, episode.id), kind, lead, start)
                 planned[key] = PlannedPost(
                     key=key,
                     kind="dm",

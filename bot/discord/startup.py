@@ -9,6 +9,8 @@ import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from discord.ext import commands
@@ -78,6 +80,15 @@ async def content_checkout(settings: Settings) -> GitContent | None:
     return git
 
 
+async def content_checkouts(settings: Settings) -> dict[Path, GitContent | None]:
+    """The git checkout of each distinct content path of the series (None: rescanned)."""
+    gits: dict[Path, GitContent | None] = {}
+    for view in settings.shows():
+        if view.content.path not in gits:
+            gits[view.content.path] = await content_checkout(view)
+    return gits
+
+
 def events_api(bot: commands.Bot, settings: Settings) -> DiscordEventsApi | None:
     """The scheduled events API with `[events] enabled` (it needs the server's id)."""
     if not settings.events.enabled:
@@ -130,19 +141,27 @@ async def start_ama(bot: Any, service: PostingService, git: GitContent | None) -
     return ama
 
 
-def build_posting(bot: Any, git: GitContent | None) -> PostingService:
+def build_posting(bot: Any, gits: Mapping[Path, GitContent | None]) -> PostingService:
     """The Discord-free posting service with the bot's Discord parts. `bot` is the AmaBot:
-    its settings, store, index, clock and environment, and `stop_for` to stop from inside."""
+    its settings, store, lineup (every series' index), binding, clock and environment, and
+    `stop_for` to stop from inside; `gits`: each content path's checkout."""
+    settings = bot.settings
+    any_events = any(view.events.enabled for view in settings.shows())
     return PostingService(
-        settings=bot.settings,
+        settings=settings,
         store=bot.db,
         index=bot.index,
-        sender=DiscordSender(bot, content_root=bot.settings.content.path),
+        sender=DiscordSender(bot, content_root=settings.content.path),
         clock=bot.clock,
-        git=git,
+        git=gits.get(settings.content.path),
         sweep_interval=bot.sweep_interval,
-        events_api=events_api(bot, bot.settings),
+        events_api=events_api(
+            bot, replace(settings, events=replace(settings.events, enabled=any_events))
+        ),
         on_stop=bot.stop_for,
+        lineup=bot.lineup,
+        binding=bot.binding,
+        gits=gits,
     )
 
 

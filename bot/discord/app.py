@@ -214,6 +214,7 @@ class AmaBot(commands.Bot):
         # The posting service once built (kept, stopped, after close); None before.
         self.posting_service: PostingService | None = None
         self.ama_service: AmaService | None = None
+        self.ama_services: dict[str, AmaService] = {}
         self.webhook: WebhookServer | None = None
         self.index = ContentIndex(settings.content.path, settings)
         # Every series' index, built at start-up once the store says whose keys are bare.
@@ -282,9 +283,11 @@ class AmaBot(commands.Bot):
         self.metrics.watch(outbox=self.db.outbox)
         self.posting_service = service
         await service.start()
-        if settings.ama.enabled:
-            self.ama_service = await start_ama(self, service, git)
-            self.ama_service.questions.metrics = self.metrics
+        self.ama_services = await start_ama(self, service, gits)
+        for ama in self.ama_services.values():
+            ama.questions.metrics = self.metrics
+        # The first series with an AMA: what the AMA's commands and buttons use.
+        self.ama_service = next(iter(self.ama_services.values()), None)
         if not settings.webhook.listen:
             return
         try:

@@ -20,6 +20,7 @@ from bot.content.index import ContentIndex
 from bot.discord.ama import DiscordAmaPlaces
 from bot.discord.scheduled_events import DiscordEventsApi
 from bot.discord.sender import DiscordSender
+from bot.plan.kinds import parse_ama_dm_key
 from bot.services.ama import WAKE_PREFIX, AmaService
 from bot.services.ama_record import RecordPublisher
 from bot.services.gitsync import GitContent
@@ -102,10 +103,52 @@ def events_api(bot: commands.Bot, settings: Settings) -> DiscordEventsApi | None
     return None
 
 
-async def start_ama(bot: Any, service: PostingService, git: GitContent | None) -> AmaService:
-    """The AMA with `[ama] enabled`: one scheduler (the posting service's wake-ups), the
-    outbox for every message, its sessions following the content after each reload."""
-    settings = bot.settings
+async def start_ama(
+    bot: Any, service: PostingService, gits: Mapping[Path, GitContent | None]
+) -> dict[str, AmaService]:
+    """The AMA of every series with `[ama] enabled` (its own sessions, channels and record
+    folder): one scheduler (the posting service's wake-ups), the outbox for every message,
+    each series' sessions following its content after each reload. By series id."""
+    services: dict[str, AmaService] = {}
+    indexes = dict((v.series.id, i) for v, i in bot.lineup) if bot.lineup else {}
+    for settings in bot.settings.shows():
+        if settings.ama.enabled:
+            index = indexes.get(settings.series.id, bot.index)
+            git = gits.get(settings.content.path)
+            services[settings.series.id] = _start_series_ama(bot, service, settings, index, git)
+    if not services:
+        return services
+
+    async def on_wake(key: str) -> None:
+        # ``amawake:<session>:…``: the session's own series handles it.
+        sid_text = key.removeprefix(WAKE_PREFIX).partition(":")[0]
+        session = await bot.db.ama.session(int(sid_text)) if sid_text.isdigit() else None
+        owner = services.get(session.key.series) if session is not None else None
+        for series_ama in [owner] if owner is not None else list(services.values()):
+            await series_ama.on_wake(key)
+
+    async def dm_refused(key: str, member_id: int, payload_text: str) -> None:
+        # An AMA DM's key names its series (`ama_dm_key`).
+        try:
+            series = parse_ama_dm_key(key)[1]
+        except ValueError:
+            return
+        owner = services.get(series)
+        if owner is not None:
+            await owner.dm_refused(key, member_id, payload_text)
+
+    service.add_wake_handler(WAKE_PREFIX, on_wake)
+    service.alerts.on_dm_closed = dm_refused
+    return services
+
+
+def _start_series_ama(
+    bot: Any,
+    service: PostingService,
+    settings: Settings,
+    index: ContentIndex,
+    git: GitContent | None,
+) -> AmaService:
     publisher = (
         RecordPublisher(git, folder=settings.content.ama, branch_prefix=settings.ama.branch_prefix)
         if git is not None
@@ -122,22 +165,20 @@ async def start_ama(bot: Any, service: PostingService, git: GitContent | None) -
         discord=DiscordAmaPlaces(bot, settings.discord.guild_id),
         publisher=publisher,
     )
-    service.add_wake_handler(WAKE_PREFIX, ama.on_wake)
 
     async def follow_content() -> None:
-        await ama.sync_content(bot.index.episodes())
+        await ama.sync_content(index.episodes())
 
     async def first_start() -> None:
         await follow_content()
         await ama.start()
 
     service.add_content_listener(follow_content)
-    service.alerts.on_dm_closed = ama.dm_refused
     # Beside the start, not in it: the sessions' posts are delivered from here, and a post
     # a crash left "sending" waits for the gateway to read the history before any resend
     # (awaited in setup_hook, that wait held the gateway back: a 30 s stall at every start
     # after a crash mid-AMA).
-    service.spawn(first_start(), "amabot-ama-startup")
+    service.spawn(first_start(), f"amabot-ama-startup-{settings.series.id}")
     return ama
 
 

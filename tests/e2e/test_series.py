@@ -10,6 +10,8 @@ The clock is a ManualClock: advance it, then `deliver_due()`.
 from __future__ import annotations
 
 import contextlib
+import json
+import shutil
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -235,3 +237,73 @@ async def test_a_single_series_database_keeps_its_keys_when_a_series_is_added(tm
         new = set(after) - set(before)
         assert new and all(k.startswith("reminder:talk/") for k in new)
         assert len(h.sandbox.messages(talk.reminders)) == 1
+
+
+# -- a database of the previous version (before several series) ------------------------------
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "series_upgrade"
+
+
+async def test_a_database_of_the_previous_version_upgrades_in_place_and_resends_nothing(tmp_path):
+    """tests/fixtures/series_upgrade/amabot-7aca589.sqlite3 was written by a real run of the
+    code of commit 7aca589 (make_fixture.py there): recaps sent and one in the backlog,
+    reminders and a member's DMs pending, an "Interested" mark, scheduled events, AMA
+    sessions. This code opens it with the same single-`[series]` config, then with a second
+    series added."""
+    from tests.fixtures.series_upgrade.make_fixture import S2_E08, WHEN, overrides
+
+    facts = json.loads((FIXTURE / "amabot-7aca589.json").read_text(encoding="utf-8"))
+    old = facts["outbox"]
+    clock = ManualClock(WHEN)
+    h = Harness(tmp_path / "world", clock=clock)
+    await h.start()  # the same guild, channels and roles as the run that wrote the fixture
+    try:
+        h.overrides = overrides(h)
+        h.reload_config()
+        await h.merge({"episodes/s2-e08.md": S2_E08}, "s2-e08 is coming")
+        database = h.settings.storage.database
+        shutil.copy(FIXTURE / "amabot-7aca589.sqlite3", database)
+        await h.start_bot()
+        db = h.bot.db
+        assert db.db.schema_before == 6 and not db.first_start
+        await h.posting.reconcile()
+        await h.posting.deliver_due()
+        rows = {p.key: p for p in await db.outbox.all()}
+        # The same keys in the same states; every row now the one series'.
+        assert {k: p.status.value for k, p in rows.items()} == old
+        assert {p.series for p in rows.values()} == {"model-mondays"}
+        assert await db.state.get("series.home") == "model-mondays"
+        assert [(p.series, p.mode) for p in await db.optin.prefs()] == [("model-mondays", "dm")]
+        assert await db.optin.interested(series="model-mondays") != []
+        assert sorted(await db.events.all(series="model-mondays")) == facts["events"]
+        sessions = await db.ama.sessions()
+        assert [s.key.episode_id for s in sessions] == facts["ama_sessions"]
+        # Nothing that was sent (or recorded as backlog) goes out again.
+        settled = [k for k, status in old.items() if status in ("sent", "skipped")]
+        assert all(sends_of(h, key) == [] for key in settled)
+        assert h.sandbox.messages(h.announcements) == []
+
+        # A second series added to the config: the old rows stay the first series' (bare
+        # keys); the new one has its own first start (its old recap is backlog, not news).
+        # Its content is merged first (the running bot, one series, pulls it and ignores it).
+        old_recap = recap_md("t-old", "An old talk", WHEN - 30 * 24 * H, episode=None)
+        await merge(h, {"talk/recaps/t-old.md": old_recap}, "talk tuesdays content")
+        talk = h.add_series(TALK, "Talk Tuesdays")
+        await h.restart_bot()
+        db = h.bot.db
+        await h.posting.reconcile()
+        await h.posting.deliver_due()
+        rows = {p.key: p for p in await db.outbox.all()}
+        assert {k: rows[k].status.value for k in old} == old
+        assert {rows[k].series for k in old} == {"model-mondays"}
+        backlog = rows["recap:talk/t-old"]
+        assert (backlog.status, backlog.reason, backlog.series) == (
+            PostStatus.SKIPPED,
+            "backlog",
+            TALK,
+        )
+        assert set(rows) - set(old) == {"recap:talk/t-old"}
+        assert h.sandbox.messages(talk.announcements) == []
+        assert all(sends_of(h, key) == [] for key in settled)
+    finally:
+        await h.stop()

@@ -137,7 +137,9 @@ class OutboxReconciler:
             if self.dispatcher.metrics is not None:
                 kinds = {p.key: p.kind for p in old}
                 for key in backlog:
-                    self.dispatcher.metrics.post_outcome(kinds[key], "skipped")
+                    self.dispatcher.metrics.post_outcome(
+                        kinds[key], "skipped", series=self.settings.series.id
+                    )
         report = await self.store.outbox.reconcile(
             recap_plan, scope="recap:", now=now, reason_missing="recap removed or unpublished"
         )

@@ -7,12 +7,17 @@ like every other post. A role choice gives the member the stream's self-assigned
 (`[optin] <stream>_role_id`), which the reminders ping when the operator names the same
 role in `[reminders]`.
 
+Choices are per series and stream: `/notify set` takes a `series` (default: the first), and
+every button names its series after its stream, ``<stream>@<series>``; a button without one
+(the home series' buttons, and every button posted before several series existed) means the
+home series (the one owning the bare key namespace, `SeriesSettings.key_prefix` "").
+
 Buttons (routed by cogs/buttons.py):
-- ``amabot:remindme`` (on /episode): which stream? -> ``amabot:remindme:<stream>``;
-- ``amabot:remindme:<stream>`` (on each reminder): the chooser for that stream;
-- ``amabot:notify:<stream>:<role|off|dm|dm:24h|dm:1h|dm:10m>``: one choice, applied (recaps
-  offer ``dm``, "DM me each new recap": a recap has no start to be early for);
-- ``amabot:optout:<stream>`` ("Stop these", on every DM): that stream off.
+- ``amabot:remindme[:@<series>]`` (on /episode): which stream? -> ``amabot:remindme:<stream>``;
+- ``amabot:remindme:<stream>[@<series>]`` (on each reminder): the chooser for that stream;
+- ``amabot:notify:<stream>[@<series>]:<role|off|dm|dm:24h|dm:1h|dm:10m>``: one choice,
+  applied (recaps offer ``dm``, "DM me each new recap": a recap has no start to be early for);
+- ``amabot:optout:<stream>[@<series>]`` ("Stop these", on every DM): that stream off.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.config import Settings
+from bot.content.across import find_series, series_choices
 from bot.content.models import EVENT_KINDS
 from bot.discord.app import AmaBot, UserFacingError
 from bot.discord.replies import defer_private, finish, reply, reply_ephemeral
@@ -42,6 +49,7 @@ from bot.plan.optin import (
     parse_lead,
     stream_role,
 )
+from bot.render.components import split_series, with_series
 from bot.render.limits import allowed_mentions, role_mention
 from bot.store import Store
 
@@ -94,6 +102,7 @@ class NotifyGroup(app_commands.Group, name="notify", description="Choose how I r
     @app_commands.describe(
         stream="Which reminders: livestreams, AMAs or recaps.",
         how="A role that gets pinged, a DM (before it starts; recaps: each new one), or nothing.",
+        series="Which show's reminders (default: the first).",
     )
     @app_commands.choices(stream=STREAM_CHOICES, how=HOW_CHOICES)
     async def set_(
@@ -101,11 +110,23 @@ class NotifyGroup(app_commands.Group, name="notify", description="Choose how I r
         interaction: discord.Interaction,
         stream: app_commands.Choice[str],
         how: app_commands.Choice[str],
+        series: str | None = None,
     ) -> None:
         """Choose how you are reminded of livestreams, AMAs or recaps (only you see this)."""
         await defer_private(interaction)
-        text = await self.cog.apply_choice(interaction, stream.value, how.value)
+        view = self.cog.series_named(series)
+        text = await self.cog.apply_choice(interaction, stream.value, how.value, view)
         await reply_ephemeral(interaction, text)
+
+    @set_.autocomplete("series")
+    async def set_series_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        named = [(v.series.id, v.series.name) for v in self.cog.bot.settings.shows()]
+        return [
+            app_commands.Choice(name=name[:100], value=series_id)
+            for name, series_id in series_choices(named, current[:100])
+        ]
 
     @app_commands.command(name="status")
     async def status(self, interaction: discord.Interaction) -> None:
@@ -134,10 +155,62 @@ class Notify(commands.Cog):
     def store(self) -> Store:
         return self.bot.db
 
+    # -- series ------------------------------------------------------------------------------
+
+    @property
+    def several(self) -> bool:
+        return len(self.bot.settings.shows()) > 1
+
+    def home(self) -> Settings:
+        """The home series: the one owning the bare key namespace (the first, in a new
+        database); what a button naming no series means."""
+        shows = self.bot.settings.shows()
+        return next((v for v in shows if not v.series.key_prefix), shows[0])
+
+    def series_named(self, series: str | None) -> Settings:
+        """`/notify set`'s series: by id (a choice) or name; none given, the first."""
+        shows = self.bot.settings.shows()
+        if not series or not series.strip():
+            return shows[0]
+        n = find_series([(v.series.id, v.series.name) for v in shows], series)
+        if n is None:
+            known = ", ".join(v.series.name for v in shows)
+            raise UserFacingError(f"I don't know a series {series[:100]!r}. The series: {known}.")
+        return shows[n]
+
+    def series_of_button(self, series: str) -> Settings | None:
+        """A button's series: its id, or "" for the home series; None: no longer configured."""
+        if not series:
+            return self.home()
+        try:
+            return self.bot.settings.show(series)
+        except KeyError:
+            return None
+
+    def _stored(self, view: Settings) -> str | None:
+        """The store's name for a series' choices: None for the home series (as before there
+        were several), else its id."""
+        return view.series.id if view.series.key_prefix else None
+
+    def _tag(self, view: Settings) -> str:
+        """What a button carries for its series (`with_series`): nothing for the home one."""
+        return view.series.id if view.series.key_prefix else ""
+
+    def _whose(self, view: Settings) -> str:
+        return f" ({view.series.name})" if self.several else ""
+
     # -- choices -----------------------------------------------------------------------------
 
-    async def apply_choice(self, interaction: discord.Interaction, stream: str, how: str) -> str:
-        """Record a member's choice for a stream and act on it; the answer to show them."""
+    async def apply_choice(
+        self,
+        interaction: discord.Interaction,
+        stream: str,
+        how: str,
+        view: Settings | None = None,
+    ) -> str:
+        """Record a member's choice for a series' stream and act on it; the answer to show."""
+        view = view or self.home()
+        series = self._stored(view)
         if stream not in STREAMS:
             raise UserFacingError("Those are not reminders I know; pick one from the list.")
         try:
@@ -146,8 +219,8 @@ class Notify(commands.Cog):
             raise UserFacingError("That is not a choice I know; pick one from the list.") from exc
         member = interaction.user.id
         name = STREAM_NAMES[stream]
-        role = stream_role(self.bot.settings, stream)
-        previous = await self.store.optin.pref(member, stream)
+        role = stream_role(view, stream)
+        previous = await self.store.optin.pref(member, stream, series=series)
         if mode is Mode.ROLE:
             if not role:
                 raise UserFacingError(
@@ -157,10 +230,11 @@ class Notify(commands.Cog):
         elif previous is not None and previous.mode is Mode.ROLE and role:
             await self._set_role(interaction, role, add=False)
         now = self.bot.clock()
-        await self.store.optin.set_pref(member, stream, mode, lead, now)
-        await self.store.audit.record("notify.set", f"{stream}:{how}", member, "", now)
+        await self.store.optin.set_pref(member, stream, mode, lead, now, series=series)
+        target = with_series(stream, view.series.id if self.several else "")
+        await self.store.audit.record("notify.set", f"{target}:{how}", member, "", now)
         await self._replan(stream)
-        log.info("member %s chose %s for %s", member, how, stream)
+        log.info("member %s chose %s for %s", member, how, target)
         word = STREAM_WORDS[stream]
         if mode is Mode.ROLE:
             text = f"Done: you have the {role_mention(role)} role, pinged for each {word}."
@@ -170,6 +244,8 @@ class Notify(commands.Cog):
             text = f"Done: I will DM you {lead_name(lead)} before each {word}."
         else:
             text = f"Done: no reminders for {STREAM_PLURALS[stream]}."
+        if self.several:
+            text = text.replace("Done:", f"Done ({view.series.name}):", 1)
         return text + " `/notify status` shows all your choices."
 
     async def _set_role(self, interaction: discord.Interaction, role_id: int, *, add: bool) -> None:
@@ -209,28 +285,32 @@ class Notify(commands.Cog):
 
     # -- buttons -----------------------------------------------------------------------------
 
-    def chooser(self, stream: str, current: str) -> dict[str, Any]:
+    def chooser(self, stream: str, current: str, view: Settings | None = None) -> dict[str, Any]:
+        view = view or self.home()
+        target = with_series(stream, self._tag(view))
         buttons = []
-        if stream_role(self.bot.settings, stream):
-            buttons.append(_button("Ping my role", f"amabot:notify:{stream}:role"))
+        if stream_role(view, stream):
+            buttons.append(_button("Ping my role", f"amabot:notify:{target}:role"))
         if stream in EVENT_KINDS:
             for label, lead in LEADS.items():
                 buttons.append(
                     _button(
-                        f"DM {label} before", f"amabot:notify:{stream}:dm:{duration_label(lead)}"
+                        f"DM {label} before", f"amabot:notify:{target}:dm:{duration_label(lead)}"
                     )
                 )
         else:
-            buttons.append(_button("DM me each new recap", f"amabot:notify:{stream}:dm"))
-        buttons.append(_button("Off", f"amabot:notify:{stream}:off", style=4))
+            buttons.append(_button("DM me each new recap", f"amabot:notify:{target}:dm"))
+        buttons.append(_button("Off", f"amabot:notify:{target}:off", style=4))
+        whose = f" of {view.series.name}" if self.several else ""
         return {
-            "content": f"How should I remind you of **{STREAM_PLURALS[stream]}**? Now: {current}.",
+            "content": f"How should I remind you of **{STREAM_PLURALS[stream]}**{whose}? "
+            f"Now: {current}.",
             "components": [{"type": 1, "components": buttons}],
             "allowed_mentions": allowed_mentions(0),
         }
 
-    async def _current(self, member: int, stream: str) -> str:
-        pref = await self.store.optin.pref(member, stream)
+    async def _current(self, member: int, stream: str, view: Settings) -> str:
+        pref = await self.store.optin.pref(member, stream, series=self._stored(view))
         if pref is None or pref.mode is Mode.OFF:
             return "off"
         if pref.mode is Mode.ROLE:
@@ -240,14 +320,24 @@ class Notify(commands.Cog):
         return f"a DM {lead_name(pref.lead)} before"
 
     async def on_remind_me(self, interaction: discord.Interaction, arg: str) -> None:
-        if not arg:
+        stream, series = split_series(arg)
+        view = self.series_of_button(series)
+        if view is None:
+            await reply_ephemeral(interaction, "This button is no longer active.")
+            return
+        if not stream:
+            whose = f" of {view.series.name}" if self.several else ""
             payload = {
-                "content": "Which reminders would you like?",
+                "content": f"Which reminders{whose} would you like?",
                 "components": [
                     {
                         "type": 1,
                         "components": [
-                            _button(STREAM_NAMES[s], f"amabot:remindme:{s}", style=1)
+                            _button(
+                                STREAM_NAMES[s],
+                                f"amabot:remindme:{with_series(s, self._tag(view))}",
+                                style=1,
+                            )
                             for s in STREAMS
                         ],
                     }
@@ -256,17 +346,20 @@ class Notify(commands.Cog):
             }
             await reply(interaction, payload)
             return
-        if arg not in STREAMS:
+        if stream not in STREAMS:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
         # The stream question answered: the same ephemeral message becomes the chooser.
         in_place = await defer_private(interaction)
-        payload = self.chooser(arg, await self._current(interaction.user.id, arg))
+        current = await self._current(interaction.user.id, stream, view)
+        payload = self.chooser(stream, current, view)
         await finish(interaction, in_place, **payload_kwargs(payload))
 
     async def on_notify(self, interaction: discord.Interaction, arg: str) -> None:
-        stream, _, how = arg.partition(":")
-        if stream not in STREAMS or not how:
+        target, _, how = arg.partition(":")
+        stream, series = split_series(target)
+        view = self.series_of_button(series)
+        if stream not in STREAMS or not how or view is None:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
         try:
@@ -276,30 +369,33 @@ class Notify(commands.Cog):
             return
         in_place = await defer_private(interaction)
         try:
-            text = await self.apply_choice(interaction, stream, how)
+            text = await self.apply_choice(interaction, stream, how, view)
         except UserFacingError as exc:
             text = str(exc)
         await finish(interaction, in_place, content=text, view=None)
 
     async def on_optout(self, interaction: discord.Interaction, arg: str) -> None:
         """ "Stop these": one click, no questions; `/notify` turns them back on."""
-        if arg not in STREAMS:
+        stream, series = split_series(arg)
+        view = self.series_of_button(series)
+        if stream not in STREAMS or view is None:
             await reply_ephemeral(interaction, "This button is no longer active.")
             return
         await defer_private(interaction)
         member = interaction.user.id
-        previous = await self.store.optin.pref(member, arg)
-        await self.store.optin.opt_out(member, arg, self.bot.clock())
-        role = stream_role(self.bot.settings, arg)
+        stored = self._stored(view)
+        previous = await self.store.optin.pref(member, stream, series=stored)
+        await self.store.optin.opt_out(member, stream, self.bot.clock(), series=stored)
+        role = stream_role(view, stream)
         if previous is not None and previous.mode is Mode.ROLE and role:
             with contextlib.suppress(UserFacingError):
                 await self._set_role(interaction, role, add=False)
-        await self._replan(arg)
-        log.info("member %s stopped %s reminders", member, arg)
+        await self._replan(stream)
+        log.info("member %s stopped %s reminders", member, with_series(stream, series))
         await reply_ephemeral(
             interaction,
-            f"Stopped: no more reminders of {STREAM_PLURALS[arg]} for you. "
-            "`/notify set` turns them back on.",
+            f"Stopped: no more reminders of {STREAM_PLURALS[stream]}{self._whose(view)} for "
+            "you. `/notify set` turns them back on.",
         )
 
 

@@ -210,6 +210,9 @@ class Organisers(commands.Cog):
                 role_id=role_id,
                 due_at=due,
                 payload=payload,
+                # With several series the note is that series' (its row says so); one
+                # series' notes stay as they were.
+                series=settings.series.id if len(self.bot.settings.shows()) > 1 else "",
             ),
         )
         preview = announcement_preview(payload, due_at=due, channel_id=target.id, role_id=role_id)

@@ -41,7 +41,7 @@ from typing import Any, Literal
 from bot.config import Settings, default_grace
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
 from bot.durations import duration_label, parse_duration_label, spoken_duration
-from bot.plan.kinds import KINDS, parse_recap_key, scoped_id
+from bot.plan.kinds import KINDS, parse_recap_key, scoped_id, split_scoped_id
 
 # The DM keys' formats are declared with their kind in bot/plan/kinds.py (also imported from here).
 from bot.plan.kinds import RECAP_DM_INFIX as RECAP_DM_INFIX
@@ -54,6 +54,7 @@ from bot.plan.kinds import recap_dm_key as recap_dm_key
 from bot.plan.posts import PlannedPost, Post, PostStatus
 from bot.plan.reminders import followup_payload
 from bot.plan.scheduled_events import event_key
+from bot.render.components import button_series, split_series, with_series
 from bot.render.limits import allowed_mentions, fit_message
 from bot.render.messages import reminder_message
 
@@ -106,18 +107,20 @@ class Interest:
 # -- custom ids and keys ------------------------------------------------------------------
 
 
-def optout_custom_id(stream: str) -> str:
-    """The "Stop these" button's id: ``amabot:optout:ama`` (well under Discord's 100)."""
+def optout_custom_id(stream: str, series: str = "") -> str:
+    """The "Stop these" button's id: ``amabot:optout:ama`` (well under Discord's 100), with
+    ``@<series>`` for a series other than the home one (`button_series`)."""
     if stream not in STREAMS:
         raise ValueError(f"unknown stream {stream!r}")
-    return OPTOUT_PREFIX + stream
+    return OPTOUT_PREFIX + with_series(stream, series)
 
 
 def parse_stream_custom_id(custom_id: str, prefix: str) -> Stream | None:
-    """``amabot:optout:ama`` with prefix OPTOUT_PREFIX -> "ama"; anything else -> None."""
+    """``amabot:optout:ama`` (or ``…:ama@talk-tuesdays``) with prefix OPTOUT_PREFIX -> "ama";
+    anything else -> None."""
     if not isinstance(custom_id, str) or not custom_id.startswith(prefix):
         return None
-    stream = custom_id[len(prefix) :]
+    stream, _series = split_series(custom_id[len(prefix) :])
     return stream if stream in STREAMS else None
 
 
@@ -308,7 +311,9 @@ def plan_recap_dms(
             if not recap_is_new_to(announcement, since):
                 continue
             if payload is None:
-                payload = recap_dm_message(announcement.payload)
+                # A recap of another series than the home one has a scoped id: its series.
+                series = split_scoped_id(recap_id)[0] or ""
+                payload = recap_dm_message(announcement.payload, series)
             planned.append(
                 PlannedPost(
                     key=recap_dm_key(member, recap_id),
@@ -373,12 +378,12 @@ def pace(
 # -- messages ------------------------------------------------------------------------------
 
 
-def stop_button(stream: str) -> dict[str, Any]:
+def stop_button(stream: str, series: str = "") -> dict[str, Any]:
     return {
         "type": 2,
         "style": BUTTON_SECONDARY,
         "label": "Stop these",
-        "custom_id": optout_custom_id(stream),
+        "custom_id": optout_custom_id(stream, series),
     }
 
 
@@ -391,7 +396,7 @@ def dm_reminder_message(
         raise ValueError(f"episode {episode.id} has no {kind}")
     payload = reminder_message(episode, event, lead, role_id=0, settings=settings, remind_me=False)
     components = list(payload.get("components") or [])
-    components.append({"type": 1, "components": [stop_button(kind)]})
+    components.append({"type": 1, "components": [stop_button(kind, button_series(settings))]})
     payload["components"] = components
     payload["allowed_mentions"] = allowed_mentions(0)
     return fit_message(payload)
@@ -400,22 +405,45 @@ def dm_reminder_message(
 _LEADING_ROLE_PING = re.compile(r"^\s*<@&\d+>\s*")
 
 
-def recap_dm_message(announcement: dict[str, Any]) -> dict[str, Any]:
+def recap_dm_message(announcement: dict[str, Any], series: str = "") -> dict[str, Any]:
     """The channel's recap announcement for one member: no role ping, pinging nobody, with
-    a "Stop these" button for recaps."""
+    a "Stop these" button for that series' recaps (`series`: "" for the home series)."""
     payload = dict(announcement)
     content = payload.get("content")
     if isinstance(content, str):
         payload["content"] = _LEADING_ROLE_PING.sub("", content, count=1)
     components = list(payload.get("components") or [])
-    components.append({"type": 1, "components": [stop_button("recaps")]})
+    components.append({"type": 1, "components": [stop_button("recaps", series)]})
     payload["components"] = components
     payload["allowed_mentions"] = allowed_mentions(0)
     return fit_message(payload)
 
 
 def notify_status_text(prefs: Iterable[Preference], settings: Settings, *, dm_closed: bool) -> str:
-    """`/notify status`: one line per stream, in plain words."""
+    """`/notify status`: one line per stream, in plain words; with several series, one
+    block per series under its name (a choice of no series is the home series')."""
+    shows = settings.shows()
+    if len(shows) == 1:
+        lines = _stream_lines(prefs, settings)
+    else:
+        home = next((v for v in shows if not v.series.key_prefix), shows[0])
+        by_series: dict[str, list[Preference]] = {}
+        for pref in prefs:
+            by_series.setdefault(pref.series or home.series.id, []).append(pref)
+        lines = []
+        for view in shows:
+            lines.append(f"__{view.series.name}__")
+            lines += _stream_lines(by_series.get(view.series.id, []), view)
+    if dm_closed:
+        lines.append(
+            "⚠️ Your DMs were closed the last time I tried, so DM reminders are paused. "
+            "Open your DMs and choose a DM option again to resume."
+        )
+    return "\n".join(lines)
+
+
+def _stream_lines(prefs: Iterable[Preference], settings: Settings) -> list[str]:
+    """One series' choices, one line per stream."""
     chosen = {p.stream: p for p in prefs}
     lines = []
     for stream in STREAMS:
@@ -431,9 +459,4 @@ def notify_status_text(prefs: Iterable[Preference], settings: Settings, *, dm_cl
             lines.append(f"**{name}**: a DM for each new recap")
         else:
             lines.append(f"**{name}**: a DM {lead_name(pref.lead)} before")
-    if dm_closed:
-        lines.append(
-            "⚠️ Your DMs were closed the last time I tried, so DM reminders are paused. "
-            "Open your DMs and choose a DM option again to resume."
-        )
-    return "\n".join(lines)
+    return lines

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from bot.config import Settings
 from bot.content.models import Episode, EpisodeStatus
 from bot.render.limits import BUTTON_LINK, BUTTONS_PER_ROW, LINK_URL_MAX, is_http_url
 
@@ -66,10 +67,32 @@ def _short_hash(text: str) -> str:
 
 
 REMIND_ME_ID = "amabot:remindme"  # + ":<stream>" on reminders; bare on /episode (asks which)
+# Between a button's stream and its series: ``amabot:remindme:ama@talk-tuesdays``. A button
+# without one (every button posted before several series existed) means the home series.
+SERIES_MARK = "@"
 
 
-def remind_me_button(stream: str | None = None) -> dict[str, Any]:
-    custom_id = f"{REMIND_ME_ID}:{stream}" if stream else REMIND_ME_ID
+def with_series(arg: str, series: str = "") -> str:
+    """``ama`` + ``talk-tuesdays`` -> ``ama@talk-tuesdays``; no series: `arg` as it is."""
+    return f"{arg}{SERIES_MARK}{series}" if series else arg
+
+
+def split_series(arg: str) -> tuple[str, str]:
+    """``ama@talk-tuesdays`` -> ("ama", "talk-tuesdays"); ``ama`` -> ("ama", "") (home)."""
+    head, _, series = arg.partition(SERIES_MARK)
+    return head, series
+
+
+def button_series(settings: Settings) -> str:
+    """The series a post's buttons name: none for the home series (its buttons stay as
+    they always were), its id for every other (`SeriesSettings.key_prefix`)."""
+    return settings.series.id if settings.series.key_prefix else ""
+
+
+def remind_me_button(stream: str | None = None, series: str = "") -> dict[str, Any]:
+    """ "Remind me": with a stream, its chooser; bare, asks which stream first."""
+    arg = with_series(stream or "", series)
+    custom_id = f"{REMIND_ME_ID}:{arg}" if arg else REMIND_ME_ID
     return {
         "type": 2,
         "style": 2,
@@ -111,7 +134,7 @@ def episode_action_buttons(
             "custom_id": ics_custom_id(episode.id, series),
         }
     )
-    buttons.append(remind_me_button())
+    buttons.append(remind_me_button(series=series or ""))
     return buttons
 
 

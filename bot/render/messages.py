@@ -31,6 +31,7 @@ from bot.render.components import (
     _link_button,
     _rows,
     ask_button,
+    button_series,
     episode_action_buttons,
     page_buttons,
     remind_me_button,
@@ -636,7 +637,7 @@ def reminder_message(
             "components": _rows(
                 _event_button(event, starting=starting),
                 ask_button(episode.id) if event.kind == "ama" and settings.ama.enabled else None,
-                remind_me_button(event.kind) if remind_me else None,
+                remind_me_button(event.kind, button_series(settings)) if remind_me else None,
             ),
             "allowed_mentions": allowed_mentions(role_id),
         }
@@ -657,7 +658,10 @@ def live_now_message(
     return fit_message(
         {
             "content": content,
-            "components": _rows(_event_button(event, starting=True), remind_me_button(event.kind)),
+            "components": _rows(
+                _event_button(event, starting=True),
+                remind_me_button(event.kind, button_series(settings)),
+            ),
             "allowed_mentions": allowed_mentions(role_id),
         }
     )

@@ -9,6 +9,12 @@ Friday AMA itself: members ask (one anonymously, through the form), an organiser
 members vote, the guest works the host board, the asker is told, and at close the Q&A record
 is pushed on its branch to the content remote and printed. It prints a transcript: who typed
 what, and every bot post or reply rendered as text.
+
+The same guild runs a second series, Talk Tuesdays (`[[series]]`, its folders under
+``talk-tuesdays/`` in the same repository): its own #talk-tuesdays-announcements and
+#talk-tuesdays-reminders channels and its own role. Its Tuesday livestream is reminded in its
+channels, its recap is announced there only, and members' /episode, /schedule and
+autocomplete search both series, each answer naming its series.
 """
 
 from __future__ import annotations
@@ -38,6 +44,58 @@ MERGED_RECAP = "recaps/s2-e05.md"
 DEMO_START = datetime(2025, 7, 13, 16, 0, tzinfo=UTC)
 DEMO_ZONE = "America/Los_Angeles"
 RECAPS_URL = "https://microsoft.github.io/model-mondays/blog/{yyyy}/{mm}/{dd}/{slug}/"
+
+# The second series: its id (its folders, its channels' names) and name.
+TALK_ID, TALK_NAME = "talk-tuesdays", "Talk Tuesdays"
+TALK_LIVESTREAM = datetime(2025, 7, 15, 16, 0, tzinfo=UTC)  # Tue 18:00 in Paris
+TALK_RECAP = f"{TALK_ID}/recaps/s1-e03.md"
+
+
+def _talk_episode(number: int, title: str, guest: str, status: str, day: str, ama: str) -> str:
+    return f"""---
+season: 1
+episode: {number}
+title: {title}
+guests: [{guest}]
+status: {status}
+timezone: Europe/Paris
+livestream:
+  start: {day}T18:00
+  duration: 45m
+  url: https://example.org/talk-tuesdays/s1-e{number:02d}
+ama:
+  start: {ama}T19:30
+  duration: 30m
+  url: https://discord.gg/example?event=talk-{number}
+---
+{title}, with {guest}.
+"""
+
+
+TALK_FILES = {
+    f"{TALK_ID}/episodes/s1-e02.md": _talk_episode(
+        2, "Prompt Flows That Scale", "Cedric Vidal", "published", "2025-07-08", "2025-07-11"
+    ),
+    f"{TALK_ID}/episodes/s1-e03.md": _talk_episode(
+        3, "Vector Search in Practice", "Pamela Fox", "scheduled", "2025-07-15", "2025-07-18"
+    ),
+}
+TALK_RECAP_TEXT = """---
+date:
+  created: 2025-07-15
+draft: false
+authors:
+  - nitya
+tags:
+  - vector-search
+episode: s1-e03
+---
+
+# S1:E3 Vector Search in Practice, with Pamela Fox
+
+> Talk Tuesdays took vector search from the demo to production: chunking, hybrid ranking
+> and the evaluation that tells you it works.
+"""
 
 _TIMESTAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")
 
@@ -111,6 +169,8 @@ class Transcript:
     def new_posts(self) -> int:
         shown = 0
         channels = [self.h.announcements, self.h.reminders]
+        for show in self.h.shows:
+            channels += [show.announcements, show.reminders]
         dm = self.h.sandbox.world.dm_channels.get(self.h.member.id)
         if dm is not None:
             channels.append(dm)
@@ -139,7 +199,8 @@ def _relative(delta: timedelta) -> str:
 
 def prepare_content(target: Path, source: Path) -> str | None:
     """The sample content as it stood on the Sunday of the demo week: S2:E5 still scheduled,
-    its recap not yet written. Returns the recap text the demo merges later."""
+    its recap not yet written; beside it, Talk Tuesdays' folders. Returns the recap text the
+    demo merges later."""
     shutil.copytree(source, target)
     episode = target / "episodes" / f"{DEMO_EPISODE}.md"
     if episode.is_file():
@@ -147,6 +208,9 @@ def prepare_content(target: Path, source: Path) -> str | None:
         text = re.sub(r"(?m)^status: \w+", "status: scheduled", text)
         text = re.sub(r"(?m)^  replay: .*\n", "", text)  # not recorded yet that Sunday
         episode.write_text(text, encoding="utf-8")
+    for rel, text in TALK_FILES.items():
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        (target / rel).write_text(text, encoding="utf-8")
     recap = target / MERGED_RECAP
     if recap.is_file():
         text = recap.read_text(encoding="utf-8")
@@ -198,6 +262,11 @@ async def _play(
         t.line(f"    suggestion: {choice['name']}")
     reply = await run(h.member, "episode", query=DEMO_EPISODE)
     await _choose_dm_reminder(t, h, reply.message if reply else None)
+    talk = h.shows[0] if h.shows else None
+    if talk is not None:
+        await advance_to(
+            TALK_LIVESTREAM - timedelta(hours=24), f"24 hours before {TALK_NAME}' livestream"
+        )
     await advance_to(start - timedelta(hours=1), "1 hour before the livestream")
     await advance_to(start - timedelta(minutes=10), "10 minutes before the livestream")
 
@@ -211,6 +280,9 @@ async def _play(
         await sb.wait_for_message(h.announcements, timeout=10)
         t.new_posts()
         await run(h.member, "recap")
+
+    if talk is not None:
+        await _play_second_series(t, h, talk, advance_to, run)
 
     await advance_to(ama - timedelta(hours=24), "24 hours before the Friday AMA")
     await run(
@@ -234,6 +306,35 @@ async def _play(
         await _play_ama(t, h, clock, ama)
     t.scene("after the week")
     await run(h.member, "episode")
+
+
+async def _play_second_series(
+    t: Transcript,
+    h: Harness,
+    talk: Any,
+    advance_to: Callable[[datetime, str], Any],
+    run: Callable[..., Any],
+) -> None:
+    """Talk Tuesdays' day: its reminders in its own channels, members finding its episode
+    beside Model Mondays' (named), /schedule by series, its recap announced in its channel."""
+    sb = h.sandbox
+    await advance_to(TALK_LIVESTREAM - timedelta(hours=1), f"1 hour before {TALK_NAME}' livestream")
+    choices = await sb.autocomplete(h.member, h.general, "episode", "query", "s1e")
+    t.line("  sam starts typing: /episode query:s1e")
+    for choice in choices[:3]:
+        t.line(f"    suggestion: {choice['name']}")
+    await run(h.member, "episode", query="vector search")
+    await run(h.member, "schedule", count=2)
+    await advance_to(
+        TALK_LIVESTREAM - timedelta(minutes=10), f"10 minutes before {TALK_NAME}' livestream"
+    )
+    t.clock.set(TALK_LIVESTREAM + timedelta(hours=3))
+    t.scene(f"an author merges the {TALK_NAME} S1:E3 recap; GitHub calls the webhook")
+    sha = await h.merge({TALK_RECAP: TALK_RECAP_TEXT}, f"Add the {TALK_NAME} S1:E3 recap")
+    t.line(f"  git: merged {sha[:7]} into main; webhook: POST /github -> {await h.send_webhook()}")
+    await sb.wait_for_message(talk.announcements, timeout=10)
+    t.new_posts()
+    await run(h.member, "recap", series=TALK_ID)
 
 
 def _add_ama_places(h: Harness) -> None:
@@ -482,6 +583,18 @@ async def _demo(interactive: bool, content: Path | None, out) -> int:
                 f" in {DEMO_ZONE}."
             )
             _add_ama_places(h)
+            talk = h.add_series(
+                TALK_ID,
+                TALK_NAME,
+                timezone="Europe/Paris",
+                ama={"enabled": False},  # the AMA in Discord is Model Mondays' here
+            )
+            for obj in (talk.announcements, talk.reminders, talk.role):
+                t.names[obj.id] = obj.name
+            t.line(
+                f"A second series in the same guild, {TALK_NAME}: #{talk.announcements.name}, "
+                f"#{talk.reminders.name} and its role @{talk.role.name}."
+            )
             await h.start_bot()
             if interactive:
                 await _interactive(t, h, clock)

@@ -66,6 +66,12 @@ FIGURES: dict[str, list[str]] = {
         rf"{NUMBER} edits\); 429s 0",
         rf"bot's own time per interaction: n={NUMBER} p50 {NUMBER} ms, p99 {NUMBER} ms, .*",
     ],
+    "series.py": [
+        rf"  start-up \(load, bind, plan, backlog recorded\): {NUMBER}s; .*",
+        rf"start-up: 1 series of {NUMBER} \+ {NUMBER}: {NUMBER}s; {NUMBER} series of {NUMBER} "
+        rf"\+ {NUMBER}: {NUMBER}s: {NUMBER}x",
+        rf"merge -> post median: 1 series {NUMBER} ms; {NUMBER} series {NUMBER} ms: {NUMBER}x",
+    ],
     "merge_to_post.py": [
         rf"  webhook -> announcement: +median +{NUMBER} ms .*",
         rf"webhook -> announcement median: {NUMBER} recaps {NUMBER} ms, {NUMBER} recaps "

@@ -137,6 +137,15 @@ async def test_demo_plays_the_week_in_under_30_seconds():
     assert "pushed the branch amabot/ama/s2-e05" in text and "generated_by: amabot" in text
     record = text.split("pushed the branch", 1)[1]
     assert "answered: 2" in record and "priya" not in record
+    # The second series in the same guild: its reminders and its recap in its own channels,
+    # pinging its own role; members' answers name it; /schedule lists it under its name.
+    talk = text.split("an author merges the Talk Tuesdays S1:E3 recap", 1)[1]
+    assert talk.split("\n  #", 1)[1].startswith("talk-tuesdays-announcements")
+    assert "New recap: **S1:E3 Vector Search in Practice" in talk
+    assert "(pinged: @Talk Tuesdays)" in talk.split("sam types", 1)[0]
+    assert "#talk-tuesdays-reminders" in text and "Tuesday livestream in 1 hour" in text
+    assert "suggestion: Talk Tuesdays · S1:E3 · Vector Search in Practice" in text
+    assert "**Talk Tuesdays: coming up**" in text and "— Talk Tuesdays" in text
 
 
 async def test_the_installed_amabot_command_plays_the_demo():

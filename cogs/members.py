@@ -74,10 +74,7 @@ class Members(commands.Cog):
     def across(self) -> Across:
         """Every series' content as members search it. The first series' index is
         `bot.index` (what one-series code holds); without a lineup, that one series."""
-        lineup = getattr(self.bot, "lineup", None)
-        if lineup is None:
-            return Across.single(self.bot.settings, self.bot.index)
-        return Across.of(lineup, first=self.bot.index)
+        return Across.serving(self.bot.settings, self.bot.lineup, self.bot.index)
 
     async def _pick_series(
         self, interaction: discord.Interaction, across: Across, series: str | None

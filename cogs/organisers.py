@@ -12,6 +12,7 @@ and replies.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -19,7 +20,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.content.across import find_series, series_choices
+from bot.content.across import Across, find_series, series_choices
 from bot.content.lookup import MAX_QUERY, named_episode
 from bot.discord.app import AmaBot, ButtonHandler, UserFacingError, in_time
 from bot.discord.organisers import organiser_refusal, require_organiser
@@ -32,6 +33,7 @@ from bot.plan.announcements import (
     due_time,
     is_draft_id,
 )
+from bot.plan.kinds import scoped_id
 from bot.plan.permissions import POST_BITS, names
 from bot.render.components import draft_buttons
 from bot.render.messages import (
@@ -125,7 +127,8 @@ class Announce(
 
     @app_commands.command(name="skip")
     @app_commands.describe(
-        episode="The episode (code or title).", event="Which event's reminders to skip."
+        episode="The episode (code or title; with several series, pick it from the list).",
+        event="Which event's reminders to skip.",
     )
     @app_commands.choices(event=EVENT_CHOICES)
     async def skip(
@@ -141,9 +144,15 @@ class Announce(
     ) -> list[app_commands.Choice[str]]:
         if organiser_refusal(interaction) is not None:
             return []
-        index = self.cog.bot.index
-        episodes = index.search_episodes(current[:MAX_QUERY], self.cog.bot.clock(), limit=25)
-        return [app_commands.Choice(name=autocomplete_name(e), value=e.id[:100]) for e in episodes]
+        across = self.cog.across
+        found = across.search_episodes(current[:MAX_QUERY], self.cog.bot.clock(), limit=25)
+        return [
+            app_commands.Choice(
+                name=autocomplete_name(f.item, f.show.name if across.several else None),
+                value=across.choice_value(f),
+            )
+            for f in found
+        ]
 
 
 class Organisers(commands.Cog):
@@ -294,15 +303,35 @@ class Organisers(commands.Cog):
             raise UserFacingError(str(exc)) from exc
         await reply_ephemeral(interaction, f"Cancelled `{key}`.")
 
+    @property
+    def across(self) -> Across:
+        return Across.serving(self.bot.settings, self.bot.lineup, self.bot.index)
+
     async def skip_event(self, interaction: discord.Interaction, query: str, event: str) -> None:
-        episode = named_episode(self.bot.index, query)
-        if episode is None:
+        across = self.across
+        named, rest = across.split_value(query)
+        found = [
+            (show, e)
+            for show in ([named] if named else across.shows)
+            if (e := named_episode(show.index, rest)) is not None
+        ]
+        if not found:
             raise UserFacingError(
                 f"I don't know an episode {query[:100]!r}. Pick one from the list."
             )
+        if len(found) > 1:
+            raise UserFacingError(
+                f"{query[:100]!r} is an episode of several series "
+                f"({', '.join(show.name for show, _e in found)}). Pick one from the list."
+            )
+        [(show, episode)] = found
+        view = show.settings
+        # Reminder keys carry the episode's id as its series scopes it (bare for the home
+        # series, `<series>/<id>` for the others).
+        keyed = replace(episode, id=scoped_id(view, episode.id))
         try:
             cancelled = await self.announcements.skip(
-                episode, event, interaction.user.id, self.bot.settings.reminders.offsets
+                keyed, event, interaction.user.id, view.reminders.offsets
             )
         except AnnouncementError as exc:
             raise UserFacingError(str(exc)) from exc

@@ -79,6 +79,12 @@ class Across:
         return cls(shows)
 
     @classmethod
+    def serving(cls, settings: Settings, lineup: Lineup | None, index: ContentIndex) -> Across:
+        """What the running bot serves: its lineup with `index` (`bot.index`) as the first
+        series'; before a lineup is made, `settings`' one series over `index`."""
+        return cls.single(settings, index) if lineup is None else cls.of(lineup, first=index)
+
+    @classmethod
     def single(cls, settings: Settings, index: ContentIndex) -> Across:
         """One series, its index given (the bot before a lineup is wired)."""
         return cls([Show(settings.series.id, settings.series.name, settings, index)])

@@ -239,6 +239,31 @@ async def test_a_single_series_database_keeps_its_keys_when_a_series_is_added(tm
         assert len(h.sandbox.messages(talk.reminders)) == 1
 
 
+async def test_a_series_removed_from_the_config_has_its_pending_posts_cancelled(tmp_path):
+    clock = ManualClock(SUNDAY)
+    files = {"episodes/s9-e01.md": episode_md(), "talk/episodes/t1-e01.md": talk_episode()}
+    async with two_series(tmp_path, clock, files=files) as h:
+        clock.set(LS_START - H)
+        await h.posting.deliver_due()  # both series' livestream reminders go out
+        sent = rk("reminder:talk/t1-e01:livestream:1h", LS_START)
+        pending = rk("reminder:talk/t1-e01:ama:1h", AMA_START)
+        h.shows.clear()  # Talk Tuesdays leaves the config
+        h.reload_config()
+        await h.restart_bot()
+        rows = {p.key: p for p in await h.bot.db.outbox.all()}
+        assert (rows[pending].status, rows[pending].reason) == (
+            PostStatus.CANCELLED,
+            "series talk removed from the config",
+        )
+        assert rows[sent].status is PostStatus.SENT  # its history stays
+        a_ama = rows[rk("reminder:s9-e01:ama:1h", AMA_START)]
+        assert (a_ama.status, a_ama.series) == (PostStatus.PENDING, "model-mondays")
+        clock.set(AMA_START - H)
+        await h.posting.deliver_due()
+        assert len(h.sandbox.messages(h.reminders)) == 2
+        assert sends_of(h, pending) == []
+
+
 # -- a database of the previous version (before several series) ------------------------------
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "series_upgrade"

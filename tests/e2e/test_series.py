@@ -9,6 +9,7 @@ The clock is a ManualClock: advance it, then `deliver_due()`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -262,6 +263,43 @@ async def test_a_series_removed_from_the_config_has_its_pending_posts_cancelled(
         await h.posting.deliver_due()
         assert len(h.sandbox.messages(h.reminders)) == 2
         assert sends_of(h, pending) == []
+
+
+async def test_a_push_to_a_series_own_repository_reloads_only_that_series(tmp_path):
+    clock = ManualClock(SUNDAY)
+    async with two_series(tmp_path, clock, files={}, second=False) as h:
+        source = tmp_path / "talk-src"
+        (source / "episodes").mkdir(parents=True)
+        (source / "episodes" / "t1-e01.md").write_text(talk_episode(), encoding="utf-8")
+        talk = h.add_series(TALK, "Talk Tuesdays", own_repo=source)
+        assert talk.repo is not None
+        await h.restart_bot()
+        first, second = h.posting.syncs
+        assert [s.settings.series.id for s in second.shows] == [TALK]
+        for checkout in (first, second):
+            await checkout.sync.wait_idle()
+        before = (first.sync.attempts, second.sync.attempts)
+        recap = recap_md("t1-recap", "Talk 1 Recap", SUNDAY - H, episode="t1-e01")
+        sha = await asyncio.to_thread(talk.repo.commit, {"recaps/t1-recap.md": recap}, "talk recap")
+        # GitHub names the pushed repository: only Talk Tuesdays' checkout pulls.
+        payload = {
+            "ref": "refs/heads/main",
+            "after": sha,
+            "repository": {"full_name": "org/talk", "clone_url": str(talk.repo.remote)},
+        }
+        assert await h.send_webhook(payload) == 202
+        await second.sync.wait_for_attempts(before[1] + 1)
+        await second.sync.wait_idle()
+        await h.posting.deliver_due()
+        assert first.sync.attempts == before[0]
+        assert titles(h, talk.announcements) == ["Talk 1 Recap"]
+        assert titles(h, h.announcements) == []
+        assert (await h.bot.db.state.get("content.last_commit.talk")) == sha
+        # A push to the first series' repository pulls that checkout alone.
+        payload["repository"] = {"clone_url": str(h.repo.remote)}
+        assert await h.send_webhook(payload) == 202
+        await first.sync.wait_for_attempts(before[0] + 1)
+        assert second.sync.attempts == before[1] + 1
 
 
 # -- a database of the previous version (before several series) ------------------------------

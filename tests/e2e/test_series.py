@@ -145,6 +145,26 @@ async def test_planning_one_series_never_cancels_the_others_pending_rows(tmp_pat
         assert rows[a_ls.key].status is PostStatus.CANCELLED
 
 
+async def test_a_members_dm_choice_is_per_series(tmp_path):
+    clock = ManualClock(SUNDAY)
+    files = {"episodes/s9-e01.md": episode_md(), "talk/episodes/t1-e01.md": talk_episode()}
+    async with two_series(tmp_path, clock, files=files) as h:
+        member = h.member.id
+        # Sam wants Talk Tuesdays' livestreams by DM (as /notify records it), nothing else.
+        await h.bot.db.optin.set_pref(member, "livestream", "dm", H, clock(), series=TALK)
+        await h.posting.reconcile_dms()
+        dms = {p.key: p.series for p in await h.bot.db.outbox.pending() if p.kind == "dm"}
+        assert dms == {rk(f"dm:{member}:talk/t1-e01:livestream:1h", LS_START): TALK}
+        clock.set(LS_START - H)
+        await h.posting.deliver_due()
+        (sent,) = [
+            r
+            for r in h.sandbox.requests_to("POST", "/channels/*/messages")
+            if isinstance(r.json, dict) and r.json.get("nonce") == nonce_for(next(iter(dms)))
+        ]
+        assert "Talk 1" in str(sent.json)
+
+
 # -- recaps: announced once, in the series' own channel -----------------------------------
 
 

@@ -156,20 +156,25 @@ class ShowWorld:
     reminders: Any = None
     role: Any = None
     extra: dict[str, Any] = field(default_factory=dict)  # more keys / sub-tables for it
+    repo: ContentRepo | None = None  # its own content repository, or None: the harness'
 
     @property
     def folder(self) -> str:
-        return self.id
+        """Its folders' parent in its content checkout ("" in a repository of its own)."""
+        return "" if self.repo is not None else f"{self.id}/"
 
     def table(self) -> dict[str, Any]:
+        content: dict[str, Any] = {
+            "episodes": f"{self.folder}episodes",
+            "recaps": f"{self.folder}recaps",
+            "ama": f"{self.folder}ama",
+        }
+        if self.repo is not None:
+            content["path"] = str(self.repo.checkout)
         table: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
-            "content": {
-                "episodes": f"{self.folder}/episodes",
-                "recaps": f"{self.folder}/recaps",
-                "ama": f"{self.folder}/ama",
-            },
+            "content": content,
             "announcements": {"channel_id": self.announcements.id, "role_id": self.role.id},
             "reminders": {"channel_id": self.reminders.id, "role_id": self.role.id},
         }
@@ -264,11 +269,19 @@ class Harness:
         first = {"id": _slug(self.series), "name": self.series}
         return [first, *(show.table() for show in self.shows)]
 
-    def add_series(self, series_id: str, name: str, **extra: Any) -> ShowWorld:
+    def add_series(
+        self, series_id: str, name: str, *, own_repo: Path | None = None, **extra: Any
+    ) -> ShowWorld:
         """A second (third...) series: its channels and role in the guild, its folders
-        ``<id>/episodes`` and ``<id>/recaps`` in the content repository, the config
+        ``<id>/episodes`` and ``<id>/recaps`` in the content repository (or, with
+        `own_repo`, a content repository of its own made from that folder), the config
         rewritten as ``[[series]]`` and reloaded (restart the bot to use it)."""
         sb = self.sandbox
+        repo = (
+            ContentRepo.create(self.base / f"repo-{series_id}", own_repo)
+            if own_repo is not None
+            else None
+        )
         show = ShowWorld(
             id=series_id,
             name=name,
@@ -276,6 +289,7 @@ class Harness:
             reminders=sb.add_channel(self.guild, f"{series_id}-reminders", "text"),
             role=sb.add_role(self.guild, name, mentionable=True),
             extra=dict(extra),
+            repo=repo,
         )
         self.shows.append(show)
         self.reload_config()

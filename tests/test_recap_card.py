@@ -137,3 +137,14 @@ def test_site_images_url_is_read_and_must_be_a_web_address(tmp_path: Path):
     config.write_text('[site]\nimages_url = "org.github.io/content"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="images_url"):
         load_settings(config, environ={})
+
+
+def test_with_several_checkouts_the_card_is_read_from_the_one_that_has_it(tmp_path: Path):
+    first, second = tmp_path / "mondays", tmp_path / "tuesdays"
+    first.mkdir()
+    (second / "season-02" / "img").mkdir(parents=True)
+    (second / "season-02" / "img" / "S2-E5.png").write_bytes(PNG)
+    _, uploads = uploads_of(card_payload(), [first, second])
+    assert [u.data for u in uploads] == [PNG]
+    body, uploads = uploads_of(card_payload(), [first])
+    assert uploads == [] and "image" not in body["embeds"][0]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.clock import ManualClock
-from bot.config import load_settings
+from bot.config import ConfigError, load_settings
 from bot.plan.kinds import scoped_id
 from bot.plan.posts import PlannedPost, PostStatus
 from bot.services.posting import _repo_id
@@ -99,3 +101,18 @@ async def test_a_removed_series_pending_posts_are_cancelled_with_the_reason(tmp_
             PostStatus.CANCELLED,
             "series gone removed from the config",
         )
+
+
+async def test_a_single_series_whose_id_changed_is_refused_with_the_fix(tmp_path):
+    path = tmp_path / "amabot.toml"
+    database = tmp_path / "db.sqlite3"
+    path.write_text(f'[series]\nname = "Model Mondays"\n[storage]\ndatabase = "{database}"\n')
+    clock = ManualClock(T0)
+    async with await open_store(database, clock=clock) as store:
+        await bind_series(load_settings(path, environ={}), store, T0)
+    path.write_text(f'[series]\nname = "Model Mondays 2"\n[storage]\ndatabase = "{database}"\n')
+    async with await open_store(database, clock=clock) as store:
+        with pytest.raises(ConfigError) as info:
+            await bind_series(load_settings(path, environ={}), store, T0)
+    assert info.value.key == "series.id"
+    assert 'id = "model-mondays"' in str(info.value)

@@ -180,7 +180,7 @@ class AmaBot(commands.Bot):
         intents.guilds = True
         intents.guild_scheduled_events = True
         # auto_start looks at who is in the stage before starting it (not privileged).
-        intents.voice_states = settings.events.auto_start
+        intents.voice_states = any(v.events.auto_start for v in settings.shows())
         self.interaction_timer = InteractionTimer()
         super().__init__(
             http_trace=self.interaction_timer.trace,

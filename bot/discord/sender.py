@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import mimetypes
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,7 +72,10 @@ def _read_repository_file(root: Path | None, rel: str) -> bytes | None:
 
 
 def uploads_of(
-    payload: dict[str, Any], content_root: Path | None, *, cards: bool = True
+    payload: dict[str, Any],
+    content_root: Path | Sequence[Path] | None,
+    *,
+    cards: bool = True,
 ) -> tuple[dict[str, Any], list[Upload]]:
     """(the payload without ``files``, the files to upload). A ``text`` file is the text
     itself (the AMA record); a ``path`` file is read from the content checkout now, at send
@@ -80,12 +84,22 @@ def uploads_of(
     ``path`` file when `cards` is False (the bot may not attach files in that channel)."""
     body = dict(payload)
     uploads: list[Upload] = []
+    # Several series may each have a checkout: a card is read from the first that has it.
+    roots = (
+        [content_root]
+        if content_root is None or isinstance(content_root, Path)
+        else list(content_root)
+    )
     for f in body.pop("files", None) or []:
         name = str(f["filename"])
         if "text" in f:
             uploads.append(Upload(name, str(f["text"]).encode("utf-8"), "text/markdown"))
             continue
-        data = _read_repository_file(content_root, str(f.get("path") or "")) if cards else None
+        data = None
+        for root in roots if cards else ():
+            data = _read_repository_file(root, str(f.get("path") or ""))
+            if data is not None:
+                break
         if data is not None:
             kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
             uploads.append(Upload(name, data, kind))
@@ -108,7 +122,9 @@ def uploads_of(
 
 
 class DiscordSender:
-    def __init__(self, client: discord.Client, *, content_root: Path | None = None):
+    def __init__(
+        self, client: discord.Client, *, content_root: Path | Sequence[Path] | None = None
+    ):
         self._client = client
         # Where a payload's repository files (a recap's card) are read at send time.
         self._content_root = content_root

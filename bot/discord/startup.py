@@ -192,7 +192,8 @@ def build_posting(bot: Any, gits: Mapping[Path, GitContent | None]) -> PostingSe
         settings=settings,
         store=bot.db,
         index=bot.index,
-        sender=DiscordSender(bot, content_root=settings.content.path),
+        # Every checkout's root, the first series' first (a recap's card is read from them).
+        sender=DiscordSender(bot, content_root=list(dict.fromkeys([settings.content.path, *gits]))),
         clock=bot.clock,
         git=gits.get(settings.content.path),
         sweep_interval=bot.sweep_interval,

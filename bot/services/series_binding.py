@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.store import Store
 
 log = logging.getLogger("amabot.series")
@@ -85,6 +85,16 @@ async def bind_series(settings: Settings, store: Store, now: datetime) -> Bindin
     series' first start, and cancel what removed series left pending."""
     views = settings.shows()
     home = await store.claim_home_series(views[0].series.id, now)
+    if not settings.lineup and home != settings.series.id:
+        # One [series] whose id changed (the default id follows the name): its keys would
+        # all change and its posts go out again. Refused, with the fix.
+        raise ConfigError(
+            f"this database belongs to the series {home!r}, but the config's series is "
+            f"{settings.series.id!r} (the id follows [series] name unless set); "
+            f'set id = "{home}" in [series] to keep its posts',
+            key="series.id",
+            file=settings.source,
+        )
     bound = bind_settings(settings, home)
     first: dict[str, bool] = {}
     for view in bound.shows():

@@ -9,6 +9,7 @@ The clock is a ManualClock: advance it, then `deliver_due()`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -144,6 +145,26 @@ async def test_planning_one_series_never_cancels_the_others_pending_rows(tmp_pat
         assert rows[a_ls.key].status is PostStatus.CANCELLED
 
 
+async def test_a_members_dm_choice_is_per_series(tmp_path):
+    clock = ManualClock(SUNDAY)
+    files = {"episodes/s9-e01.md": episode_md(), "talk/episodes/t1-e01.md": talk_episode()}
+    async with two_series(tmp_path, clock, files=files) as h:
+        member = h.member.id
+        # Sam wants Talk Tuesdays' livestreams by DM (as /notify records it), nothing else.
+        await h.bot.db.optin.set_pref(member, "livestream", "dm", H, clock(), series=TALK)
+        await h.posting.reconcile_dms()
+        dms = {p.key: p.series for p in await h.bot.db.outbox.pending() if p.kind == "dm"}
+        assert dms == {rk(f"dm:{member}:talk/t1-e01:livestream:1h", LS_START): TALK}
+        clock.set(LS_START - H)
+        await h.posting.deliver_due()
+        (sent,) = [
+            r
+            for r in h.sandbox.requests_to("POST", "/channels/*/messages")
+            if isinstance(r.json, dict) and r.json.get("nonce") == nonce_for(next(iter(dms)))
+        ]
+        assert "Talk 1" in str(sent.json)
+
+
 # -- recaps: announced once, in the series' own channel -----------------------------------
 
 
@@ -237,6 +258,68 @@ async def test_a_single_series_database_keeps_its_keys_when_a_series_is_added(tm
         new = set(after) - set(before)
         assert new and all(k.startswith("reminder:talk/") for k in new)
         assert len(h.sandbox.messages(talk.reminders)) == 1
+
+
+async def test_a_series_removed_from_the_config_has_its_pending_posts_cancelled(tmp_path):
+    clock = ManualClock(SUNDAY)
+    files = {"episodes/s9-e01.md": episode_md(), "talk/episodes/t1-e01.md": talk_episode()}
+    async with two_series(tmp_path, clock, files=files) as h:
+        clock.set(LS_START - H)
+        await h.posting.deliver_due()  # both series' livestream reminders go out
+        sent = rk("reminder:talk/t1-e01:livestream:1h", LS_START)
+        pending = rk("reminder:talk/t1-e01:ama:1h", AMA_START)
+        h.shows.clear()  # Talk Tuesdays leaves the config
+        h.reload_config()
+        await h.restart_bot()
+        rows = {p.key: p for p in await h.bot.db.outbox.all()}
+        assert (rows[pending].status, rows[pending].reason) == (
+            PostStatus.CANCELLED,
+            "series talk removed from the config",
+        )
+        assert rows[sent].status is PostStatus.SENT  # its history stays
+        a_ama = rows[rk("reminder:s9-e01:ama:1h", AMA_START)]
+        assert (a_ama.status, a_ama.series) == (PostStatus.PENDING, "model-mondays")
+        clock.set(AMA_START - H)
+        await h.posting.deliver_due()
+        assert len(h.sandbox.messages(h.reminders)) == 2
+        assert sends_of(h, pending) == []
+
+
+async def test_a_push_to_a_series_own_repository_reloads_only_that_series(tmp_path):
+    clock = ManualClock(SUNDAY)
+    async with two_series(tmp_path, clock, files={}, second=False) as h:
+        source = tmp_path / "talk-src"
+        (source / "episodes").mkdir(parents=True)
+        (source / "episodes" / "t1-e01.md").write_text(talk_episode(), encoding="utf-8")
+        talk = h.add_series(TALK, "Talk Tuesdays", own_repo=source)
+        assert talk.repo is not None
+        await h.restart_bot()
+        first, second = h.posting.syncs
+        assert [s.settings.series.id for s in second.shows] == [TALK]
+        for checkout in (first, second):
+            await checkout.sync.wait_idle()
+        before = (first.sync.attempts, second.sync.attempts)
+        recap = recap_md("t1-recap", "Talk 1 Recap", SUNDAY - H, episode="t1-e01")
+        sha = await asyncio.to_thread(talk.repo.commit, {"recaps/t1-recap.md": recap}, "talk recap")
+        # GitHub names the pushed repository: only Talk Tuesdays' checkout pulls.
+        payload = {
+            "ref": "refs/heads/main",
+            "after": sha,
+            "repository": {"full_name": "org/talk", "clone_url": str(talk.repo.remote)},
+        }
+        assert await h.send_webhook(payload) == 202
+        await second.sync.wait_for_attempts(before[1] + 1)
+        await second.sync.wait_idle()
+        await h.posting.deliver_due()
+        assert first.sync.attempts == before[0]
+        assert titles(h, talk.announcements) == ["Talk 1 Recap"]
+        assert titles(h, h.announcements) == []
+        assert (await h.bot.db.state.get("content.last_commit.talk")) == sha
+        # A push to the first series' repository pulls that checkout alone.
+        payload["repository"] = {"clone_url": str(h.repo.remote)}
+        assert await h.send_webhook(payload) == 202
+        await first.sync.wait_for_attempts(before[0] + 1)
+        assert second.sync.attempts == before[1] + 1
 
 
 # -- a database of the previous version (before several series) ------------------------------

@@ -2,7 +2,8 @@
 strict Discord stand-in, one content repository holding Model Mondays (``episodes/``) and
 Talk Tuesdays (``talk/``), both with an episode ``s9-e01``. `/episode` and `/recap` find
 either series' and name it; `/schedule` groups by series; `/notify`, "Remind me" and "Stop
-these" choose per series and stream, and a button naming no series is the home series'.
+these" choose per series and stream, and a button naming no series is the home series';
+`/announce create` and `skip` take a series.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bot.plan.optin import Mode
 from testkit.harness import Harness
 from tests.builders import episode_md
 from tests.e2e.episodes import AMA_START, LS_START, SUNDAY, rk
+from tests.e2e.test_organisers import button, create
 
 H = timedelta(hours=1)
 TALK = "talk"
@@ -214,3 +216,48 @@ async def test_notify_and_its_buttons_per_series(tmp_path):
         assert (await db.pref(me, "ama", series=TALK)).mode is Mode.OFF
         assert (await db.pref(me, "livestream", series=TALK)).mode is Mode.DM
         assert await db.pref(me, "ama") is None
+
+
+async def test_announce_and_skip_per_series(tmp_path):
+    clock = ManualClock(SUNDAY)
+    async with two_series(tmp_path, clock) as h:
+        sb = h.sandbox
+        talk = h.show(TALK)
+        # /announce create for Talk Tuesdays: its announcements channel by default.
+        preview = await create(h, message="Vector search AMA moved", when="in 2h", series=TALK)
+        assert f"<#{talk.announcements.id}>" in preview.content
+        await sb.wait_final(
+            await sb.click(h.organiser, h.general, preview.message, button(preview, "Confirm"))
+        )
+        [row] = [p for p in await h.bot.db.outbox.all() if p.kind == "announce"]
+        assert (row.channel_id, row.series) == (talk.announcements.id, TALK)
+        # Without a series: the first series' channel, as before.
+        first = await create(h, message="Welcome", when="in 3h")
+        assert f"<#{h.announcements.id}>" in first.content
+        unknown = await create(h, message="Hello", when="in 3h", series="nope")
+        assert unknown.ephemeral and "Talk Tuesdays" in unknown.content
+
+        # /announce skip: the episode both series have is picked from the list (its value
+        # names the series) and skips that series' reminders only.
+        choices = await sb.autocomplete(
+            h.organiser, h.general, "announce", "episode", "s9e1", subcommand="skip"
+        )
+        assert [c["value"] for c in choices[:2]] == ["model-mondays:s9-e01", "talk:s9-e01"]
+        assert choices[1]["name"].startswith("Talk Tuesdays · S9:E1")
+        ambiguous = await sb.wait_final(
+            await sb.slash(
+                h.organiser, h.general, "announce", subcommand="skip", episode="s9e1", event="both"
+            )
+        )
+        assert "several series" in ambiguous.content
+        skipped = await sb.wait_final(
+            await sb.slash(
+                h.organiser, h.general, "announce", subcommand="skip",
+                episode="talk:s9-e01", event="livestream",
+            )
+        )  # fmt: skip
+        assert skipped.ephemeral and "reminder:talk/s9-e01:livestream:1h" in skipped.content
+        talk_key = rk("reminder:talk/s9-e01:livestream:1h", LS_START + timedelta(days=1))
+        mm_key = rk("reminder:s9-e01:livestream:1h", LS_START)
+        assert (await h.bot.db.outbox.get(talk_key)).status == "cancelled"
+        assert (await h.bot.db.outbox.get(mm_key)).status == "pending"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.cli.check import run_check
@@ -22,6 +22,8 @@ from bot.config import (
 )
 from bot.plan.doctor import DiscordFacts, check_discord, configured_channels
 from bot.plan.permissions import MANAGE_EVENTS, invite_permissions
+from bot.plan.posts import PlannedPost
+from bot.store import open_store
 from tests.builders import episode_md
 
 NOW = datetime(2025, 7, 13, 16, 0, tzinfo=UTC)
@@ -94,11 +96,26 @@ async def test_plan_lists_each_series(tmp_path):
         settings,
         lineup=tuple(replace(v, storage=settings.storage) for v in settings.lineup),
     )
+    # Three organisers' notes held: one per series, one to everyone.
+    async with await open_store(settings.storage.database, clock=lambda: NOW) as store:
+        for n, series in enumerate(("model-mondays", "talk-tuesdays", "")):
+            note = {"content": f"note {n}", "allowed_mentions": {"parse": []}}
+            due = NOW + timedelta(hours=n + 1)
+            await store.outbox.add(
+                PlannedPost(f"announce:{n + 1}", "announce", due, 7, note, series=series), NOW
+            )
     plan = await collect_plan(settings, days=14, clock=lambda: NOW)
     assert [s["id"] for s in plan["series"]] == ["model-mondays", "talk-tuesdays"]
+    assert [[p["key"] for p in s["pending"]] for s in plan["series"]] == [
+        ["announce:1"],
+        ["announce:2"],
+    ]
+    assert [p["key"] for p in plan["community"]["pending"]] == ["announce:3"]
     text = render_text(plan)
-    assert "== Model Mondays (model-mondays)" in text and "== Talk Tuesdays (talk-tuesdays)" in text
-    assert text.index("Model Mondays") < text.index("Talk Tuesdays")
+    mm, talk = text.split("== Talk Tuesdays (talk-tuesdays)")
+    assert "== Model Mondays (model-mondays)" in mm and "announce:1" in mm
+    talk, community = talk.split("== Of no series")
+    assert "announce:2" in talk and "announce:1" not in talk and "announce:3" in community
 
 
 def test_permission_rows_per_series_and_a_shared_channel_once():

@@ -39,14 +39,15 @@ async def collect_plan(
         if len(shows) == 1:
             return await plan_report(settings, store, indexes[0], now, days=days)
         owner = await _series_of_rows(store)
-        reports = []
+        reports, whole = [], None
         for view, index in zip(shows, indexes, strict=True):
             report = await plan_report(view, store, index, now, days=days)
+            whole = whole or report  # every held row: the first series' zone and report
             reports.append(
                 {"id": view.series.id, "name": view.series.name, **_only(report, owner, view)}
             )
         ids = {view.series.id for view in shows}
-        community = _only(reports[0], owner, None, unknown=ids)
+        community = _only(whole or {}, owner, None, unknown=ids)
         return {
             "now": now.isoformat(),
             "series": reports,

@@ -397,3 +397,55 @@ def test_a_sent_dm_of_a_moved_or_cancelled_event_is_followed_up_once():
     assert plan_dm_followups([sent], set(), {}, settings(), NOW) == []
     recap = replace(sent, key=recap_dm_key(7, "s2-e05"))
     assert plan_dm_followups([recap], set(), {ep.id: moved}, settings(), NOW) == []
+
+
+# -- several series ----------------------------------------------------------------------------
+
+
+def test_stop_these_names_a_series_other_than_the_home_one():
+    home = settings()
+    talk = replace(home, series=replace(home.series, id="talk", name="Talk", key_prefix="talk/"))
+    ep = episode("s9-e01", timezone=LA)
+    prefs = [Preference(1, "ama", Mode.DM, lead=H), Preference(1, "recaps", Mode.DM, since=NOW)]
+    home_dm, talk_dm = (
+        next(p for p in plan_dm_reminders([ep], prefs, [], view, NOW - DAY) if ":ama:" in p.key)
+        for view in (home, talk)
+    )
+    assert optout_ids(home_dm.payload) == ["amabot:optout:ama"]  # as before several series
+    assert optout_ids(talk_dm.payload) == ["amabot:optout:ama@talk"]
+    assert parse_stream_custom_id("amabot:optout:ama@talk", OPTOUT_PREFIX) == "ama"
+    # A recap DM's "Stop these" names the series its (scoped) recap id names.
+    recaps = [
+        announcement("talk/s1-e02", PostStatus.PENDING),
+        announcement("mm", PostStatus.PENDING),
+    ]
+    plan = plan_dm_reminders([], prefs, [], home, NOW, announcements=recaps)
+    by_key = {p.key: optout_ids(p.payload) for p in plan}
+    assert by_key[recap_dm_key(1, "talk/s1-e02")] == ["amabot:optout:recaps@talk"]
+    assert by_key[recap_dm_key(1, "mm")] == ["amabot:optout:recaps"]
+
+
+def test_notify_status_by_series():
+    home = settings()
+    talk = replace(home, series=replace(home.series, id="talk", name="Talk", key_prefix="talk/"))
+    both = replace(home, lineup=(home, talk))
+    prefs = [
+        Preference(1, "ama", Mode.DM, lead=H, series=""),  # an old row: the home series'
+        Preference(1, "livestream", Mode.DM, lead=DAY, series="talk"),
+    ]
+    text = notify_status_text(prefs, both, dm_closed=False)
+    mm, other = text.split("__Talk__")
+    assert mm.startswith("__Model Mondays__")
+    assert "**AMAs**: a DM 1 hour before" in mm and "**Livestreams**: off" in mm
+    assert "**Livestreams**: a DM 1 day before" in other and "**AMAs**: off" in other
+    # One series: as before, no headings.
+    assert "__" not in notify_status_text(prefs[:1], home, dm_closed=False)
+
+
+def optout_ids(payload) -> list[str]:
+    return [
+        b["custom_id"]
+        for row in payload.get("components", [])
+        for b in row["components"]
+        if b.get("custom_id", "").startswith(OPTOUT_PREFIX)
+    ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -61,6 +62,9 @@ class ContentIndex(Catalogue):
         self.workers = default_workers() if workers is None else max(1, workers)
         self.parallel_min_files = PARALLEL_MIN_FILES
         self.last_load_workers = 1  # processes that parsed the last reload
+        # Set by the owner for a cold load that shares its workers with other indexes
+        # (`parallel.worker_pool`: one per series otherwise costs a pool start each).
+        self.shared_pool: ProcessPoolExecutor | None = None
         self._loaded = False
         self._ama_records: dict[str, AmaRecord] | None = None
         self._ama_problems: list[Problem] = []

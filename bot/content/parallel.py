@@ -153,6 +153,12 @@ def _context() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool for several cold loads in a row (one per series at start-up): its processes
+    start once, not once per series. The caller shuts it down."""
+    return ProcessPoolExecutor(max(1, workers), mp_context=_context())
+
+
 def load_files(
     jobs: Sequence[Job],
     series: SeriesSettings,
@@ -160,16 +166,18 @@ def load_files(
     workers: int,
     speakers: Speakers | None = None,
     on_fallback: Callable[[BaseException], None] | None = None,
+    shared: ProcessPoolExecutor | None = None,
 ) -> Iterator[Done]:
     """Every job's outcome, in the order of `jobs`: from `workers` processes when there are
-    two or more, else (or when the pool fails) in this process."""
+    two or more, else (or when the pool fails) in this process. With `shared` (see
+    `worker_pool`), its processes do the work and it is left running."""
     done = 0
     if workers >= 2 and len(jobs) >= 2:
         size = max(1, min(_MAX_CHUNK, -(-len(jobs) // (workers * _CHUNKS_PER_WORKER))))
         chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
         pool = None
         try:
-            pool = ProcessPoolExecutor(min(workers, len(chunks)), mp_context=_context())
+            pool = shared or ProcessPoolExecutor(min(workers, len(chunks)), mp_context=_context())
             futures = [pool.submit(_load_chunk, chunk, series) for chunk in chunks]
             for future in futures:
                 results = future.result()
@@ -182,7 +190,7 @@ def load_files(
             if on_fallback is not None:
                 on_fallback(exc)
         finally:
-            if pool is not None:
+            if pool is not None and pool is not shared:
                 pool.shutdown(wait=True, cancel_futures=True)
     speakers = speakers or Speakers()
     for rel, path, kind, size in jobs[done:]:
@@ -199,4 +207,5 @@ __all__ = [
     "load_files",
     "parse_file",
     "read_bytes",
+    "worker_pool",
 ]

@@ -139,6 +139,7 @@ class Reload:
             workers=index.workers,
             speakers=index._speakers,
             on_fallback=self._fell_back,
+            shared=index.shared_pool,
         )
 
     def _fell_back(self, exc: BaseException) -> None:

@@ -35,7 +35,7 @@ from bot.discord.replies import reply_ephemeral
 from bot.discord.startup import (
     build_posting,
     content_checkouts,
-    load_content,
+    load_lineup,
     start_ama,
     start_webhook,
 )
@@ -260,8 +260,7 @@ class AmaBot(commands.Bot):
         self.settings = self.binding.settings
         self.lineup = Lineup(self.settings)
         self.index = self.lineup.first  # code not yet converted to several series reads it
-        for _view, index in self.lineup:
-            await load_content(index)
+        await load_lineup(self.lineup)
         self.readiness.loading = False
         await self._start_posting()
         self.readiness.started = True

@@ -31,6 +31,7 @@ STATUS_TOKEN = "status-token-for-tests"
 SCREEN_TOKEN = "screen-token-for-tests"
 Q_TALK = "How do you pick which talks make it onto the Tuesday schedule?"
 Q_THREAD = "What would you change about the talk format if you started over today?"
+Q_FORM = "Which talk from this season surprised you most once it was on air?"
 
 
 @contextlib.asynccontextmanager
@@ -158,6 +159,22 @@ async def test_two_series_amas_at_once_each_question_in_its_own_session(tmp_path
             lambda m: "Me too · 1" in json.dumps(m["components"], ensure_ascii=False),
         )
 
+        # The "Ask a question" button on Talk's prompt opens Talk's form; its answer lands there.
+        prompt = next(m for m in sb.messages(h.talk_questions) if "Ask a question" in json.dumps(m))
+        opened = await sb.click(
+            h.voter, h.talk_questions, prompt["id"], button(prompt, "Ask a question")
+        )
+        assert opened.modal is not None
+        sent = await sb.submit_modal(
+            h.voter, h.talk_questions, opened.modal["custom_id"], {"question": Q_FORM}
+        )
+        assert "question #3 is saved" in await final_text(h, sent)
+        assert await store.session_id_of(3) == b.id
+        await eventually(
+            lambda: _async(sb.messages(h.talk_review)),
+            lambda ms: any("Question #3" in text_of(m) for m in ms),
+        )
+
         # Talk's host board: live by the series option, Next puts Talk's question on air.
         live = await sb.slash(h.organiser, h.general, "ama", subcommand="live", series=TALK)
         assert "live" in await final_text(h, live)
@@ -216,3 +233,11 @@ async def test_two_series_amas_at_once_each_question_in_its_own_session(tmp_path
         summaries = [line for line in feed.splitlines() if line.startswith("SUMMARY:")]
         assert any(line.startswith("SUMMARY:Talk Tuesdays ") for line in summaries)
         assert any(line.startswith("SUMMARY:Model Mondays ") for line in summaries)
+
+        # `/ama close` in Talk's host board (no series named): Talk's AMA closes, only it.
+        closed = await sb.slash(h.organiser, b.board_thread_id, "ama", subcommand="close")
+        assert "closed" in await final_text(h, closed)
+        talk_after = await h.bot.ama_services[TALK].session_for("t1-e01")
+        assert talk_after.state in (SessionState.CLOSED, SessionState.PUBLISHED)
+        first_after = await h.bot.ama_services[FIRST].session_for("s9-e01")
+        assert first_after.state is SessionState.COLLECTING

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from bot.plan.ama import QuestionState, SessionState
 from testkit.harness import Harness
 from tests.builders import episode_md
 from tests.e2e.conftest import eventually
-from tests.e2e.episodes import SUNDAY, http_get, webhook_url
+from tests.e2e.episodes import AMA_START, SUNDAY, http_get, webhook_url
 from tests.e2e.test_ama import _async, button, final_text, text_of
 
 TALK = "talk"
@@ -241,3 +242,30 @@ async def test_two_series_amas_at_once_each_question_in_its_own_session(tmp_path
         assert talk_after.state in (SessionState.CLOSED, SessionState.PUBLISHED)
         first_after = await h.bot.ama_services[FIRST].session_for("s9-e01")
         assert first_after.state is SessionState.COLLECTING
+
+
+async def test_the_ask_button_of_a_series_reminder_opens_that_series_form(tmp_path):
+    """The AMA reminder's "Ask a question" id names only the episode
+    (``amabot:ama:ask-episode:<episode>``, as before several series): Talk's reminder opens
+    Talk's form, the first series' its own."""
+    async with two_amas(tmp_path) as h:
+        sb = h.sandbox
+        clock = h.clock
+        a = await _open(h, None, "s9-e01")
+        b = await _open(h, TALK, "t1-e01")
+        clock.set(AMA_START - timedelta(hours=1))
+        await h.posting.deliver_due()
+        for channel, session in ((h.show(TALK).reminders, b), (h.reminders, a)):
+            reminder = next(m for m in sb.messages(channel) if "Ask a question" in json.dumps(m))
+            custom_id = button(reminder, "Ask a question")
+            assert custom_id == f"amabot:ama:ask-episode:{session.key.episode_id}"
+            opened = await sb.click(h.voter, channel, reminder["id"], custom_id)
+            assert opened.modal is not None
+            assert opened.modal["custom_id"] == f"amabot:ama:asked:{session.id}"
+        # `/ama mine` lists a member's questions of every AMA taking questions.
+        for series, text in ((TALK, Q_TALK), (FIRST, Q_THREAD)):
+            asked = await sb.slash(h.member, h.general, "ask", question=text, series=series)
+            assert "is saved" in await final_text(h, asked)
+        mine = await sb.slash(h.member, h.general, "ama", subcommand="mine")
+        listed = await final_text(h, mine) + json.dumps((await sb.wait_final(mine)).embeds)
+        assert Q_TALK[:30] in listed and Q_THREAD[:30] in listed

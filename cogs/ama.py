@@ -151,6 +151,8 @@ class AmaCog(commands.Cog):
         """Why nothing takes questions: the named series' word, or each series' own."""
         router = self.router
         named = router.service(series)
+        if series is not None and named is None:
+            return f"`{series[:40]}` has no AMA."
         if named is not None or len(router.services) == 1:
             return await (named or self.service).closed_text(None)
         texts = [await s.closed_text(None) for s in router.services.values()]

@@ -36,8 +36,9 @@ Q_FORM = "Which talk from this season surprised you most once it was on air?"
 
 
 @contextlib.asynccontextmanager
-async def two_amas(base: Path) -> AsyncIterator[Harness]:
-    """Model Mondays' episode s9-e01 and Talk Tuesdays' t1-e01, both with an AMA on."""
+async def two_amas(base: Path, *, first_ama: bool = True) -> AsyncIterator[Harness]:
+    """Model Mondays' episode s9-e01 and Talk Tuesdays' t1-e01, both with an AMA on (or,
+    without `first_ama`, only Talk's)."""
     content = base / "content-src"
     files = {
         "episodes/s9-e01.md": episode_md(),
@@ -63,7 +64,7 @@ async def two_amas(base: Path) -> AsyncIterator[Harness]:
         h.overrides = {
             "reminders": {"offsets": ["1h"]},
             "ama": {
-                "enabled": True,
+                "enabled": first_ama,
                 "channel_id": h.questions.id,
                 "review_channel_id": h.review.id,
                 "host_role_ids": [h.host_role.id],
@@ -269,3 +270,17 @@ async def test_the_ask_button_of_a_series_reminder_opens_that_series_form(tmp_pa
         mine = await sb.slash(h.member, h.general, "ama", subcommand="mine")
         listed = await final_text(h, mine) + json.dumps((await sb.wait_final(mine)).embeds)
         assert Q_TALK[:30] in listed and Q_THREAD[:30] in listed
+
+
+async def test_only_the_second_series_has_an_ama(tmp_path):
+    """The AMA's commands are there when any series has the AMA on; they mean that series."""
+    async with two_amas(tmp_path, first_ama=False) as h:
+        sb = h.sandbox
+        assert set(h.bot.ama_services) == {TALK}
+        b = await _open(h, TALK, "t1-e01")
+        asked = await sb.slash(h.member, h.general, "ask", question=Q_TALK)
+        assert "question #1 is saved" in await final_text(h, asked)
+        assert await h.bot.db.ama.session_id_of(1) == b.id
+        named = await sb.slash(h.member, h.general, "ask", question=Q_FORM, series=FIRST)
+        assert f"`{FIRST}` has no AMA" in await final_text(h, named)
+        assert await h.bot.db.ama.question(2) is None

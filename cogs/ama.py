@@ -172,8 +172,13 @@ class AmaCog(commands.Cog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         sessions = await self.router.open_sessions()
+        router = self.router
+        several = len(router.services) > 1
         return [
-            app_commands.Choice(name=s.title[:100], value=s.key.episode_id)
+            app_commands.Choice(
+                name=((f"{router.name(s.key.series)} · " if several else "") + s.title)[:100],
+                value=s.key.episode_id,
+            )
             for s in sessions
             if current.lower() in s.title.lower() or current.lower() in s.key.episode_id
         ][:25]
@@ -438,7 +443,12 @@ class AmaCog(commands.Cog):
             found = router.for_draft(number)
         else:
             found = await router.for_question(number)
-        service = found or self.service
+        if found is None:
+            # A series whose AMA is off now (or was removed): no service of another series
+            # may act on its rows.
+            await reply_ephemeral(interaction, "This AMA is no longer run here.")
+            return
+        service = found
         if action == "ask":
             await self._ask_button(interaction, service, number)
         elif action in ("review", "merge", "deny", "board", "pick"):
@@ -609,7 +619,10 @@ class AmaCog(commands.Cog):
         found = await (
             router.for_session(number) if kind == "asked" else router.for_question(number)
         )
-        service = found or self.service
+        if found is None:
+            await reply_ephemeral(interaction, "This AMA is no longer run here.")
+            return
+        service = found
         values = submitted_fields(data)
         await interaction.response.defer(ephemeral=True, thinking=True)
         member = interaction.user.id

@@ -119,7 +119,8 @@ class AmaRouter:
         return service.series_name if service is not None else series
 
     async def for_session(self, session_id: int) -> AmaService | None:
-        """The service of the series the session belongs to."""
+        """The service of the series the session belongs to; None when that series runs no
+        AMA now (its `ama` turned off, or the series removed): nothing may act on it."""
         first = self.first
         if first is None:
             return None
@@ -129,7 +130,7 @@ class AmaRouter:
         return self.services.get(session.key.series)
 
     async def for_question(self, question_id: int) -> AmaService | None:
-        """The service of the series the question's session belongs to."""
+        """The service of the series the question's session belongs to (None: as above)."""
         first = self.first
         if first is None:
             return None

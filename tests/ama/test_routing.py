@@ -1,13 +1,26 @@
 """Which series' AMA an interaction means (bot/services/ama_routing.py), without Discord:
 `/ask` with one or several AMAs taking questions, its options, the thread it was used in;
-an organiser's `/ama` command's series."""
+an organiser's `/ama` command's series; and the router over a real SQLite store (a button's
+question or session -> its series' service)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from bot.plan.ama import AmaKey, AmaSession, AmaTimes, SessionState
-from bot.services.ama_routing import choose_ask, choose_series, session_in_place
+from bot.plan.ama import (
+    OPEN_STATES,
+    AmaKey,
+    AmaLimits,
+    AmaSession,
+    AmaTimes,
+    Phase,
+    Question,
+    QuestionState,
+    SessionState,
+)
+from bot.services.ama_routing import AmaRouter, choose_ask, choose_series, session_in_place
+from bot.store import open_store
 
 T = datetime(2026, 3, 6, 17, tzinfo=UTC)
 TIMES = AmaTimes(T, T + timedelta(hours=1), T + timedelta(hours=2), T + timedelta(hours=3))
@@ -98,3 +111,78 @@ def test_organisers_series_defaults_to_the_first_with_the_ama():
     assert choose_series(enabled, sessions=[A, B], channel_id=7) == "mm"
     # A thread of a series whose AMA is off is no hint.
     assert choose_series(["mm"], sessions=[A, B], channel_id=200) == "mm"
+
+
+# -- AmaRouter over a real SQLite store: a row's series picks the service ------------------
+
+
+class SeriesAma:
+    """What the router reads of one series' `AmaService`, over the real store."""
+
+    def __init__(self, store: Any, series: str, name: str):
+        self.store, self.series, self.series_name = store, series, name
+        self.drafts: set[int] = set()
+        self.questions = self
+
+    def has_draft(self, draft_id: int) -> bool:
+        return draft_id in self.drafts
+
+    async def session_for(self, episode_id: str) -> AmaSession | None:
+        return await self.store.ama.session_of(AmaKey(self.series, episode_id))
+
+    async def open_sessions(self) -> list[AmaSession]:
+        return await self.store.ama.sessions(OPEN_STATES, series=self.series)
+
+
+async def _session(store: Any, series: str, episode: str) -> AmaSession:
+    return await store.ama.upsert_session(
+        AmaKey(series, episode), title=episode, timezone="UTC", guests=[], times=TIMES, now=T
+    )
+
+
+async def _ask(store: Any, sid: int, member: int) -> int:
+    stored = await store.ama.ask(
+        sid,
+        author_id=member,
+        author_name=f"m{member}",
+        text=f"A question long enough from member {member}?",
+        anonymous=False,
+        notify=False,
+        phase=Phase.BEFORE,
+        state=QuestionState.PENDING,
+        limits=AmaLimits(),
+        now=T,
+    )
+    assert isinstance(stored, Question), stored
+    return stored.id
+
+
+async def test_the_router_sends_each_row_to_its_own_series(tmp_path):
+    store = await open_store(tmp_path / "amabot.sqlite3")
+    try:
+        mm, talk = SeriesAma(store, "mm", "Model Mondays"), SeriesAma(store, "talk", "Talk")
+        router = AmaRouter(cast(Any, {"mm": mm, "talk": talk}))
+        a = await _session(store, "mm", "s9-e01")
+        b = await _session(store, "talk", "t1-e01")
+        gone = await _session(store, "old-show", "o1-e01")  # a series no longer running AMAs
+        qa, qb, qgone = [await _ask(store, s.id, 7) for s in (a, b, gone)]
+        assert await router.for_session(a.id) is mm
+        assert await router.for_session(b.id) is talk
+        assert await router.for_question(qa) is mm
+        assert await router.for_question(qb) is talk
+        # A row of a series without an AMA service: nobody else's service acts on it.
+        assert await router.for_session(gone.id) is None
+        assert await router.for_question(qgone) is None
+        # Rows that are gone: the first series answers ("gone"), as before several series.
+        assert await router.for_session(999) is mm
+        assert await router.for_question(999) is mm
+        # An "Ask a question" id names only the episode: the first series that has it.
+        assert await router.for_episode("t1-e01") is talk
+        assert await router.for_episode("s9-e01") is mm
+        await _session(store, "talk", "s9-e01")  # the same episode id in both: the first's
+        assert await router.for_episode("s9-e01") is mm
+        talk.drafts.add(42)
+        assert router.for_draft(42) is talk
+        assert router.name("talk") == "Talk" and router.name("nope") == "nope"
+    finally:
+        await store.close()

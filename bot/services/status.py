@@ -62,6 +62,13 @@ async def status_view(
     guild = settings.discord.guild_id
     names = {view.series.id: view.series.name for view, _, _ in shows}
     series_of_pending = {p.key: p.series for p in await store.outbox.pending()}
+    first_id = shows[0][0].series.id
+
+    def listed_under(key: str) -> str:
+        """The series whose rows list a pending post: its own, else (a note to all, or a
+        series no longer configured) the first."""
+        series = series_of_pending.get(key, first_id)
+        return series if series in names else first_id
 
     def tag(row: list[Cell], series: str) -> list[Cell]:
         return [*row, names.get(series, series or "—")] if several else row
@@ -76,17 +83,12 @@ async def status_view(
                     row: list[Cell] = [local_time(start, view), "event", kind, what]
                     week.append((start, tag(row, sid)))
         for post in view_report["pending"]:
-            if several and series_of_pending.get(post["key"], sid) != sid:
-                continue  # every report lists the whole outbox: each row once, by its series
+            if several and listed_under(post["key"]) != sid:
+                continue  # every report lists the whole outbox: each row once
             due = datetime.fromisoformat(post["due_utc"])
             note = post["now"] or "pending"
-            row = [
-                local_time(due, view) if several else post["due_local"],
-                "post",
-                post["kind"],
-                f"{post['key']} ({note})",
-            ]
-            week.append((due, tag(row, sid)))
+            row = [post["due_local"], "post", post["kind"], f"{post['key']} ({note})"]
+            week.append((due, tag(row, series_of_pending.get(post["key"], sid))))
         for post in view_report["to_plan"]:
             due = datetime.fromisoformat(post["due_utc"])
             what = f"{post['key']} (planned on the next content change)"

@@ -123,6 +123,17 @@ async def test_two_series_amas_at_once_each_question_in_its_own_session(tmp_path
         # The series option's choices: the series whose AMA takes questions.
         choices = await sb.autocomplete(h.member, h.general, "ask", "series", "")
         assert [c["value"] for c in choices] == [FIRST, TALK]
+        # The organisers' series option: the series with the AMA on; an episode's choices
+        # name their series, narrowed by the series option.
+        staff = await sb.autocomplete(
+            h.organiser, h.general, "ama", "series", "", subcommand="close"
+        )
+        assert [c["value"] for c in staff] == [FIRST, TALK]
+        episodes = await sb.autocomplete(
+            h.organiser, h.general, "ama", "episode", "", subcommand="close", series=TALK
+        )
+        assert [c["value"] for c in episodes] == ["t1-e01"]
+        assert episodes[0]["name"].startswith("Talk Tuesdays · ")
 
         # By the series option, and asked in Talk's thread (the series implied).
         asked = await sb.slash(h.member, h.general, "ask", question=Q_TALK, series=TALK)
@@ -220,6 +231,12 @@ async def test_two_series_amas_at_once_each_question_in_its_own_session(tmp_path
         rows = [r for r in page.split("<tr>") if "AMA session" in r]
         assert any("t1-e01: AMA starts (live)" in r and "Talk Tuesdays" in r for r in rows)
         assert any("s9-e01: AMA starts (collecting)" in r and "Model Mondays" in r for r in rows)
+        # Each series' pending reminders once, named by their series.
+        posts = [r for r in page.split("<tr>") if "reminder:" in r]
+        talk_rows = [r for r in posts if f"reminder:{TALK}/t1-e01:livestream:1h" in r]
+        first_rows = [r for r in posts if "reminder:s9-e01:livestream:1h" in r]
+        assert len(talk_rows) == 1 and "Talk Tuesdays" in talk_rows[0]
+        assert len(first_rows) == 1 and "Model Mondays" in first_rows[0]
 
         # The calendar feed holds both series' events, UIDs apart (Talk's scoped).
         status, body, _ = await http_get(f"{base}/calendar.ics")

@@ -41,12 +41,12 @@ from bot.discord.startup import (
 )
 from bot.discord.timing import InteractionTimer
 from bot.discord.timing import in_time as in_time
-from bot.plan.calendar import calendar_hashes, feed_ics
+from bot.plan.calendar import lineup_feed_ics, lineup_hashes
 from bot.services.ama import AmaService
 from bot.services.ama_screen import screen_view
 from bot.services.metrics import BotMetrics
 from bot.services.posting import PostingService
-from bot.services.series_binding import Binding, bind_series
+from bot.services.series_binding import Binding, bind_series, series_store
 from bot.services.status import status_view
 from bot.store import Store, open_store
 from bot.web.webhook import WebhookServer
@@ -298,7 +298,7 @@ class AmaBot(commands.Bot):
                 self.calendar_feed,
                 ready=self.readiness.report,
                 metrics=self.metrics,
-                screen=self.ama_screen if settings.ama.enabled else None,
+                screen=self.ama_screen if self.ama_services else None,
                 status=self.status_page,
                 environ=self.environ,
             )
@@ -308,24 +308,39 @@ class AmaBot(commands.Bot):
             self.posting_service = None
             raise
 
-    async def ama_screen(self, episode_id: str) -> dict[str, Any] | None:
-        """`GET /ama/<episode>/screen`: the AMA's question on air and the next few."""
-        return await screen_view(self.db, self.settings.series.id, episode_id, self.clock())
+    async def ama_screen(self, episode: str, series: str | None = None) -> dict[str, Any] | None:
+        """`GET /ama/<series>/<episode>/screen`: the AMA's question on air and the next few
+        (no series in the URL: the first series', as before several series)."""
+        series = series or self.settings.series.id
+        if series not in self.ama_services:
+            return None
+        return await screen_view(self.db, series, episode, self.clock())
 
     async def status_page(self) -> dict[str, Any]:
-        """`GET /status`: the coming week, the recent sends and troubles, the lease."""
+        """`GET /status`: every series' coming week, the recent sends and troubles, the lease."""
+        shows = [
+            (view, index, series_store(self.db, view.series.id, self.binding))
+            for view, index in (self.lineup or ())
+        ]
         return await status_view(
-            self.settings, self.db, self.index, self.clock(), lease_holder=self.lease.holder
+            self.settings,
+            self.db,
+            self.index,
+            self.clock(),
+            lease_holder=self.lease.holder,
+            shows=shows or None,
         )
 
     async def calendar_feed(self) -> bytes:
         """`GET /calendar.ics`: every scheduled episode, SEQUENCE numbers from the store so a
         changed event replaces the subscriber's copy and an unchanged one never does."""
         now = self.clock()
-        episodes = list(self.index.episodes())
-        hashes = calendar_hashes(episodes, self.settings, now)
+        # Every series' events (UIDs scoped by series: bot/plan/calendar.py).
+        shows = [(view, list(index.episodes())) for view, index in (self.lineup or ())]
+        shows = shows or [(self.settings, list(self.index.episodes()))]
+        hashes = lineup_hashes(shows, now)
         sequences = await self.db.events.calendar_sequences(hashes, now)
-        return await asyncio.to_thread(feed_ics, episodes, self.settings, now, sequences)
+        return await asyncio.to_thread(lineup_feed_ics, shows, now, sequences)
 
     @property
     def db(self) -> Store:

@@ -6,9 +6,13 @@ way. The episode's IANA zone travels as ``X-WR-TIMEZONE`` and a ``VTIMEZONE`` so
 can show the show's own wall-clock time.
 
 UIDs are ``<episode id>-<livestream|ama>@amabot``: the same event keeps its UID across
-builds, restarts and reloads. Calendar clients only replace an event whose ``SEQUENCE``
-grew, so each event has a content hash (`calendar_hashes`) and the store keeps a sequence
-per UID (`bot.store.events.EventStore.calendar_sequences`) bumped when the hash changes.
+builds, restarts and reloads. With several series the id is the one its keys use
+(`bot.plan.kinds.scoped_id`: ``<series>/<episode id>`` outside the series owning the bare
+ids), so two series' events never share a UID and a one-series feed's UIDs never change.
+The feed holds every series' events (`lineup_feed_ics`). Calendar clients only replace an
+event whose ``SEQUENCE`` grew, so each event has a content hash (`calendar_hashes`) and the
+store keeps a sequence per UID (`bot.store.events.EventStore.calendar_sequences`) bumped
+when the hash changes.
 A cancelled episode's events stay in the feed with ``STATUS:CANCELLED``, so subscribers'
 calendars drop them instead of keeping a stale copy.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +30,7 @@ from icalendar import Alarm, Calendar, Event, Timezone
 
 from bot.config import Settings
 from bot.content.models import Episode, EpisodeStatus, EventKind, ShowEvent, utc
+from bot.plan.kinds import scoped_id
 from bot.render.limits import is_http_url, one_line
 
 PRODID = "-//amabot//amabot calendar//EN"
@@ -36,6 +41,9 @@ FEED_STATUSES = frozenset(
     {EpisodeStatus.SCHEDULED, EpisodeStatus.LIVE, EpisodeStatus.PUBLISHED, EpisodeStatus.CANCELLED}
 )
 KIND_LABELS = {"livestream": "Livestream", "ama": "AMA"}
+
+# A series' view (its settings) and its episodes: what the feed is made of, per series.
+FeedShow = tuple[Settings, Iterable[Episode]]
 
 
 def event_uid(episode_id: str, kind: EventKind) -> str:
@@ -79,18 +87,18 @@ def _fields(episode: Episode, event: ShowEvent, settings: Settings) -> dict[str,
 
 
 def _events(
-    episodes: Iterable[Episode], settings: Settings, now: datetime | None
+    shows: Iterable[FeedShow], now: datetime | None
 ) -> list[tuple[str, Episode, ShowEvent, dict[str, Any]]]:
     out = []
-    for episode in episodes:
-        if episode.status not in FEED_STATUSES:
-            continue
-        for kind, event, start in episode.timed_events():
-            if now is not None and utc(start) + event.duration < utc(now) - FEED_HISTORY:
+    for settings, episodes in shows:
+        for episode in episodes:
+            if episode.status not in FEED_STATUSES:
                 continue
-            out.append(
-                (event_uid(episode.id, kind), episode, event, _fields(episode, event, settings))
-            )
+            for kind, event, start in episode.timed_events():
+                if now is not None and utc(start) + event.duration < utc(now) - FEED_HISTORY:
+                    continue
+                uid = event_uid(scoped_id(settings, episode.id), kind)
+                out.append((uid, episode, event, _fields(episode, event, settings)))
     out.sort(key=lambda item: (item[3]["start"], item[0]))
     return out
 
@@ -105,7 +113,12 @@ def calendar_hashes(
 ) -> dict[str, str]:
     """uid -> content hash of every event the feed holds (feed them to the store's
     `calendar_sequences` to get the SEQUENCE numbers)."""
-    return {uid: _hash(fields) for uid, _, _, fields in _events(episodes, settings, now)}
+    return lineup_hashes([(settings, episodes)], now)
+
+
+def lineup_hashes(shows: Sequence[FeedShow], now: datetime) -> dict[str, str]:
+    """`calendar_hashes` of every series' events."""
+    return {uid: _hash(fields) for uid, _, _, fields in _events(shows, now)}
 
 
 def _vevent(uid: str, fields: Mapping[str, Any], *, now: datetime, sequence: int) -> Event:
@@ -155,7 +168,7 @@ def _add_zones(cal: Calendar, zones: Iterable[str], starts: list[datetime]) -> N
 def episode_ics(episode: Episode, settings: Settings, now: datetime) -> bytes:
     """The "Add to calendar" attachment: the episode's livestream and AMA, each with an alarm
     15 minutes before. Empty of events when both are TBD."""
-    items = _events([episode], settings, None)
+    items = _events([(settings, [episode])], None)
     zone = items[0][3]["zone"] if items else (episode.timezone or settings.series.timezone)
     cal = _calendar(f"{settings.series.name} {episode.code}", zone)
     _add_zones(cal, (f["zone"] for *_, f in items), [f["start"] for *_, f in items])
@@ -172,12 +185,22 @@ def feed_ics(
     sequences: Mapping[str, int] | None = None,
 ) -> bytes:
     """`GET /calendar.ics`: every scheduled (and recent, and cancelled) livestream and AMA."""
+    return lineup_feed_ics([(settings, episodes)], now, sequences)
+
+
+def lineup_feed_ics(
+    shows: Sequence[FeedShow], now: datetime, sequences: Mapping[str, int] | None = None
+) -> bytes:
+    """The feed of every series (the first's zone is the calendar's; each event keeps its
+    own). A one-series lineup gives exactly `feed_ics`'s bytes."""
     sequences = sequences or {}
-    items = _events(episodes, settings, now)
-    cal = _calendar(settings.series.name, settings.series.timezone)
+    items = _events(shows, now)
+    first = shows[0][0]
+    name = ", ".join(settings.series.name for settings, _ in shows)
+    cal = _calendar(name, first.series.timezone)
     _add_zones(
         cal,
-        [settings.series.timezone, *(f["zone"] for *_, f in items)],
+        [first.series.timezone, *(f["zone"] for *_, f in items)],
         [f["start"] for *_, f in items],
     )
     for uid, _, _, fields in items:

@@ -130,6 +130,11 @@ class AmaQuestions(AmaPart):
         await self.messages.after_question_change(session_id, result.id)
         return AskOutcome(stored=result)
 
+    def has_draft(self, draft_id: int) -> bool:
+        """Whether this series holds that "similar questions" draft (drafts live in memory,
+        where they were made; the cog routes "Ask mine anyway" by it)."""
+        return draft_id in self._drafts
+
     async def ask_draft(self, draft_id: int, member_id: int) -> AskOutcome:
         """ "Ask mine anyway" after similar questions were shown."""
         draft = self._drafts.pop(draft_id, None)

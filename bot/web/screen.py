@@ -1,7 +1,9 @@
-"""``GET /ama/<episode>/screen``: the AMA's question on air, large, for a host's browser source
-(OBS), as Slido's presenter view: who asked (as members see it), the next few by votes.
+"""``GET /ama/<series>/<episode>/screen``: the AMA's question on air, large, for a host's
+browser source (OBS), as Slido's presenter view: who asked (as members see it), the next few
+by votes. ``/ama/<episode>/screen`` (no series: the URL of before several series) is the
+first series' AMA.
 
-The page polls ``/ama/<episode>/screen.json`` every second (plain JavaScript, no framework),
+The page polls its own address + ``.json`` every second (plain JavaScript, no framework),
 so a click on the host board shows within 2 s without a reload. ``?transparent=1`` drops the
 background for an overlay. Read-only, behind its own token (`[webhook] screen_token_env`).
 The data comes from the caller (bot/services/ama_screen.py); bot/web imports no service.
@@ -11,14 +13,23 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from bot.web.pages import authorised, page_headers, refused
 
-ScreenSource = Callable[[str], Awaitable[dict[str, Any] | None]]
+
+class ScreenSource(Protocol):
+    """An episode's AMA (of `series`; no series: the first series') -> the screen's data,
+    or None when there is no such AMA."""
+
+    def __call__(
+        self, episode: str, series: str | None = None
+    ) -> Awaitable[dict[str, Any] | None]: ...
+
+
 POLL_MS = 1000
 
 _STYLE = """
@@ -114,7 +125,8 @@ def screen_routes(view: ScreenSource, token: str) -> list[web.RouteDef]:
     async def data(request: web.Request) -> dict[str, Any] | web.Response:
         if not authorised(request, token):
             return refused()
-        found = await view(request.match_info["episode"])
+        episode, series = request.match_info["episode"], request.match_info.get("series")
+        found = await (view(episode) if series is None else view(episode, series=series))
         if found is None:
             return web.Response(status=404, text="404: no AMA for this episode\n")
         return found
@@ -137,4 +149,6 @@ def screen_routes(view: ScreenSource, token: str) -> list[web.RouteDef]:
     return [
         web.get("/ama/{episode}/screen", page),
         web.get("/ama/{episode}/screen.json", as_json),
+        web.get("/ama/{series}/{episode}/screen", page),
+        web.get("/ama/{series}/{episode}/screen.json", as_json),
     ]

@@ -96,9 +96,9 @@ async def test_episode_answers_in_time_when_the_store_is_slow(tmp_path):
 
         real = members._event_urls
 
-        async def slow_store(episode):  # a store held up by a long write elsewhere
+        async def slow_store(episode, view):  # a store held up by a long write elsewhere
             await asyncio.sleep(4)
-            return await real(episode)
+            return await real(episode, view)
 
         members._event_urls = slow_store
         slow = await sb.slash(h.member, h.general, "episode", query="s9e1")

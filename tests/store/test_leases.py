@@ -28,7 +28,7 @@ async def test_a_released_lease_is_free_at_once_and_seen_by_a_second_process(sto
     assert await store.leases.get() is None
     assert await store.leases.take("a", T0, 30 * S)
     async with await open_db() as second:
-        assert await second.leases.get() == LeaseInfo("amabot", "a", T0, T0, T0 + 30 * S)
+        assert await second.leases.get() == LeaseInfo("amabot", "a", T0, T0, T0 + 30 * S, 1)
         assert not await second.leases.take("b", T0 + S, 30 * S)
         assert not await second.leases.release("b")  # not its lease
         assert await store.leases.release("a")

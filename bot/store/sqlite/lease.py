@@ -4,9 +4,8 @@ A row per name (holder, term, acquired, renewed, expires). Taking it is one cond
 upsert: it succeeds when the row is free, expired, or already ours; the term (the fencing
 token, issue 22) grows by one unless we held it unexpired. Renewing is a conditional update
 on our own holder id and keeps the term. Releasing keeps the row (and so the term) with no
-holder, so the next holder's term is still a new one. Nothing here needs SQLite's file locks, so a shared database
-server can hold the same row later (``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE`` is
-PostgreSQL's syntax too).
+holder, so the next holder's term is still a new one. Nothing here needs SQLite's file
+locks (``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE`` is PostgreSQL's syntax too).
 """
 
 from __future__ import annotations

@@ -215,8 +215,10 @@ class Database(_Reads):
             await self._conn.execute("COMMIT")
 
     async def _check_fence(self, fence: tuple[str, int]) -> None:
-        rows = await self._conn.execute_fetchall(
-            "SELECT holder, term FROM lease WHERE name = ?", (LEASE_NAME,)
+        rows = list(
+            await self._conn.execute_fetchall(
+                "SELECT holder, term FROM lease WHERE name = ?", (LEASE_NAME,)
+            )
         )
         now_held = (str(rows[0][0]), int(rows[0][1])) if rows else None
         if now_held != fence:

@@ -69,6 +69,9 @@ class StorageSettings:
     database: Path = Path("data/amabot.sqlite3")
     # One bot process per database: the lease expires this long after its last renewal.
     lease_ttl: timedelta = timedelta(seconds=30)
+    # A second `amabot run` waits for the lease (True) or is refused (False); None: the
+    # backend's default (a database server: standby; SQLite: refused). bot/discord/standby.py
+    standby: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -794,7 +797,10 @@ class _Loader:
         ttl = self.duration(t, "storage.lease_ttl", d.lease_ttl, positive=True)
         if ttl < timedelta(seconds=2):
             raise self.error("storage.lease_ttl", "must be at least 2s (it is renewed every third)")
-        return StorageSettings(database=self.path(t, "storage.database", d.database), lease_ttl=ttl)
+        standby = self.boolean(t, "storage.standby", False) if "standby" in t else d.standby
+        return StorageSettings(
+            database=self.path(t, "storage.database", d.database), lease_ttl=ttl, standby=standby
+        )
 
     def bounded(self, t: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
         value = self.count(t, key, default)

@@ -9,6 +9,7 @@ statement issued by one coroutine while another holds a transaction open would s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -203,13 +204,16 @@ class Database(_Reads):
         lease is checked first, under that same lock: no other process can take the lease
         between the check and the commit."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
                 if self.fenced_by is not None:
                     await self._check_fence(self.fenced_by)
                 yield Transaction(self._conn)
             except BaseException:
-                if self._conn.in_transaction:
+                # Also when cancelled while BEGIN was still on its way: the connection's
+                # thread runs the ROLLBACK after it, so no transaction is left open (every
+                # later write would join it, and be lost with it when the store closes).
+                with contextlib.suppress(sqlite3.Error):
                     await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")

@@ -1,0 +1,61 @@
+"""Issue 22, reduced for CI: two `amabot run` processes on one database (SQLite, `[storage]
+standby = true`), a leader and a standby, against the strict stand-in with a short nonce
+window, while the crash run's workload falls due (recaps merged, reminders, members' DMs,
+organisers' announcements). The leader is ended four times: SIGTERM (it resigns), SIGKILL
+in the send->record gap, SIGSTOP for longer than the lease (then SIGCONT) and SIGKILL; each
+time the standby takes over, adopts the outbox and sends. Full run: `python3 bench/failover.py`.
+"""
+
+from __future__ import annotations
+
+from testkit.failover import run_failovers, stepped_down
+from testkit.processes import Workload
+
+NONCE_WINDOW = 1.5
+TTL = 3.0  # seconds: the lease's ttl in this run
+PAUSE = TTL + 4.0  # a SIGSTOPped leader stays stopped this long: past its lease
+
+
+async def test_failovers_by_sigterm_gap_sigstop_and_sigkill_lose_and_duplicate_nothing(
+    tmp_path, seed
+):
+    workload = Workload(
+        recaps=6,
+        reminders=16,
+        announcements=2,
+        span=40.0,
+        kills=0,
+        seed=seed,
+        offsets=("10s", "0m"),
+        grace={"10s": "8s", "0m": "8s"},
+        dm_members=2,
+        dm_lead="10s",
+        sandbox={"nonce_window": NONCE_WINDOW},
+    )
+    plan = ["SIGTERM", "gap", "SIGSTOP", "SIGKILL"]
+    report = await run_failovers(
+        tmp_path / "run", workload, plan, ttl=f"{TTL:.0f}s", pause=PAUSE, say=print
+    )
+    print(report.table())
+    run = report.run
+    assert [f.how for f in report.failovers] == plan
+    assert run.lost == 0, report.table()
+    assert run.duplicated == 0, report.table()
+    assert not run.strays, run.strays
+    assert not run.problems, run.problems
+    assert run.interactions["answered_twice"] == 0
+    assert run.count("delivered", "recap") == workload.recaps
+    assert run.count("delivered", "announce") == workload.announcements
+    by = {f.how: f for f in report.failovers}
+    # A clean stop resigns: the standby holds the lease within its poll (1 s) and a bit.
+    assert by["SIGTERM"].lease_s is not None and by["SIGTERM"].lease_s <= 2.5, by["SIGTERM"]
+    assert by["SIGTERM"].old_status == 0
+    # Killed (on one host the dead holder is seen at once) or paused: within ttl + a few s.
+    for how in ("gap", "SIGKILL", "SIGSTOP"):
+        assert by[how].lease_s is not None and by[how].lease_s <= TTL + 3.0, by[how]
+    # The paused leader, woken after the standby took over and sent: it sends nothing,
+    # records nothing (the row it had sent is the new leader's find), and steps down.
+    assert by["SIGSTOP"].first_send_s is not None and by["SIGSTOP"].first_send_s < PAUSE
+    assert stepped_down(by["SIGSTOP"]) == [], by["SIGSTOP"].old_log_after
+    for f in report.failovers:
+        assert f.first_send_s is not None, f.line()

@@ -143,17 +143,14 @@ class LeaseKeeper:
         try:
             while True:
                 await asyncio.sleep(pause)
-                started = self.monotonic()
                 try:
-                    ours = await self._leases.renew(self.holder, self.clock(), ttl)
+                    ours = await self.renew()
                 except Exception:
                     log.exception("could not renew the lease; trying again")
                     pause = RETRY_RENEW
                     continue
                 if not ours:
-                    await self._step_down()
                     return
-                self._deadline = started + ttl.total_seconds() - safety_margin(ttl)
                 pause = ttl.total_seconds() / 3
         except asyncio.CancelledError:
             raise
@@ -161,6 +158,17 @@ class LeaseKeeper:
             log.exception("the lease keeper died")
             self.lost = self.lost or "the lease keeper died"
             self.on_lost("the lease keeper died")
+
+    async def renew(self) -> bool:
+        """Renew now: True and a new deadline (from this attempt's start, as River does), or
+        False and step down (another process holds the lease). A database error raises."""
+        ttl = self.settings.storage.lease_ttl
+        started = self.monotonic()
+        if not await self._leases.renew(self.holder, self.clock(), ttl):
+            await self._step_down()
+            return False
+        self._deadline = started + ttl.total_seconds() - safety_margin(ttl)
+        return True
 
     async def _step_down(self) -> None:
         if self._stepping:

@@ -35,6 +35,12 @@ FIGURES: dict[str, list[str]] = {
         rf"timings: setup {NUMBER}s, first start {NUMBER}s, .*",
         rf"interactions: {NUMBER} answered, .*",
     ],
+    "failover.py": [
+        r"total( +\d+){6}",
+        rf"failovers: {NUMBER}; leader's end -> new leader's first send: median {NUMBER}s, "
+        rf"max {NUMBER}s; .*",
+        r"lost 0, duplicated 0, .*",
+    ],
     "commands.py": [
         rf"no-op /ping +{NUMBER} +{NUMBER} +{NUMBER}x .*",
         rf"/episode +{NUMBER} +{NUMBER} +{NUMBER}x .*",

@@ -32,6 +32,7 @@ from bot.store.sqlite.inspect import inspect_database as inspect_sqlite
 
 __all__ = [
     "DEFAULT_PASSWORD_ENV",
+    "database_password",
     "Audit",
     "AuditEntry",
     "DatabaseReport",

@@ -32,7 +32,6 @@ from bot.store.sqlite.inspect import inspect_database as inspect_sqlite
 
 __all__ = [
     "DEFAULT_PASSWORD_ENV",
-    "database_password",
     "Audit",
     "AuditEntry",
     "DatabaseReport",
@@ -47,6 +46,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredEvent",
+    "database_password",
     "inspect_database",
     "is_database_url",
     "open_store",

@@ -230,8 +230,8 @@ class Database(_Reads):
                 min_size=POOL_MIN,
                 max_size=POOL_MAX,
                 timeout=CONNECT_TIMEOUT,
-                # Statements are prepared per connection; behind PgBouncer in transaction
-                # mode set statement_cache_size=0 in the URL's query instead (README).
+                # Statements are prepared per connection (asyncpg's cache): connect directly
+                # or through PgBouncer in session mode, not transaction mode (README).
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             raise StoreError(f"{where}: cannot connect to the database: {exc}") from exc

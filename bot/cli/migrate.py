@@ -10,18 +10,13 @@ from urllib.parse import urlsplit
 
 from bot.clock import system_clock
 from bot.config import ConfigError, Settings
-from bot.store import StoreError, database_password, is_database_url
+from bot.store import StoreError, copy_sqlite_to_postgres, is_database_url
 
 
 async def _migrate(source: Path, url: str, password_env: str) -> int:
-    from bot.store.postgres import PostgresStore
-    from bot.store.postgres.copy import copy_sqlite_to_postgres
-
-    target = await PostgresStore.open(
-        url, clock=system_clock, password=database_password(password_env)
+    report = await copy_sqlite_to_postgres(
+        source, url, now=system_clock(), password_env=password_env
     )
-    async with target:
-        report = await copy_sqlite_to_postgres(source, target, system_clock())
     width = max(len(t) for t in report.counts)
     for table, count in report.counts.items():
         print(f"  {table:<{width}}  {count:>8}")

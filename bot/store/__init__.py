@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock, system_clock
 from bot.store.interface import (
@@ -30,6 +32,9 @@ from bot.store.sqlite import SqliteStore
 from bot.store.sqlite.inspect import DatabaseReport
 from bot.store.sqlite.inspect import inspect_database as inspect_sqlite
 
+if TYPE_CHECKING:
+    from bot.store.postgres.copy import CopyReport
+
 __all__ = [
     "DEFAULT_PASSWORD_ENV",
     "Audit",
@@ -46,6 +51,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredEvent",
+    "copy_sqlite_to_postgres",
     "database_password",
     "inspect_database",
     "is_database_url",
@@ -91,6 +97,19 @@ async def open_store(
             str(database), clock=clock, password=database_password(password_env, environ)
         )
     return await SqliteStore.open(Path(database), clock=clock)
+
+
+async def copy_sqlite_to_postgres(
+    source: Path, url: str, *, now: datetime, password_env: str = DEFAULT_PASSWORD_ENV
+) -> CopyReport:
+    """`amabot migrate`: the SQLite file `source` copied into the empty PostgreSQL database
+    at `url` (created and migrated first); raises `StoreError` (nothing written) if it
+    cannot be done. See `bot.store.postgres.copy`."""
+    from bot.store.postgres import PostgresStore
+    from bot.store.postgres.copy import copy_into
+
+    async with await PostgresStore.open(url, password=database_password(password_env)) as target:
+        return await copy_into(target, Path(source), now)
 
 
 def inspect_database(

@@ -60,7 +60,7 @@ class CopyReport:
         return sum(self.counts.values())
 
 
-async def copy_sqlite_to_postgres(source: Path, target: PostgresStore, now: datetime) -> CopyReport:
+async def copy_into(target: PostgresStore, source: Path, now: datetime) -> CopyReport:
     """Copy the SQLite file `source` into `target` (opened, so migrated, and empty). The
     source is opened as the bot would open it, so an older file is first brought up to date
     by SQLite's own migrations."""

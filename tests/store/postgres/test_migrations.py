@@ -4,11 +4,14 @@ refusing a newer schema, a password never shown."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
-from bot.store import StoreError, open_store
+from bot.store import StoreError, inspect_database, open_store
 from bot.store.postgres.db import bundled_migrations, numbered, redacted
+
+from ..conftest import T0
 
 LATEST = bundled_migrations()[-1].version
 
@@ -73,3 +76,18 @@ def test_marks_are_numbered_outside_quotes_and_comments():
 
 def test_bundled_migrations_are_numbered_from_one():
     assert [m.version for m in bundled_migrations()] == list(range(1, LATEST + 1))
+
+
+async def test_the_doctors_look_reads_the_schema_and_the_lease_without_writing(
+    postgres_url, open_db, sql, tmp_path
+):
+    fresh = await asyncio.to_thread(inspect_database, postgres_url)
+    assert (fresh.error, fresh.schema, fresh.latest, fresh.lease) == (None, None, LATEST, None)
+    assert await tables(sql) == set()  # it created nothing
+    async with await open_db() as store:
+        assert await store.leases.take("host-a", T0, timedelta(seconds=30))
+    seen = await asyncio.to_thread(inspect_database, postgres_url)
+    assert (seen.error, seen.schema) == (None, LATEST)
+    assert seen.lease.startswith("holder=host-a, term=1")
+    gone = await asyncio.to_thread(inspect_database, f"postgresql://x@/none?host={tmp_path}")
+    assert gone.error.startswith("cannot connect to")

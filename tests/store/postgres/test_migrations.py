@@ -17,7 +17,7 @@ LATEST = bundled_migrations()[-1].version
 
 
 async def tables(sql) -> set[str]:
-    rows = await sql.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    rows = await sql.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
     return {r[0] for r in rows}
 
 

@@ -54,6 +54,12 @@ FIGURES: dict[str, list[str]] = {
         rf"NORMAL claim\+record: median {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms .*",
         rf"FULL +claim\+record: median {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms .*",
     ],
+    "store_cost.py": [
+        rf"sqlite +claim\+attempt\+sent: median {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms .*",
+        rf"postgresql +claim\+attempt\+sent: median {NUMBER} ms, p99 {NUMBER} ms, .*",
+        rf"postgresql fenced +claim\+attempt\+sent: median {NUMBER} ms, p99 {NUMBER} ms, .*",
+        rf"ratio postgresql/sqlite \(medians\): {NUMBER}x, fenced {NUMBER}x .*",
+    ],
     "content_index.py": [
         rf"floor \(read \+ CSafeLoader frontmatter, one process\): {NUMBER} ms.*",
         rf"start-up \(build \+ search index, as the bot loads\): {NUMBER} ms +ratio: {NUMBER}.*",

@@ -26,7 +26,9 @@ async def collect_plan(
     now = clock()
     index = ContentIndex(settings.content.path, settings)
     await asyncio.to_thread(index.reload)
-    async with await open_store(settings.storage.database, clock=clock) as store:
+    async with await open_store(
+        settings.storage.database, clock=clock, password_env=settings.storage.password_env
+    ) as store:
         return await plan_report(settings, store, index, now, days=days)
 
 

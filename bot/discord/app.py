@@ -243,7 +243,11 @@ class AmaBot(commands.Bot):
         the lease (a second `amabot run` exits 2, or stands by: bot/discord/standby.py), the
         content, the posting service and the webhook receiver, then the cogs and the slash
         commands."""
-        self.store = await open_store(self.settings.storage.database, clock=self.clock)
+        self.store = await open_store(
+            self.settings.storage.database,
+            clock=self.clock,
+            password_env=self.settings.storage.password_env,
+        )
         # Before anything touches the outbox: one process per database.
         try:
             await self.lease.take(self.store, standby_for(self))

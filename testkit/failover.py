@@ -1,5 +1,6 @@
-"""Two bot processes on one database, a leader and a standby, and the leader's end by SIGKILL,
-SIGTERM, SIGSTOP (then SIGCONT) or a SIGKILL in the send->record gap (issue 22).
+"""Two bot processes on one database (a SQLite file, or a PostgreSQL server), a leader and a
+standby, and the leader's end by SIGKILL, SIGTERM, SIGSTOP (then SIGCONT) or a SIGKILL in the
+send->record gap (issue 22).
 
 Built on testkit/processes.py's crash world (the sandbox process, the content repository,
 the workload, `verify`): the same run, with a second `amabot run` standing by (`[storage]
@@ -107,8 +108,18 @@ class FailoverReport:
 class FailoverWorld(World):
     """The crash world with two bot processes on its one database."""
 
-    def __init__(self, base: Path, workload: Workload, *, ttl: str = "3s", say: Say = _quiet):
+    def __init__(
+        self,
+        base: Path,
+        workload: Workload,
+        *,
+        ttl: str = "3s",
+        database: str | None = None,
+        say: Say = _quiet,
+    ):
         super().__init__(base, workload, say=say)
+        if database is not None:  # a PostgreSQL URL: standing by is that backend's default
+            self.database = database
         self.ttl = ttl
         self.bots: list[BotProcess] = []
         self.leader = 0
@@ -128,10 +139,6 @@ class FailoverWorld(World):
     def standby(self) -> BotProcess:
         return self.bots[1 - self.leader]
 
-    @property
-    def database(self) -> Path:
-        return self.base / "amabot.sqlite3"
-
     async def setup(self) -> None:
         await super().setup()
         first = self.bots[0]
@@ -140,11 +147,9 @@ class FailoverWorld(World):
             ((self.config, self.port), (self.base / "amabot-b.toml", port))
         ):
             sections = self.config_sections()
-            sections["storage"] = {
-                **sections["storage"],
-                "standby": True,
-                "lease_ttl": self.ttl,
-            }
+            sections["storage"] = {**sections["storage"], "lease_ttl": self.ttl}
+            if isinstance(self.database, Path):  # SQLite refuses a second run unless told
+                sections["storage"]["standby"] = True
             sections["webhook"] = {"listen": f"127.0.0.1:{listen}"}
             write_config(path, sections)
             if i == 1:
@@ -294,12 +299,14 @@ async def run_failovers(
     ttl: str = "3s",
     pause: float = 6.0,
     min_up: float = 3.0,
+    database: str | None = None,
     say: Say = _quiet,
 ) -> FailoverReport:
     """Drive the crash run's workload (recaps merged, reminders and DMs due, organisers'
     announcements) while the leader is ended once per entry of `plan` (KINDS), spread over
-    the span; verify as the crash run does, every takeover counted as an outage."""
-    world = FailoverWorld(base, workload, ttl=ttl, say=say)
+    the span; verify as the crash run does, every takeover counted as an outage.
+    `database`: a PostgreSQL URL (an empty database); None: a SQLite file in `base`."""
+    world = FailoverWorld(base, workload, ttl=ttl, database=database, say=say)
     await world.setup()
     try:
         await world.prepare()

@@ -1,13 +1,20 @@
-"""Issue 22, reduced for CI: two `amabot run` processes on one database (SQLite, `[storage]
-standby = true`), a leader and a standby, against the strict stand-in with a short nonce
-window, while the crash run's workload falls due (recaps merged, reminders, members' DMs,
-organisers' announcements). The leader is ended four times: SIGTERM (it resigns), SIGKILL
-in the send->record gap, SIGSTOP for longer than the lease (then SIGCONT) and SIGKILL; each
-time the standby takes over, adopts the outbox and sends. Full run: `python3 bench/failover.py`.
+"""Issue 22, reduced for CI: two `amabot run` processes on one database (a SQLite file with
+`[storage] standby = true`, then a PostgreSQL server from testkit/postgres.py), a leader and a
+standby, against the strict stand-in with a short nonce window, while the crash run's workload
+falls due (recaps merged, reminders, members' DMs, organisers' announcements). The leader is
+ended four times: SIGTERM (it resigns), SIGKILL in the send->record gap, SIGSTOP for longer
+than the lease (then SIGCONT) and SIGKILL; each time the standby takes over, adopts the outbox
+and sends. Full run: `python3 bench/failover.py`.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+
+from testkit import postgres
 from testkit.failover import run_failovers, stepped_down
 from testkit.processes import Workload
 
@@ -16,8 +23,27 @@ TTL = 3.0  # seconds: the lease's ttl in this run
 PAUSE = TTL + 4.0  # a SIGSTOPped leader stays stopped this long: past its lease
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request, tmp_path) -> AsyncIterator[str | None]:
+    """None: the SQLite file of the run (`[storage] standby = true`); else an empty database
+    on a PostgreSQL server of the test's own (standing by is that backend's default)."""
+    if request.param == "sqlite":
+        yield None
+        return
+    try:
+        server = postgres.start()
+    except postgres.Unavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+    try:
+        yield await server.fresh_database("amabot_failover")
+    finally:
+        server.stop()
+
+
 async def test_failovers_by_sigterm_gap_sigstop_and_sigkill_lose_and_duplicate_nothing(
-    tmp_path, seed
+    tmp_path, seed, database
 ):
     workload = Workload(
         recaps=6,
@@ -34,7 +60,13 @@ async def test_failovers_by_sigterm_gap_sigstop_and_sigkill_lose_and_duplicate_n
     )
     plan = ["SIGTERM", "gap", "SIGSTOP", "SIGKILL"]
     report = await run_failovers(
-        tmp_path / "run", workload, plan, ttl=f"{TTL:.0f}s", pause=PAUSE, say=print
+        tmp_path / "run",
+        workload,
+        plan,
+        ttl=f"{TTL:.0f}s",
+        pause=PAUSE,
+        database=database,
+        say=print,
     )
     print(report.table())
     run = report.run

@@ -89,5 +89,6 @@ async def test_failovers_by_sigterm_gap_sigstop_and_sigkill_lose_and_duplicate_n
     # records nothing (the row it had sent is the new leader's find), and steps down.
     assert by["SIGSTOP"].first_send_s is not None and by["SIGSTOP"].first_send_s < PAUSE
     assert stepped_down(by["SIGSTOP"]) == [], by["SIGSTOP"].old_log_after
-    for f in report.failovers:
+    # Each new leader sends (the last one may find nothing more due after its takeover).
+    for f in report.failovers[:-1]:
         assert f.first_send_s is not None, f.line()

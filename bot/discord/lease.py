@@ -197,6 +197,7 @@ class LeaseKeeper:
     def fenced_out(self, error: FencedOut) -> None:
         """A write was refused: another process holds the lease now. Step down."""
         log.error("a write was fenced out: %s", error)
+        self.lost = self.lost or "a write was fenced out"  # no send from now on
         if self._stepping_down is None and not self._stepping and self._leases is not None:
             self._stepping_down = asyncio.get_running_loop().create_task(
                 self._step_down(), name="amabot-step-down"

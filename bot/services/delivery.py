@@ -392,16 +392,17 @@ class Dispatcher:
             if post is None:
                 return None
             self._inflight.add(key)
-            return await self._attempt(post)
+            try:
+                return await self._attempt(post)
+            finally:
+                self._inflight.discard(key)
         except _RecordFailed:
             return "retry"  # the row stays `sending`; the sweep settles it
         except FencedOut as exc:  # another process leads now: nothing was written
-            self.stop(f"fenced out: {exc}")
             if self.lease_guard is not None:
                 self.lease_guard.fenced_out(exc)
+            self.stop(f"fenced out: {exc}")
             return "stopped"
-        finally:
-            self._inflight.discard(key)
 
     async def _attempt(self, post: Post) -> str:
         """One claimed post: settle an unsure one from Discord's history, apply the late

@@ -10,7 +10,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, time, timedelta
 from difflib import get_close_matches
 from pathlib import Path, PurePosixPath
@@ -489,13 +489,20 @@ class _Loader:
         tables: dict[str, dict[str, Any]] = {}
         for name, cls in _SECTIONS.items():
             table = data.get(name, {})
+            if name == "series" and isinstance(table, list):
+                continue  # `[[series]]`: read by `lineup`
             if not isinstance(table, dict):
                 raise self.error(name, f"expected a table [{name}], got a {_toml_type(table)}")
-            known = [f.name for f in fields(cls)]
+            known = _config_keys(cls)
             for key in table:
                 if key not in known:
                     raise self.error(f"{name}.{key}", "unknown key" + _suggest_key(name, key))
             tables[name] = table
+        shows = data.get("series", {})
+        if isinstance(shows, list):
+            # `[[series]]`: several shows; the top-level sections are every series' defaults.
+            tables["series"] = {}
+            return self.lineup(shows, tables)
         reminders = self.reminders(tables["reminders"])
         return Settings(
             discord=self.discord(tables["discord"]),
@@ -511,21 +518,56 @@ class _Loader:
                 ),
             ),
             webhook=self.webhook(tables["webhook"]),
-            site=SiteSettings(
-                recaps_url=self.parsed(
-                    tables["site"], "site.recaps_url", "", validate_recaps_url, allow_empty=True
-                ),
-                ama_url=self.parsed(
-                    tables["site"], "site.ama_url", "", validate_ama_url, allow_empty=True
-                ),
-                images_url=self.parsed(
-                    tables["site"], "site.images_url", "", validate_images_url, allow_empty=True
-                ),
-            ),
+            site=self.site(tables["site"]),
             events=self.events(tables["events"]),
             optin=self.optin(tables["optin"]),
             ama=self.ama(tables["ama"]),
             source=self.file,
+        )
+
+    # several series -------------------------------------------------------------------
+
+    def lineup(self, shows: list[Any], tables: dict[str, dict[str, Any]]) -> Settings:
+        """`[[series]]`: one whole Settings view per series, in the file's order; the
+        returned Settings is the first series' view with every view as its `lineup`."""
+        if not shows:
+            raise self.error("series", "[[series]] needs at least one series")
+        shared = {
+            "discord": self.discord(tables["discord"]),
+            "storage": self.storage(tables["storage"]),
+            "organisers": OrganiserSettings(
+                role_ids=self.role_ids(tables["organisers"]),
+                alerts_channel_id=self.snowflake(
+                    tables["organisers"], "organisers.alerts_channel_id", 0
+                ),
+            ),
+            "webhook": self.webhook(tables["webhook"]),
+            "site": self.site(tables["site"]),
+            "source": self.file,
+        }
+        # The shared content keys are checked once, as the top-level section.
+        self.content(tables["content"])
+        views: list[Settings] = []
+        for i, entry in enumerate(shows):
+            if not isinstance(entry, dict):
+                raise self.error(f"series[{i}]", f"expected a table, got a {_toml_type(entry)}")
+            series_id = entry.get("id")
+            if not isinstance(series_id, str) or not _SLUG.fullmatch(series_id):
+                raise self.error(
+                    f"series[{i}].id",
+                    "every [[series]] needs an id: a slug of lower-case letters, digits and "
+                    '-, like "talk-tuesdays" (it goes into stored keys, so keep it stable)'
+                    + (f"; got {series_id!r}" if series_id is not None else ""),
+                )
+            views.append(_SeriesLoader(self, series_id, entry, tables).view(shared))
+        _check_lineup(self, views)
+        return replace(views[0], lineup=tuple(views))
+
+    def site(self, t: dict[str, Any]) -> SiteSettings:
+        return SiteSettings(
+            recaps_url=self.parsed(t, "site.recaps_url", "", validate_recaps_url, allow_empty=True),
+            ama_url=self.parsed(t, "site.ama_url", "", validate_ama_url, allow_empty=True),
+            images_url=self.parsed(t, "site.images_url", "", validate_images_url, allow_empty=True),
         )
 
     # sections ---------------------------------------------------------------------------
@@ -934,3 +976,120 @@ def _suggest_key(section: str, key: str) -> str:
     if elsewhere:
         return f"; it belongs in [{elsewhere[0]}] ({elsewhere[0]}.{key})"
     return f"; known keys of [{section}]: {', '.join(known)}"
+
+
+def _config_keys(cls: type) -> list[str]:
+    """The keys a config section may hold: its fields, less those set at start-up."""
+    return [f.name for f in fields(cls) if f.name not in _NOT_CONFIG_KEYS]
+
+
+_NOT_CONFIG_KEYS = frozenset({"key_prefix"})
+
+# The sub-tables a `[[series]]` entry may have: each a top-level section's keys (content:
+# only the series' own folders and checkout), a key not set coming from that section.
+_SERIES_SUBTABLES = ("content", "announcements", "reminders", "events", "optin", "ama")
+_SERIES_CONTENT_KEYS = ("path", "episodes", "recaps", "authors", "ama", "branch", "remote")
+
+
+class _SeriesLoader(_Loader):
+    """One `[[series]]` entry read into a whole Settings view. Its errors name the series:
+    ``series[talk-tuesdays].reminders.offsets``; a bad value the series took from a
+    top-level section is named there (``reminders.offsets``)."""
+
+    def __init__(
+        self,
+        parent: _Loader,
+        series_id: str,
+        entry: dict[str, Any],
+        tables: dict[str, dict[str, Any]],
+    ):
+        super().__init__(parent.file, parent.base, parent.environ)
+        self.scope = f"series[{series_id}]"
+        self.entry = entry
+        self.top = tables
+        self.own: dict[str, dict[str, Any]] = {}
+        known = _config_keys(SeriesSettings)
+        for key, value in entry.items():
+            if key in _SERIES_SUBTABLES:
+                if not isinstance(value, dict):
+                    raise self.error(
+                        f"{key}", f"expected a table [series.{key}], got a {_toml_type(value)}"
+                    )
+                allowed = (
+                    list(_SERIES_CONTENT_KEYS) if key == "content" else _config_keys(_SECTIONS[key])
+                )
+                for sub in value:
+                    if sub not in allowed:
+                        hint = (
+                            f"; [content] {sub} is shared by every series: set it there"
+                            if key == "content" and sub in _config_keys(ContentSettings)
+                            else _suggest_key(key, sub)
+                        )
+                        raise self.error(f"{key}.{sub}", "unknown key" + hint)
+                self.own[key] = value
+            elif key not in known:
+                sections = ", ".join(_SERIES_SUBTABLES)
+                raise self.error(
+                    f"series.{key}",
+                    f"unknown key; a series has {', '.join(known)} and the sub-tables "
+                    f"{sections}" + _did_you_mean(key, [*known, *_SERIES_SUBTABLES]),
+                )
+
+    def error(self, key: str, message: str) -> ConfigError:
+        section, _, rest = key.partition(".")
+        section = section.split("[", 1)[0]
+        if section == "series":
+            key = f"{self.scope}.{rest}" if rest else self.scope
+        else:
+            root = re.split(r"[.\[]", rest, maxsplit=1)[0] if rest else ""
+            if root and root not in self.own.get(section, {}) and root in self.top.get(section, {}):
+                return ConfigError(message, key=key, file=self.file)  # the top-level's value
+            key = f"{self.scope}.{key}"
+        return ConfigError(message, key=key, file=self.file)
+
+    def merged(self, section: str) -> dict[str, Any]:
+        return {**self.top.get(section, {}), **self.own.get(section, {})}
+
+    def view(self, shared: dict[str, Any]) -> Settings:
+        series_table = {k: v for k, v in self.entry.items() if k not in _SERIES_SUBTABLES}
+        series_table.setdefault("name", self.entry["id"])
+        return Settings(
+            content=self.content(self.merged("content")),
+            series=self.series(series_table),
+            announcements=self.announcements(self.merged("announcements")),
+            reminders=self.reminders(self.merged("reminders")),
+            events=self.events(self.merged("events")),
+            optin=self.optin(self.merged("optin")),
+            ama=self.ama(self.merged("ama")),
+            **shared,
+        )
+
+
+def _check_lineup(loader: _Loader, views: list[Settings]) -> None:
+    """What two series must not share: an id, a name, a folder of episodes, recaps or AMA
+    records (each series' index would read the other's files as its own)."""
+    seen: dict[tuple[str, object], str] = {}
+    for view in views:
+        sid = view.series.id
+        content = view.content
+        owned: list[tuple[str, object, str]] = [
+            ("id", sid, f"series[{sid}].id"),
+            ("name", view.series.name.strip().lower(), f"series[{sid}].name"),
+            ("episodes", content.path / content.episodes, f"series[{sid}].content.episodes"),
+            ("recaps", content.path / content.recaps, f"series[{sid}].content.recaps"),
+            ("ama", content.path / content.ama, f"series[{sid}].content.ama"),
+        ]
+        for what, value, key in owned:
+            other = seen.get((what, value))
+            if other is not None:
+                shown = value if isinstance(value, str) else os.path.relpath(str(value))
+                raise loader.error(
+                    key,
+                    f"series {other} has the same {what} ({shown}); "
+                    + (
+                        "every series needs its own"
+                        if what in ("id", "name")
+                        else f"give each series its own {what} folder (content.{what})"
+                    ),
+                )
+            seen[(what, value)] = sid

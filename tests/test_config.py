@@ -353,3 +353,160 @@ def test_small_parsers():
     assert parse_listen("[::1]:0") == ("::1", 0)
     with pytest.raises(ValueError):
         parse_weekday("t")  # tuesday or thursday?
+
+
+# --- several series: [[series]] ---------------------------------------------------------------
+
+
+def _example_series_block() -> str:
+    """The example's commented `[[series]]` block, uncommented."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    start = lines.index("# ---- Several series " + "-" * 74)
+    block = [
+        ln[2:]
+        for ln in lines[start:]
+        if ln.startswith("# [") or (ln.startswith("# ") and "=" in ln)
+    ]
+    return "\n".join(block)
+
+
+def test_example_documents_the_series_sub_tables_and_its_block_parses(tmp_path):
+    block = _example_series_block()
+    settings = load_settings(write(tmp_path, block), environ={})
+    assert [v.series.id for v in settings.shows()] == ["model-mondays", "talk-tuesdays"]
+    key_lines = [ln for ln in block.splitlines() if "=" in ln and not ln.startswith("[")]
+    assert all("#" in ln.split("=", 1)[1] for ln in key_lines), "every example key has a comment"
+    tables = {ln.split("]")[0].strip("[") for ln in block.splitlines() if ln.startswith("[")}
+    assert {f"series.{t}" for t in ("content", "announcements", "reminders", "events")} <= tables
+    assert {"series.optin", "series.ama"} <= tables
+    documented = {ln.split("=")[0].strip() for ln in key_lines}
+    assert {"path", "remote", "branch", "episodes", "recaps", "ama"} <= documented
+
+
+SERIES_TWO = """
+[content]
+path = "shows"
+[announcements]
+channel_id = 5
+role_id = 6
+[reminders]
+channel_id = 7
+offsets = ["24h", "1h"]
+[[series]]
+id = "model-mondays"
+name = "Model Mondays"
+[[series]]
+id = "talk-tuesdays"
+name = "Talk Tuesdays"
+timezone = "Europe/Paris"
+ama_weekday = "wednesday"
+[series.content]
+episodes = "talk/episodes"
+recaps = "talk/recaps"
+ama = "talk/ama"
+[series.announcements]
+channel_id = 50
+[series.reminders]
+offsets = ["2h"]
+"""
+
+
+def test_series_array_gives_one_view_per_series_and_the_top_level_is_the_first(tmp_path):
+    settings = load_settings(write(tmp_path, SERIES_TWO), environ={})
+    first, second = settings.shows()
+    assert settings.series == first.series and settings.announcements == first.announcements
+    assert settings.show("talk-tuesdays") is second
+    assert first.content.episodes_dir == tmp_path / "shows" / "episodes"
+    assert second.content.episodes_dir == tmp_path / "shows" / "talk" / "episodes"
+    assert (second.series.name, second.series.timezone) == ("Talk Tuesdays", "Europe/Paris")
+    assert second.series.ama_weekday == 2
+    # Own keys win; a key a series does not set comes from the top-level section.
+    assert (second.announcements.channel_id, second.announcements.role_id) == (50, 6)
+    assert (first.announcements.channel_id, first.announcements.role_id) == (5, 6)
+    assert second.reminders.offsets == (timedelta(hours=2),)
+    assert second.reminders.channel_id == 7
+    assert first.reminders.offsets == (timedelta(hours=24), timedelta(hours=1))
+    assert all(v.series.key_prefix == "" for v in settings.shows()), "set at start-up, not here"
+
+
+def test_one_series_table_stays_one_series(tmp_path):
+    settings = load_settings(write(tmp_path, '[series]\nname = "Talk Tuesdays"\n'), environ={})
+    assert settings.shows() == (settings,)
+    assert settings.series.id == "talk-tuesdays"
+
+
+def test_a_series_own_checkout(tmp_path):
+    text = SERIES_TWO.replace(
+        '[series.content]\nepisodes = "talk/episodes"',
+        '[series.content]\npath = "../talk"\nremote = "upstream"\nbranch = "main"\n'
+        'episodes = "talk/episodes"',
+    )
+    second = load_settings(write(tmp_path, text), environ={}).show("talk-tuesdays")
+    assert second.content.path == tmp_path.parent / "talk"
+    assert (second.content.remote, second.content.branch) == ("upstream", "main")
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "fault"),
+    [
+        (
+            ('offsets = ["2h"]', 'offsets = ["2x"]'),
+            "series[talk-tuesdays].reminders.offsets[0]",
+            "2x",
+        ),
+        (
+            ("channel_id = 50", 'channel_id = "x"'),
+            "series[talk-tuesdays].announcements.channel_id",
+            "Discord id",
+        ),
+        (
+            ("[series.reminders]", "[series.reminders]\nchanel_id = 1"),
+            "series[talk-tuesdays].reminders.chanel_id",
+            "channel_id",
+        ),
+        (
+            ('timezone = "Europe/Paris"', 'timezone = "Europe/Pariss"'),
+            "series[talk-tuesdays].timezone",
+            "Europe/Paris",
+        ),
+        (('id = "talk-tuesdays"', 'id = "model-mondays"'), "series[model-mondays].id", "same id"),
+        (
+            ('name = "Talk Tuesdays"', 'name = "Model Mondays"'),
+            "series[talk-tuesdays].name",
+            "same name",
+        ),
+        (
+            ('episodes = "talk/episodes"', 'episodes = "episodes"'),
+            "series[talk-tuesdays].content.episodes",
+            "own episodes folder",
+        ),
+        (('id = "talk-tuesdays"', 'id = "Talk Tuesdays"'), "series[1].id", "slug"),
+        (
+            ("[series.content]", "[series.content]\npoll_interval = 5"),
+            "series[talk-tuesdays].content.poll_interval",
+            "shared by every series",
+        ),
+        (
+            ('ama_weekday = "wednesday"', 'ama_weekday = "wednesday"\nstage = 1'),
+            "series[talk-tuesdays].stage",
+            "unknown key",
+        ),
+        # A bad value taken from the top-level section is named there.
+        (
+            ("[announcements]\nchannel_id = 5", "[announcements]\nchannel_id = -5"),
+            "announcements.channel_id",
+            "Discord id",
+        ),
+    ],
+)
+def test_series_errors_name_the_series_and_the_key(tmp_path, change, key, fault):
+    old, new = change
+    assert old in SERIES_TWO
+    error = fails(tmp_path, SERIES_TWO.replace(old, new, 1))
+    assert error.key == key
+    assert fault in str(error)
+
+
+def test_key_prefix_is_not_a_config_key(tmp_path):
+    error = fails(tmp_path, '[series]\nkey_prefix = "x/"\n')
+    assert error.key == "series.key_prefix"

@@ -44,10 +44,13 @@ class ContentIndex(Catalogue):
         *,
         only: Path | str | None = None,
         workers: int | None = None,
+        content_root: bool | None = None,
     ):
         self.settings = settings or Settings()
         root = Path(root)
-        self._scanner = Scanner(root, self.settings, Path(only) if only is not None else None)
+        self._scanner = Scanner(
+            root, self.settings, Path(only) if only is not None else None, content_root
+        )
         super().__init__(root, self._scanner)
         self._views = SortedViews(self)
         self._search = ContentSearch(self, self._views)

@@ -19,8 +19,11 @@ class Lineup:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        # With several series a checkout is always read by its configured folders: one
+        # series' missing folder must not make every file of the checkout its own.
+        several = True if len(settings.shows()) > 1 else None
         self._shows: dict[str, tuple[Settings, ContentIndex]] = {
-            view.series.id: (view, ContentIndex(view.content.path, view))
+            view.series.id: (view, ContentIndex(view.content.path, view, content_root=several))
             for view in settings.shows()
         }
 

@@ -37,12 +37,16 @@ class Scanner:
     """Finds the content files under `root` (or the one file `only`), with their sizes and
     modification times; reads nothing else."""
 
-    def __init__(self, root: Path, settings: Settings, only: Path | None) -> None:
+    def __init__(
+        self, root: Path, settings: Settings, only: Path | None, content_root: bool | None = None
+    ) -> None:
         self.root = root
         self.settings = settings
         self._only = only
         self._real_root = _real(root)
-        self._content_root: bool | None = None
+        # None: decided on the first reload. True for one series among several: its folders
+        # not made yet must never turn the whole checkout (the others' files) into its own.
+        self._content_root: bool | None = content_root
 
     @property
     def is_content_root(self) -> bool:

@@ -24,6 +24,7 @@ from discord.ext import commands
 from bot.clock import Clock, system_clock
 from bot.config import DiscordSettings, Settings, webhook_secret
 from bot.content.index import ContentIndex
+from bot.content.lineup import Lineup
 from bot.discord.extensions import DEFAULT_EXTENSIONS, load_extensions
 from bot.discord.extensions import command_payloads as _command_payloads
 from bot.discord.extensions import commands_digest as commands_digest
@@ -34,7 +35,7 @@ from bot.discord.replies import reply_ephemeral
 from bot.discord.standby import standby_for
 from bot.discord.startup import (
     build_posting,
-    content_checkout,
+    content_checkouts,
     load_content,
     start_ama,
     start_webhook,
@@ -46,6 +47,7 @@ from bot.services.ama import AmaService
 from bot.services.ama_screen import screen_view
 from bot.services.metrics import BotMetrics
 from bot.services.posting import PostingService
+from bot.services.series_binding import Binding, bind_series
 from bot.services.status import status_view
 from bot.store import Store, open_store
 from bot.web.webhook import WebhookServer
@@ -213,8 +215,12 @@ class AmaBot(commands.Bot):
         # The posting service once built (kept, stopped, after close); None before.
         self.posting_service: PostingService | None = None
         self.ama_service: AmaService | None = None
+        self.ama_services: dict[str, AmaService] = {}
         self.webhook: WebhookServer | None = None
         self.index = ContentIndex(settings.content.path, settings)
+        # Every series' index, built at start-up once the store says whose keys are bare.
+        self.lineup: Lineup | None = None
+        self.binding: Binding | None = None
         self.commands_synced = False
         self.button_handlers: dict[str, ButtonHandler] = {}
         self.lease = LeaseKeeper(settings, clock, self.stop_for)
@@ -255,7 +261,13 @@ class AmaBot(commands.Bot):
             await self.store.close()
             self.store = None
             raise
-        await load_content(self.index)
+        # Each series' keys: the bare namespace's owner is the database's (series_binding).
+        self.binding = await bind_series(self.settings, self.store, self.clock())
+        self.settings = self.binding.settings
+        self.lineup = Lineup(self.settings)
+        self.index = self.lineup.first  # code not yet converted to several series reads it
+        for _view, index in self.lineup:
+            await load_content(index)
         self.readiness.loading = False
         await self._start_posting()
         self.readiness.started = True
@@ -269,17 +281,20 @@ class AmaBot(commands.Bot):
         settings = self.settings
         # A receiver without its secret is a config error: refuse before anything starts.
         secret = webhook_secret(settings, self.environ) if settings.webhook.listen else b""
-        git = await content_checkout(settings)
-        service = build_posting(self, git)
+        gits = await content_checkouts(settings)
+        git = gits.get(settings.content.path)
+        service = build_posting(self, gits)
         service.gateway_problem = self.gateway.problem
         service.dispatcher.metrics = self.metrics
         service.dispatcher.lease_guard = self.lease
         self.metrics.watch(outbox=self.db.outbox)
         self.posting_service = service
         await service.start()
-        if settings.ama.enabled:
-            self.ama_service = await start_ama(self, service, git)
-            self.ama_service.questions.metrics = self.metrics
+        self.ama_services = await start_ama(self, service, gits)
+        for ama in self.ama_services.values():
+            ama.questions.metrics = self.metrics
+        # The first series with an AMA: what the AMA's commands and buttons use.
+        self.ama_service = next(iter(self.ama_services.values()), None)
         if not settings.webhook.listen:
             return
         try:

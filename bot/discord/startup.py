@@ -9,6 +9,8 @@ import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from discord.ext import commands
@@ -18,6 +20,7 @@ from bot.content.index import ContentIndex
 from bot.discord.ama import DiscordAmaPlaces
 from bot.discord.scheduled_events import DiscordEventsApi
 from bot.discord.sender import DiscordSender
+from bot.plan.kinds import parse_ama_dm_key
 from bot.services.ama import WAKE_PREFIX, AmaService
 from bot.services.ama_record import RecordPublisher
 from bot.services.gitsync import GitContent
@@ -78,6 +81,15 @@ async def content_checkout(settings: Settings) -> GitContent | None:
     return git
 
 
+async def content_checkouts(settings: Settings) -> dict[Path, GitContent | None]:
+    """The git checkout of each distinct content path of the series (None: rescanned)."""
+    gits: dict[Path, GitContent | None] = {}
+    for view in settings.shows():
+        if view.content.path not in gits:
+            gits[view.content.path] = await content_checkout(view)
+    return gits
+
+
 def events_api(bot: commands.Bot, settings: Settings) -> DiscordEventsApi | None:
     """The scheduled events API with `[events] enabled` (it needs the server's id)."""
     if not settings.events.enabled:
@@ -91,10 +103,52 @@ def events_api(bot: commands.Bot, settings: Settings) -> DiscordEventsApi | None
     return None
 
 
-async def start_ama(bot: Any, service: PostingService, git: GitContent | None) -> AmaService:
-    """The AMA with `[ama] enabled`: one scheduler (the posting service's wake-ups), the
-    outbox for every message, its sessions following the content after each reload."""
-    settings = bot.settings
+async def start_ama(
+    bot: Any, service: PostingService, gits: Mapping[Path, GitContent | None]
+) -> dict[str, AmaService]:
+    """The AMA of every series with `[ama] enabled` (its own sessions, channels and record
+    folder): one scheduler (the posting service's wake-ups), the outbox for every message,
+    each series' sessions following its content after each reload. By series id."""
+    services: dict[str, AmaService] = {}
+    indexes = dict((v.series.id, i) for v, i in bot.lineup) if bot.lineup else {}
+    for settings in bot.settings.shows():
+        if settings.ama.enabled:
+            index = indexes.get(settings.series.id, bot.index)
+            git = gits.get(settings.content.path)
+            services[settings.series.id] = _start_series_ama(bot, service, settings, index, git)
+    if not services:
+        return services
+
+    async def on_wake(key: str) -> None:
+        # ``amawake:<session>:…``: the session's own series handles it.
+        sid_text = key.removeprefix(WAKE_PREFIX).partition(":")[0]
+        session = await bot.db.ama.session(int(sid_text)) if sid_text.isdigit() else None
+        owner = services.get(session.key.series) if session is not None else None
+        for series_ama in [owner] if owner is not None else list(services.values()):
+            await series_ama.on_wake(key)
+
+    async def dm_refused(key: str, member_id: int, payload_text: str) -> None:
+        # An AMA DM's key names its series (`ama_dm_key`).
+        try:
+            series = parse_ama_dm_key(key)[1]
+        except ValueError:
+            return
+        owner = services.get(series)
+        if owner is not None:
+            await owner.dm_refused(key, member_id, payload_text)
+
+    service.add_wake_handler(WAKE_PREFIX, on_wake)
+    service.alerts.on_dm_closed = dm_refused
+    return services
+
+
+def _start_series_ama(
+    bot: Any,
+    service: PostingService,
+    settings: Settings,
+    index: ContentIndex,
+    git: GitContent | None,
+) -> AmaService:
     publisher = (
         RecordPublisher(git, folder=settings.content.ama, branch_prefix=settings.ama.branch_prefix)
         if git is not None
@@ -111,38 +165,44 @@ async def start_ama(bot: Any, service: PostingService, git: GitContent | None) -
         discord=DiscordAmaPlaces(bot, settings.discord.guild_id),
         publisher=publisher,
     )
-    service.add_wake_handler(WAKE_PREFIX, ama.on_wake)
 
     async def follow_content() -> None:
-        await ama.sync_content(bot.index.episodes())
+        await ama.sync_content(index.episodes())
 
     async def first_start() -> None:
         await follow_content()
         await ama.start()
 
     service.add_content_listener(follow_content)
-    service.alerts.on_dm_closed = ama.dm_refused
     # Beside the start, not in it: the sessions' posts are delivered from here, and a post
     # a crash left "sending" waits for the gateway to read the history before any resend
     # (awaited in setup_hook, that wait held the gateway back: a 30 s stall at every start
     # after a crash mid-AMA).
-    service.spawn(first_start(), "amabot-ama-startup")
+    service.spawn(first_start(), f"amabot-ama-startup-{settings.series.id}")
     return ama
 
 
-def build_posting(bot: Any, git: GitContent | None) -> PostingService:
+def build_posting(bot: Any, gits: Mapping[Path, GitContent | None]) -> PostingService:
     """The Discord-free posting service with the bot's Discord parts. `bot` is the AmaBot:
-    its settings, store, index, clock and environment, and `stop_for` to stop from inside."""
+    its settings, store, lineup (every series' index), binding, clock and environment, and
+    `stop_for` to stop from inside; `gits`: each content path's checkout."""
+    settings = bot.settings
+    any_events = any(view.events.enabled for view in settings.shows())
     return PostingService(
-        settings=bot.settings,
+        settings=settings,
         store=bot.db,
         index=bot.index,
-        sender=DiscordSender(bot, content_root=bot.settings.content.path),
+        sender=DiscordSender(bot, content_root=settings.content.path),
         clock=bot.clock,
-        git=git,
+        git=gits.get(settings.content.path),
         sweep_interval=bot.sweep_interval,
-        events_api=events_api(bot, bot.settings),
+        events_api=events_api(
+            bot, replace(settings, events=replace(settings.events, enabled=any_events))
+        ),
         on_stop=bot.stop_for,
+        lineup=bot.lineup,
+        binding=bot.binding,
+        gits=gits,
     )
 
 
@@ -164,13 +224,20 @@ async def start_webhook(
     Prometheus' scrape, `/ama/<episode>/screen` the AMA on screen and `/status` the
     organisers' page (each with its token in the environment). A taken port raises."""
     configured = settings.content.branch
+    several = len(service.syncs) > 1
 
     def content_branch() -> Awaitable[str | None] | str | None:
         # The configured branch, else whatever the checkout is on; without git any push
-        # is worth a rescan.
+        # is worth a rescan. With several checkouts, every push is routed by its
+        # repository (a push to another branch makes a pull that finds nothing new).
+        if several:
+            return None
         if configured:
             return configured
         return git.current_branch() if git is not None else None
+
+    def on_push(payload: dict[str, Any]) -> None:
+        service.request_pull_for(payload.get("repository"), "webhook")
 
     routes = [calendar_route(calendar_feed)]
     if metrics is not None:
@@ -184,7 +251,7 @@ async def start_webhook(
     app = make_webhook_app(
         secret=secret,
         branch=content_branch,
-        on_push=lambda _payload: service.sync.request_pull("webhook"),
+        on_push=on_push,
         health=service.health,
         ready=ready,
         extra_routes=routes,

@@ -81,6 +81,7 @@ class Draft:
     payload: dict[str, Any]
     expires_at: datetime
     number: int
+    series: str = ""  # the series it is about (its channel's); "" = the whole community
 
     @property
     def key(self) -> str:
@@ -98,6 +99,7 @@ class Draft:
             payload=self.payload,
             created_by=by,
             subject=f"by {by}",
+            series=self.series,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -116,6 +118,7 @@ class Draft:
             payload=data["payload"],
             expires_at=datetime.fromisoformat(data["expires_at"]),
             number=int(data["number"]),
+            series=str(data.get("series") or ""),
         )
 
 

@@ -41,7 +41,7 @@ from typing import Any, Literal
 from bot.config import Settings, default_grace
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
 from bot.durations import duration_label, parse_duration_label, spoken_duration
-from bot.plan.kinds import KINDS, parse_recap_key
+from bot.plan.kinds import KINDS, parse_recap_key, scoped_id
 
 # The DM keys' formats are declared with their kind in bot/plan/kinds.py (also imported from here).
 from bot.plan.kinds import RECAP_DM_INFIX as RECAP_DM_INFIX
@@ -93,6 +93,8 @@ class Preference:
     # When the member last set this choice (the store's updated_at). Recap DMs start from
     # here; not part of equality, so a choice compares by what it is, not when it was made.
     since: datetime | None = field(default=None, compare=False)
+    # The series (show) the choice is for, by id ("" in a database not bound to a series yet).
+    series: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,14 +204,16 @@ def plan_dm_reminders(
             members: dict[int, timedelta] = {
                 m: leads[kind] for m, leads in wants.items() if kind in leads
             }
-            for member in interest_by_event.get(event_key(episode.id, kind), ()):
+            for member in interest_by_event.get(
+                event_key(scoped_id(settings, episode.id), kind), ()
+            ):
                 members.setdefault(member, wants.get(member, {}).get(kind, INTERESTED_LEAD))
             for member, lead in members.items():
                 due = start - lead
                 deadline = min(due + default_grace(lead), start)
                 if deadline <= now:
                     continue
-                key = dm_key(member, episode.id, kind, lead, start)
+                key = dm_key(member, scoped_id(settings, episode.id), kind, lead, start)
                 planned[key] = PlannedPost(
                     key=key,
                     kind="dm",

@@ -55,6 +55,9 @@ class PlannedPost:
     # sent post is edited only when this changes (a recap's title, summary or link), not
     # when a new version of the bot renders the same recap differently.
     fingerprint: str | None = None
+    # The series (show) it belongs to, by id; "" = none (an organiser's note to all). Set by
+    # the reconcile of that series' plan, so planners need not repeat it.
+    series: str = ""
 
     def __post_init__(self) -> None:
         outbox_kind(self.kind)  # UnknownKind for a kind nobody declared
@@ -109,6 +112,7 @@ class Post:
     publish_reason: str | None = None
     edit_attempts: int = 0
     edit_next_at: datetime | None = None
+    series: str = ""  # the series (show) it belongs to; see PlannedPost.series
 
     @property
     def wake_at(self) -> datetime:

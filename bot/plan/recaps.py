@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from bot.config import Settings
 from bot.content.models import Author, Episode, Recap, utc
-from bot.plan.kinds import channel_for, recap_key
+from bot.plan.kinds import channel_for, recap_key, scoped_id
 from bot.plan.posts import PlannedPost
 from bot.render.messages import (
     recap_announcement,
@@ -48,7 +48,7 @@ def plan_recap_announcements(
         rid = ids.get(recap.path, recap.id) if ids is not None else recap.id
         planned.append(
             PlannedPost(
-                key=recap_key(rid),
+                key=recap_key(scoped_id(settings, rid)),
                 kind="recap",
                 due_at=utc(recap.release_at),
                 channel_id=channel_for("recap", settings),

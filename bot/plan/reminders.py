@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, ShowEvent, utc
-from bot.plan.kinds import channel_for, parse_reminder_key_at, reminder_key
+from bot.plan.kinds import channel_for, parse_reminder_key_at, reminder_key, scoped_id
 from bot.plan.kinds import instant_label as instant_label  # its old home, still imported
 from bot.plan.posts import PlannedPost, Post
 from bot.render.messages import (
@@ -72,7 +72,7 @@ def plan_reminders(
                 role_id = reminder_role(settings, kind)
                 planned.append(
                     PlannedPost(
-                        key=reminder_key(episode.id, kind, offset, start),
+                        key=reminder_key(scoped_id(settings, episode.id), kind, offset, start),
                         kind="reminder",
                         due_at=due,
                         channel_id=channel_for("reminder", settings, kind),

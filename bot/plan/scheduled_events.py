@@ -45,6 +45,7 @@ from bot.config import Settings
 from bot.content.models import EVENT_KINDS, Episode, EpisodeStatus, EventKind, utc
 from bot.plan.kinds import event_key as event_key  # the key format: bot/plan/kinds.py
 from bot.plan.kinds import parse_event_key as parse_event_key
+from bot.plan.kinds import scoped_id
 from bot.render.limits import cut, is_http_url, one_line
 
 log = logging.getLogger("amabot.events")
@@ -196,7 +197,7 @@ def _spec(
     label = "AMA" if kind == "ama" else "Livestream"
     title = one_line(episode.title) or episode.id
     return EventSpec(
-        key=event_key(episode.id, kind),
+        key=event_key(scoped_id(settings, episode.id), kind),
         episode_id=episode.id,
         kind=kind,
         name=cut(f"{episode.code} {label}: {title}", NAME_MAX),

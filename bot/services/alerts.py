@@ -60,7 +60,7 @@ class OrganiserAlerts:
         if post.kind == "alert":
             return  # the alerts channel itself refuses us: the log and /healthz say so
         alert = failure_alert(post.key, post.channel_id, reason, what=declared(post.kind).noun)
-        await self.alert(post.key, alert, subject=post.key)
+        await self.alert(post.key, alert, subject=post.key, series=post.series)
 
     async def history_rewritten(self, result: PullResult) -> None:
         """Tell the organisers once per rewrite, through the outbox (so a crash or an outage
@@ -72,7 +72,9 @@ class OrganiserAlerts:
             f"rewritten:{result.after}", history_rewritten_alert(result), subject="content"
         )
 
-    async def alert(self, key: str, payload: dict[str, Any], *, subject: str) -> None:
+    async def alert(
+        self, key: str, payload: dict[str, Any], *, subject: str, series: str = ""
+    ) -> None:
         """One note in `[organisers] alerts_channel_id`, once per key. An outbox row like
         every other post, so a 429, a 5xx or a crash cannot lose it; of kind "alert", so it
         is never dropped for being late and never published."""
@@ -87,6 +89,7 @@ class OrganiserAlerts:
             channel_id=channel_id,
             payload=payload,
             subject=subject,
+            series=series,  # the series the refused post was of; "" for the whole bot
         )
         if await self.store.outbox.add_once(alert, now):
             self.wakeups.schedule(alert.key, now)

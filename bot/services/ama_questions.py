@@ -126,7 +126,7 @@ class AmaQuestions(AmaPart):
             return AskOutcome(refused=result)
         log.info("AMA %s: question #%s asked", session.key, result.id)
         if self.metrics is not None:
-            self.metrics.question_asked()
+            self.metrics.question_asked(self.series)
         await self.messages.after_question_change(session_id, result.id)
         return AskOutcome(stored=result)
 
@@ -174,7 +174,7 @@ class AmaQuestions(AmaPart):
         voted = await self.store.ama.toggle_vote(question_id, member_id, self.clock())
         if voted.refused is None:
             if self.metrics is not None:
-                self.metrics.vote_taken(voted.voted)
+                self.metrics.vote_taken(voted.voted, self.series)
             sid = await self.store.ama.session_id_of(question_id)
             if sid is not None:
                 self.messages.mark_dirty(sid, question_id)

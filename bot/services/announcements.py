@@ -60,9 +60,17 @@ class Announcements:
     # -- create: a draft, then confirm or discard --------------------------------------------
 
     async def save_draft(
-        self, *, author: int, channel_id: int, role_id: int, due_at: datetime, payload: Any
+        self,
+        *,
+        author: int,
+        channel_id: int,
+        role_id: int,
+        due_at: datetime,
+        payload: Any,
+        series: str = "",
     ) -> tuple[str, Draft]:
-        """Keep the previewed post until its author confirms it; (draft id, draft)."""
+        """Keep the previewed post until its author confirms it; (draft id, draft).
+        `series`: the series it is about (its post carries it), "" for none."""
         draft = Draft(
             author=author,
             channel_id=channel_id,
@@ -71,6 +79,7 @@ class Announcements:
             payload=payload,
             expires_at=self.clock() + DRAFT_TTL,
             number=await self.store.outbox.next_announcement_id(),
+            series=series,
         )
         draft_id = new_draft_id()
         await self.store.state.set_json(DRAFT_PREFIX + draft_id, draft.to_json())

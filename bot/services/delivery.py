@@ -418,7 +418,7 @@ class Dispatcher:
             await self._record(key, lambda: self._outbox.mark_skipped(key, decision.reason, now))
             self.stats.skipped += 1
             if self.metrics is not None:
-                self.metrics.post_outcome(post.kind, "skipped")
+                self.metrics.post_outcome(post.kind, "skipped", series=post.series)
             log.info("skipped %s: %s", key, decision.reason)
             return "skipped"
         prepared = await self._prepare(post, decision, now)
@@ -453,7 +453,7 @@ class Dispatcher:
         self.stats.sent += 1
         self.stats.found += 1
         if self.metrics is not None:
-            self.metrics.post_outcome(post.kind, "sent")
+            self.metrics.post_outcome(post.kind, "sent", series=post.series)
         log.info("found %s already in Discord as message %s", key, message_id)
         return "sent"
 
@@ -538,7 +538,7 @@ class Dispatcher:
         lateness = (sent_at - post.due_at).total_seconds()
         self.stats.lateness.append(lateness)
         if self.metrics is not None:
-            self.metrics.post_outcome(post.kind, "sent", lateness)
+            self.metrics.post_outcome(post.kind, "sent", lateness, series=post.series)
         log.info("sent %s to channel %s as message %s", key, channel_id, message_id)
         return "sent"
 
@@ -570,7 +570,7 @@ class Dispatcher:
         await self._record(post.key, lambda: self._outbox.mark_failed(post.key, reason, now))
         self.stats.failed += 1
         if self.metrics is not None:
-            self.metrics.post_outcome(post.kind, "failed")
+            self.metrics.post_outcome(post.kind, "failed", series=post.series)
         log.error("post %s to channel %s failed for good: %s", post.key, post.channel_id, reason)
         self._note(post.key, "send", post.channel_id, reason)
         await self._report_failure(post, reason)

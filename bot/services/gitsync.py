@@ -219,6 +219,11 @@ class GitContent:
     async def head(self) -> str | None:
         return await self._out("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
 
+    async def remote_url(self) -> str | None:
+        """The URL of the followed remote (`git remote get-url`), to route a GitHub push to
+        this checkout; None when git cannot say."""
+        return await self._out("remote", "get-url", "--", self.remote)
+
     async def current_branch(self) -> str | None:
         name = await self._out("symbolic-ref", "--short", "--quiet", "HEAD")
         return name or None

@@ -94,8 +94,12 @@ class BotMetrics:
 
     # What happens, as it happens.
 
-    def post_outcome(self, kind: str, outcome: str, lateness: float | None = None) -> None:
-        """A post `sent`, `failed` or `skipped`; a sent one's seconds after its due time."""
+    def post_outcome(
+        self, kind: str, outcome: str, lateness: float | None = None, *, series: str = ""
+    ) -> None:
+        """A post `sent`, `failed` or `skipped`; a sent one's seconds after its due time.
+        `series`: the post's series ("" = none named: the first series')."""
+        series = series or self.series
         counter = {
             "sent": self.posts_sent,
             "failed": self.posts_failed,
@@ -103,19 +107,20 @@ class BotMetrics:
         }.get(outcome)
         if counter is None:
             return
-        counter.labels(kind=kind, series=self.series).inc()
+        counter.labels(kind=kind, series=series).inc()
         if lateness is not None:
-            self.post_lateness.labels(kind=kind, series=self.series).observe(max(lateness, 0.0))
+            self.post_lateness.labels(kind=kind, series=series).observe(max(lateness, 0.0))
 
     def interaction_handled(self, milliseconds: float) -> None:
         self.interaction_seconds.observe(milliseconds / 1000)
 
-    def question_asked(self) -> None:
-        self.ama_questions.labels(series=self.series).inc()
+    def question_asked(self, series: str = "") -> None:
+        self.ama_questions.labels(series=series or self.series).inc()
 
-    def vote_taken(self, voted: bool) -> None:
+    def vote_taken(self, voted: bool, series: str = "") -> None:
         """A "Me too" toggled: on (`added`) or off (`removed`)."""
-        self.ama_votes.labels(series=self.series, action="added" if voted else "removed").inc()
+        action = "added" if voted else "removed"
+        self.ama_votes.labels(series=series or self.series, action=action).inc()
 
     # What is, read at scrape time.
 

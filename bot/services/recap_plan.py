@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from bot.config import Settings
 from bot.content.identity import announcement_ids, has_explicit_id, new_aliases, renamed
 from bot.content.models import Episode, Recap, utc
+from bot.plan.kinds import recap_key, scoped_id
 from bot.plan.posts import PlannedPost
 from bot.plan.recaps import plan_recap_announcements
 
@@ -97,6 +98,7 @@ class IncrementalRecapPlan:
         now: datetime,
         aliases: Mapping[str, str],
         plan_one: PlanOne,
+        key_for: Callable[[str], str] = recap_key,
     ) -> tuple[list[PlannedPost], set[str]]:
         """Re-plan what `paths` and `episode_ids` touched, and what fell due by `now`.
         Returns the planned posts and every key looked at (planned or no longer planned)."""
@@ -114,7 +116,7 @@ class IncrementalRecapPlan:
                     del st.owner[old]
         planned: list[PlannedPost] = []
         for path in affected:
-            post = _replan(st, index, path, now, aliases, plan_one)
+            post = _replan(st, index, path, now, aliases, plan_one, key_for)
             if post is not None:
                 touched.add(post.key)
                 planned.append(post)
@@ -157,6 +159,7 @@ def _replan(
     now: datetime,
     aliases: Mapping[str, str],
     plan_one: PlanOne,
+    key_for: Callable[[str], str] = recap_key,
 ) -> PlannedPost | None:
     """The announcement of the recap at `path` now, if it has one (remembered in `st`)."""
     recap = index.recap_at(path)
@@ -172,7 +175,7 @@ def _replan(
     rid = recap.id
     if not has_explicit_id(recap) and recap.id in aliases:
         rid = aliases[recap.id]
-    elif f"recap:{rid}" in st.owner and st.owner[f"recap:{rid}"] != path:
+    elif (key := key_for(rid)) in st.owner and st.owner[key] != path:
         rid = f"{rid}~{path}"
     post = plan_one(recap, rid)
     st.key_of[path] = post.key
@@ -201,7 +204,12 @@ class RecapPlanner:
         self._changed_episodes: set[str] = set()
 
     async def load_aliases(self, state: Any) -> None:
-        self.aliases = await state.with_prefix(RECAP_ALIAS_PREFIX)
+        # Another series' aliases are kept under its key prefix (`<series>/`).
+        self.aliases = await state.with_prefix(self._alias_prefix)
+
+    @property
+    def _alias_prefix(self) -> str:
+        return RECAP_ALIAS_PREFIX + self.settings.series.key_prefix
 
     def recaps_at(self, paths: tuple[str, ...] | None) -> dict[str, Recap]:
         rels = self.index.recap_paths() if paths is None else paths
@@ -221,7 +229,7 @@ class RecapPlanner:
         }
         pairs = renamed(gone, arrived, renames)
         for new_id, old_id in new_aliases(pairs, self.aliases).items():
-            await state.set(RECAP_ALIAS_PREFIX + new_id, old_id)
+            await state.set(self._alias_prefix + new_id, old_id)
             self.aliases[new_id] = old_id
             log.info("recap %s was renamed: it keeps the announcement of %s", new_id, old_id)
 
@@ -314,4 +322,5 @@ class RecapPlanner:
             now=now,
             aliases=self.aliases,
             plan_one=plan_one,
+            key_for=lambda rid: recap_key(scoped_id(self.settings, rid)),
         )

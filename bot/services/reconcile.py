@@ -19,6 +19,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.content.index import ContentIndex
 from bot.content.models import Episode
+from bot.plan.kinds import scoped_id
 from bot.plan.optin import RECAP_ANNOUNCEMENT_PREFIX, Mode, plan_dm_followups, plan_dm_reminders
 from bot.plan.posts import PlannedPost, Post
 from bot.plan.recaps import backlog_cutoff
@@ -53,6 +54,7 @@ class OutboxReconciler:
         planner: RecapPlanner,
         dispatcher: Dispatcher,
         rebuild_wakeups: Callable[[], Awaitable[None]],
+        lock: asyncio.Lock | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -61,7 +63,8 @@ class OutboxReconciler:
         self.planner = planner
         self.dispatcher = dispatcher
         self.rebuild_wakeups = rebuild_wakeups
-        self.lock = asyncio.Lock()
+        # Shared by every series' reconciler: one outbox pass at a time.
+        self.lock = lock if lock is not None else asyncio.Lock()
 
     async def reconcile(self, *, incremental: bool = False) -> ReconcileSummary:
         """Plan and write the outbox (recaps, reminders, members' DMs).
@@ -84,11 +87,13 @@ class OutboxReconciler:
                 now=now,
                 reason_missing="episode cancelled, moved or made TBD",
             )
+            # Sent keys name this series' episodes by their scoped id (`scoped_id`).
+            keyed = self._keyed(episodes)
             followups = await self._follow_up(
-                "reminder:", plan_reminder_followups, reminder_plan, episodes, now
+                "reminder:", plan_reminder_followups, reminder_plan, keyed, now
             )
             dms, dm_plan = await self._reconcile_dms_locked(episodes.values(), now)
-            dm_followups = await self._follow_up("dm:", plan_dm_followups, dm_plan, episodes, now)
+            dm_followups = await self._follow_up("dm:", plan_dm_followups, dm_plan, keyed, now)
             await self.rebuild_wakeups()
             return ReconcileSummary(
                 inserted=(*recaps.inserted, *reminders.inserted, *dms.inserted),
@@ -102,6 +107,13 @@ class OutboxReconciler:
                 ),
                 backlog=tuple(backlog),
             )
+
+    def _keyed(self, episodes: Mapping[str, Episode]) -> Mapping[str, Episode]:
+        """The episodes by the id their keys carry (bare for the home series)."""
+        prefix = self.settings.series.key_prefix
+        if not prefix:
+            return episodes
+        return {scoped_id(self.settings, e.id): e for e in episodes.values()}
 
     async def _reconcile_all_recaps(
         self, episodes: Mapping[str, Episode], now: datetime
@@ -125,7 +137,9 @@ class OutboxReconciler:
             if self.dispatcher.metrics is not None:
                 kinds = {p.key: p.kind for p in old}
                 for key in backlog:
-                    self.dispatcher.metrics.post_outcome(kinds[key], "skipped")
+                    self.dispatcher.metrics.post_outcome(
+                        kinds[key], "skipped", series=self.settings.series.id
+                    )
         report = await self.store.outbox.reconcile(
             recap_plan, scope="recap:", now=now, reason_missing="recap removed or unpublished"
         )

@@ -251,10 +251,6 @@ class Database(_Reads):
     def fence(self, holder: str, term: int) -> None:
         self._fence = (holder, int(term))
 
-    @property
-    def fenced(self) -> bool:
-        return self._fence is not None
-
     async def _check_fence(self, conn: asyncpg.Connection) -> None:
         """Inside the write's transaction: the lease must still be ours at our term.
 
@@ -264,7 +260,11 @@ class Database(_Reads):
         starts after the takeover committed reads the new holder and term (under READ
         COMMITTED, a locking read waits for a concurrent updater and then sees its row) and
         is refused. Either the write commits before the new term exists, or it does not
-        commit at all: nothing written under an old term lands after a new one."""
+        commit at all: nothing written under an old term lands after a new one.
+
+        Only the holder and term are checked, not the expiry: a lease that ran out but was
+        not taken over is still this process's tenure (the lease keeper renews or steps down
+        on its own clock)."""
         if self._fence is None:
             return
         holder, term = self._fence
@@ -272,14 +272,14 @@ class Database(_Reads):
             "SELECT holder, term FROM lease WHERE name = $1 FOR SHARE", LEASE_NAME
         )
         if row is None or row["holder"] != holder or row["term"] != term:
-            now = (
+            held_by = (
                 "nobody"
                 if row is None or not row["holder"]
-                else (f"{row['holder']} (term {row['term']})")
+                else f"{row['holder']} (term {row['term']})"
             )
             raise FencedOut(
                 f"{self.where}: the lease is no longer {holder}'s at term {term}: "
-                f"held by {now}; nothing was written"
+                f"held by {held_by}; nothing was written"
             )
 
     # --- writes ----------------------------------------------------------------------------

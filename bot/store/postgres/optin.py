@@ -23,21 +23,32 @@ class OptinStore:
     # -- preferences -----------------------------------------------------------------------
 
     async def set_pref(
-        self, member_id: int, stream: str, mode: Mode | str, lead: timedelta, now: datetime
+        self,
+        member_id: int,
+        stream: str,
+        mode: Mode | str,
+        lead: timedelta,
+        now: datetime,
+        *,
+        series: str | None = None,
     ) -> Preference:
-        """Record a member's choice for one stream. Choosing DMs again reopens a member whose
-        DMs were recorded as closed: they asked anew."""
+        """Record a member's choice for one series' stream. Choosing DMs again reopens a
+        member whose DMs were recorded as closed: they asked anew."""
         mode = Mode(mode)
         seconds = int(lead.total_seconds())
         async with self._db.transaction() as tx:
             try:
-                await tx.execute(
-                    """INSERT INTO optin_prefs (member_id, stream, mode, lead_seconds, updated_at)
-                       VALUES (?, ?, ?, ?, ?)
-                       ON CONFLICT (member_id, stream) DO UPDATE SET mode = excluded.mode,
-                           lead_seconds = excluded.lead_seconds,
-                           updated_at = excluded.updated_at""",
-                    (int(member_id), stream, mode.value, seconds, to_db(now)),
+                rows = await tx.fetchall(
+                    """INSERT INTO optin_prefs
+                            (member_id, series, stream, mode, lead_seconds, updated_at)
+                       VALUES (?, COALESCE(?::text, (SELECT value FROM state
+                                               WHERE key = 'series.home'), ''),
+                               ?, ?, ?, ?)
+                       ON CONFLICT (member_id, series, stream) DO UPDATE
+                           SET mode = excluded.mode, lead_seconds = excluded.lead_seconds,
+                               updated_at = excluded.updated_at
+                       RETURNING series""",
+                    (int(member_id), series, stream, mode.value, seconds, to_db(now)),
                 )
             except asyncpg.CheckViolationError as exc:  # the CHECK on `stream` (mode: above)
                 raise ValueError(f"unknown stream {stream!r}") from exc
@@ -52,43 +63,63 @@ class OptinStore:
             mode,
             timedelta(seconds=seconds),
             since=now,
+            series=rows[0]["series"],
         )
 
-    async def opt_out(self, member_id: int, stream: str, now: datetime) -> None:
-        """ "Stop these": the stream off, and the member's Interested marks for it dropped."""
-        pref = await self.pref(member_id, stream)
+    async def opt_out(
+        self, member_id: int, stream: str, now: datetime, *, series: str | None = None
+    ) -> None:
+        """ "Stop these": the series' stream off, and the member's Interested marks for it
+        dropped."""
+        pref = await self.pref(member_id, stream, series=series)
         lead = pref.lead if pref is not None else timedelta(hours=1)
-        await self.set_pref(member_id, stream, Mode.OFF, lead, now)
+        await self.set_pref(member_id, stream, Mode.OFF, lead, now, series=series)
         if stream in EVENT_KINDS:
             await self._db.write(
-                "DELETE FROM optin_interested WHERE member_id = ? AND event_key LIKE ?",
-                (int(member_id), f"event:%:{stream}"),
+                "DELETE FROM optin_interested WHERE member_id = ? AND event_key LIKE ?"
+                " AND series = COALESCE(?::text, (SELECT value FROM state"
+                " WHERE key = 'series.home'), '')",
+                (int(member_id), f"event:%:{stream}", series),
             )
 
-    async def pref(self, member_id: int, stream: str) -> Preference | None:
+    async def pref(
+        self, member_id: int, stream: str, *, series: str | None = None
+    ) -> Preference | None:
         row = await self._db.fetchone(
-            "SELECT * FROM optin_prefs WHERE member_id = ? AND stream = ?",
-            (int(member_id), stream),
+            "SELECT * FROM optin_prefs WHERE member_id = ? AND stream = ?"
+            " AND series = COALESCE(?::text, (SELECT value FROM state"
+            " WHERE key = 'series.home'), '')",
+            (int(member_id), stream, series),
         )
         return None if row is None else _pref(row)
 
-    async def prefs_of(self, member_id: int) -> list[Preference]:
+    async def prefs_of(self, member_id: int, *, series: str | None = None) -> list[Preference]:
         rows = await self._db.fetchall(
-            "SELECT * FROM optin_prefs WHERE member_id = ? ORDER BY stream", (int(member_id),)
+            "SELECT * FROM optin_prefs WHERE member_id = ? AND (?::text IS NULL OR series = ?)"
+            " ORDER BY series, stream",
+            (int(member_id), series, series),
         )
         return [_pref(r) for r in rows]
 
-    async def prefs(self) -> list[Preference]:
-        rows = await self._db.fetchall("SELECT * FROM optin_prefs ORDER BY member_id, stream")
+    async def prefs(self, *, series: str | None = None) -> list[Preference]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM optin_prefs WHERE ?::text IS NULL OR series = ?"
+            " ORDER BY member_id, series, stream",
+            (series, series),
+        )
         return [_pref(r) for r in rows]
 
     # -- "Interested" on our Discord events ------------------------------------------------
 
-    async def add_interest(self, member_id: int, event_key: str, now: datetime) -> bool:
+    async def add_interest(
+        self, member_id: int, event_key: str, now: datetime, *, series: str | None = None
+    ) -> bool:
         rows = await self._db.write(
-            "INSERT INTO optin_interested (member_id, event_key, created_at) VALUES (?, ?, ?)"
+            "INSERT INTO optin_interested (member_id, event_key, created_at, series)"
+            " VALUES (?, ?, ?, COALESCE(?::text, (SELECT value FROM state"
+            " WHERE key = 'series.home'), ''))"
             " ON CONFLICT DO NOTHING RETURNING member_id",
-            (int(member_id), event_key, to_db(now)),
+            (int(member_id), event_key, to_db(now), series),
         )
         return bool(rows)
 
@@ -100,9 +131,11 @@ class OptinStore:
         )
         return bool(rows)
 
-    async def interested(self) -> list[Interest]:
+    async def interested(self, *, series: str | None = None) -> list[Interest]:
         rows = await self._db.fetchall(
-            "SELECT member_id, event_key FROM optin_interested ORDER BY event_key, member_id"
+            "SELECT member_id, event_key FROM optin_interested WHERE ?::text IS NULL OR series = ?"
+            " ORDER BY event_key, member_id",
+            (series, series),
         )
         return [Interest(r["member_id"], r["event_key"]) for r in rows]
 
@@ -137,4 +170,5 @@ def _pref(row: asyncpg.Record) -> Preference:
         Mode(row["mode"]),
         timedelta(seconds=row["lead_seconds"]),
         since=from_db(row["updated_at"]),
+        series=row["series"],
     )

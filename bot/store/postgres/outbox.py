@@ -41,15 +41,16 @@ _RECONCILE_LOCK = 0x616D61626F74_01
 
 _INSERT = """
     INSERT INTO outbox (key, kind, status, due_at, deadline, event_start, channel_id, payload,
-                        content_hash, subject, reason, created_by, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        content_hash, subject, reason, created_by, created_at, updated_at,
+                        series)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 # Keys already in the outbox are left as they are (the insert changes no row).
 _INSERT_IF_NEW = _INSERT.rstrip() + " ON CONFLICT (key) DO NOTHING"
 
 _RECONCILE_SELECT = """SELECT key, status, due_at, deadline, event_start, channel_id, content_hash,
-                             subject, cancelled_by, unsure FROM outbox"""
+                             subject, cancelled_by, unsure, series FROM outbox"""
 
 # The instant appended to round 1's reminder keys (SQLite: strftime('%Y%m%dT%H%M%SZ', ...)).
 _KEY_INSTANT = "%Y%m%dT%H%M%SZ"
@@ -135,9 +136,12 @@ class Outbox:
         wanted = None if statuses is None else {PostStatus(s) for s in statuses}
         return [r["key"] for r in rows if wanted is None or PostStatus(r["status"]) in wanted]
 
-    async def unsent_or_sent_since(self, prefix: str, since: datetime) -> list[Post]:
+    async def unsent_or_sent_since(
+        self, prefix: str, since: datetime, *, series: str | None = None
+    ) -> list[Post]:
         """Rows under `prefix` still to go out (pending, sending) or sent at or after `since`,
-        by due time: the recap announcements that members' recap DMs follow."""
+        by due time: the recap announcements that members' recap DMs follow. With `series`,
+        that series' rows only."""
         rows = await self._db.fetchall(
             """SELECT * FROM outbox
                 WHERE substr(key, 1, ?) = ?
@@ -145,7 +149,7 @@ class Outbox:
                 ORDER BY due_at, key""",
             (len(prefix), prefix, to_db(since)),
         )
-        return [_post(r) for r in rows]
+        return [_post(r) for r in rows if series is None or r["series"] == series]
 
     async def edits_pending(self, now: datetime | None = None) -> list[Post]:
         """Sent rows whose message needs an edit; with `now`, only those not backing off."""
@@ -167,8 +171,13 @@ class Outbox:
         now: datetime,
         reason_missing: str = "no longer planned",
         only: Iterable[str] | None = None,
+        series: str | None = None,
     ) -> ReconcileReport:
         """Make the rows whose key starts with `scope` match the plan, in one transaction.
+
+        With `series`, only that series' rows are looked at (another series' rows under the
+        same scope are never cancelled, moved or touched) and the plan's posts are written
+        as that series'.
 
         With `only`, just those keys are looked at (the plan must lie within them): an
         incremental plan of the few recaps a merge touched, not the whole archive.
@@ -178,7 +187,7 @@ class Outbox:
         Cancelled by planning and planned again: pending again. Cancelled by an organiser,
         skipped and failed rows are left alone.
         """
-        plan = _checked_plan(planned, scope)
+        plan = _checked_plan(planned, scope, series)
         changes = _ReconcileChanges(ReconcileReport(scope), to_db(now))
         keys = None if only is None else sorted(set(only))
         if keys is not None and not set(plan) <= set(keys):
@@ -186,6 +195,8 @@ class Outbox:
         async with self._db.transaction() as tx:
             await tx.execute("SELECT pg_advisory_xact_lock(?)", (_RECONCILE_LOCK,))
             existing = await _rows_in_scope(tx, scope, keys)
+            if series is not None:
+                existing = {k: r for k, r in existing.items() if r["series"] == series}
             for key, post in plan.items():
                 changes.plan(key, post, existing.get(key))
             for key, row in existing.items():
@@ -195,16 +206,36 @@ class Outbox:
             await changes.apply(cast(Any, tx))
         return changes.report
 
-    async def sent_with_event_after(self, prefix: str, after: datetime) -> list[Post]:
+    async def sent_with_event_after(
+        self, prefix: str, after: datetime, *, series: str | None = None
+    ) -> list[Post]:
         """Sent rows under `prefix` whose event starts after `after`: the reminders a
-        reschedule or a cancellation may have to follow up."""
+        reschedule or a cancellation may have to follow up. With `series`, that series'."""
         rows = await self._db.fetchall(
             """SELECT * FROM outbox
                 WHERE key >= ? AND key < ? AND status = 'sent' AND event_start > ?
                 ORDER BY due_at, key""",
             (*_prefix_range(prefix), to_db(after)),
         )
-        return [_post(r) for r in rows]
+        return [_post(r) for r in rows if series is None or r["series"] == series]
+
+    async def series_with_pending(self) -> set[str]:
+        """The series of the rows still to go out (pending), "" included when some have none."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT series FROM outbox WHERE status = 'pending'"
+        )
+        return {r["series"] for r in rows}
+
+    async def cancel_series(self, series: str, reason: str, now: datetime) -> list[str]:
+        """A series gone from the config: its pending rows cancelled with `reason` (those
+        surely unsent: an unsure row is settled by delivery's lookup); its history stays."""
+        rows = await self._db.write(
+            """UPDATE outbox SET status = 'cancelled', reason = ?, cancelled_by = NULL,
+                                 updated_at = ?
+                WHERE series = ? AND status = 'pending' AND unsure = 0 RETURNING key""",
+            (reason, to_db(now), series),
+        )
+        return sorted(r["key"] for r in rows)
 
     async def request_edit(self, key: str, payload: dict[str, Any], now: datetime) -> bool:
         """Store a new payload for a sent post and flag it for an edit, unless it already

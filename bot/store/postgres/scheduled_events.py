@@ -27,9 +27,10 @@ class EventStore:
         row = await self._db.fetchone("SELECT * FROM guild_events WHERE key = ?", (key,))
         return None if row is None else _stored(row)
 
-    async def all(self) -> dict[str, StoredEvent]:
+    async def all(self, *, series: str | None = None) -> dict[str, StoredEvent]:
+        """Every event of ours (with `series`, that series' only), by key."""
         rows = await self._db.fetchall("SELECT * FROM guild_events ORDER BY key")
-        return {r["key"]: _stored(r) for r in rows}
+        return {r["key"]: _stored(r) for r in rows if series is None or r["series"] == series}
 
     async def key_for(self, discord_id: int) -> str | None:
         """The event key of one of our Discord events (for the gateway's user add/remove)."""
@@ -46,12 +47,15 @@ class EventStore:
         status: int,
         body: Mapping[str, Any],
         now: datetime,
+        series: str | None = None,
     ) -> None:
-        """Record a successful create or edit; clears any error of the key."""
+        """Record a successful create or edit; clears any error of the key. A new row is
+        `series`' (None: the home series'); the series of a row never changes."""
         await self._db.write(
             """INSERT INTO guild_events (key, discord_id, spec_hash, status, body, last_error,
-                                         error_kind, updated_at)
-               VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)
+                                         error_kind, updated_at, series)
+               VALUES (?, ?, ?, ?, ?, NULL, NULL, ?,
+                       COALESCE(?::text, (SELECT value FROM state WHERE key = 'series.home'), ''))
                ON CONFLICT (key) DO UPDATE SET
                    discord_id = excluded.discord_id, spec_hash = excluded.spec_hash,
                    status = excluded.status, body = excluded.body, last_error = NULL,
@@ -63,20 +67,28 @@ class EventStore:
                 int(status),
                 json.dumps(dict(body), sort_keys=True, ensure_ascii=False),
                 to_db(now),
+                series,
             ),
         )
 
     async def mark_error(
-        self, key: str, error: str, now: datetime, *, permission: bool = False
+        self,
+        key: str,
+        error: str,
+        now: datetime,
+        *,
+        permission: bool = False,
+        series: str | None = None,
     ) -> None:
         """Keep the row as it was (or create an id-less one) and note why Discord refused."""
         await self._db.write(
             """INSERT INTO guild_events (key, discord_id, spec_hash, status, last_error,
-                                         error_kind, updated_at)
-               VALUES (?, NULL, '', 1, ?, ?, ?)
+                                         error_kind, updated_at, series)
+               VALUES (?, NULL, '', 1, ?, ?, ?,
+                       COALESCE(?::text, (SELECT value FROM state WHERE key = 'series.home'), ''))
                ON CONFLICT (key) DO UPDATE SET last_error = excluded.last_error,
                    error_kind = excluded.error_kind, updated_at = excluded.updated_at""",
-            (key, error, PERMISSION if permission else OTHER, to_db(now)),
+            (key, error, PERMISSION if permission else OTHER, to_db(now), series),
         )
 
     async def note_status(self, discord_id: int, status: int, now: datetime) -> str | None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from types import TracebackType
 
 from bot.clock import Clock, system_clock
+from bot.store.interface import HOME_SERIES_KEY
 from bot.store.postgres.ama import AmaStore
 from bot.store.postgres.db import Database
 from bot.store.postgres.lease import Leases
@@ -15,8 +16,12 @@ from bot.store.postgres.optin import OptinStore
 from bot.store.postgres.outbox import Outbox
 from bot.store.postgres.scheduled_events import EventStore
 from bot.store.postgres.state import Audit, State
+from bot.store.sqlite.db import to_db
 
 INITIALISED_KEY = "outbox.initialised_at"  # the same flag bot/services/posting.py sets
+# The tables whose rows name their series (migration 0002); the AMA's had it from the start.
+_SERIES_TABLES = ("outbox", "guild_events", "optin_prefs", "optin_interested")
+_HOME_SERIES_LOCK = 0x616D61626F74_02  # pg_advisory_xact_lock's key: one claim at a time
 
 
 class PostgresStore:
@@ -69,6 +74,27 @@ class PostgresStore:
     async def mark_initialised(self, now: datetime | None = None) -> None:
         await self.state.set(INITIALISED_KEY, (now or self.clock()).isoformat())
         self._first_start = False
+
+    async def claim_home_series(self, series: str, now: datetime) -> str:
+        """The series owning the bare key namespace: the one recorded, else `series`, recorded
+        now, with every row written before several series existed (series '') adopted by it,
+        in one transaction: once per database (two processes starting at once take turns on
+        an advisory lock: the second reads what the first recorded)."""
+        async with self.db.transaction() as tx:
+            await tx.execute("SELECT pg_advisory_xact_lock(?)", (_HOME_SERIES_LOCK,))
+            rows = await tx.fetchall("SELECT value FROM state WHERE key = ?", (HOME_SERIES_KEY,))
+            if rows:
+                return str(rows[0]["value"])
+            for table in _SERIES_TABLES:
+                await tx.execute(
+                    f"UPDATE {table} SET series = ? WHERE series = ''",  # noqa: S608 - fixed names
+                    (series,),
+                )
+            await tx.execute(
+                "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)",
+                (HOME_SERIES_KEY, series, to_db(now)),
+            )
+        return series
 
     async def close(self) -> None:
         await self.db.close()

@@ -87,10 +87,8 @@ def bundled_migrations() -> tuple[Migration, ...]:
         found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
-    # Increasing and unique; a gap is tolerated while branches that each add a migration are
-    # merged (0008 can land before 0007), never two files with one number.
-    if len(set(versions)) != len(versions) or (versions and versions[0] < 1):
-        raise StoreError(f"migrations must be numbered 1, 2, 3 ... once each; found {versions}")
+    if versions != list(range(1, len(found) + 1)):
+        raise StoreError(f"migrations must be numbered 1, 2, 3 ... without gaps; found {versions}")
     return tuple(found)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -30,8 +31,9 @@ _KEYS_PER_QUERY = 500  # under SQLite's limit of bound parameters per statement
 
 _INSERT = """
     INSERT INTO outbox (key, kind, status, due_at, deadline, event_start, channel_id, payload,
-                        content_hash, subject, reason, created_by, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        content_hash, subject, reason, created_by, created_at, updated_at,
+                        series)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 # Keys already in the outbox are left as they are (the insert changes no row).
@@ -62,7 +64,7 @@ _REVIVE = """
 """
 
 _RECONCILE_SELECT = """SELECT key, status, due_at, deadline, event_start, channel_id, content_hash,
-                             subject, cancelled_by, unsure FROM outbox"""
+                             subject, cancelled_by, unsure, series FROM outbox"""
 
 # An `unsure` row may already be in Discord: delivery's lookup settles it (sent, or skipped
 # as late), never the plan.
@@ -152,9 +154,12 @@ class Outbox:
         wanted = None if statuses is None else {PostStatus(s) for s in statuses}
         return [r["key"] for r in rows if wanted is None or PostStatus(r["status"]) in wanted]
 
-    async def unsent_or_sent_since(self, prefix: str, since: datetime) -> list[Post]:
+    async def unsent_or_sent_since(
+        self, prefix: str, since: datetime, *, series: str | None = None
+    ) -> list[Post]:
         """Rows under `prefix` still to go out (pending, sending) or sent at or after `since`,
-        by due time: the recap announcements that members' recap DMs follow."""
+        by due time: the recap announcements that members' recap DMs follow. With `series`,
+        that series' rows only."""
         rows = await self._db.fetchall(
             """SELECT * FROM outbox
                 WHERE substr(key, 1, ?) = ?
@@ -162,7 +167,7 @@ class Outbox:
                 ORDER BY due_at, key""",
             (len(prefix), prefix, to_db(since)),
         )
-        return [_post(r) for r in rows]
+        return [_post(r) for r in rows if series is None or r["series"] == series]
 
     async def edits_pending(self, now: datetime | None = None) -> list[Post]:
         """Sent rows whose message needs an edit; with `now`, only those not backing off."""
@@ -184,8 +189,13 @@ class Outbox:
         now: datetime,
         reason_missing: str = "no longer planned",
         only: Iterable[str] | None = None,
+        series: str | None = None,
     ) -> ReconcileReport:
         """Make the rows whose key starts with `scope` match the plan, in one transaction.
+
+        With `series`, only that series' rows are looked at (another series' rows under the
+        same scope are never cancelled, moved or touched) and the plan's posts are written
+        as that series'.
 
         With `only`, just those keys are looked at (the plan must lie within them): an
         incremental plan of the few recaps a merge touched, not the whole archive.
@@ -195,13 +205,15 @@ class Outbox:
         Cancelled by planning and planned again: pending again. Cancelled by an organiser,
         skipped and failed rows are left alone.
         """
-        plan = _checked_plan(planned, scope)
+        plan = _checked_plan(planned, scope, series)
         changes = _ReconcileChanges(ReconcileReport(scope), to_db(now))
         keys = None if only is None else sorted(set(only))
         if keys is not None and not set(plan) <= set(keys):
             raise ValueError("an incremental plan must lie within its `only` keys")
         async with self._db.transaction() as tx:
             existing = await _rows_in_scope(tx, scope, keys)
+            if series is not None:
+                existing = {k: r for k, r in existing.items() if r["series"] == series}
             for key, post in plan.items():
                 changes.plan(key, post, existing.get(key))
             for key, row in existing.items():
@@ -210,16 +222,36 @@ class Outbox:
             await changes.apply(tx)
         return changes.report
 
-    async def sent_with_event_after(self, prefix: str, after: datetime) -> list[Post]:
+    async def sent_with_event_after(
+        self, prefix: str, after: datetime, *, series: str | None = None
+    ) -> list[Post]:
         """Sent rows under `prefix` whose event starts after `after`: the reminders a
-        reschedule or a cancellation may have to follow up."""
+        reschedule or a cancellation may have to follow up. With `series`, that series'."""
         rows = await self._db.fetchall(
             """SELECT * FROM outbox
                 WHERE key >= ? AND key < ? AND status = 'sent' AND event_start > ?
                 ORDER BY due_at, key""",
             (*_prefix_range(prefix), to_db(after)),
         )
-        return [_post(r) for r in rows]
+        return [_post(r) for r in rows if series is None or r["series"] == series]
+
+    async def series_with_pending(self) -> set[str]:
+        """The series of the rows still to go out (pending), "" included when some have none."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT series FROM outbox WHERE status = 'pending'"
+        )
+        return {r["series"] for r in rows}
+
+    async def cancel_series(self, series: str, reason: str, now: datetime) -> list[str]:
+        """A series gone from the config: its pending rows cancelled with `reason` (those
+        surely unsent: an unsure row is settled by delivery's lookup); its history stays."""
+        rows = await self._db.write(
+            """UPDATE outbox SET status = 'cancelled', reason = ?, cancelled_by = NULL,
+                                 updated_at = ?
+                WHERE series = ? AND status = 'pending' AND unsure = 0 RETURNING key""",
+            (reason, to_db(now), series),
+        )
+        return sorted(r["key"] for r in rows)
 
     async def request_edit(self, key: str, payload: dict[str, Any], now: datetime) -> bool:
         """Store a new payload for a sent post and flag it for an edit, unless it already
@@ -591,12 +623,19 @@ class Outbox:
 # --- reconcile's steps ---------------------------------------------------------------------
 
 
-def _checked_plan(planned: Iterable[PlannedPost], scope: str) -> dict[str, PlannedPost]:
-    """The plan by key; every key within `scope`, none twice."""
+def _checked_plan(
+    planned: Iterable[PlannedPost], scope: str, series: str | None = None
+) -> dict[str, PlannedPost]:
+    """The plan by key; every key within `scope`, none twice; with `series`, every post that
+    series' (stamped with it when the planner left it out)."""
     if not scope:
         raise ValueError("reconcile needs a non-empty key scope such as 'reminder:'")
     plan: dict[str, PlannedPost] = {}
     for post in planned:
+        if series is not None and post.series != series:
+            if post.series:
+                raise ValueError(f"planned post {post.key!r} is of series {post.series!r}")
+            post = replace(post, series=series)
         if not post.key.startswith(scope):
             raise ValueError(f"planned post {post.key!r} is outside the scope {scope!r}")
         if post.key in plan:
@@ -709,6 +748,7 @@ def _insert_params(
         post.created_by,
         at,
         at,
+        post.series,
     )
 
 
@@ -758,4 +798,5 @@ def _post(row: sqlite3.Row) -> Post:
         publish_reason=row["publish_reason"],
         edit_attempts=row["edit_attempts"],
         edit_next_at=from_db_opt(row["edit_next_at"]),
+        series=row["series"],
     )

@@ -7,9 +7,9 @@ from pathlib import Path
 from types import TracebackType
 
 from bot.clock import Clock, system_clock
-from bot.store.interface import StoreError
+from bot.store.interface import HOME_SERIES_KEY, StoreError
 from bot.store.sqlite.ama import AmaStore
-from bot.store.sqlite.db import Database
+from bot.store.sqlite.db import Database, to_db
 from bot.store.sqlite.lease import Leases
 from bot.store.sqlite.optin import OptinStore
 from bot.store.sqlite.outbox import Outbox
@@ -17,6 +17,8 @@ from bot.store.sqlite.scheduled_events import EventStore
 from bot.store.sqlite.state import Audit, State
 
 INITIALISED_KEY = "outbox.initialised_at"  # the same flag bot/services/posting.py sets
+# The tables whose rows name their series (migration 0007); the AMA's had it from the start.
+_SERIES_TABLES = ("outbox", "guild_events", "optin_prefs", "optin_interested")
 
 
 class SqliteStore:
@@ -79,6 +81,25 @@ class SqliteStore:
     async def mark_initialised(self, now: datetime | None = None) -> None:
         await self.state.set(INITIALISED_KEY, (now or self.clock()).isoformat())
         self._first_start = False
+
+    async def claim_home_series(self, series: str, now: datetime) -> str:
+        """The series owning the bare key namespace: the one recorded, else `series`, recorded
+        now, with every row written before several series existed (series '') adopted by it,
+        in one transaction: once per database."""
+        async with self.db.transaction() as tx:
+            rows = await tx.fetchall("SELECT value FROM state WHERE key = ?", (HOME_SERIES_KEY,))
+            if rows:
+                return str(rows[0]["value"])
+            for table in _SERIES_TABLES:
+                await tx.execute(
+                    f"UPDATE {table} SET series = ? WHERE series = ''",  # noqa: S608 - fixed names
+                    (series,),
+                )
+            await tx.execute(
+                "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)",
+                (HOME_SERIES_KEY, series, to_db(now)),
+            )
+        return series
 
     async def close(self) -> None:
         await self.db.close()

@@ -81,6 +81,7 @@ class Failover:
 class FailoverReport:
     run: RunReport
     failovers: list[Failover] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)  # each process's log
 
     def figures(self) -> dict[str, float]:
         sends = [f.first_send_s for f in self.failovers if f.first_send_s is not None]
@@ -360,7 +361,7 @@ async def run_failovers(
         await world.standby.stop()
         world.bot.downtimes = list(world.outages)  # what verify judges skips against
         report = await verify(world)
-        return FailoverReport(report, list(world.failovers))
+        return FailoverReport(report, list(world.failovers), [b.log for b in world.bots])
     finally:
         await world.close()
 

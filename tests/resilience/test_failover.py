@@ -10,6 +10,7 @@ and sends. Full run: `python3 bench/failover.py`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -89,6 +90,9 @@ async def test_failovers_by_sigterm_gap_sigstop_and_sigkill_lose_and_duplicate_n
     # records nothing (the row it had sent is the new leader's find), and steps down.
     assert by["SIGSTOP"].first_send_s is not None and by["SIGSTOP"].first_send_s < PAUSE
     assert stepped_down(by["SIGSTOP"]) == [], by["SIGSTOP"].old_log_after
+    # A standby says so, and who holds the lease (host:pid:tag, term).
+    logs = "".join(path.read_text(errors="replace") for path in report.logs)
+    assert re.search(r"standing by: the lease on \S+ is held by [^:\s]+:\d+:\w+ \(term \d+", logs)
     # Each new leader sends (the last one may find nothing more due after its takeover).
     for f in report.failovers[:-1]:
         assert f.first_send_s is not None, f.line()

@@ -99,6 +99,7 @@ class LeaseKeeper:
         self._task: asyncio.Task[None] | None = None
         self._stepping_down: asyncio.Task[None] | None = None
         self._stepping = False
+        self._watch: _FencedOutWatch | None = None
 
     async def take(self, store: Store, standby: Standby | None = None) -> None:
         """Take the lease and fence `store` with its term. Held by another live process:
@@ -134,6 +135,8 @@ class LeaseKeeper:
             await standby.promoted(self.term)
         self._leases = leases
         self._task = asyncio.create_task(self._keep_lease(), name="amabot-lease")
+        self._watch = _FencedOutWatch(self, asyncio.get_running_loop())
+        logging.getLogger().addHandler(self._watch)
 
     async def _keep_lease(self) -> None:
         """Renew the lease every third of its time (every second after a failed try); losing
@@ -210,6 +213,9 @@ class LeaseKeeper:
 
     async def stop(self) -> None:
         """Stop renewing (the lease itself is released with `release`)."""
+        if self._watch is not None:
+            logging.getLogger().removeHandler(self._watch)
+            self._watch = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -221,3 +227,24 @@ class LeaseKeeper:
         polling the lease takes it within a second (the leader resigns)."""
         with contextlib.suppress(Exception):
             await leases.release(self.holder)
+
+
+class _FencedOutWatch(logging.Handler):
+    """Any part of the bot that meets a refused write (reconcile, the content sync, a
+    command, the AMA) logs it; this tells the keeper, so the leader steps down at once rather
+    than at its next renewal. Delivery tells the keeper itself (`LeaseGuard.fenced_out`)."""
+
+    def __init__(self, keeper: LeaseKeeper, loop: asyncio.AbstractEventLoop):
+        super().__init__(logging.ERROR)
+        self.keeper = keeper
+        self.loop = loop
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        for _ in range(8):  # the exception, or one it was raised from
+            if error is None or isinstance(error, FencedOut):
+                break
+            error = error.__cause__ or error.__context__
+        if isinstance(error, FencedOut) and not self.loop.is_closed():
+            # Logged from any thread (a worker of asyncio.to_thread too): act on the loop.
+            self.loop.call_soon_threadsafe(self.keeper.fenced_out, error)

@@ -22,8 +22,8 @@ _TAKE = """
     VALUES (?, ?, ?, ?, ?, 1)
     ON CONFLICT (name) DO UPDATE
        SET holder = excluded.holder,
-           acquired_at = CASE WHEN l.holder = excluded.holder THEN l.acquired_at
-                              ELSE excluded.acquired_at END,
+           acquired_at = CASE WHEN l.holder = excluded.holder AND l.expires_at > excluded.renewed_at
+                              THEN l.acquired_at ELSE excluded.acquired_at END,
            renewed_at = excluded.renewed_at,
            expires_at = excluded.expires_at,
            term = CASE WHEN l.holder = excluded.holder AND l.expires_at > excluded.renewed_at

@@ -66,9 +66,17 @@ class ContentSettings:
 
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
-    database: Path = Path("data/amabot.sqlite3")
+    # A SQLite file (a Path, the default) or a PostgreSQL server (its "postgresql://" URL, as
+    # text, never with a password in it).
+    database: Path | str = Path("data/amabot.sqlite3")
     # One bot process per database: the lease expires this long after its last renewal.
     lease_ttl: timedelta = timedelta(seconds=30)
+    # The environment variable holding the PostgreSQL password; unset = no password (e.g. a
+    # local server that trusts its Unix socket). The same name as bot.store's default.
+    password_env: str = "AMABOT_DATABASE_PASSWORD"  # noqa: S105 - the variable's name
+    # A second `amabot run` waits for the lease (True) or is refused (False); None: the
+    # backend's default (a database server: standby; SQLite: refused). bot/discord/standby.py
+    standby: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -836,7 +844,27 @@ class _Loader:
         ttl = self.duration(t, "storage.lease_ttl", d.lease_ttl, positive=True)
         if ttl < timedelta(seconds=2):
             raise self.error("storage.lease_ttl", "must be at least 2s (it is renewed every third)")
-        return StorageSettings(database=self.path(t, "storage.database", d.database), lease_ttl=ttl)
+        password_env = self.string(t, "storage.password_env", d.password_env)
+        text = self.string(t, "storage.database", str(d.database))
+        database: Path | str
+        if text.startswith(("postgresql://", "postgres://")):
+            try:
+                password = urlsplit(text).password
+            except ValueError as exc:
+                raise self.error("storage.database", f"not a valid PostgreSQL URL: {exc}") from exc
+            if password:
+                raise self.error(
+                    "storage.database",
+                    "the URL holds a password; remove it and set the environment variable "
+                    f"named by storage.password_env ({password_env}) instead",
+                )
+            database = text
+        else:
+            database = self.path(t, "storage.database", Path(d.database))
+        standby = self.boolean(t, "storage.standby", False) if "standby" in t else d.standby
+        return StorageSettings(
+            database=database, lease_ttl=ttl, password_env=password_env, standby=standby
+        )
 
     def bounded(self, t: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
         value = self.count(t, key, default)

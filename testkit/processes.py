@@ -502,6 +502,8 @@ class World:
         self.timings: dict[str, float] = {}
         self.problems: list[str] = []
         self.kill_log: list[str] = []  # where each kill landed, for the report
+        # `storage.database`: the SQLite file here, or a PostgreSQL URL (testkit/failover.py)
+        self.database: str | Path = base / "amabot.sqlite3"
 
     def layout(self) -> dict[str, Any]:
         members = [{"name": "ava", "roles": ["Organisers"]}, {"name": "sam", "roles": [SERIES]}]
@@ -588,7 +590,7 @@ class World:
                 "connect_timeout": "30s",
             },
             "content": {"path": str(self.repo.checkout), "poll_interval": self.w.poll_interval},
-            "storage": {"database": str(self.base / "amabot.sqlite3")},
+            "storage": {"database": str(self.database)},
             "series": {"name": SERIES, "timezone": "UTC"},
             "announcements": {
                 "channel_id": sb.channel("announcements"),
@@ -680,7 +682,7 @@ class World:
         """Before the first start: members' DM choices in the bot's database (as /notify
         would record them) and channels already busy with members' chatter."""
         if self.w.dm_members:
-            store = await open_store(self.base / "amabot.sqlite3")
+            store = await open_store(self.database)
             try:
                 lead = parse_duration(self.w.dm_lead)
                 for i in range(self.w.dm_members):
@@ -1046,7 +1048,7 @@ def _text(payload: dict[str, Any]) -> str:
 
 async def verify(world: World) -> RunReport:
     sb, sandbox = world.sb, world.sandbox
-    rows = await storeview.outbox_rows(world.base / "amabot.sqlite3")  # the bot has stopped
+    rows = await storeview.outbox_rows(world.database)  # the bot has stopped
     # Organiser announcements: their keys come from the outbox, matched by the marker text.
     announcements = sandbox.channel("announcements")
     for marker in world.marks:

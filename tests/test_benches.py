@@ -35,6 +35,12 @@ FIGURES: dict[str, list[str]] = {
         rf"timings: setup {NUMBER}s, first start {NUMBER}s, .*",
         rf"interactions: {NUMBER} answered, .*",
     ],
+    "failover.py": [
+        r"total( +\d+){6}",
+        rf"failovers: {NUMBER}; leader's end -> new leader's first send: median {NUMBER}s, "
+        rf"max {NUMBER}s; .*",
+        r"lost 0, duplicated 0, .*",
+    ],
     "commands.py": [
         rf"no-op /ping +{NUMBER} +{NUMBER} +{NUMBER}x .*",
         rf"/episode +{NUMBER} +{NUMBER} +{NUMBER}x .*",
@@ -47,6 +53,12 @@ FIGURES: dict[str, list[str]] = {
     "sqlite_sync.py": [
         rf"NORMAL claim\+record: median {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms .*",
         rf"FULL +claim\+record: median {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms .*",
+    ],
+    "store_cost.py": [
+        rf"sqlite +claim\+attempt\+sent: median {NUMBER} ms, p99 {NUMBER} ms, max {NUMBER} ms .*",
+        rf"postgresql +claim\+attempt\+sent: median {NUMBER} ms, p99 {NUMBER} ms, .*",
+        rf"postgresql fenced +claim\+attempt\+sent: median {NUMBER} ms, p99 {NUMBER} ms, .*",
+        rf"ratio postgresql/sqlite \(medians\): {NUMBER}x, fenced {NUMBER}x .*",
     ],
     "content_index.py": [
         rf"floor \(read \+ CSafeLoader frontmatter, one process\): {NUMBER} ms.*",

@@ -3,8 +3,9 @@
 - bot/content, bot/plan and bot/render are pure: nothing they import, directly or through
   other bot modules, is discord, aiohttp or aiosqlite;
 - nothing under bot/ or cogs/ imports the test kit, except the CLI's `demo` entry;
-- outside bot/store/, nothing under bot/ or cogs/ imports a store backend (`bot.store.sqlite`)
-  or aiosqlite: they reach storage through `bot.store` and its interface.
+- outside bot/store/, nothing under bot/ or cogs/ imports a store backend (`bot.store.sqlite`,
+  `bot.store.postgres`) or its driver (aiosqlite, asyncpg): they reach storage through
+  `bot.store` and its interface.
 
 The check reads the import statements (function-level ones included), so a lazy import does
 not slip through.
@@ -19,7 +20,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PURE = ("bot/content", "bot/plan", "bot/render")
-IO_LIBRARIES = {"discord", "aiohttp", "aiosqlite"}
+IO_LIBRARIES = {"discord", "aiohttp", "aiosqlite", "asyncpg"}
+BACKENDS = ("bot.store.sqlite", "bot.store.postgres")
+DRIVERS = {"aiosqlite", "asyncpg"}
 DEMO_ENTRY = "bot/cli/main.py"
 
 
@@ -122,9 +125,7 @@ def test_product_never_imports_the_test_kit(path):
 )
 def test_only_the_store_knows_its_backends(path):
     names = imports_of(ROOT / path)
-    backend = sorted(
-        n for n in names if n.startswith("bot.store.sqlite") or n.split(".")[0] == "aiosqlite"
-    )
+    backend = sorted(n for n in names if n.startswith(BACKENDS) or n.split(".")[0] in DRIVERS)
     assert not backend, f"{path} imports {backend}; use bot.store (open_store, the Protocols)"
 
 

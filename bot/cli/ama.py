@@ -12,7 +12,9 @@ from bot.store import open_store
 
 
 async def _export(settings: Settings, episode_id: str, series: str) -> str | None:
-    async with await open_store(settings.storage.database) as store:
+    async with await open_store(
+        settings.storage.database, password_env=settings.storage.password_env
+    ) as store:
         session = await store.ama.session_of(AmaKey(series, episode_id))
         if session is None:
             return None

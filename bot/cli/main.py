@@ -1,4 +1,4 @@
-"""`amabot` / `python -m bot`: run | check | plan | doctor | invite | demo.
+"""`amabot` / `python -m bot`: run | check | plan | doctor | invite | migrate | ama | demo.
 
 Exit codes: 0 success, 1 content errors (check) or a failed run, 2 usage or config error.
 """
@@ -76,6 +76,12 @@ def _add_setup_commands(sub: Subparsers) -> None:
         "--markdown", action="store_true", help="print the README's permission section"
     )
     invite.set_defaults(handler=_cmd_invite)
+    migrate = _with_config(
+        sub.add_parser("migrate", help="copy the SQLite database into an empty PostgreSQL one")
+    )
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host/db")
+    migrate.add_argument("--from", dest="source", metavar="FILE", help="default: storage.database")
+    migrate.set_defaults(handler=_cmd_migrate)
 
 
 def _add_ama_and_demo(sub: Subparsers) -> None:
@@ -132,6 +138,12 @@ def _cmd_invite(args: argparse.Namespace) -> int:
     from bot.cli.doctor import run_invite
 
     return run_invite(_settings(args), application_id=args.application_id, markdown=args.markdown)
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.cli.migrate import run_migrate
+
+    return run_migrate(_settings(args), args.to, source=args.source)
 
 
 def _cmd_ama_export(args: argparse.Namespace) -> int:

@@ -35,7 +35,9 @@ async def collect_plan(
     indexes = [ContentIndex(view.content.path, view) for view in shows]
     for index in indexes:
         await asyncio.to_thread(index.reload)
-    async with await open_store(settings.storage.database, clock=clock) as store:
+    async with await open_store(
+        settings.storage.database, clock=clock, password_env=settings.storage.password_env
+    ) as store:
         if len(shows) == 1:
             return await plan_report(settings, store, indexes[0], now, days=days)
         owner = await _series_of_rows(store)

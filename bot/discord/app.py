@@ -32,6 +32,7 @@ from bot.discord.extensions import sync_commands_if_changed as _sync_commands
 from bot.discord.lease import AnotherInstance as AnotherInstance
 from bot.discord.lease import LeaseKeeper
 from bot.discord.replies import reply_ephemeral
+from bot.discord.standby import standby_for
 from bot.discord.startup import (
     build_posting,
     content_checkouts,
@@ -245,12 +246,17 @@ class AmaBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         """Start-up, once per process (bot/discord/startup.py does each step): the store,
-        the lease (a second `amabot run` exits 2), the content, the posting service and the
-        webhook receiver, then the cogs and the slash commands."""
-        self.store = await open_store(self.settings.storage.database, clock=self.clock)
+        the lease (a second `amabot run` exits 2, or stands by: bot/discord/standby.py), the
+        content, the posting service and the webhook receiver, then the cogs and the slash
+        commands."""
+        self.store = await open_store(
+            self.settings.storage.database,
+            clock=self.clock,
+            password_env=self.settings.storage.password_env,
+        )
         # Before anything touches the outbox: one process per database.
         try:
-            await self.lease.take(self.store.leases)
+            await self.lease.take(self.store, standby_for(self))
         except AnotherInstance:
             await self.store.close()
             self.store = None
@@ -279,6 +285,7 @@ class AmaBot(commands.Bot):
         service = build_posting(self, gits)
         service.gateway_problem = self.gateway.problem
         service.dispatcher.metrics = self.metrics
+        service.dispatcher.lease_guard = self.lease
         self.metrics.watch(outbox=self.db.outbox)
         self.posting_service = service
         await service.start()

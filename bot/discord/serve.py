@@ -16,6 +16,7 @@ import discord
 
 from bot.config import ConfigError, Settings, discord_token
 from bot.discord.app import AmaBot
+from bot.discord.lease import STEPPED_DOWN
 from bot.logsetup import configure_logging
 
 log = logging.getLogger("amabot")
@@ -80,6 +81,10 @@ async def _serve_once(
         done, _ = await asyncio.wait(
             {runner, stopper, ready}, timeout=ready_timeout, return_when="FIRST_COMPLETED"
         )
+        while not done and bot.readiness.standby is not None:  # waiting for the lease
+            done, _ = await asyncio.wait(
+                {runner, stopper, ready}, timeout=ready_timeout, return_when="FIRST_COMPLETED"
+            )
         if not done:
             # discord.py keeps reconnecting with its own backoff; starting over would only
             # spend another IDENTIFY.
@@ -94,7 +99,7 @@ async def _serve_once(
             done, _ = await asyncio.wait({runner, stopper}, return_when="FIRST_COMPLETED")
         if bot.fatal is not None:
             log.error("amabot stopped: %s", bot.fatal)
-            return 1
+            return STEPPED_DOWN if bot.lease.lost is not None else 1
         if runner in done:
             return _runner_status(
                 runner, settings, logged_in=bot.user is not None, connected=bot.ws is not None

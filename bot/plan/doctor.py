@@ -597,7 +597,10 @@ def _check_database(local: LocalFacts) -> Finding:
         return Finding(
             check,
             local.database_error,
-            "make the folder writable for the bot's user, or change storage.database",
+            "check the server is up, the URL and the password in the variable named by "
+            "storage.password_env"
+            if local.database.startswith(("postgresql://", "postgres://"))
+            else "make the folder writable for the bot's user, or change storage.database",
         )
     if local.schema is not None and local.schema > local.schema_latest:
         return Finding(

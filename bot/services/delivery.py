@@ -37,6 +37,7 @@ from bot.plan.posts import Post
 from bot.render.messages import mark_delayed
 from bot.services.metrics import BotMetrics
 from bot.store import Outbox
+from bot.store.interface import FencedOut
 
 log = logging.getLogger("amabot.delivery")
 
@@ -104,6 +105,14 @@ class HistoryUnreadable(PermanentSendError):
 
 class AuthenticationError(Exception):
     """Discord refused the bot's token (401): nothing can be sent until a new one is set."""
+
+
+class LeaseGuard(Protocol):
+    """The lease as delivery sees it (bot/discord/lease.py): asked before each send, told
+    when a write was fenced out (another process holds the lease now)."""
+
+    def may_send(self) -> str | None: ...  # None: go; else why not
+    def fenced_out(self, error: FencedOut) -> None: ...
 
 
 class Sender(Protocol):
@@ -297,6 +306,7 @@ class Dispatcher:
         self.stopped: str | None = None  # why delivery stopped (a refused token)
         self.stats = DeliveryStats()
         self.metrics: BotMetrics | None = None  # the app's, when it exports metrics
+        self.lease_guard: LeaseGuard | None = None  # the app's, when it holds a lease
         self.problems: deque[DeliveryProblem] = deque(maxlen=PROBLEMS_KEPT)
 
     async def recover(self) -> list[str]:
@@ -375,18 +385,24 @@ class Dispatcher:
     async def _deliver_one(self, key: str) -> str | None:
         """None: not claimable (not due, someone else has it, delivery stopped). Otherwise
         what happened: "sent", "skipped", "failed", "retry" or "stopped"."""
-        if self.stopped:
+        if self.stopped or (self.lease_guard is not None and self.lease_guard.may_send()):
             return None
-        post = await self._outbox.claim(key, self._clock())
-        if post is None:
-            return None
-        self._inflight.add(key)
         try:
-            return await self._attempt(post)
+            post = await self._outbox.claim(key, self._clock())
+            if post is None:
+                return None
+            self._inflight.add(key)
+            try:
+                return await self._attempt(post)
+            finally:
+                self._inflight.discard(key)
         except _RecordFailed:
             return "retry"  # the row stays `sending`; the sweep settles it
-        finally:
-            self._inflight.discard(key)
+        except FencedOut as exc:  # another process leads now: nothing was written
+            if self.lease_guard is not None:
+                self.lease_guard.fenced_out(exc)
+            self.stop(f"fenced out: {exc}")
+            return "stopped"
 
     async def _attempt(self, post: Post) -> str:
         """One claimed post: settle an unsure one from Discord's history, apply the late
@@ -482,6 +498,12 @@ class Dispatcher:
         )
         if not noted:
             return "retry"  # the row left `sending` meanwhile (cancelled and settled)
+        # The one place a send starts: a leader that cannot trust its lease sends nothing
+        # (the row stays `sending`, attempt noted: whoever leads next looks before resending).
+        distrust = self.lease_guard.may_send() if self.lease_guard is not None else None
+        if distrust is not None:
+            log.warning("not sending %s: %s", key, distrust)
+            return "stopped"
         try:
             message_id = await self._sender.send(channel_id, payload, nonce=post.nonce)
         except PermanentSendError as exc:
@@ -762,6 +784,8 @@ class Dispatcher:
         for attempt in range(1, RECORD_TRIES + 1):
             try:
                 return await write()
+            except FencedOut:
+                raise  # not the database's trouble: another process leads; never retried
             except Exception as exc:
                 if attempt == RECORD_TRIES:
                     log.error("could not record %s after %d tries: %s", key, attempt, exc)

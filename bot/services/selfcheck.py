@@ -71,7 +71,9 @@ async def local_facts(
             remote_error = "the checkout is on no branch (detached HEAD); set content.branch"
         else:
             on_remote, remote_error = await git.remote_branch(branch)
-    db = await asyncio.to_thread(inspect_database, settings.storage.database)
+    db = await asyncio.to_thread(
+        inspect_database, settings.storage.database, password_env=settings.storage.password_env
+    )
     return LocalFacts(
         webhook_listen=listen,
         webhook_secret_set=secret_set,

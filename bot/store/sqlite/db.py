@@ -9,6 +9,7 @@ statement issued by one coroutine while another holds a transaction open would s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -23,7 +24,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.interface import StoreError
+from bot.store.interface import LEASE_NAME, FencedOut, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,8 @@ class Database(_Reads):
         self.path = path
         self.schema_before = schema_before  # user_version found when opening; 0 = new database
         self.schema = schema
+        # (holder, term) once fenced (`SqliteStore.fence`): every write checks the lease first.
+        self.fenced_by: tuple[str, int] | None = None
 
     @classmethod
     async def open(cls, path: Path, *, migrations: Sequence[Migration] | None = None) -> Database:
@@ -181,24 +184,51 @@ class Database(_Reads):
         value = await self.scalar(sql, params)
         return None if value is None else str(value)
 
-    async def write(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        """One writing statement, atomic on its own; returns its RETURNING rows, if any."""
+    async def write(
+        self, sql: str, params: Params = (), *, fenced: bool = True
+    ) -> list[sqlite3.Row]:
+        """One writing statement, atomic on its own; returns its RETURNING rows, if any.
+        `fenced=False` only for the lease's own statements (taking it is how a term starts)."""
+        if fenced and self.fenced_by is not None:
+            async with self.transaction() as tx:
+                return await tx.fetchall(sql, params)
         async with self._lock:
             return list(await self._conn.execute_fetchall(sql, params))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """BEGIN IMMEDIATE: take the write lock at the start, so a transaction that reads
-        then writes never fails half-way on another connection's lock."""
+        then writes never fails half-way on another connection's lock. Once fenced, the
+        lease is checked first, under that same lock: no other process can take the lease
+        between the check and the commit."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                if self.fenced_by is not None:
+                    await self._check_fence(self.fenced_by)
                 yield Transaction(self._conn)
             except BaseException:
-                if self._conn.in_transaction:
+                # Also when cancelled while BEGIN was still on its way: the connection's
+                # thread runs the ROLLBACK after it, so no transaction is left open (every
+                # later write would join it, and be lost with it when the store closes).
+                with contextlib.suppress(sqlite3.Error):
                     await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
+
+    async def _check_fence(self, fence: tuple[str, int]) -> None:
+        rows = list(
+            await self._conn.execute_fetchall(
+                "SELECT holder, term FROM lease WHERE name = ?", (LEASE_NAME,)
+            )
+        )
+        now_held = (str(rows[0][0]), int(rows[0][1])) if rows else None
+        if now_held != fence:
+            by = f"{now_held[0] or 'nobody'} (term {now_held[1]})" if now_held else "nobody"
+            raise FencedOut(
+                f"the lease is no longer {fence[0]}'s at term {fence[1]}: it is held by {by}; "
+                "nothing was written"
+            )
 
     async def pragma(self, name: str) -> Any:
         if not name.isidentifier():

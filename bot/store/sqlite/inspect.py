@@ -22,7 +22,7 @@ class DatabaseReport:
 
 
 def inspect_database(path: Path) -> DatabaseReport:
-    latest = len(bundled_migrations())
+    latest = bundled_migrations()[-1].version
     path = Path(path)
     if not path.exists():
         folder = path.parent

@@ -73,7 +73,10 @@ class SqliteStore:
         return self._first_start
 
     def fence(self, holder: str, term: int) -> None:
-        raise NotImplementedError("fencing is being built (issue 22)")
+        """From now on every write checks, inside its own transaction, that the lease is
+        still `holder`'s at `term`; otherwise it raises `FencedOut` and writes nothing
+        (bot/store/sqlite/db.py, the one write path)."""
+        self.db.fenced_by = (holder, term)
 
     async def mark_initialised(self, now: datetime | None = None) -> None:
         await self.state.set(INITIALISED_KEY, (now or self.clock()).isoformat())

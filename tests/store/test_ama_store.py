@@ -1,12 +1,11 @@
-"""The AMA's tables (bot/store/ama.py) on a real SQLite file: guarded moves, limits checked in
-the same transaction as the insert, merges pooling askers and votes, votes toggling."""
+"""The AMA's tables (conformance: every backend, through `open_store`): guarded moves, limits
+checked in the same transaction as the insert, merges pooling askers and votes, votes
+toggling. On PostgreSQL the "at once" tests run truly side by side (a pool of connections)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from bot.plan.ama import (
     AmaKey,
@@ -22,20 +21,12 @@ from bot.plan.ama import (
     SessionState,
     VoteRefusal,
 )
-from bot.store import open_store
 
 T0 = datetime(2025, 7, 18, 17, 30, tzinfo=UTC)
 Q = QuestionState
 KEY = AmaKey("model-mondays", "s2-e05")
 TIMES = AmaTimes(T0 - timedelta(days=4), T0, T0 + timedelta(minutes=30), T0 + timedelta(minutes=45))
 LIMITS = AmaLimits()
-
-
-@pytest.fixture
-async def store(tmp_path):
-    s = await open_store(tmp_path / "amabot.sqlite3")
-    yield s
-    await s.close()
 
 
 async def session(store):
@@ -98,7 +89,7 @@ async def test_a_session_is_made_once_and_follows_the_content(store):
     assert [s.key.series for s in await store.ama.sessions(series="other-show")] == ["other-show"]
 
 
-async def test_session_moves_are_guarded_and_survive_reopening(store, tmp_path):
+async def test_session_moves_are_guarded_and_survive_reopening(store, open_db):
     s = await session(store)
     assert (await store.ama.move_session(s.id, SessionMove.OPEN, T0, actor=1)).done
     again = await store.ama.move_session(s.id, SessionMove.OPEN, T0, actor=2)
@@ -111,11 +102,8 @@ async def test_session_moves_are_guarded_and_survive_reopening(store, tmp_path):
     # the AMA's clock keeps its first start: answers are timed from when it first went live
     assert after.live_started_at == T0 + timedelta(minutes=1)
     await store.close()
-    reopened = await open_store(tmp_path / "amabot.sqlite3")
-    try:
+    async with await open_db() as reopened:
         assert (await reopened.ama.session(s.id)).state is SessionState.LIVE
-    finally:
-        await reopened.close()
 
 
 async def test_two_organisers_approving_at_once_do_one_thing(store):

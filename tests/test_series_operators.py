@@ -20,9 +20,10 @@ from bot.config import (
     Settings,
     StorageSettings,
 )
-from bot.plan.doctor import DiscordFacts, check_discord, configured_channels
+from bot.plan.doctor import DiscordFacts, check_discord, check_local, configured_channels
 from bot.plan.permissions import MANAGE_EVENTS, invite_permissions
 from bot.plan.posts import PlannedPost
+from bot.services.selfcheck import local_facts
 from bot.store import open_store
 from tests.builders import episode_md
 
@@ -155,3 +156,34 @@ def test_doctor_checks_every_series_channels():
     assert "channel Model Mondays: announcements (111)" in checks
     assert "channel Talk Tuesdays: announcements (222)" in checks
     assert any(c.startswith("Talk Tuesdays: events") for c in checks)
+
+
+async def test_doctor_looks_at_every_series_checkout(tmp_path):
+    """A series with its own checkout gets its own content check: a second repository whose
+    branch is not on its remote is named, while the first one's check passes."""
+    import subprocess
+
+    def git(*args: str, cwd: Path) -> None:
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+    def repo(name: str, branch: str) -> Path:
+        remote, clone = tmp_path / f"{name}.git", tmp_path / name
+        git("init", "-q", "--bare", "-b", "main", str(remote), cwd=tmp_path)
+        git("clone", "-q", str(remote), str(clone), cwd=tmp_path)
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty",
+            "-m", "start", cwd=clone)  # fmt: skip
+        git("push", "-q", "origin", "HEAD:main", cwd=clone)
+        if branch != "main":
+            git("checkout", "-q", "-b", branch, cwd=clone)
+        return clone
+
+    first, second = repo("mm", "main"), repo("tt", "not-pushed")
+    settings = two_series(first)
+    a, b = settings.lineup
+    b = replace(b, content=replace(b.content, path=second))
+    settings = replace(a, lineup=(a, b))
+
+    local = await local_facts(settings, {}, bind=False)
+    findings = {f.check: f for f in check_local(settings, local)}
+    assert findings[f"content {first}"].ok
+    assert "not-pushed is not on origin" in findings[f"content {second}"].problem

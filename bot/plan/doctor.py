@@ -79,6 +79,19 @@ class DiscordFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckoutFacts:
+    """One content checkout as the machine told it (a series may have its own)."""
+
+    path: str
+    exists: bool = True
+    is_checkout: bool = False
+    remote: str = "origin"
+    remote_error: str | None = None
+    branch: str | None = None
+    branch_on_remote: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LocalFacts:
     """What the machine told: the webhook receiver, the content checkout, the database."""
 
@@ -97,6 +110,20 @@ class LocalFacts:
     schema: int | None = None  # None: no database yet (made at the first start)
     schema_latest: int = 0
     lease: str | None = None  # who holds it, when there is a lease table
+    # The checkouts of series with content of their own (the fields above: the first's).
+    other_checkouts: tuple[CheckoutFacts, ...] = ()
+
+    def checkouts(self) -> list[CheckoutFacts]:
+        first = CheckoutFacts(
+            self.content_path,
+            self.content_exists,
+            self.is_checkout,
+            self.remote,
+            self.remote_error,
+            self.branch,
+            self.branch_on_remote,
+        )
+        return [first, *self.other_checkouts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,7 +570,7 @@ def check_local(settings: Settings, local: LocalFacts) -> list[Finding]:
     """The webhook receiver, the content checkout and the database."""
     return [
         _check_webhook(settings, local),
-        _check_content(local),
+        *(_check_content(checkout) for checkout in local.checkouts()),
         _check_database(local),
     ]
 
@@ -569,9 +596,9 @@ def _check_webhook(settings: Settings, local: LocalFacts) -> Finding:
     return Finding(check, note="can listen; secret set")
 
 
-def _check_content(local: LocalFacts) -> Finding:
-    check = f"content {local.content_path}"
-    if not local.content_exists:
+def _check_content(local: CheckoutFacts) -> Finding:
+    check = f"content {local.path}"
+    if not local.exists:
         return Finding(check, "the folder does not exist", "set content.path or clone the content")
     if not local.is_checkout:
         return Finding(check, note="not a git checkout: rescanned by content hash")
@@ -579,7 +606,7 @@ def _check_content(local: LocalFacts) -> Finding:
         return Finding(
             check,
             f"git remote {local.remote} is not reachable: {local.remote_error}",
-            f"check `git -C {local.content_path} fetch {local.remote}` works for the bot's "
+            f"check `git -C {local.path} fetch {local.remote}` works for the bot's "
             "user (URL, deploy key, network)",
         )
     if local.branch_on_remote is False:

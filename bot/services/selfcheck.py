@@ -16,10 +16,18 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from bot.config import ConfigError, Settings, parse_listen, webhook_secret
-from bot.plan.doctor import DiscordFacts, Finding, LocalFacts, check_discord, check_local
+from bot.config import ConfigError, ContentSettings, Settings, parse_listen, webhook_secret
+from bot.plan.doctor import (
+    CheckoutFacts,
+    DiscordFacts,
+    Finding,
+    LocalFacts,
+    check_discord,
+    check_local,
+)
 from bot.services.gitsync import GitContent
 from bot.store import State, inspect_database
 
@@ -57,7 +65,35 @@ async def local_facts(
         except ConfigError:
             secret_set = False
     bind_error = await asyncio.to_thread(_bind_error, listen) if listen and bind else None
-    content = settings.content
+    checkouts: dict[Path, CheckoutFacts] = {}
+    for view in settings.shows():  # one checkout per content path, as the bot follows them
+        if view.content.path not in checkouts:
+            checkouts[view.content.path] = await _checkout_facts(view.content)
+    first, *others = checkouts.values()
+    db = await asyncio.to_thread(
+        inspect_database, settings.storage.database, password_env=settings.storage.password_env
+    )
+    return LocalFacts(
+        webhook_listen=listen,
+        webhook_secret_set=secret_set,
+        webhook_bind_error=bind_error,
+        content_path=first.path,
+        content_exists=first.exists,
+        is_checkout=first.is_checkout,
+        remote=first.remote,
+        remote_error=first.remote_error,
+        branch=first.branch,
+        branch_on_remote=first.branch_on_remote,
+        other_checkouts=tuple(others),
+        database=str(settings.storage.database),
+        database_error=db.error,
+        schema=db.schema,
+        schema_latest=db.latest,
+        lease=db.lease,
+    )
+
+
+async def _checkout_facts(content: ContentSettings) -> CheckoutFacts:
     git = GitContent(
         content.path, remote=content.remote, branch=content.branch, timeout=content.git_timeout
     )
@@ -71,25 +107,8 @@ async def local_facts(
             remote_error = "the checkout is on no branch (detached HEAD); set content.branch"
         else:
             on_remote, remote_error = await git.remote_branch(branch)
-    db = await asyncio.to_thread(
-        inspect_database, settings.storage.database, password_env=settings.storage.password_env
-    )
-    return LocalFacts(
-        webhook_listen=listen,
-        webhook_secret_set=secret_set,
-        webhook_bind_error=bind_error,
-        content_path=str(content.path),
-        content_exists=exists,
-        is_checkout=is_checkout,
-        remote=content.remote,
-        remote_error=remote_error,
-        branch=branch,
-        branch_on_remote=on_remote,
-        database=str(settings.storage.database),
-        database_error=db.error,
-        schema=db.schema,
-        schema_latest=db.latest,
-        lease=db.lease,
+    return CheckoutFacts(
+        str(content.path), exists, is_checkout, content.remote, remote_error, branch, on_remote
     )
 
 

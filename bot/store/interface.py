@@ -1,9 +1,10 @@
 """What the rest of the bot may ask of its storage, whatever database holds it.
 
 Services, cogs, the CLI and the web routes depend on these `Protocol`s, never on a backend:
-each backend (`bot.store.sqlite`, the embedded default; `bot.store.postgres`) implements every
-one of them and runs the same conformance suite (tests/store/). The vocabulary every backend shares (errors,
-reports, the rows handed back) lives here too, so no caller imports a backend's module.
+each backend (`bot.store.sqlite`, the embedded default; `bot.store.postgres`) implements
+every one of them and runs the same conformance suite (tests/store/). The vocabulary every
+backend shares (errors, reports, the rows handed back) lives here too, so no caller imports
+a backend's module.
 
 The store object is one `Store`; each concern is an attribute of it:
 

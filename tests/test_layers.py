@@ -5,7 +5,9 @@
 - nothing under bot/ or cogs/ imports the test kit, except the CLI's `demo` entry;
 - outside bot/store/, nothing under bot/ or cogs/ imports a store backend (`bot.store.sqlite`,
   `bot.store.postgres`) or its driver (aiosqlite, asyncpg): they reach storage through
-  `bot.store` and its interface.
+  `bot.store` and its interface;
+- bot/store/common (what both backends share) reaches neither a backend nor a driver: each
+  backend passes it its own database and dialect.
 
 The check reads the import statements (function-level ones included), so a lazy import does
 not slip through.
@@ -127,6 +129,28 @@ def test_only_the_store_knows_its_backends(path):
     names = imports_of(ROOT / path)
     backend = sorted(n for n in names if n.startswith(BACKENDS) or n.split(".")[0] in DRIVERS)
     assert not backend, f"{path} imports {backend}; use bot.store (open_store, the Protocols)"
+
+
+SHARED_STORE = "bot/store/common"
+
+
+def shared_store_modules() -> list[str]:
+    return sorted(m for m, p in MODULES.items() if p.is_relative_to(ROOT / SHARED_STORE))
+
+
+@pytest.mark.parametrize("module", shared_store_modules())
+def test_the_shared_store_code_knows_no_backend(module):
+    reached = closure(module)
+    bad = {
+        name: via
+        for name, via in reached.items()
+        if name.startswith(BACKENDS) or name.split(".")[0] in DRIVERS
+    }
+    assert not bad, f"{module} reaches {sorted(bad)} (first via {sorted(set(bad.values()))})"
+
+
+def test_the_shared_store_package_is_checked():
+    assert len(shared_store_modules()) >= 4
 
 
 def test_the_rule_sees_a_violation(tmp_path):

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bot.store.common.db import Dialect
 from bot.store.interface import LEASE_NAME, FencedOut, StoreError
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,16 @@ async def _migrate(conn: asyncpg.Connection, where: str) -> tuple[int, int]:
     if latest != current:
         log.info("%s: database schema migrated from version %d to %d", where, current, latest)
     return current, latest
+
+
+# --- the dialect ---------------------------------------------------------------------------
+
+DIALECT = Dialect(
+    name="postgres",
+    text="::text",
+    check_violation=asyncpg.CheckViolationError,
+    lock_calendar_sequences="LOCK TABLE calendar_sequences IN SHARE ROW EXCLUSIVE MODE",
+)
 
 
 # --- the pool --------------------------------------------------------------------------------

@@ -8,15 +8,15 @@ from datetime import datetime
 from types import TracebackType
 
 from bot.clock import Clock, system_clock
+from bot.store.common.db import to_db
+from bot.store.common.optin import OptinStore
+from bot.store.common.scheduled_events import EventStore
+from bot.store.common.state import Audit, State
 from bot.store.interface import HOME_SERIES_KEY
 from bot.store.postgres.ama import AmaStore
-from bot.store.postgres.db import Database
+from bot.store.postgres.db import DIALECT, Database
 from bot.store.postgres.lease import Leases
-from bot.store.postgres.optin import OptinStore
 from bot.store.postgres.outbox import Outbox
-from bot.store.postgres.scheduled_events import EventStore
-from bot.store.postgres.state import Audit, State
-from bot.store.sqlite.db import to_db
 
 INITIALISED_KEY = "outbox.initialised_at"  # the same flag bot/services/posting.py sets
 # The tables whose rows name their series (migration 0002); the AMA's had it from the start.
@@ -34,8 +34,8 @@ class PostgresStore:
         self.outbox = Outbox(db)
         self.state = State(db, clock)
         self.audit = Audit(db)
-        self.events = EventStore(db)
-        self.optin = OptinStore(db)
+        self.events = EventStore(db, DIALECT)
+        self.optin = OptinStore(db, DIALECT)
         self.leases = Leases(db)
         self.ama = AmaStore(db)
         self._first_start = first_start

@@ -16,7 +16,6 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -24,39 +23,26 @@ from typing import Any
 
 import aiosqlite
 
+from bot.store.common.db import Dialect
+from bot.store.common.db import from_db as from_db
+from bot.store.common.db import from_db_opt as from_db_opt
+from bot.store.common.db import to_db as to_db
+from bot.store.common.db import to_db_opt as to_db_opt
 from bot.store.interface import LEASE_NAME, FencedOut, StoreError
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _MIGRATION_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 Params = Sequence[Any]
 
 
-# --- time columns ----------------------------------------------------------------------------
+# --- the dialect ---------------------------------------------------------------------------
 
-
-def to_db(when: datetime) -> int:
-    """Aware datetime -> integer microseconds since the epoch (exact, and ordered in SQL)."""
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(f"naive datetime {when.isoformat()} given to the store; use aware UTC")
-    return (when - EPOCH) // _MICROSECOND
-
-
-def to_db_opt(when: datetime | None) -> int | None:
-    return None if when is None else to_db(when)
-
-
-def from_db(value: int) -> datetime:
-    return EPOCH + value * _MICROSECOND
-
-
-def from_db_opt(value: int | None) -> datetime | None:
-    return None if value is None else from_db(value)
+# SQLite needs no casts and no row locks: its one writer serialises every read-then-write.
+DIALECT = Dialect(name="sqlite", text="", check_violation=sqlite3.IntegrityError)
 
 
 # --- migrations ------------------------------------------------------------------------------

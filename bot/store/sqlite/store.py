@@ -7,14 +7,14 @@ from pathlib import Path
 from types import TracebackType
 
 from bot.clock import Clock, system_clock
+from bot.store.common.optin import OptinStore
+from bot.store.common.scheduled_events import EventStore
+from bot.store.common.state import Audit, State
 from bot.store.interface import HOME_SERIES_KEY, StoreError
 from bot.store.sqlite.ama import AmaStore
-from bot.store.sqlite.db import Database, to_db
+from bot.store.sqlite.db import DIALECT, Database, to_db
 from bot.store.sqlite.lease import Leases
-from bot.store.sqlite.optin import OptinStore
 from bot.store.sqlite.outbox import Outbox
-from bot.store.sqlite.scheduled_events import EventStore
-from bot.store.sqlite.state import Audit, State
 
 INITIALISED_KEY = "outbox.initialised_at"  # the same flag bot/services/posting.py sets
 # The tables whose rows name their series (migration 0007); the AMA's had it from the start.
@@ -31,8 +31,8 @@ class SqliteStore:
         self.outbox = Outbox(db)
         self.state = State(db, clock)
         self.audit = Audit(db)
-        self.events = EventStore(db)
-        self.optin = OptinStore(db)
+        self.events = EventStore(db, DIALECT)
+        self.optin = OptinStore(db, DIALECT)
         self.leases = Leases(db)
         self.ama = AmaStore(db)
         self._first_start = first_start

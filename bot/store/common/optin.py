@@ -5,17 +5,17 @@ list the database holds; `bot.plan.optin` owns the names the code uses."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta
 
 from bot.content.models import EVENT_KINDS
 from bot.plan.optin import Interest, Mode, Preference
-from bot.store.sqlite.db import Database, from_db, to_db
+from bot.store.common.db import Db, Dialect, Row, from_db, to_db
 
 
 class OptinStore:
-    def __init__(self, db: Database):
+    def __init__(self, db: Db, dialect: Dialect):
         self._db = db
+        self._d = dialect
 
     # -- preferences -----------------------------------------------------------------------
 
@@ -36,18 +36,20 @@ class OptinStore:
         async with self._db.transaction() as tx:
             try:
                 rows = await tx.fetchall(
-                    """INSERT INTO optin_prefs
+                    self._d.sql(
+                        """INSERT INTO optin_prefs
                             (member_id, series, stream, mode, lead_seconds, updated_at)
-                       VALUES (?, COALESCE(?, (SELECT value FROM state
+                       VALUES (?, COALESCE(?{text}, (SELECT value FROM state
                                                WHERE key = 'series.home'), ''),
                                ?, ?, ?, ?)
                        ON CONFLICT (member_id, series, stream) DO UPDATE
                            SET mode = excluded.mode, lead_seconds = excluded.lead_seconds,
                                updated_at = excluded.updated_at
-                       RETURNING series""",
+                       RETURNING series"""
+                    ),
                     (int(member_id), series, stream, mode.value, seconds, to_db(now)),
                 )
-            except sqlite3.IntegrityError as exc:  # the CHECK on `stream` (mode is checked above)
+            except self._d.check_violation as exc:  # the CHECK on `stream` (mode: above)
                 raise ValueError(f"unknown stream {stream!r}") from exc
             if mode is Mode.DM:
                 await tx.execute(
@@ -73,9 +75,11 @@ class OptinStore:
         await self.set_pref(member_id, stream, Mode.OFF, lead, now, series=series)
         if stream in EVENT_KINDS:
             await self._db.write(
-                "DELETE FROM optin_interested WHERE member_id = ? AND event_key LIKE ?"
-                " AND series = COALESCE(?, (SELECT value FROM state"
-                " WHERE key = 'series.home'), '')",
+                self._d.sql(
+                    "DELETE FROM optin_interested WHERE member_id = ? AND event_key LIKE ?"
+                    " AND series = COALESCE(?{text}, (SELECT value FROM state"
+                    " WHERE key = 'series.home'), '')"
+                ),
                 (int(member_id), f"event:%:{stream}", series),
             )
 
@@ -83,25 +87,31 @@ class OptinStore:
         self, member_id: int, stream: str, *, series: str | None = None
     ) -> Preference | None:
         row = await self._db.fetchone(
-            "SELECT * FROM optin_prefs WHERE member_id = ? AND stream = ?"
-            " AND series = COALESCE(?, (SELECT value FROM state"
-            " WHERE key = 'series.home'), '')",
+            self._d.sql(
+                "SELECT * FROM optin_prefs WHERE member_id = ? AND stream = ?"
+                " AND series = COALESCE(?{text}, (SELECT value FROM state"
+                " WHERE key = 'series.home'), '')"
+            ),
             (int(member_id), stream, series),
         )
         return None if row is None else _pref(row)
 
     async def prefs_of(self, member_id: int, *, series: str | None = None) -> list[Preference]:
         rows = await self._db.fetchall(
-            "SELECT * FROM optin_prefs WHERE member_id = ? AND (? IS NULL OR series = ?)"
-            " ORDER BY series, stream",
+            self._d.sql(
+                "SELECT * FROM optin_prefs WHERE member_id = ? AND (?{text} IS NULL OR series = ?)"
+                " ORDER BY series, stream"
+            ),
             (int(member_id), series, series),
         )
         return [_pref(r) for r in rows]
 
     async def prefs(self, *, series: str | None = None) -> list[Preference]:
         rows = await self._db.fetchall(
-            "SELECT * FROM optin_prefs WHERE ? IS NULL OR series = ?"
-            " ORDER BY member_id, series, stream",
+            self._d.sql(
+                "SELECT * FROM optin_prefs WHERE ?{text} IS NULL OR series = ?"
+                " ORDER BY member_id, series, stream"
+            ),
             (series, series),
         )
         return [_pref(r) for r in rows]
@@ -112,10 +122,12 @@ class OptinStore:
         self, member_id: int, event_key: str, now: datetime, *, series: str | None = None
     ) -> bool:
         rows = await self._db.write(
-            "INSERT INTO optin_interested (member_id, event_key, created_at, series)"
-            " VALUES (?, ?, ?, COALESCE(?, (SELECT value FROM state"
-            " WHERE key = 'series.home'), ''))"
-            " ON CONFLICT DO NOTHING RETURNING member_id",
+            self._d.sql(
+                "INSERT INTO optin_interested (member_id, event_key, created_at, series)"
+                " VALUES (?, ?, ?, COALESCE(?{text}, (SELECT value FROM state"
+                " WHERE key = 'series.home'), ''))"
+                " ON CONFLICT DO NOTHING RETURNING member_id"
+            ),
             (int(member_id), event_key, to_db(now), series),
         )
         return bool(rows)
@@ -130,8 +142,11 @@ class OptinStore:
 
     async def interested(self, *, series: str | None = None) -> list[Interest]:
         rows = await self._db.fetchall(
-            "SELECT member_id, event_key FROM optin_interested WHERE ? IS NULL OR series = ?"
-            " ORDER BY event_key, member_id",
+            self._d.sql(
+                "SELECT member_id, event_key FROM optin_interested"
+                " WHERE ?{text} IS NULL OR series = ?"
+                " ORDER BY event_key, member_id"
+            ),
             (series, series),
         )
         return [Interest(r["member_id"], r["event_key"]) for r in rows]
@@ -159,7 +174,7 @@ class OptinStore:
         )
 
 
-def _pref(row: sqlite3.Row) -> Preference:
+def _pref(row: Row) -> Preference:
     # Positional, as in `set_pref`: member, stream, mode, lead.
     return Preference(
         row["member_id"],

@@ -12,15 +12,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from bot.store.common.db import Db, Dialect, from_db, to_db
 from bot.store.interface import EVENT_ERROR_OTHER as OTHER
 from bot.store.interface import EVENT_ERROR_PERMISSION as PERMISSION
 from bot.store.interface import StoredEvent
-from bot.store.sqlite.db import Database, from_db, to_db
 
 
 class EventStore:
-    def __init__(self, db: Database):
+    def __init__(self, db: Db, dialect: Dialect):
         self._db = db
+        self._d = dialect
 
     async def get(self, key: str) -> StoredEvent | None:
         row = await self._db.fetchone("SELECT * FROM guild_events WHERE key = ?", (key,))
@@ -51,14 +52,16 @@ class EventStore:
         """Record a successful create or edit; clears any error of the key. A new row is
         `series`' (None: the home series'); the series of a row never changes."""
         await self._db.write(
-            """INSERT INTO guild_events (key, discord_id, spec_hash, status, body, last_error,
+            self._d.sql(
+                """INSERT INTO guild_events (key, discord_id, spec_hash, status, body, last_error,
                                          error_kind, updated_at, series)
                VALUES (?, ?, ?, ?, ?, NULL, NULL, ?,
-                       COALESCE(?, (SELECT value FROM state WHERE key = 'series.home'), ''))
+                       COALESCE(?{text}, (SELECT value FROM state WHERE key = 'series.home'), ''))
                ON CONFLICT (key) DO UPDATE SET
                    discord_id = excluded.discord_id, spec_hash = excluded.spec_hash,
                    status = excluded.status, body = excluded.body, last_error = NULL,
-                   error_kind = NULL, updated_at = excluded.updated_at""",
+                   error_kind = NULL, updated_at = excluded.updated_at"""
+            ),
             (
                 key,
                 discord_id,
@@ -81,12 +84,14 @@ class EventStore:
     ) -> None:
         """Keep the row as it was (or create an id-less one) and note why Discord refused."""
         await self._db.write(
-            """INSERT INTO guild_events (key, discord_id, spec_hash, status, last_error,
+            self._d.sql(
+                """INSERT INTO guild_events (key, discord_id, spec_hash, status, last_error,
                                          error_kind, updated_at, series)
                VALUES (?, NULL, '', 1, ?, ?, ?,
-                       COALESCE(?, (SELECT value FROM state WHERE key = 'series.home'), ''))
+                       COALESCE(?{text}, (SELECT value FROM state WHERE key = 'series.home'), ''))
                ON CONFLICT (key) DO UPDATE SET last_error = excluded.last_error,
-                   error_kind = excluded.error_kind, updated_at = excluded.updated_at""",
+                   error_kind = excluded.error_kind, updated_at = excluded.updated_at"""
+            ),
             (key, error, PERMISSION if permission else OTHER, to_db(now), series),
         )
 
@@ -138,6 +143,9 @@ class EventStore:
         at = to_db(now)
         out: dict[str, int] = {}
         async with self._db.transaction() as tx:
+            # Two feed reads at once would both insert a new uid: one writer at a time.
+            if self._d.lock_calendar_sequences:
+                await tx.execute(self._d.lock_calendar_sequences)
             rows = await tx.fetchall("SELECT uid, hash, sequence FROM calendar_sequences")
             known = {r["uid"]: (r["hash"], r["sequence"]) for r in rows}
             for uid, digest in hashes.items():

@@ -1,5 +1,5 @@
-"""PostgreSQL: small durable facts about the bot (last processed commit, command-sync hash,
-flags) and the audit trail of what organisers did."""
+"""Small durable facts about the bot (last processed commit, command-sync hash, flags) and the
+audit trail of what organisers did (both backends: no dialect of its own)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock
+from bot.store.common.db import Db, from_db, to_db
 from bot.store.interface import AuditEntry
-from bot.store.postgres.db import Database
-from bot.store.sqlite.db import from_db, to_db
 
 
 class State:
     """A key/value table of strings, with JSON helpers."""
 
-    def __init__(self, db: Database, clock: Clock):
+    def __init__(self, db: Db, clock: Clock):
         self._db = db
         self._clock = clock
 
@@ -56,7 +55,7 @@ class State:
 class Audit:
     """Who cancelled, skipped or confirmed what, and when."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Db):
         self._db = db
 
     async def record(

@@ -1,0 +1,115 @@
+"""The database API the shared store modules are written against, the dialect they are
+written in, and the time columns (integer microseconds since the epoch, on both backends).
+
+Statements are written once with ``{name}`` slots for the few fragments that differ
+(`Dialect.sql` fills them): a cast PostgreSQL needs to type a bare parameter, a row lock
+SQLite's single writer makes unnecessary (its slot is empty there), a conflict clause.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any, Protocol
+
+Params = Sequence[Any]
+Row = Any  # sqlite3.Row or asyncpg.Record: both read as row["column"] and row[0]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+# --- time columns ----------------------------------------------------------------------------
+
+
+def to_db(when: datetime) -> int:
+    """Aware datetime -> integer microseconds since the epoch (exact, and ordered in SQL)."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"naive datetime {when.isoformat()} given to the store; use aware UTC")
+    return (when - EPOCH) // _MICROSECOND
+
+
+def to_db_opt(when: datetime | None) -> int | None:
+    return None if when is None else to_db(when)
+
+
+def from_db(value: int) -> datetime:
+    return EPOCH + value * _MICROSECOND
+
+
+def from_db_opt(value: int | None) -> datetime | None:
+    return None if value is None else from_db(value)
+
+
+# --- the database API ------------------------------------------------------------------------
+
+
+class Tx(Protocol):
+    """Statements inside one transaction (both backends' `Transaction`)."""
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    async def execute(self, sql: str, params: Params = ()) -> int: ...
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None: ...
+
+
+class Db(Protocol):
+    """One database (both backends' `Database`): reads, one-statement writes (fenced when
+    the store is), and transactions."""
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    async def scalar(self, sql: str, params: Params = ()) -> Any: ...
+
+    async def text(self, sql: str, params: Params = ()) -> str | None: ...
+
+    async def write(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+
+
+# --- the dialect -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The fragments of SQL that differ between the backends, and the one driver error the
+    shared code must recognise. A string field `x` fills the slot ``{x}`` of a statement."""
+
+    name: str
+    # Appended to a parameter whose type PostgreSQL cannot infer (``COALESCE(?, ...)``,
+    # ``? IS NULL``); empty on SQLite.
+    text: str
+    # The error a CHECK constraint raises.
+    check_violation: type[Exception]
+    # A statement run first in the calendar feed's transaction so that two feed reads do
+    # not both insert a new uid (empty: SQLite's one writer already serialises them).
+    lock_calendar_sequences: str = ""
+
+    def sql(self, statement: str) -> str:
+        """`statement` with its ``{slot}`` fragments filled in for this dialect."""
+        return _fill(self, statement)
+
+
+_SLOT = re.compile(r"\{([a-z_]+)\}")
+
+
+@lru_cache(maxsize=1024)
+def _fill(dialect: Dialect, statement: str) -> str:
+    names = {f.name for f in fields(dialect) if isinstance(getattr(dialect, f.name), str)}
+
+    def slot(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            raise KeyError(f"no fragment {match.group(1)!r} in the {dialect.name} dialect")
+        return str(getattr(dialect, match.group(1)))
+
+    return _SLOT.sub(slot, statement)

@@ -302,6 +302,11 @@ class Database(_Reads):
         async with self.transaction() as tx:
             return await tx.fetchall(sql, params)
 
+    async def write_unfenced(self, sql: str, params: Params = ()) -> list[Row]:
+        """`write` without the fence: only for the lease's own statements (they are what the
+        fence reads; their row locks make a takeover wait for fenced writes in flight)."""
+        return await self.fetchall(sql, params)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """One READ COMMITTED transaction on one pooled connection; fenced when the store

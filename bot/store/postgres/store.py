@@ -9,13 +9,13 @@ from types import TracebackType
 
 from bot.clock import Clock, system_clock
 from bot.store.common.db import to_db
+from bot.store.common.lease import Leases
 from bot.store.common.optin import OptinStore
 from bot.store.common.scheduled_events import EventStore
 from bot.store.common.state import Audit, State
 from bot.store.interface import HOME_SERIES_KEY
 from bot.store.postgres.ama import AmaStore
 from bot.store.postgres.db import DIALECT, Database
-from bot.store.postgres.lease import Leases
 from bot.store.postgres.outbox import Outbox
 
 INITIALISED_KEY = "outbox.initialised_at"  # the same flag bot/services/posting.py sets

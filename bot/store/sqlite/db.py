@@ -170,14 +170,16 @@ class Database(_Reads):
         value = await self.scalar(sql, params)
         return None if value is None else str(value)
 
-    async def write(
-        self, sql: str, params: Params = (), *, fenced: bool = True
-    ) -> list[sqlite3.Row]:
-        """One writing statement, atomic on its own; returns its RETURNING rows, if any.
-        `fenced=False` only for the lease's own statements (taking it is how a term starts)."""
-        if fenced and self.fenced_by is not None:
+    async def write(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """One writing statement, atomic on its own; returns its RETURNING rows, if any."""
+        if self.fenced_by is not None:
             async with self.transaction() as tx:
                 return await tx.fetchall(sql, params)
+        return await self.write_unfenced(sql, params)
+
+    async def write_unfenced(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """`write` without the fence: only for the lease's own statements (taking it is how
+        a term starts)."""
         async with self._lock:
             return list(await self._conn.execute_fetchall(sql, params))
 

@@ -7,13 +7,13 @@ from pathlib import Path
 from types import TracebackType
 
 from bot.clock import Clock, system_clock
+from bot.store.common.lease import Leases
 from bot.store.common.optin import OptinStore
 from bot.store.common.scheduled_events import EventStore
 from bot.store.common.state import Audit, State
 from bot.store.interface import HOME_SERIES_KEY, StoreError
 from bot.store.sqlite.ama import AmaStore
 from bot.store.sqlite.db import DIALECT, Database, to_db
-from bot.store.sqlite.lease import Leases
 from bot.store.sqlite.outbox import Outbox
 
 INITIALISED_KEY = "outbox.initialised_at"  # the same flag bot/services/posting.py sets

@@ -82,7 +82,7 @@ class Db(Protocol):
 # --- the dialect -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Dialect:
     """The fragments of SQL that differ between the backends, and the one driver error the
     shared code must recognise. A string field `x` fills the slot ``{x}`` of a statement."""
@@ -93,9 +93,21 @@ class Dialect:
     text: str
     # The error a CHECK constraint raises.
     check_violation: type[Exception]
+    # Appended to a parameter PostgreSQL would otherwise type as text or int.
+    bigint: str
+    # Row locks for a read-then-write, appended to a SELECT (empty on SQLite: one writer).
+    for_update: str
+    for_no_key_update: str
+    # The same for several rows, always locked in id order (two merges never deadlock).
+    for_update_in_id_order: str
+    # An INSERT ... SELECT that skips the rows already there: the statement's head and tail.
+    insert_or_ignore: str
+    on_conflict_do_nothing: str
+    # The members' ids of a group, joined by commas (an aggregate over `member_id`).
+    member_ids: str
     # A statement run first in the calendar feed's transaction so that two feed reads do
     # not both insert a new uid (empty: SQLite's one writer already serialises them).
-    lock_calendar_sequences: str = ""
+    lock_calendar_sequences: str
 
     def sql(self, statement: str) -> str:
         """`statement` with its ``{slot}`` fragments filled in for this dialect."""

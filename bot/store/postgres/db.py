@@ -176,6 +176,13 @@ DIALECT = Dialect(
     text="::text",
     check_violation=asyncpg.CheckViolationError,
     lock_calendar_sequences="LOCK TABLE calendar_sequences IN SHARE ROW EXCLUSIVE MODE",
+    bigint="::bigint",
+    for_update=" FOR UPDATE",
+    for_no_key_update=" FOR NO KEY UPDATE",
+    for_update_in_id_order=" ORDER BY id FOR UPDATE",
+    insert_or_ignore="INSERT INTO",
+    on_conflict_do_nothing=" ON CONFLICT DO NOTHING",
+    member_ids="string_agg(member_id::text, ',')",
 )
 
 

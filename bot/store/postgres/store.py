@@ -8,13 +8,13 @@ from datetime import datetime
 from types import TracebackType
 
 from bot.clock import Clock, system_clock
+from bot.store.common.ama import AmaStore
 from bot.store.common.db import to_db
 from bot.store.common.lease import Leases
 from bot.store.common.optin import OptinStore
 from bot.store.common.scheduled_events import EventStore
 from bot.store.common.state import Audit, State
 from bot.store.interface import HOME_SERIES_KEY
-from bot.store.postgres.ama import AmaStore
 from bot.store.postgres.db import DIALECT, Database
 from bot.store.postgres.outbox import Outbox
 
@@ -37,7 +37,7 @@ class PostgresStore:
         self.events = EventStore(db, DIALECT)
         self.optin = OptinStore(db, DIALECT)
         self.leases = Leases(db)
-        self.ama = AmaStore(db)
+        self.ama = AmaStore(db, DIALECT)
         self._first_start = first_start
 
     @classmethod

@@ -42,7 +42,19 @@ Params = Sequence[Any]
 # --- the dialect ---------------------------------------------------------------------------
 
 # SQLite needs no casts and no row locks: its one writer serialises every read-then-write.
-DIALECT = Dialect(name="sqlite", text="", check_violation=sqlite3.IntegrityError)
+DIALECT = Dialect(
+    name="sqlite",
+    text="",
+    check_violation=sqlite3.IntegrityError,
+    lock_calendar_sequences="",
+    bigint="",
+    for_update="",
+    for_no_key_update="",
+    for_update_in_id_order="",
+    insert_or_ignore="INSERT OR IGNORE INTO",
+    on_conflict_do_nothing="",
+    member_ids="group_concat(member_id)",
+)
 
 
 # --- migrations ------------------------------------------------------------------------------

@@ -7,12 +7,12 @@ from pathlib import Path
 from types import TracebackType
 
 from bot.clock import Clock, system_clock
+from bot.store.common.ama import AmaStore
 from bot.store.common.lease import Leases
 from bot.store.common.optin import OptinStore
 from bot.store.common.scheduled_events import EventStore
 from bot.store.common.state import Audit, State
 from bot.store.interface import HOME_SERIES_KEY, StoreError
-from bot.store.sqlite.ama import AmaStore
 from bot.store.sqlite.db import DIALECT, Database, to_db
 from bot.store.sqlite.outbox import Outbox
 
@@ -34,7 +34,7 @@ class SqliteStore:
         self.events = EventStore(db, DIALECT)
         self.optin = OptinStore(db, DIALECT)
         self.leases = Leases(db)
-        self.ama = AmaStore(db)
+        self.ama = AmaStore(db, DIALECT)
         self._first_start = first_start
 
     @classmethod

@@ -4,12 +4,17 @@ Every move is one guarded update (``WHERE state IN (the move's sources)``) insid
 transaction that also writes its log row, so two organisers pressing Approve at once do one
 thing and the second is told who did it; a member's question is checked against their limits
 and stored in the same transaction, so two quick submissions cannot both slip under a cap.
+
+SQLite has one writer; on PostgreSQL transactions run side by side, so each read-then-write
+locks what it decides on first (the dialect's lock clauses, empty on SQLite): a question's
+row (``FOR UPDATE``) for its moves, votes and merges, the session's row (``FOR NO KEY
+UPDATE``, which inserts of questions referencing it do not wait for) for asks and "Next".
+Locks are always taken session first, then questions by id.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -33,8 +38,8 @@ from bot.plan.ama import (
     queue,
     vote_refusal,
 )
+from bot.store.common.db import Db, Dialect, Row, Tx, from_db, from_db_opt, to_db
 from bot.store.interface import Moved, Voted
-from bot.store.sqlite.db import Database, Transaction, from_db, from_db_opt, to_db
 
 
 def _in(values: Iterable[str]) -> tuple[str, list[str]]:
@@ -48,7 +53,7 @@ _SESSION_COLUMNS = (
 )
 
 
-def _session(row: sqlite3.Row) -> AmaSession:
+def _session(row: Row) -> AmaSession:
     return AmaSession(
         id=row["id"],
         key=AmaKey(row["series"], row["episode_id"]),
@@ -72,8 +77,9 @@ def _session(row: sqlite3.Row) -> AmaSession:
 class AmaStore:
     """Sessions, questions and votes. Reads return the rules' own types (bot/plan/ama.py)."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Db, dialect: Dialect):
         self.db = db
+        self.d = dialect
 
     # --- sessions --------------------------------------------------------------------------
 
@@ -161,6 +167,7 @@ class AmaStore:
         if extra:
             params.append(to_db(now))
         async with self.db.transaction() as tx:
+            await _lock_session(self.d, tx, session_id)
             changed = await tx.execute(
                 f"UPDATE ama_sessions SET state = ?, updated_at = ?{extra} WHERE id = ? AND state IN ({marks})",  # noqa: S608, E501 - fixed columns and '?' marks
                 (*params, session_id, *sources),
@@ -202,11 +209,12 @@ class AmaStore:
     ) -> Question | Refused:
         """Store a member's question if their limits allow it, in one transaction."""
         async with self.db.transaction() as tx:
+            await _lock_session(self.d, tx, session_id)
             own = (
                 []
                 if umbrella
                 else await _questions(
-                    tx, "q.session_id = ? AND q.author_id = ?", (session_id, author_id)
+                    self.d, tx, "q.session_id = ? AND q.author_id = ?", (session_id, author_id)
                 )
             )
             refused = None if umbrella else check_question(text, own, limits, now)
@@ -232,11 +240,11 @@ class AmaStore:
             )
             qid = rows[0]["id"]
             await _log(tx, session_id, qid, author_id, "ask", None, state, now)
-            found = await _questions(tx, "q.id = ?", (qid,))
+            found = await _questions(self.d, tx, "q.id = ?", (qid,))
         return found[0]
 
     async def question(self, question_id: int) -> Question | None:
-        found = await _questions(self.db, "q.id = ?", (question_id,))
+        found = await _questions(self.d, self.db, "q.id = ?", (question_id,))
         return found[0] if found else None
 
     async def session_id_of(self, question_id: int) -> int | None:
@@ -249,15 +257,15 @@ class AmaStore:
         self, session_id: int, states: Iterable[QuestionState] | None = None
     ) -> list[Question]:
         if states is None:
-            return await _questions(self.db, "q.session_id = ?", (session_id,))
+            return await _questions(self.d, self.db, "q.session_id = ?", (session_id,))
         marks, values = _in(states)
         return await _questions(
-            self.db, f"q.session_id = ? AND q.state IN ({marks})", (session_id, *values)
+            self.d, self.db, f"q.session_id = ? AND q.state IN ({marks})", (session_id, *values)
         )
 
     async def questions_of(self, session_id: int, member_id: int) -> list[Question]:
         return await _questions(
-            self.db, "q.session_id = ? AND q.author_id = ?", (session_id, member_id)
+            self.d, self.db, "q.session_id = ? AND q.author_id = ?", (session_id, member_id)
         )
 
     async def move_question(
@@ -272,7 +280,7 @@ class AmaStore:
     ) -> Moved:
         """Apply a question move if the question is in one of its source states."""
         async with self.db.transaction() as tx:
-            return await _move(tx, question_id, move, now, actor, reason, tell_asker)
+            return await _move(self.d, tx, question_id, move, now, actor, reason, tell_asker)
 
     async def next_on_air(
         self, session_id: int, now: datetime, actor: int, pick: int | None = None
@@ -280,14 +288,21 @@ class AmaStore:
         """ "Next" (or a pick): the question on air becomes answered and ``pick`` (default: the
         top of the queue) goes on air, in one transaction. Returns (answered id, on-air id)."""
         async with self.db.transaction() as tx:
-            current = await _questions(tx, "q.session_id = ? AND q.state = 'on_air'", (session_id,))
+            await _lock_session(self.d, tx, session_id)
+            current = await _questions(
+                self.d, tx, "q.session_id = ? AND q.state = 'on_air'", (session_id,)
+            )
             answered = None
             for q in current:
-                if (await _move(tx, q.id, QuestionMove.ANSWER, now, actor, None, False)).done:
+                if (
+                    await _move(self.d, tx, q.id, QuestionMove.ANSWER, now, actor, None, False)
+                ).done:
                     answered = q.id
             if pick is None:
                 waiting = queue(
-                    await _questions(tx, "q.session_id = ? AND q.state = 'approved'", (session_id,))
+                    await _questions(
+                        self.d, tx, "q.session_id = ? AND q.state = 'approved'", (session_id,)
+                    )
                 )
                 pick = waiting[0].id if waiting else None
             on_air = None
@@ -296,7 +311,9 @@ class AmaStore:
                     "SELECT session_id FROM ama_questions WHERE id = ?", (pick,)
                 )
                 if owner is not None and owner["session_id"] == session_id:
-                    moved = await _move(tx, pick, QuestionMove.ON_AIR, now, actor, None, False)
+                    moved = await _move(
+                        self.d, tx, pick, QuestionMove.ON_AIR, now, actor, None, False
+                    )
                     on_air = pick if moved.done else None
         return answered, on_air
 
@@ -320,7 +337,10 @@ class AmaStore:
         goes ``back_to`` review (its votes are kept)."""
         async with self.db.transaction() as tx:
             row = await tx.fetchone(
-                "SELECT session_id, state, author_id FROM ama_questions WHERE id = ?",
+                self.d.sql(
+                    "SELECT session_id, state, author_id FROM ama_questions"
+                    " WHERE id = ?{for_update}"
+                ),
                 (question_id,),
             )
             if row is None or row["author_id"] != member_id:
@@ -343,8 +363,10 @@ class AmaStore:
         becomes MERGED. Both must be in the same session; the target in a merge target state."""
         async with self.db.transaction() as tx:
             rows = await tx.fetchall(
-                "SELECT id, session_id, state, author_id, author_name FROM ama_questions "
-                "WHERE id IN (?, ?)",
+                self.d.sql(
+                    "SELECT id, session_id, state, author_id, author_name FROM ama_questions "
+                    "WHERE id IN (?, ?){for_update_in_id_order}"
+                ),
                 (source_id, target_id),
             )
             by_id = {r["id"]: r for r in rows}
@@ -353,7 +375,7 @@ class AmaStore:
                 return Moved(False, source["state"] if source else "")
             if source["session_id"] != target["session_id"] or target["state"] not in MERGE_TARGETS:
                 return Moved(False, source["state"])
-            moved = await _move(tx, source_id, QuestionMove.MERGE, now, actor, None, False)
+            moved = await _move(self.d, tx, source_id, QuestionMove.MERGE, now, actor, None, False)
             if not moved.done:
                 return moved
             await tx.execute(
@@ -361,9 +383,13 @@ class AmaStore:
                 (target_id, source_id, source_id),
             )
             await tx.execute(
-                """INSERT OR IGNORE INTO ama_askers (question_id, member_id, name, from_id, at)
-                   SELECT ?, member_id, name, from_id, ? FROM ama_askers WHERE question_id = ?
-                   UNION ALL SELECT ?, ?, ?, ?, ?""",
+                self.d.sql(
+                    """{insert_or_ignore} ama_askers (question_id, member_id, name, from_id, at)
+                   SELECT ?{bigint}, member_id, name, from_id, ?{bigint}
+                     FROM ama_askers WHERE question_id = ?
+                   UNION ALL SELECT ?{bigint}, ?{bigint}, ?{text}, ?{bigint}, ?{bigint}"""
+                    "{on_conflict_do_nothing}"
+                ),
                 (
                     target_id,
                     to_db(now),
@@ -380,8 +406,11 @@ class AmaStore:
                 (target_id, target["author_id"]),
             )
             await tx.execute(
-                """INSERT OR IGNORE INTO ama_votes (question_id, member_id, at)
-                   SELECT ?, member_id, at FROM ama_votes WHERE question_id = ?""",
+                self.d.sql(
+                    """{insert_or_ignore} ama_votes (question_id, member_id, at)
+                   SELECT ?{bigint}, member_id, at FROM ama_votes WHERE question_id = ?"""
+                    "{on_conflict_do_nothing}"
+                ),
                 (target_id, source_id),
             )
             # A backer who is now an asker of the target no longer votes for it separately.
@@ -397,7 +426,12 @@ class AmaStore:
         """ "Me too": a first click votes, a second takes the vote back; askers and closed
         questions are refused."""
         async with self.db.transaction() as tx:
-            found = await _questions(tx, "q.id = ?", (question_id,))
+            if self.d.for_update:
+                await tx.execute(
+                    self.d.sql("SELECT 1 FROM ama_questions WHERE id = ?{for_update}"),
+                    (question_id,),
+                )
+            found = await _questions(self.d, tx, "q.id = ?", (question_id,))
             if not found:
                 return Voted(False, 0, VoteRefusal.CLOSED)
             question = found[0]
@@ -434,15 +468,17 @@ class AmaStore:
 
 
 async def _questions(
-    db: Database | Transaction, where: str, params: Sequence[object]
+    d: Dialect, db: Db | Tx, where: str, params: Sequence[object]
 ) -> list[Question]:
     rows = await db.fetchall(
-        f"""SELECT q.*,
-               (SELECT group_concat(member_id) FROM ama_askers a WHERE a.question_id = q.id)
+        d.sql(
+            f"""SELECT q.*,
+               (SELECT {{member_ids}} FROM ama_askers a WHERE a.question_id = q.id)
                    AS asker_ids,
-               (SELECT group_concat(member_id) FROM ama_votes v WHERE v.question_id = q.id)
+               (SELECT {{member_ids}} FROM ama_votes v WHERE v.question_id = q.id)
                    AS voter_ids
-           FROM ama_questions q WHERE {where} ORDER BY q.id""",  # noqa: S608 - fixed columns and '?' marks
+           FROM ama_questions q WHERE {where} ORDER BY q.id"""  # noqa: S608 - fixed columns and '?' marks
+        ),
         params,
     )
     return [_question(r) for r in rows]
@@ -452,7 +488,7 @@ def _ids(text: str | None) -> frozenset[int]:
     return frozenset(int(x) for x in text.split(",")) if text else frozenset()
 
 
-def _question(row: sqlite3.Row) -> Question:
+def _question(row: Row) -> Question:
     return Question(
         id=row["id"],
         author_id=row["author_id"],
@@ -475,7 +511,8 @@ def _question(row: sqlite3.Row) -> Question:
 
 
 async def _move(
-    tx: Transaction,
+    d: Dialect,
+    tx: Tx,
     question_id: int,
     move: QuestionMove,
     now: datetime,
@@ -505,7 +542,8 @@ async def _move(
         sets += ["deny_reason = ?", "tell_asker = ?"]
         params += [reason, int(tell_asker)]
     row = await tx.fetchone(
-        "SELECT session_id, state FROM ama_questions WHERE id = ?", (question_id,)
+        d.sql("SELECT session_id, state FROM ama_questions WHERE id = ?{for_update}"),
+        (question_id,),
     )
     if row is None:
         return Moved(False, "")
@@ -529,8 +567,17 @@ async def _move(
     return Moved(True, rule.target)
 
 
+async def _lock_session(d: Dialect, tx: Tx, session_id: int) -> None:
+    """The session's row, locked against other moves but not against new questions' inserts
+    (none on SQLite: its one writer serialises the transactions)."""
+    if d.for_no_key_update:
+        await tx.execute(
+            d.sql("SELECT 1 FROM ama_sessions WHERE id = ?{for_no_key_update}"), (session_id,)
+        )
+
+
 async def _log(
-    tx: Transaction,
+    tx: Tx,
     session_id: int,
     question_id: int | None,
     actor: int | None,
@@ -547,7 +594,7 @@ async def _log(
     )
 
 
-async def _last_actor(tx: Transaction, session_id: int, question_id: int | None) -> int | None:
+async def _last_actor(tx: Tx, session_id: int, question_id: int | None) -> int | None:
     if question_id is None:
         return await _scalar(
             tx,
@@ -563,6 +610,6 @@ async def _last_actor(tx: Transaction, session_id: int, question_id: int | None)
     )
 
 
-async def _scalar(tx: Transaction, sql: str, params: Sequence[object]) -> int | None:
+async def _scalar(tx: Tx, sql: str, params: Sequence[object]) -> int | None:
     row = await tx.fetchone(sql, params)
     return None if row is None else row[0]

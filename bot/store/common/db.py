@@ -91,8 +91,21 @@ class Dialect:
     # Appended to a parameter whose type PostgreSQL cannot infer (``COALESCE(?, ...)``,
     # ``? IS NULL``); empty on SQLite.
     text: str
-    # The error a CHECK constraint raises.
+    # The errors a CHECK constraint and a taken primary key raise.
     check_violation: type[Exception]
+    unique_violation: type[Exception]
+    # The LIMIT parameter meaning "no limit".
+    no_limit: int | None
+    # The larger of two values (a scalar function, not the aggregate).
+    greatest: str
+    # Appended to an outbox INSERT so that a key already there is left as it is (the head's
+    # ``INSERT OR IGNORE`` does it on SQLite).
+    if_new_key: str
+    # A statement taking a transaction-long lock on one number (its parameter): one such
+    # transaction at a time. Empty on SQLite, whose one writer already serialises them.
+    advisory_lock: str
+    # A list may be bound as one array parameter (``key = ANY(?)``).
+    array_params: bool
     # Appended to a parameter PostgreSQL would otherwise type as text or int.
     bigint: str
     # Row locks for a read-then-write, appended to a SELECT (empty on SQLite: one writer).

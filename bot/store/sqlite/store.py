@@ -28,7 +28,7 @@ class SqliteStore:
     def __init__(self, db: Database, clock: Clock, *, first_start: bool):
         self.db = db
         self.clock = clock
-        self.outbox = Outbox(db)
+        self.outbox = Outbox(db, DIALECT)
         self.state = State(db, clock)
         self.audit = Audit(db)
         self.events = EventStore(db, DIALECT)

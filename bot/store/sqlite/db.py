@@ -175,6 +175,10 @@ class Database(_Reads):
             raise
         return cls(conn, path, schema_before=before, schema=after)
 
+    def fence(self, holder: str, term: int) -> None:
+        """Every later write checks the lease first (`transaction`)."""
+        self.fenced_by = (holder, int(term))
+
     async def close(self) -> None:
         async with self._lock:
             await self._conn.close()

@@ -18,18 +18,17 @@ lease's safety comes from its term (`Store.fence`), not from clocks.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from bot.store.common.db import Dialect
+from bot.store.common.migrations import load_migrations
 from bot.store.interface import LEASE_NAME, FencedOut, StoreError
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,6 @@ CONNECT_TIMEOUT = 10.0
 # pg_advisory_lock's key while migrating: two processes starting together migrate one
 # after the other (the second then finds nothing to do). "amabot" as a 64-bit number.
 MIGRATION_LOCK = 0x616D61626F74
-_MIGRATION_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 
 
 # --- '?' marks -> $n -------------------------------------------------------------------------
@@ -109,20 +107,7 @@ class Migration:
 @cache
 def bundled_migrations() -> tuple[Migration, ...]:
     """The migrations shipped as package data in bot/store/postgres/migrations/NNNN_name.sql."""
-    folder = resources.files("bot.store.postgres").joinpath("migrations")
-    found: list[Migration] = []
-    for entry in folder.iterdir():
-        if not entry.name.endswith(".sql"):
-            continue
-        match = _MIGRATION_NAME.fullmatch(entry.name)
-        if match is None:
-            raise StoreError(f"migration file {entry.name} is not named NNNN_name.sql")
-        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise StoreError(f"migrations must be numbered 1, 2, 3 ... without gaps; found {versions}")
-    return tuple(found)
+    return load_migrations("bot.store.postgres", Migration)
 
 
 _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS amabot_schema (

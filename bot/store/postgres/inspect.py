@@ -8,8 +8,8 @@ import asyncio
 
 import asyncpg
 
+from bot.store.common.db import from_db
 from bot.store.postgres.db import CONNECT_TIMEOUT, bundled_migrations, redacted
-from bot.store.sqlite.db import from_db
 from bot.store.sqlite.inspect import DatabaseReport
 
 

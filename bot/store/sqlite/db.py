@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,12 @@ from bot.store.common.db import from_db as from_db
 from bot.store.common.db import from_db_opt as from_db_opt
 from bot.store.common.db import to_db as to_db
 from bot.store.common.db import to_db_opt as to_db_opt
+from bot.store.common.migrations import load_migrations
 from bot.store.interface import LEASE_NAME, FencedOut, StoreError
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
-_MIGRATION_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 _COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 Params = Sequence[Any]
@@ -80,20 +79,7 @@ class Migration:
 @cache
 def bundled_migrations() -> tuple[Migration, ...]:
     """The migrations shipped as package data in bot/store/sqlite/migrations/NNNN_name.sql."""
-    folder = resources.files("bot.store.sqlite").joinpath("migrations")
-    found: list[Migration] = []
-    for entry in folder.iterdir():
-        if not entry.name.endswith(".sql"):
-            continue
-        match = _MIGRATION_NAME.fullmatch(entry.name)
-        if match is None:
-            raise StoreError(f"migration file {entry.name} is not named NNNN_name.sql")
-        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise StoreError(f"migrations must be numbered 1, 2, 3 ... without gaps; found {versions}")
-    return tuple(found)
+    return load_migrations("bot.store.sqlite", Migration)
 
 
 def split_statements(sql: str) -> list[str]:

@@ -294,6 +294,16 @@ async def test_add_refuses_an_existing_key(store):
         await store.outbox.add(planned("announce:1"), T0)
 
 
+async def test_add_once_inserts_a_key_once_and_keeps_the_first(store):
+    """An organiser alert or an asker's note: one row per key, a second add changes nothing."""
+    assert await store.outbox.add_once(planned("alert:recap:s2-e05"), T0) is True
+    again = planned("alert:recap:s2-e05", payload={"content": "a second note"})
+    assert await store.outbox.add_once(again, T0 + minutes(1)) is False
+    post = await store.outbox.get("alert:recap:s2-e05")
+    assert post is not None and post.status is PostStatus.PENDING
+    assert post.payload == {"content": "post alert:recap:s2-e05"}
+
+
 async def test_announcement_ids_are_monotonic_across_restarts(open_db, clock):
     async with await open_db() as store:
         assert [await store.outbox.next_announcement_id() for _ in range(3)] == [1, 2, 3]

@@ -524,7 +524,7 @@ class Outbox(ABC):
     async def add_once(self, planned: PlannedPost, now: datetime) -> bool:
         """Insert one pending post unless its key exists (an organiser alert: one per post)."""
         changed = await self._db.write(
-            _INSERT_IF_NEW + " RETURNING key",
+            self._d.sql(_INSERT_IF_NEW + " RETURNING key"),
             _insert_params(planned, PostStatus.PENDING, None, to_db(now)),
         )
         return bool(changed)

@@ -39,6 +39,7 @@ from testkit.processes import (
     Downtime,
     RunReport,
     Say,
+    Timeline,
     Workload,
     World,
     _quiet,
@@ -315,25 +316,8 @@ async def run_failovers(
         say(f"leader serving after {first:.1f}s, standby waiting; seed {workload.seed}")
         t0 = time.monotonic()
         span = workload.span
-        rng = world.rng
-        recap_at = sorted(rng.uniform(0.5, span * 0.85) for _ in range(workload.recaps))
-        announce_at = sorted(rng.uniform(0.5, span * 0.5) for _ in range(workload.announcements))
-        deadline = t0 + span + 90
-
-        async def at(offset: float) -> None:
-            await asyncio.sleep(max(0.0, t0 + offset - time.monotonic()))
-
-        async def recaps() -> None:
-            for i, when in enumerate(recap_at):
-                await at(when)
-                await world.merge_recap(i)
-
-        async def announcements() -> None:
-            async def one(i: int, when: float) -> None:
-                await at(when)
-                await world.announce(i, rng.uniform(12, 20), deadline)
-
-            await asyncio.gather(*(one(i, w) for i, w in enumerate(announce_at)))
+        timeline = Timeline(world, t0, announce_within=0.5, grace=90)
+        at, recaps, announcements = timeline.at, timeline.recaps, timeline.announcements
 
         # Aimed a little before something falls due, so the gap has a send to hit and the
         # new leader has something to send at once.

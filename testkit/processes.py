@@ -889,6 +889,36 @@ async def run_chaos(
         await world.close()
 
 
+class Timeline:
+    """The workload's merges and organisers' announcements on the clock from `t0`, drawn from
+    the world's seeded rng (the crash run's and the failover run's alike)."""
+
+    def __init__(self, world: World, t0: float, *, announce_within: float, grace: float):
+        span = world.w.span
+        self.world, self.t0 = world, t0
+        # Everything happens within [0, span] seconds from t0.
+        self.recap_at = sorted(world.rng.uniform(0.5, span * 0.85) for _ in range(world.w.recaps))
+        self.announce_at = sorted(
+            world.rng.uniform(0.5, span * announce_within) for _ in range(world.w.announcements)
+        )
+        self.deadline = t0 + span + grace
+
+    async def at(self, offset: float) -> None:
+        await asyncio.sleep(max(0.0, self.t0 + offset - time.monotonic()))
+
+    async def recaps(self) -> None:
+        for i, when in enumerate(self.recap_at):
+            await self.at(when)
+            await self.world.merge_recap(i)
+
+    async def announcements(self) -> None:
+        async def one(i: int, when: float) -> None:
+            await self.at(when)
+            await self.world.announce(i, self.world.rng.uniform(12, 20), self.deadline)
+
+        await asyncio.gather(*(one(i, when) for i, when in enumerate(self.announce_at)))
+
+
 async def _drive(world: World, scenario: Scenario | None = None) -> RunReport:
     w, say = world.w, world.say
     rng = world.rng
@@ -898,25 +928,9 @@ async def _drive(world: World, scenario: Scenario | None = None) -> RunReport:
     t0 = time.monotonic()
     span = w.span
     # Everything happens within [0, span] seconds from t0.
-    recap_at = sorted(rng.uniform(0.5, span * 0.85) for _ in range(w.recaps))
-    announce_at = sorted(rng.uniform(0.5, span * 0.6) for _ in range(w.announcements))
+    timeline = Timeline(world, t0, announce_within=0.6, grace=60)
+    at, recaps, announcements = timeline.at, timeline.recaps, timeline.announcements
     kill_at = _spread(rng, w.kills, 2.0, span, gap=max(span / (w.kills + 1) * 0.6, 3.0))
-    deadline = t0 + span + 60
-
-    async def at(offset: float) -> None:
-        await asyncio.sleep(max(0.0, t0 + offset - time.monotonic()))
-
-    async def recaps() -> None:
-        for i, when in enumerate(recap_at):
-            await at(when)
-            await world.merge_recap(i)
-
-    async def announcements() -> None:
-        async def one(i: int, when: float) -> None:
-            await at(when)
-            await world.announce(i, rng.uniform(12, 20), deadline)
-
-        await asyncio.gather(*(one(i, when) for i, when in enumerate(announce_at)))
 
     # Half the kills land at random, half just after something fell due (mid-delivery);
     # each time the bot stays down 0 to `max_down` seconds (a crash loop, a host reboot).

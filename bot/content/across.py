@@ -151,17 +151,14 @@ class Across:
         loose: bool = False,
     ) -> list[Found[Episode]]:
         """Episodes of every series (or of `series`) for what is typed, best first."""
-        query = (query or "").strip()[:MAX_QUERY]
-        shows = self._scope(series)
-        lists = [
-            [Found(s, e) for e in s.index.search_episodes(query, now, limit, loose=loose)]
-            for s in shows
-        ]
-        if len(shows) == 1:
-            return lists[0][:limit]
-        if not query:
-            return _merged(lists, lambda f, pos: _episode_order(f.item, now), limit)
-        return _merged(lists, _ranked(query, now, _episode_covers), limit)
+        return self._search(
+            query,
+            series,
+            limit,
+            lambda index, q: index.search_episodes(q, now, limit, loose=loose),
+            lambda f: _episode_order(f.item, now),
+            _ranked(query, now, _episode_covers),
+        )
 
     def search_recaps(
         self,
@@ -173,17 +170,35 @@ class Across:
         loose: bool = False,
     ) -> list[Found[Recap]]:
         """Published recaps of every series (or of `series`), best first."""
+        return self._search(
+            query,
+            series,
+            limit,
+            lambda index, q: index.search_recaps(q, now, limit, loose=loose),
+            lambda f: (0, 0, -f.item.release_at.timestamp()),
+            _ranked(query, now, _recap_covers),
+        )
+
+    def _search(
+        self,
+        query: str,
+        series: Show | None,
+        limit: int,
+        search: Callable[[ContentIndex, str], Sequence[T]],
+        unranked: Callable[[Found], tuple[float, ...]],
+        ranked: Callable[[Found, int], tuple[float, ...]],
+    ) -> list[Found[T]]:
+        """One search run in each series in scope, the lists merged: as each series ranks
+        them with one series; with several, `ranked` for what is typed, `unranked` for an
+        empty query."""
         query = (query or "").strip()[:MAX_QUERY]
         shows = self._scope(series)
-        lists = [
-            [Found(s, r) for r in s.index.search_recaps(query, now, limit, loose=loose)]
-            for s in shows
-        ]
+        lists = [[Found(s, item) for item in search(s.index, query)] for s in shows]
         if len(shows) == 1:
             return lists[0][:limit]
         if not query:
-            return _merged(lists, lambda f, pos: (0, 0, -f.item.release_at.timestamp()), limit)
-        return _merged(lists, _ranked(query, now, _recap_covers), limit)
+            return _merged(lists, lambda f, pos: unranked(f), limit)
+        return _merged(lists, ranked, limit)
 
     def did_you_mean(
         self,

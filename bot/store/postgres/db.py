@@ -39,6 +39,10 @@ Row = Any  # an asyncpg.Record: by name (row["key"]) or position (row[0])
 POOL_MIN = 1
 POOL_MAX = 5  # one bot process: delivery, planning, the web routes and interactions at once
 CONNECT_TIMEOUT = 10.0
+# How long a fenced transaction may sit idle between its statements before the server ends
+# it (see `Database._check_fence`): ours take milliseconds; a paused leader's must not block
+# a takeover for longer than this beyond the lease's expiry.
+FENCED_IDLE_LIMIT = "2s"
 # pg_advisory_lock's key while migrating: two processes starting together migrate one
 # after the other (the second then finds nothing to do). "amabot" as a 64-bit number.
 MIGRATION_LOCK = 0x616D61626F74
@@ -277,8 +281,15 @@ class Database(_Reads):
         if self._fence is None:
             return
         holder, term = self._fence
+        # The same statement caps how long this transaction may sit idle: a leader paused
+        # (SIGSTOP, a VM frozen) between two statements of it would otherwise hold the lease
+        # row FOR SHARE for as long as it is paused, and the takeover would wait forever. The
+        # server ends such a session after `FENCED_IDLE_LIMIT`; its write never commits.
         row = await conn.fetchrow(
-            "SELECT holder, term FROM lease WHERE name = $1 FOR SHARE", LEASE_NAME
+            "SELECT holder, term, set_config('idle_in_transaction_session_timeout', $2, true)"
+            " FROM lease WHERE name = $1 FOR SHARE",
+            LEASE_NAME,
+            FENCED_IDLE_LIMIT,
         )
         if row is None or row["holder"] != holder or row["term"] != term:
             held_by = (

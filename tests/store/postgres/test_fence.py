@@ -120,3 +120,28 @@ async def _until_waiting_on_a_lock(sql, within: float = 10.0) -> None:
     ):
         assert loop.time() < deadline, "the takeover never waited for the lease row"
         await asyncio.sleep(0.01)
+
+
+async def test_a_leader_paused_inside_a_fenced_write_does_not_block_the_takeover(open_db):
+    """A leader stopped (SIGSTOP) between two statements of a fenced transaction holds the
+    lease row FOR SHARE: the server ends its session once it has sat idle past the limit, so
+    the standby takes over, and the paused write never commits."""
+    async with await open_db() as old, await open_db() as new:
+        assert await old.leases.take("old", T0, TTL)
+        old.fence("old", 1)
+        paused = asyncio.Event()
+
+        async def a_write_paused_half_way() -> None:
+            async with old.db.transaction() as tx:
+                await tx.execute("INSERT INTO state (key, value, updated_at) VALUES ('w', 'x', 0)")
+                paused.set()
+                await asyncio.Event().wait()  # the process is stopped: nothing more is sent
+
+        writer = asyncio.create_task(a_write_paused_half_way())
+        await paused.wait()
+        # Well past the lease's expiry; bounded well below "forever".
+        assert await asyncio.wait_for(new.leases.take("new", T0 + 31 * S, TTL), timeout=15)
+        writer.cancel()
+        with pytest.raises((asyncio.CancelledError, Exception)):
+            await writer
+        assert await new.state.get("w") is None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -119,16 +118,15 @@ async def test_a_leader_fenced_out_by_a_new_holder_writes_nothing_and_steps_down
 
 
 async def test_a_write_fenced_out_anywhere_else_steps_the_leader_down_at_once(world):
-    """Reconcile, the content sync, a command, the AMA: each logs its failure; a failure that
-    is a refused write makes the keeper step down without waiting for its next renewal."""
+    """Reconcile, the content sync, a command, the AMA: the store tells the keeper of any
+    refused write, so it steps down without waiting for its next renewal, whether or not the
+    writer handles the error."""
     keeper, clock, theirs = world["keeper"], world["clock"], world["theirs"]
     await keeper.take(world["ours"])
     clock.advance(31 * S)
     assert await theirs.leases.take("standby:2:b", clock(), 30 * S)
-    try:
+    with pytest.raises(FencedOut):
         await world["ours"].state.set("outbox.reloaded_at", clock().isoformat())
-    except FencedOut:
-        logging.getLogger("amabot.posting").exception("the reconcile failed")
     await eventually(lambda: _now(world["lost"]), bool, within=2.0)  # renewals: every 10 s
     assert world["lost"] == ["lost the lease to standby:2:b (term 1 → 2)"]
     assert keeper.may_send() is not None

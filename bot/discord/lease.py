@@ -99,7 +99,6 @@ class LeaseKeeper:
         self._task: asyncio.Task[None] | None = None
         self._stepping_down: asyncio.Task[None] | None = None
         self._stepping = False
-        self._watch: _FencedOutWatch | None = None
 
     async def take(self, store: Store, standby: Standby | None = None) -> None:
         """Take the lease and fence `store` with its term. Held by another live process:
@@ -129,14 +128,12 @@ class LeaseKeeper:
         info = await leases.get()
         self.term = info.term if info is not None and info.holder == self.holder else 0
         self._deadline = started + ttl.total_seconds() - safety_margin(ttl)
-        store.fence(self.holder, self.term)
+        store.fence(self.holder, self.term, self.fenced_out)
         log.info("holding the lease as %s (term %d)", self.holder, self.term)
         if standby is not None:
             await standby.promoted(self.term)
         self._leases = leases
         self._task = asyncio.create_task(self._keep_lease(), name="amabot-lease")
-        self._watch = _FencedOutWatch(self, asyncio.get_running_loop())
-        logging.getLogger().addHandler(self._watch)
 
     async def _keep_lease(self) -> None:
         """Renew the lease every third of its time (every second after a failed try); losing
@@ -198,9 +195,12 @@ class LeaseKeeper:
         return None
 
     def fenced_out(self, error: FencedOut) -> None:
-        """A write was refused: another process holds the lease now. Step down."""
-        log.error("a write was fenced out: %s", error)
-        self.lost = self.lost or "a write was fenced out"  # no send from now on
+        """A write was refused: another process holds the lease now. Step down at once,
+        rather than at the next renewal. The store tells us of every refused write (whoever
+        made it: delivery, reconcile, the content sync, a command, the AMA)."""
+        if self.lost is None:
+            log.error("a write was fenced out: %s", error)
+            self.lost = "a write was fenced out"  # no send from now on
         if self._stepping_down is None and not self._stepping and self._leases is not None:
             self._stepping_down = asyncio.get_running_loop().create_task(
                 self._step_down(), name="amabot-step-down"
@@ -213,9 +213,6 @@ class LeaseKeeper:
 
     async def stop(self) -> None:
         """Stop renewing (the lease itself is released with `release`)."""
-        if self._watch is not None:
-            logging.getLogger().removeHandler(self._watch)
-            self._watch = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -227,24 +224,3 @@ class LeaseKeeper:
         polling the lease takes it within a second (the leader resigns)."""
         with contextlib.suppress(Exception):
             await leases.release(self.holder)
-
-
-class _FencedOutWatch(logging.Handler):
-    """Any part of the bot that meets a refused write (reconcile, the content sync, a
-    command, the AMA) logs it; this tells the keeper, so the leader steps down at once rather
-    than at its next renewal. Delivery tells the keeper itself (`LeaseGuard.fenced_out`)."""
-
-    def __init__(self, keeper: LeaseKeeper, loop: asyncio.AbstractEventLoop):
-        super().__init__(logging.ERROR)
-        self.keeper = keeper
-        self.loop = loop
-
-    def emit(self, record: logging.LogRecord) -> None:
-        error = record.exc_info[1] if record.exc_info else None
-        for _ in range(8):  # the exception, or one it was raised from
-            if error is None or isinstance(error, FencedOut):
-                break
-            error = error.__cause__ or error.__context__
-        if isinstance(error, FencedOut) and not self.loop.is_closed():
-            # Logged from any thread (a worker of asyncio.to_thread too): act on the loop.
-            self.loop.call_soon_threadsafe(self.keeper.fenced_out, error)

@@ -30,7 +30,7 @@ Times given to and returned by a store are aware UTC datetimes; a naive one is r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -482,10 +482,13 @@ class Store(Protocol):
         """No start against this database has finished its first-start work yet."""
         ...
 
-    def fence(self, holder: str, term: int) -> None:
+    def fence(
+        self, holder: str, term: int, on_refused: Callable[[FencedOut], None] | None = None
+    ) -> None:
         """From now on every write through this store checks, inside its own transaction,
         that the lease is still `holder`'s at `term`, and raises `FencedOut` without
-        writing otherwise. Not called: no check (tools, tests, one process alone)."""
+        writing otherwise, telling `on_refused` first (whoever wrote: the leader steps down
+        at once). Not called: no check (tools, tests, one process alone)."""
         ...
 
     async def mark_initialised(self, now: datetime | None = None) -> None: ...

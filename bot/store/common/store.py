@@ -4,6 +4,7 @@ database and describes it; everything else is here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
@@ -16,7 +17,7 @@ from bot.store.common.optin import OptinStore
 from bot.store.common.outbox import Outbox
 from bot.store.common.scheduled_events import EventStore
 from bot.store.common.state import Audit, State
-from bot.store.interface import HOME_SERIES_KEY
+from bot.store.interface import HOME_SERIES_KEY, FencedOut
 
 INITIALISED_KEY = "outbox.initialised_at"  # the same flag bot/services/posting.py sets
 # The tables whose rows name their series; the AMA's had it from the start.
@@ -33,7 +34,9 @@ class StoreDb(Db, Protocol):
     @property
     def schema_before(self) -> int: ...
 
-    def fence(self, holder: str, term: int) -> None: ...
+    def fence(
+        self, holder: str, term: int, on_refused: Callable[[FencedOut], None] | None = None
+    ) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -78,11 +81,13 @@ class SharedStore(Generic[D]):
         recap backlog). Stays true after a crash until `mark_initialised` is called."""
         return self._first_start
 
-    def fence(self, holder: str, term: int) -> None:
+    def fence(
+        self, holder: str, term: int, on_refused: Callable[[FencedOut], None] | None = None
+    ) -> None:
         """From now on every write checks, inside its own transaction, that the lease is
-        still `holder`'s at `term`; otherwise it raises `FencedOut` and writes nothing (each
-        backend's `db.Database`, its one write path)."""
-        self.db.fence(holder, term)
+        still `holder`'s at `term`; otherwise it tells `on_refused`, raises `FencedOut` and
+        writes nothing (each backend's `db.Database`, its one write path)."""
+        self.db.fence(holder, term, on_refused)
 
     async def mark_initialised(self, now: datetime | None = None) -> None:
         await self.state.set(INITIALISED_KEY, (now or self.clock()).isoformat())

@@ -18,7 +18,7 @@ lease's safety comes from its term (`Store.fence`), not from clocks.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -232,6 +232,7 @@ class Database(_Reads):
         self.schema_before = schema_before  # 0 = the database was empty
         self.schema = schema
         self._fence: tuple[str, int] | None = None
+        self._on_refused: Callable[[FencedOut], None] | None = None
 
     @classmethod
     async def open(cls, url: str, *, password: str | None = None) -> Database:
@@ -261,8 +262,11 @@ class Database(_Reads):
 
     # --- the fence -------------------------------------------------------------------------
 
-    def fence(self, holder: str, term: int) -> None:
+    def fence(
+        self, holder: str, term: int, on_refused: Callable[[FencedOut], None] | None = None
+    ) -> None:
         self._fence = (holder, int(term))
+        self._on_refused = on_refused
 
     async def _check_fence(self, conn: asyncpg.Connection) -> None:
         """Inside the write's transaction: the lease must still be ours at our term.
@@ -297,10 +301,13 @@ class Database(_Reads):
                 if row is None or not row["holder"]
                 else f"{row['holder']} (term {row['term']})"
             )
-            raise FencedOut(
+            refused = FencedOut(
                 f"{self.where}: the lease is no longer {holder}'s at term {term}: "
                 f"held by {held_by}; nothing was written"
             )
+            if self._on_refused is not None:
+                self._on_refused(refused)
+            raise refused
 
     # --- writes ----------------------------------------------------------------------------
 

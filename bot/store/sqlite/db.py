@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -144,6 +144,7 @@ class Database(_Reads):
         self.schema = schema
         # (holder, term) once fenced (`SqliteStore.fence`): every write checks the lease first.
         self.fenced_by: tuple[str, int] | None = None
+        self._on_refused: Callable[[FencedOut], None] | None = None
 
     @classmethod
     async def open(cls, path: Path, *, migrations: Sequence[Migration] | None = None) -> Database:
@@ -161,9 +162,13 @@ class Database(_Reads):
             raise
         return cls(conn, path, schema_before=before, schema=after)
 
-    def fence(self, holder: str, term: int) -> None:
-        """Every later write checks the lease first (`transaction`)."""
+    def fence(
+        self, holder: str, term: int, on_refused: Callable[[FencedOut], None] | None = None
+    ) -> None:
+        """Every later write checks the lease first (`transaction`); a refusal is told to
+        `on_refused` before it is raised."""
         self.fenced_by = (holder, int(term))
+        self._on_refused = on_refused
 
     async def close(self) -> None:
         async with self._lock:
@@ -221,10 +226,13 @@ class Database(_Reads):
         now_held = (str(rows[0][0]), int(rows[0][1])) if rows else None
         if now_held != fence:
             by = f"{now_held[0] or 'nobody'} (term {now_held[1]})" if now_held else "nobody"
-            raise FencedOut(
+            refused = FencedOut(
                 f"the lease is no longer {fence[0]}'s at term {fence[1]}: it is held by {by}; "
                 "nothing was written"
             )
+            if self._on_refused is not None:
+                self._on_refused(refused)
+            raise refused
 
     async def pragma(self, name: str) -> Any:
         if not name.isidentifier():
